@@ -1,0 +1,109 @@
+"""Shared machinery for sources reached through an ADBC driver (PostgreSQL, SQLite)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from connectors.base import ConnectionPool, Connector, Fragment, conformed_reader
+from gateway.errors import SourceQueryError, SourceUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+def sql_literal(value: str) -> str:
+    """A safely quoted SQL string literal (used for introspection queries; no user SQL is built this way)."""
+    return exp.Literal.string(value).sql()
+
+
+class AdbcConnector(Connector):
+    """A connector whose source speaks SQL through an ADBC DB-API driver.
+
+    Subclasses implement ``_connect()`` (a new DB-API connection; raise on failure) and the introspection
+    methods. ``scan`` streams a fragment's result through ``cursor.fetch_record_batch()`` and returns the
+    pooled connection when the stream ends or fails.
+    """
+
+    #: rows of a typed witness row prepended to each fragment, dropped before conforming (SQLite only)
+    witness_rows: int = 0
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        super().__init__(name, options)
+        self._pool = ConnectionPool(self._checked_connect, size=int(options.get("pool_size", 4)))
+
+    def _connect(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _checked_connect(self):
+        try:
+            return self._connect()
+        except Exception as exc:  # noqa: BLE001 - every driver failure to connect means the same to users
+            raise SourceUnavailableError(self.name, _first_line(exc)) from exc
+
+    def fetch_table(self, sql: str) -> pa.Table:
+        """Run a small metadata query and return all its rows. Raises SourceQueryError/Unavailable."""
+        conn = self._pool.acquire()
+        broken = False
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetch_arrow_table()
+        except Exception as exc:  # noqa: BLE001
+            broken = True
+            raise SourceQueryError(self.name, _first_line(exc), sql) from exc
+        finally:
+            self._pool.release(conn, broken=broken)
+
+    def fragment_sql(self, fragment: Fragment) -> str:
+        """The SQL actually sent for a fragment (subclasses may wrap it)."""
+        return fragment.sql
+
+    def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
+        """Stream ``fragment`` from the source, conformed to ``fragment.schema``.
+
+        The statement starts here (so its errors surface at once); rows are read as the returned reader is
+        consumed. Raises SourceUnavailableError, SourceQueryError.
+        """
+        sql = self.fragment_sql(fragment)
+        conn = self._pool.acquire()
+        try:
+            cur = conn.cursor()
+            cur.execute(sql)
+            reader = cur.fetch_record_batch()
+        except Exception as exc:  # noqa: BLE001
+            self._pool.release(conn, broken=True)
+            raise SourceQueryError(self.name, _first_line(exc), sql) from exc
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            broken = True
+            try:
+                for batch in reader:
+                    yield batch
+                broken = False
+            except GeneratorExit:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise SourceQueryError(self.name, _first_line(exc), sql) from exc
+            finally:
+                try:
+                    cur.close()
+                except Exception:  # noqa: BLE001 - a cursor on a broken connection may fail to close
+                    broken = True
+                self._pool.release(conn, broken=broken)
+
+        return conformed_reader(fragment.schema, batches(), skip_rows=self.witness_rows)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def table_expression(self, schema: str, table: str) -> exp.Table:
+        return exp.table_(table, db=schema, quoted=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:500]

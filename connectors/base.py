@@ -1,0 +1,230 @@
+"""The connector SPI: what every source kind offers the catalog, the planner and the engine.
+
+A connector knows one source: how to list and describe its tables, which pushdowns it runs with the same
+semantics as DataFusion (``Capabilities``, declared once as class data), and how to run a ``Fragment``
+(SQL in the source's dialect) as a stream of Arrow record batches conformed to the fragment's schema.
+It knows nothing about other sources or about DataFusion's residual plan.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+# Expression classes whose meaning is the same in every SQL engine we federate (and in DataFusion), given
+# operands of the same types. Per-source sets add to or remove from this (see each connector).
+PORTABLE_EXPRESSIONS: frozenset[type[exp.Expression]] = frozenset({
+    exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Alias, exp.Star,
+    exp.And, exp.Or, exp.Not,
+    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between,
+    exp.Add, exp.Sub, exp.Mul, exp.Neg,
+    exp.Cast, exp.DataType, exp.Tuple,
+})
+
+# Query-shape nodes that a source must accept to run a whole query (not only a scan with filters).
+QUERY_SHAPE_EXPRESSIONS: frozenset[type[exp.Expression]] = frozenset({
+    exp.Select, exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered, exp.Limit,
+    exp.Offset, exp.Table, exp.TableAlias, exp.Subquery, exp.Distinct,
+    exp.Count, exp.Sum, exp.Min, exp.Max,
+})
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Which pushdowns a source runs exactly as the local plan would (Trino-style opt-in, per operation).
+
+    Attributes:
+        projection: can select a subset of columns.
+        filter: can evaluate single-table predicates built from ``expressions``.
+        limit: can apply LIMIT to a scan.
+        full_query: can run a whole single-source query (joins, GROUP BY, ORDER BY) built from
+            ``expressions`` plus the query-shape nodes.
+        expressions: sqlglot expression classes the source evaluates with DataFusion's semantics.
+        ordered_text: text ordering (``<``, ORDER BY, MIN/MAX on strings) is byte order, as in DataFusion.
+            False where a collation can differ (PostgreSQL's database collation).
+        case_sensitive_like: LIKE is case-sensitive, as in DataFusion (SQLite's LIKE is not).
+        exact_float_sum: floating-point SUM/AVG may be pushed (summation order changes the result).
+    """
+
+    projection: bool = True
+    filter: bool = True
+    limit: bool = True
+    full_query: bool = False
+    expressions: frozenset[type[exp.Expression]] = PORTABLE_EXPRESSIONS
+    ordered_text: bool = True
+    case_sensitive_like: bool = True
+    exact_float_sum: bool = False
+
+
+@dataclass
+class Fragment:
+    """A pushed-down sub-query for one source.
+
+    Attributes:
+        id: name of the fragment in the residual plan (``f0``, ``f1``, ...).
+        source: the source's name in the catalog.
+        sql: the SQL text in the source's dialect.
+        schema: the Arrow schema of the fragment's output; the connector conforms (casts) the source's
+            batches to it, so the residual plan sees the catalog's types.
+        tables: ``source.schema.table`` names read by the fragment.
+        partitions: partitions read (``["*"]`` for the whole table).
+        pushed: human-readable list of what was pushed (projection, filter, limit, whole query).
+        estimated_rows: rows the planner expects, when the catalog has statistics.
+    """
+
+    id: str
+    source: str
+    sql: str
+    schema: pa.Schema
+    tables: list[str]
+    partitions: list[str] = field(default_factory=lambda: ["*"])
+    pushed: list[str] = field(default_factory=list)
+    estimated_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class TableStatistics:
+    """Row count and size in bytes of one table, as far as the source knows cheaply (may be estimates)."""
+
+    rows: int | None
+    bytes: int | None
+
+
+class Connector(ABC):
+    """One source. Subclasses set ``kind``, ``dialect`` (a sqlglot dialect name) and ``capabilities``.
+
+    Methods raise ``gateway.errors.SourceUnavailableError`` when the source cannot be reached and
+    ``SourceQueryError`` when it fails a statement; both name the source.
+    """
+
+    kind: ClassVar[str]
+    dialect: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        self.name = name
+        self.options = options
+
+    @abstractmethod
+    def list_schemas(self) -> list[str]:
+        """Schema names, sorted."""
+
+    @abstractmethod
+    def list_tables(self, schema: str) -> list[str]:
+        """Table (and view) names of one schema, sorted."""
+
+    @abstractmethod
+    def table_schema(self, schema: str, table: str) -> pa.Schema:
+        """The table's columns as an Arrow schema, with the connector's explicit type mapping."""
+
+    def table_type(self, schema: str, table: str) -> str:
+        """``TABLE`` or ``VIEW`` (Flight SQL table_type)."""
+        return "TABLE"
+
+    def primary_key(self, schema: str, table: str) -> list[str]:
+        """Primary-key column names in key order; empty when none or unknown."""
+        return []
+
+    def statistics(self, schema: str, table: str) -> TableStatistics:
+        return TableStatistics(rows=None, bytes=None)
+
+    def partitions(self, schema: str, table: str) -> list[str]:
+        """Partition names of a table; ``["*"]`` when the whole table is one partition."""
+        return ["*"]
+
+    def fingerprint(self, schema: str, table: str) -> str:
+        """A cheap token that changes when the table's data changes; empty when unknown."""
+        return ""
+
+    @abstractmethod
+    def table_expression(self, schema: str, table: str) -> exp.Table:
+        """How a fragment's SQL names the table in this source (e.g. ``"public"."orders"``)."""
+
+    @abstractmethod
+    def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
+        """Run ``fragment.sql`` and stream its rows, conformed to ``fragment.schema``."""
+
+    def close(self) -> None:
+        """Release pooled connections."""
+
+
+class ConnectionPool:
+    """A small thread-safe pool of DB-API connections made by ``factory``; at most ``size`` kept idle."""
+
+    def __init__(self, factory, size: int = 4) -> None:
+        self._factory = factory
+        self._size = size
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+
+    def acquire(self):
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._factory()
+
+    def release(self, conn, broken: bool = False) -> None:
+        with self._lock:
+            if not broken and len(self._idle) < self._size:
+                self._idle.append(conn)
+                return
+        _close_quietly(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _close_quietly(conn)
+
+
+def _close_quietly(conn) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - a dead connection may fail to close; nothing to do
+        pass
+
+
+def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Cast ``batch`` column by column (by position) to ``schema``, renaming to its field names.
+
+    Extension types (PostgreSQL numeric arrives as ``arrow.opaque`` over strings) are cast from their
+    storage. Raises ``pyarrow.ArrowInvalid`` when a value does not fit the target type.
+    """
+    if batch.num_columns != len(schema):
+        raise ValueError(f"fragment returned {batch.num_columns} columns, expected {len(schema)}")
+    columns = []
+    for column, target in zip(batch.columns, schema, strict=True):
+        if isinstance(column.type, pa.ExtensionType):
+            column = column.storage
+        if column.type != target.type:
+            if pa.types.is_null(column.type):
+                column = pa.nulls(len(column), target.type)
+            else:
+                column = pc.cast(column, target.type)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def conformed_reader(
+    schema: pa.Schema, batches: Iterator[pa.RecordBatch], skip_rows: int = 0
+) -> pa.RecordBatchReader:
+    """A reader that conforms each batch of ``batches`` to ``schema``, dropping the first ``skip_rows``."""
+
+    def generate() -> Iterator[pa.RecordBatch]:
+        to_skip = skip_rows
+        for batch in batches:
+            if to_skip:
+                dropped = min(to_skip, batch.num_rows)
+                batch = batch.slice(dropped)
+                to_skip -= dropped
+            if batch.num_rows:
+                yield conform_batch(batch, schema)
+
+    return pa.RecordBatchReader.from_batches(schema, generate())

@@ -1,0 +1,145 @@
+"""SQLite through adbc-driver-sqlite."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from connectors.adbc_base import AdbcConnector, sql_literal
+from connectors.base import PORTABLE_EXPRESSIONS, Capabilities, Fragment, TableStatistics
+from gateway.errors import SourceUnavailableError
+
+READ_AS_TEXT = b"gateway.read_as_text"
+
+
+def sqlite_arrow_type(declared: str) -> tuple[pa.DataType, bool]:
+    """Map a SQLite declared column type to (Arrow type, read-as-text).
+
+    SQLite stores values by affinity, not by declared type, so the declared type is the contract:
+    ``INTEGER``/``INT``/``BIGINT`` -> int64; ``BOOLEAN`` -> bool (0/1); ``REAL``/``DOUBLE``/``FLOAT`` ->
+    float64; ``DECIMAL(p,s)``/``NUMERIC(p,s)`` -> decimal128(p,s), read as text so no digit is lost to a
+    binary float; ``DATE`` -> date32 and ``DATETIME``/``TIMESTAMP`` -> timestamp[us] (ISO-8601 text);
+    ``TEXT``/``CHAR``/``CLOB`` -> utf8; ``BLOB`` -> binary; anything else -> utf8 read as text.
+    """
+    upper = declared.upper().strip()
+    decimal = re.match(r"(DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+))?\s*\)", upper)
+    if decimal:
+        return pa.decimal128(int(decimal.group(2)), int(decimal.group(3) or 0)), True
+    if upper in ("BOOLEAN", "BOOL"):
+        return pa.bool_(), False
+    if "INT" in upper:
+        return pa.int64(), False
+    if upper == "DATE":
+        return pa.date32(), False
+    if upper in ("DATETIME", "TIMESTAMP"):
+        return pa.timestamp("us"), False
+    if any(t in upper for t in ("CHAR", "CLOB", "TEXT")):
+        return pa.string(), False
+    if upper == "BLOB":
+        return pa.binary(), False
+    if any(t in upper for t in ("REAL", "FLOA", "DOUB")):
+        return pa.float64(), False
+    return pa.string(), True
+
+
+def _witness_literal(field: pa.Field) -> exp.Expression:
+    """A value of the SQLite storage class the driver must infer for ``field`` (see ``fragment_sql``)."""
+    t = field.type
+    if field.metadata and field.metadata.get(READ_AS_TEXT) == b"1":
+        return exp.Literal.string("")
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return exp.Literal.number(0)
+    if pa.types.is_floating(t):
+        return exp.Literal.number("0.5")
+    if pa.types.is_binary(t):
+        return sqlglot.parse_one("X''", read="sqlite")
+    return exp.Literal.string("")
+
+
+class SQLiteConnector(AdbcConnector):
+    """A SQLite database file; one schema, ``main``.
+
+    Capabilities: projection, filter and limit only. LIKE is not pushed (SQLite's LIKE ignores ASCII case,
+    DataFusion's does not); aggregates are not pushed (SQLite's dynamic typing makes result types differ).
+
+    The ADBC SQLite driver infers each column's Arrow type from the first batch; a batch whose first rows
+    are NULL would be inferred as int64 and fail on the first string. Every fragment therefore starts with
+    one typed witness row (``SELECT <typed literals> UNION ALL SELECT * FROM (<fragment>)``; SQLite emits
+    UNION ALL branches in order), which the reader drops.
+
+    Options: ``path`` (the database file; it must exist), ``pool_size``.
+    """
+
+    kind = "sqlite"
+    dialect = "sqlite"
+    capabilities = Capabilities(full_query=False, expressions=PORTABLE_EXPRESSIONS, case_sensitive_like=False)
+    witness_rows = 1
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        super().__init__(name, options)
+        self.path = str(options["path"])
+
+    def _connect(self):
+        import adbc_driver_sqlite.dbapi as sqlite
+
+        if not os.path.exists(self.path):
+            raise SourceUnavailableError(self.name, f"database file {self.path} does not exist")
+        # read-only URI: the gateway never writes to sources
+        return sqlite.connect(f"file:{os.path.abspath(self.path)}?mode=ro")
+
+    def list_schemas(self) -> list[str]:
+        return ["main"]
+
+    def list_tables(self, schema: str) -> list[str]:
+        rows = self.fetch_table(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY 1"
+        )
+        return rows.column(0).to_pylist()
+
+    def table_type(self, schema: str, table: str) -> str:
+        rows = self.fetch_table(f"SELECT type FROM sqlite_master WHERE name = {sql_literal(table)}")
+        return "VIEW" if rows.num_rows and rows.column(0)[0].as_py() == "view" else "TABLE"
+
+    def _table_info(self, table: str) -> list[dict]:
+        return self.fetch_table(
+            f"SELECT name, type, \"notnull\", pk FROM pragma_table_info({sql_literal(table)}) ORDER BY cid"
+        ).to_pylist()
+
+    def table_schema(self, schema: str, table: str) -> pa.Schema:
+        fields = []
+        for col in self._table_info(table):
+            arrow_type, as_text = sqlite_arrow_type(col["type"] or "")
+            fields.append(pa.field(
+                col["name"], arrow_type, nullable=not col["notnull"],
+                metadata={READ_AS_TEXT: b"1"} if as_text else None,
+            ))
+        return pa.schema(fields)
+
+    def primary_key(self, schema: str, table: str) -> list[str]:
+        cols = sorted((c for c in self._table_info(table) if c["pk"]), key=lambda c: c["pk"])
+        return [c["name"] for c in cols]
+
+    def statistics(self, schema: str, table: str) -> TableStatistics:
+        return TableStatistics(rows=None, bytes=os.path.getsize(self.path) if os.path.exists(self.path) else None)
+
+    def fingerprint(self, schema: str, table: str) -> str:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return ""
+        return f"{st.st_mtime_ns}:{st.st_size}"
+
+    def table_expression(self, schema: str, table: str) -> exp.Table:
+        return exp.table_(table, quoted=True)
+
+    def fragment_sql(self, fragment: Fragment) -> str:
+        witness = exp.select(*(
+            exp.alias_(_witness_literal(f), f.name, quoted=True) for f in fragment.schema
+        ))
+        return f"{witness.sql(dialect='sqlite')} UNION ALL SELECT * FROM ({fragment.sql})"

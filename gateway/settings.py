@@ -1,0 +1,171 @@
+"""The gateway's config: ``config/gateway.toml``, validated by pydantic models.
+
+Secrets are never written in the file: any string may contain ``${VAR}``, read from the environment at
+load time. Relative paths are relative to the config file's folder. A bad config raises ``ConfigError``
+naming the key path (``sources[1].kind``) and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from connectors import CONNECTOR_CLASSES
+from gateway.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class SourceConfig(BaseModel):
+    """One ``[[sources]]`` entry. ``uri`` for database kinds, ``path`` for file kinds and SQLite."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    kind: str
+    uri: str | None = None
+    path: str | None = None
+    pool_size: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in CONNECTOR_CLASSES:
+            raise ValueError(f"unknown source kind '{kind}'; expected one of {', '.join(sorted(CONNECTOR_CLASSES))}")
+        return kind
+
+    @model_validator(mode="after")
+    def _location(self) -> SourceConfig:
+        needs = "uri" if self.kind == "postgresql" else "path"
+        if getattr(self, needs) is None:
+            raise ValueError(f"a '{self.kind}' source needs '{needs}'")
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The options handed to the connector (everything but name and kind)."""
+        return self.model_dump(exclude={"name", "kind"}, exclude_none=True)
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    flight_port: int = Field(default=8815, ge=0, le=65535)
+    http_port: int = Field(default=8080, ge=0, le=65535)
+
+
+class UserConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    password: str
+
+
+class AuthConfig(BaseModel):
+    """Basic user/password auth; a successful Flight handshake returns a bearer token valid ``token_ttl_s``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    users: list[UserConfig] = Field(default_factory=list)
+    token_ttl_s: float = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _users_when_enabled(self) -> AuthConfig:
+        if self.enabled and not self.users:
+            raise ValueError("auth is enabled but no users are configured")
+        return self
+
+
+class LimitsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    memory_bytes: int = Field(default=2 << 30, gt=0)
+    spill_path: str | None = None
+    prefetch_batches: int = Field(default=8, ge=1)
+    statement_ttl_s: float = Field(default=600.0, gt=0)
+
+
+class Settings(BaseModel):
+    """The whole config file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[SourceConfig] = Field(default_factory=list)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    demo: bool = False
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        seen: set[str] = set()
+        for i, source in enumerate(self.sources):
+            if source.name in seen:
+                raise ValueError(f"sources[{i}].name: duplicate source name '{source.name}'")
+            seen.add(source.name)
+        return self
+
+
+def load_settings(path: str | os.PathLike | None = None) -> Settings:
+    """Read, expand and validate a config file (default ``config/gateway.toml``).
+
+    Raises ConfigError naming the file, the key path and the reason.
+    """
+    config_path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = tomllib.loads(config_path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {config_path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+    return settings_from_dict(raw, base_dir=config_path.resolve().parent, origin=str(config_path))
+
+
+def settings_from_dict(raw: dict[str, Any], base_dir: Path, origin: str = "config") -> Settings:
+    """Validate an already-parsed config. ``${VAR}`` references are expanded; paths made absolute."""
+    expanded = _expand(raw, origin, "")
+    try:
+        settings = Settings.model_validate(expanded)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = _key_path(first["loc"])
+        raise ConfigError(f"{origin}: {where}: {first['msg']}", key=where) from exc
+    for source in settings.sources:
+        if source.path is not None and not os.path.isabs(source.path):
+            source.path = str((base_dir / source.path).resolve())
+    if settings.limits.spill_path and not os.path.isabs(settings.limits.spill_path):
+        settings.limits.spill_path = str((base_dir / settings.limits.spill_path).resolve())
+    return settings
+
+
+def _expand(value: Any, origin: str, where: str) -> Any:
+    if isinstance(value, str):
+        def env(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{origin}: {where}: environment variable {name} is not set", key=where)
+            return os.environ[name]
+
+        return _ENV_REF.sub(env, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, origin, f"{where}.{k}" if where else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, origin, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(root)"

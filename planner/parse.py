@@ -1,0 +1,154 @@
+"""Parse SQL text into one read-only sqlglot expression, and bind ``?`` parameters.
+
+    >>> parse_statement("SELECT 1").sql()
+    'SELECT 1'
+    >>> parse_statement("DELETE FROM t")
+    Traceback (most recent call last):
+    gateway.errors.UnsupportedStatementError: DELETE statements are refused: the gateway is read-only ...
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from gateway.errors import InvalidRequestError, SqlSyntaxError, UnsupportedStatementError
+
+# Root expressions that are queries. Everything else (DDL, DML, SET, transactions, COPY...) is refused.
+QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values, exp.Subquery)
+# Nodes that write or change state wherever they appear (PostgreSQL allows DML inside WITH).
+WRITING_NODES = (
+    exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.TruncateTable,
+    exp.Command, exp.Into, exp.Copy, exp.Set, exp.Transaction, exp.Commit, exp.Rollback, exp.Grant,
+)
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\b(\s+ANALYZE\b)?", re.IGNORECASE)
+
+
+@dataclass
+class Statement:
+    """A parsed query: the expression, whether it was wrapped in EXPLAIN [ANALYZE], and the query's text
+    without the EXPLAIN prefix."""
+
+    expression: exp.Expression
+    explain: bool = False
+    analyze: bool = False
+    sql: str = ""
+
+
+def parse_statement(sql: str, dialect: str = "postgres") -> exp.Expression:
+    """Parse exactly one read-only query. Raises SqlSyntaxError (line, column) or UnsupportedStatementError."""
+    return parse(sql, dialect).expression
+
+
+def parse(sql: str, dialect: str = "postgres") -> Statement:
+    """Parse ``sql`` (optionally prefixed by ``EXPLAIN [ANALYZE]``) into a ``Statement``.
+
+    Raises:
+        SqlSyntaxError: the text does not parse; line and column are 1-based.
+        UnsupportedStatementError: anything but one query (DDL, DML, several statements).
+    """
+    explain = _EXPLAIN.match(sql)
+    body = sql[explain.end():] if explain else sql
+    if not body.strip():
+        raise SqlSyntaxError("empty statement", line=1, column=1)
+    try:
+        expressions = [e for e in sqlglot.parse(body, read=dialect) if e is not None]
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        line, col = first.get("line"), first.get("col")
+        highlight = first.get("highlight") or ""
+        if col is not None and highlight:
+            col = max(1, col - len(highlight) + 1)  # sqlglot reports the token's last column
+        if explain and line == 1 and col is not None:
+            col += explain.end()
+        description = str(first.get("description", exc)).split(". Line")[0]
+        description = re.sub(r"<Token token_type: [^,]+, text: ([^,]*),.*?>", r"'\1'", description)
+        raise SqlSyntaxError(description, line=line, column=col) from exc
+    except TokenError as exc:
+        raise SqlSyntaxError(str(exc)) from exc
+    if not expressions:
+        raise SqlSyntaxError("empty statement", line=1, column=1)
+    if len(expressions) > 1:
+        raise UnsupportedStatementError("only one statement per request is accepted")
+    expression = expressions[0]
+    check_read_only(expression)
+    return Statement(expression, explain=bool(explain), analyze=bool(explain and explain.group(1)), sql=body)
+
+
+def check_read_only(expression: exp.Expression) -> None:
+    """Refuse anything that is not a query, before any source is contacted."""
+    if not isinstance(expression, QUERY_ROOTS):
+        raise UnsupportedStatementError(
+            f"{_statement_name(expression)} statements are refused: the gateway is read-only; "
+            "only SELECT, WITH, VALUES, UNION/INTERSECT/EXCEPT and EXPLAIN are accepted",
+            statement=_statement_name(expression),
+        )
+    for node in expression.walk():
+        if isinstance(node, WRITING_NODES):
+            raise UnsupportedStatementError(
+                f"{_statement_name(node)} inside a query is refused: the gateway is read-only",
+                statement=_statement_name(node),
+            )
+
+
+def _statement_name(expression: exp.Expression) -> str:
+    if isinstance(expression, exp.Command):
+        return str(expression.this).upper()
+    if isinstance(expression, exp.Into):
+        return "SELECT INTO"
+    return expression.key.upper()
+
+
+def placeholders(expression: exp.Expression) -> list[exp.Placeholder]:
+    """The ``?`` / ``$n`` placeholders of a query, in text order."""
+    return list(expression.find_all(exp.Placeholder))
+
+
+def bind_parameters(expression: exp.Expression, params: Sequence[object] | None) -> exp.Expression:
+    """Replace placeholders by typed literals (positional ``?`` in order; ``$n`` by number).
+
+    Values: None, bool, int, float, Decimal, str, bytes, date, datetime. Raises InvalidRequestError when
+    the count does not match or a value has an unsupported type.
+    """
+    found = placeholders(expression)
+    params = list(params or [])
+    if not found and not params:
+        return expression
+    numbered = [p for p in found if str(p.this or "").isdigit()]
+    needed = max((int(p.this) for p in numbered), default=len(found))
+    if len(params) != needed:
+        raise InvalidRequestError(f"the query has {needed} parameter(s) but {len(params)} value(s) were given")
+    expression = expression.copy()
+    for i, node in enumerate(placeholders(expression)):
+        index = int(node.this) - 1 if str(node.this or "").isdigit() else i
+        node.replace(literal(params[index]))
+    return expression
+
+
+def literal(value: object) -> exp.Expression:
+    """A sqlglot literal for a Python value, typed so every dialect reads it the same way."""
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float | decimal.Decimal):
+        if isinstance(value, float) and value != value:
+            raise InvalidRequestError("NaN is not accepted as a parameter")
+        return exp.Literal.number(value)
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, datetime.datetime):
+        target = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), target)
+    if isinstance(value, datetime.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if isinstance(value, bytes):
+        return exp.HexString(this=value.hex())
+    raise InvalidRequestError(f"parameter of type {type(value).__name__} is not supported")
