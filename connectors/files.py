@@ -50,7 +50,9 @@ class FileConnector(Connector):
             if self._ctx is None:
                 if not self.path.is_dir():
                     raise SourceUnavailableError(self.name, f"folder {self.path} does not exist")
-                ctx = SessionContext(SessionConfig().with_information_schema(False))
+                # plain utf8/binary, not the *_view types: every client (ADBC, JDBC, pandas) reads those
+                config = SessionConfig().set("datafusion.execution.parquet.schema_force_view_types", "false")
+                ctx = SessionContext(config)
                 tables = {}
                 for entry in sorted(self.path.iterdir()):
                     if entry.name.startswith((".", "_")):

@@ -76,7 +76,11 @@ class PostgreSQLConnector(AdbcConnector):
     def _connect(self):
         import adbc_driver_postgresql.dbapi as pg
 
-        return pg.connect(self.uri, autocommit=True)
+        conn = pg.connect(self.uri, autocommit=True)
+        with conn.cursor() as cur:
+            # timestamptz literals and values are read in UTC, as the residual plan sees them
+            cur.execute("SET TIME ZONE 'UTC'")
+        return conn
 
     def list_schemas(self) -> list[str]:
         rows = self.fetch_table(

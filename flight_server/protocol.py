@@ -324,7 +324,9 @@ def _message_proto(name: str, spec: _Msg, scope: str, names, out: descriptor_pb2
                 raise ValueError(f"unknown label {label!r} on {full}.{field_name}")
 
 
-def _file_proto(file_name: str, package: str, messages: dict[str, _Msg], enums: dict):
+def _file_proto(
+    file_name: str, package: str, messages: dict[str, _Msg], enums: dict
+) -> descriptor_pb2.FileDescriptorProto:
     names = _declared_names(package, messages, enums)
     proto = descriptor_pb2.FileDescriptorProto(name=file_name, package=package, syntax="proto3")
     for enum_name, values in enums.items():

@@ -102,6 +102,7 @@ class Settings(BaseModel):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     demo: bool = False
+    config_dir: str | None = Field(default=None, description="set by the loader: the config file's folder")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
@@ -137,11 +138,21 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, origin: str = "confi
         first = exc.errors()[0]
         where = _key_path(first["loc"])
         raise ConfigError(f"{origin}: {where}: {first['msg']}", key=where) from exc
+    settings.config_dir = str(base_dir)
     for source in settings.sources:
         if source.path is not None and not os.path.isabs(source.path):
             source.path = str((base_dir / source.path).resolve())
     if settings.limits.spill_path and not os.path.isabs(settings.limits.spill_path):
         settings.limits.spill_path = str((base_dir / settings.limits.spill_path).resolve())
+    return settings
+
+
+def prepare(settings: Settings) -> Settings:
+    """Create the bundled demo data when the config asks for it (``demo = true``)."""
+    if settings.demo and settings.config_dir:
+        from gateway.demo import ensure_demo_data
+
+        ensure_demo_data(Path(settings.config_dir) / "demo_data")
     return settings
 
 

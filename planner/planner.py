@@ -148,8 +148,8 @@ class Planner:
         if whole is not None:
             return whole
         not_pushed: list[NotPushed] = []
-        self._push_filters(bases, not_pushed)
-        self._collect_columns(ast, bases, scopes)
+        pushed_columns = self._push_filters(bases, not_pushed)
+        self._collect_columns(pushed_columns, bases, scopes)
         self._push_limits(bases, not_pushed)
         fragments = []
         for i, base in enumerate(bases):
@@ -221,18 +221,20 @@ class Planner:
         )
         return FederatedPlan(sql, [fragment], None, schema)
 
-    def _collect_columns(self, ast: exp.Expression, bases: list[_BaseTable], scopes: list[Scope]) -> None:
+    def _collect_columns(self, pushed: set[int], bases: list[_BaseTable], scopes: list[Scope]) -> None:
         """Columns each fragment must return: those the residual still uses (pushed filters are gone)."""
         owners = {(id(b.scope), b.alias): b for b in bases}
         for scope in scopes:
             for column in scope.columns:
-                if column.root() is not ast:
+                if id(column) in pushed:
                     continue  # inside a conjunct pushed into a fragment
                 owner = _owner(scope, column.table, owners)
                 if owner is not None:
                     owner.columns.add(column.name)
 
-    def _push_filters(self, bases: list[_BaseTable], not_pushed: list[NotPushed]) -> None:
+    def _push_filters(self, bases: list[_BaseTable], not_pushed: list[NotPushed]) -> set[int]:
+        """Move single-table conjuncts into fragments; returns the ids of the column nodes moved."""
+        moved: set[int] = set()
         by_scope: dict[int, list[_BaseTable]] = {}
         for b in bases:
             by_scope.setdefault(id(b.scope), []).append(b)
@@ -265,7 +267,9 @@ class Planner:
                         kept.append(conjunct)
                     else:
                         base.filters.append(conjunct.copy())
+                        moved.update(id(c) for c in conjunct.find_all(exp.Column))
                 _set_condition(select, container, kept)
+        return moved
 
     def _push_limits(self, bases: list[_BaseTable], not_pushed: list[NotPushed]) -> None:
         per_scope: dict[int, list[_BaseTable]] = {}

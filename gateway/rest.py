@@ -1,0 +1,154 @@
+"""The REST API (FastAPI). This module only wires routes, auth and the one error handler.
+
+Routes: ``POST /v1/query``, ``POST /v1/explain``, ``GET /v1/sources``, ``GET /v1/sources/{source}/tables``,
+``GET /v1/history``, ``GET /healthz``, ``GET /metrics``; OpenAPI at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import io
+import json
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import pyarrow as pa
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from gateway.auth import Authenticator
+from gateway.engine import Gateway
+from gateway.errors import GatewayError, UnknownObjectError
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+class QueryRequest(BaseModel):
+    sql: str = Field(description="One read-only query (SELECT, WITH, VALUES, set operations, EXPLAIN).")
+    params: list[Any] | None = Field(default=None, description="Values for positional ? placeholders.")
+    format: Literal["json", "arrow"] = "json"
+
+
+class ExplainRequest(BaseModel):
+    sql: str
+    params: list[Any] | None = None
+    analyze: bool = False
+
+
+def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> FastAPI:
+    """The REST app over ``gateway``. Errors answer ``{"error": {code, message, phase, ...}}`` with the
+    status each ``GatewayError`` class carries."""
+    auth = authenticator or Authenticator(gateway.settings.auth)
+    app = FastAPI(title="Federated SQL gateway", version="0.1.0")
+
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+
+    def current_user(request: Request) -> str | None:
+        return auth.user_for_header(request.headers.get("authorization"))[0]
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "sources": gateway.catalog.list_sources()}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/query", response_model=None)
+    def query(body: QueryRequest, user: str | None = Depends(current_user)) -> Response:
+        """Run a query. JSON: ``{"columns": [{"name", "type"}], "rows": [[...]], "row_count", "query_id"}``
+        (decimals as strings, dates ISO-8601, bytes base64). arrow: an Arrow IPC stream."""
+        result = gateway.execute(body.sql, body.params, user=user)
+        if body.format == "arrow":
+            return StreamingResponse(_ipc_stream(result.reader), media_type=ARROW_STREAM,
+                                     headers={"x-query-id": result.stats.query_id})
+        table = result.reader.read_all()
+        payload = {
+            "query_id": result.stats.query_id,
+            "columns": [{"name": f.name, "type": str(f.type)} for f in table.schema],
+            "rows": [list(row.values()) for row in table.to_pylist()],
+            "row_count": table.num_rows,
+        }
+        return Response(json.dumps(payload, default=_json_value), media_type="application/json")
+
+    @app.post("/v1/explain")
+    def explain(body: ExplainRequest, user: str | None = Depends(current_user)) -> dict:
+        plan = gateway.plan(body.sql, body.params)
+        return {
+            "plan": gateway.explain(body.sql, body.params, analyze=body.analyze),
+            "pushed_whole": plan.pushed_whole,
+            "fragments": [
+                {"id": f.id, "source": f.source, "sql": f.sql, "tables": f.tables, "pushed": f.pushed}
+                for f in plan.fragments
+            ],
+            "residual_sql": plan.residual_sql,
+            "not_pushed": [{"what": n.what, "reason": n.reason} for n in plan.not_pushed],
+        }
+
+    @app.get("/v1/sources")
+    def sources(user: str | None = Depends(current_user)) -> list[dict]:
+        return [
+            {"name": name, "kind": gateway.catalog.connector(name).kind}
+            for name in gateway.catalog.list_sources()
+        ]
+
+    @app.get("/v1/sources/{source}/tables")
+    def tables(source: str, user: str | None = Depends(current_user)) -> list[dict]:
+        if source not in gateway.catalog.connectors:
+            raise UnknownObjectError("source", source, gateway.catalog.list_sources())
+        out = []
+        for schema in gateway.catalog.list_schemas(source):
+            out.extend({"source": source, "schema": schema, "table": t} for t in gateway.catalog.list_tables(source, schema))
+        return out
+
+    @app.get("/v1/history")
+    def history(limit: int = 100, user: str | None = Depends(current_user)) -> list[dict]:
+        return [s.to_dict() for s in gateway.metrics.history(limit)]
+
+    return app
+
+
+class _Chunks(io.RawIOBase):
+    """A write-only file that hands out what was written since the last ``take()``."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._chunks.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self._chunks = b"".join(self._chunks), []
+        return data
+
+
+def _ipc_stream(reader: pa.RecordBatchReader) -> Iterator[bytes]:
+    """Arrow IPC stream bytes, one chunk per record batch (the result is never collected whole)."""
+    sink = _Chunks()
+    with pa.ipc.new_stream(sink, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            yield sink.take()
+    yield sink.take()
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
