@@ -78,6 +78,9 @@ def parse(sql: str, dialect: str = "postgres") -> Statement:
     if len(expressions) > 1:
         raise UnsupportedStatementError("only one statement per request is accepted")
     expression = expressions[0]
+    numbered = _number_placeholders(body, dialect)
+    if numbered != body:
+        expression = sqlglot.parse_one(numbered, read=dialect)
     check_read_only(expression)
     return Statement(expression, explain=bool(explain), analyze=bool(explain and explain.group(1)), sql=body)
 
@@ -106,29 +109,46 @@ def _statement_name(expression: exp.Expression) -> str:
     return expression.key.upper()
 
 
-def placeholders(expression: exp.Expression) -> list[exp.Placeholder]:
-    """The ``?`` / ``$n`` placeholders of a query, in text order."""
-    return list(expression.find_all(exp.Placeholder))
+def _number_placeholders(sql: str, dialect: str) -> str:
+    """Rewrite positional ``?`` placeholders as ``$1, $2, ...`` in text order (strings/comments untouched)."""
+    from sqlglot.dialects.dialect import Dialect
+
+    tokens = [t for t in Dialect.get_or_raise(dialect).tokenize(sql) if t.token_type.name == "PLACEHOLDER"]
+    if not tokens:
+        return sql
+    out, last = [], 0
+    for n, token in enumerate(tokens, start=1):
+        out.append(sql[last:token.start])
+        out.append(f"${n}")
+        last = token.end + 1
+    out.append(sql[last:])
+    return "".join(out)
+
+
+def placeholders(expression: exp.Expression) -> list[exp.Parameter]:
+    """The numbered parameters (``$n``, which positional ``?`` become at parse time) of a query."""
+    return [
+        p for p in expression.find_all(exp.Parameter)
+        if isinstance(p.this, exp.Literal) and p.this.name.isdigit()
+    ]
 
 
 def bind_parameters(expression: exp.Expression, params: Sequence[object] | None) -> exp.Expression:
-    """Replace placeholders by typed literals (positional ``?`` in order; ``$n`` by number).
+    """Replace ``$n`` parameters by typed literals (``$1`` is ``params[0]``).
 
     Values: None, bool, int, float, Decimal, str, bytes, date, datetime. Raises InvalidRequestError when
     the count does not match or a value has an unsupported type.
     """
     found = placeholders(expression)
     params = list(params or [])
-    if not found and not params:
-        return expression
-    numbered = [p for p in found if str(p.this or "").isdigit()]
-    needed = max((int(p.this) for p in numbered), default=len(found))
+    needed = max((int(p.this.name) for p in found), default=0)
     if len(params) != needed:
         raise InvalidRequestError(f"the query has {needed} parameter(s) but {len(params)} value(s) were given")
+    if not found:
+        return expression
     expression = expression.copy()
-    for i, node in enumerate(placeholders(expression)):
-        index = int(node.this) - 1 if str(node.this or "").isdigit() else i
-        node.replace(literal(params[index]))
+    for node in placeholders(expression):
+        node.replace(literal(params[int(node.this.name) - 1]))
     return expression
 
 

@@ -391,7 +391,7 @@ def _join_structure(select: exp.Select):
 
 
 def _single_alias(conjunct: exp.Expression, by_alias: dict[str, _BaseTable]) -> _BaseTable | None:
-    if conjunct.find(exp.Subquery, exp.Exists, exp.Select, exp.AggFunc, exp.Window, exp.Placeholder):
+    if conjunct.find(exp.Subquery, exp.Exists, exp.Select, exp.AggFunc, exp.Window, exp.Parameter):
         return None
     aliases = {c.table for c in conjunct.find_all(exp.Column)}
     if len(aliases) != 1:

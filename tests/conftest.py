@@ -1,0 +1,144 @@
+"""Shared fixtures: the real PostgreSQL (a database created and dropped per session), SQLite and Parquet files.
+
+PostgreSQL: ``GATEWAY_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``). When it does not
+answer and CI is not set, a throwaway server is started from the local PostgreSQL binaries if they exist;
+otherwise the run stops with one message saying what to install. With ``CI=true`` a missing server fails.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tests import dataset
+
+PG_URI = os.environ.get("GATEWAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_answers(uri: str) -> bool:
+    import adbc_driver_postgresql.dbapi as pg
+
+    try:
+        with pg.connect(uri) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            return cur.fetchone()[0] == 1
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _with_database(uri: str, database: str) -> str:
+    parts = urlsplit(uri)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def _throwaway_postgres(tmp: Path):
+    """Start a PostgreSQL from local binaries on a free port; returns (uri, stop) or None."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb") or ""]
+    initdb = next((c for c in candidates if c and os.path.exists(c)), None)
+    if initdb is None:
+        return None
+    bindir = Path(initdb).parent
+    data = tmp / "pgdata"
+    port = free_port()
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(tmp, "postgres")
+    subprocess.run([*as_user, str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust"], check=True,
+                   capture_output=True)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp / "pg.log"), "-o",
+                    f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+
+    def stop() -> None:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+                       capture_output=True)
+
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory) -> str:
+    """A PostgreSQL admin URI that answers (see module docstring)."""
+    if _pg_answers(PG_URI):
+        yield PG_URI
+        return
+    if IN_CI:
+        pytest.fail(f"PostgreSQL does not answer at {PG_URI} (CI=true: .ci/run must start it)", pytrace=False)
+    started = _throwaway_postgres(tmp_path_factory.mktemp("pg"))
+    if started is None:
+        pytest.exit(
+            f"PostgreSQL does not answer at {PG_URI} and no local server binaries were found: install "
+            "PostgreSQL (e.g. `apt-get install postgresql`) or set GATEWAY_TEST_PG to a server's URI",
+            returncode=3,
+        )
+    uri, stop = started
+    for _ in range(50):
+        if _pg_answers(uri):
+            break
+        time.sleep(0.2)
+    yield uri
+    stop()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server) -> str:
+    """A fresh database loaded with ``dataset.customers`` (schema crm); dropped at the end of the session."""
+    import adbc_driver_postgresql.dbapi as pg
+
+    name = f"gw_test_{secrets.token_hex(4)}"
+    with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    uri = _with_database(pg_server, name)
+    try:
+        dataset.load_postgres(uri)
+        yield uri
+    finally:
+        with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory) -> dict[str, Path]:
+    """The Parquet lake and the SQLite database of the data set."""
+    root = tmp_path_factory.mktemp("sources")
+    lake = dataset.write_parquet(root / "lake")
+    db = dataset.write_sqlite(root / "shop.db")
+    return {"lake": lake, "sqlite": db, "root": root}
+
+
+@pytest.fixture(scope="session")
+def federated_settings(pg_database, files):
+    from gateway.settings import settings_from_dict
+
+    return settings_from_dict(
+        {"sources": [
+            {"name": "pg", "kind": "postgresql", "uri": pg_database},
+            {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
+            {"name": "shop", "kind": "sqlite", "path": str(files["sqlite"])},
+        ]},
+        base_dir=files["root"],
+    )
+
+
+@pytest.fixture(scope="session")
+def gateway(federated_settings):
+    from gateway.engine import Gateway
+
+    gw = Gateway(federated_settings)
+    yield gw
+    gw.close()
