@@ -24,7 +24,7 @@ PORTABLE_EXPRESSIONS: frozenset[type[exp.Expression]] = frozenset({
     exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Alias, exp.Star,
     exp.And, exp.Or, exp.Not,
     exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between,
-    exp.Add, exp.Sub, exp.Mul, exp.Neg,
+    exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Like,
     exp.Cast, exp.DataType, exp.Tuple,
 })
 

@@ -32,7 +32,7 @@ class FileConnector(Connector):
     dialect = "postgres"  # DataFusion's SQL; see planner.dialects
     capabilities = Capabilities(
         full_query=True,
-        expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS | {exp.Like, exp.Avg, exp.Div},
+        expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS | {exp.Avg, exp.Div},
         ordered_text=True,
         exact_float_sum=True,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-from sqlglot import exp
 
 from connectors.adbc_base import AdbcConnector, sql_literal
 from connectors.base import PORTABLE_EXPRESSIONS, QUERY_SHAPE_EXPRESSIONS, Capabilities, TableStatistics
@@ -64,7 +63,7 @@ class PostgreSQLConnector(AdbcConnector):
     dialect = "postgres"
     capabilities = Capabilities(
         full_query=True,
-        expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS | {exp.Like},
+        expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS,
         ordered_text=False,
         case_sensitive_like=True,
     )
