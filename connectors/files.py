@@ -145,10 +145,13 @@ class CsvConnector(FileConnector):
     extension = ".csv"
 
     def _register_format(self, ctx, table, location, kwargs) -> None:
-        ctx.register_csv(
-            table, str(location), has_header=bool(self.options.get("has_header", True)),
-            delimiter=str(self.options.get("delimiter", ",")), **kwargs,
+        from datafusion import CsvReadOptions
+
+        options = CsvReadOptions(
+            has_header=bool(self.options.get("has_header", True)), delimiter=str(self.options.get("delimiter", ",")),
+            file_extension=kwargs["file_extension"], table_partition_cols=kwargs["table_partition_cols"],
         )
+        ctx.register_csv(table, str(location), options=options)
 
 
 def _hive_partition_columns(folder: Path) -> list[tuple[str, pa.DataType]]:

@@ -8,7 +8,7 @@ import re
 import sys
 import time
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "color_message"}
 # userinfo in URIs (postgresql://user:secret@host) never reaches a log line
 _URI_PASSWORD = re.compile(r"(://[^:/@\s]+):[^@\s]+@")
 

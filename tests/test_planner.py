@@ -165,3 +165,18 @@ def test_pg_rules_in_fragment_sql(gateway):
     assert "LIKE '%@example.org'" in pg_sql and '"c"."tier" + 1 = 5' in pg_sql
     assert "'m'" not in pg_sql  # text range comparison follows the collation
     assert any("collation" in r for r in _reasons(gateway, sql))
+
+
+def test_csv_source(tmp_path):
+    folder = tmp_path / "csv"
+    (folder / "cities").mkdir(parents=True)
+    (folder / "cities" / "a.csv").write_text("city,population,founded\nOslo,709000,1040\nBergen,286000,1070\n")
+    (folder / "cities" / "b.csv").write_text("city,population,founded\nTromsø,77000,1794\n")
+    (folder / "rivers.csv").write_text("river,length_km\nGlomma,621\n")
+    settings = settings_from_dict({"sources": [{"name": "csvs", "kind": "csv", "path": str(folder)}]},
+                                  base_dir=tmp_path)
+    gw = Gateway(settings)
+    assert gw.catalog.list_tables("csvs", "main") == ["cities", "rivers"]
+    got = gw.execute("SELECT city, population FROM csvs.cities WHERE founded > 1050 ORDER BY city").reader.read_all()
+    assert got.to_pylist() == [{"city": "Bergen", "population": 286000}, {"city": "Tromsø", "population": 77000}]
+    assert gw.execute("SELECT length_km FROM rivers").reader.read_all().column(0).to_pylist() == [621]
