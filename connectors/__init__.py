@@ -9,6 +9,7 @@ from connectors.base import Capabilities, Connector, Fragment, TableStatistics
 # kind -> "module:Class"; imported on first use so a missing optional driver only affects its own kind
 CONNECTOR_CLASSES: dict[str, str] = {
     "postgresql": "connectors.postgresql:PostgreSQLConnector",
+    "mysql": "connectors.mysql:MySQLConnector",
     "sqlite": "connectors.sqlite:SQLiteConnector",
     "parquet": "connectors.files:ParquetConnector",
     "csv": "connectors.files:CsvConnector",

@@ -51,6 +51,8 @@ class Capabilities:
             False where a collation can differ (PostgreSQL's database collation).
         case_sensitive_like: LIKE is case-sensitive, as in DataFusion (SQLite's LIKE is not).
         exact_float_sum: floating-point SUM/AVG may be pushed (summation order changes the result).
+        text_equality: text equality, grouping and DISTINCT are byte-wise, as in DataFusion. False where the
+            default collation ignores case, accents or trailing spaces (MySQL/MariaDB ``*_ci``).
     """
 
     projection: bool = True
@@ -61,6 +63,7 @@ class Capabilities:
     ordered_text: bool = True
     case_sensitive_like: bool = True
     exact_float_sum: bool = False
+    text_equality: bool = True
 
 
 @dataclass

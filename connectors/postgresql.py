@@ -20,9 +20,6 @@ PG_TYPES: dict[str, pa.DataType] = {
     "character varying": pa.string(),
     "character": pa.string(),
     "name": pa.string(),
-    "uuid": pa.string(),
-    "json": pa.string(),
-    "jsonb": pa.string(),
     "boolean": pa.bool_(),
     "date": pa.date32(),
     "timestamp without time zone": pa.timestamp("us"),
@@ -30,6 +27,9 @@ PG_TYPES: dict[str, pa.DataType] = {
     "time without time zone": pa.time64("us"),
     "bytea": pa.binary(),
 }
+
+# Types read through a text cast (uuid, json, arrays, intervals, user types): marked on the field.
+READ_AS_TEXT = {b"gateway.read_as_text": b"1"}
 
 # Unconstrained numeric has no declared scale; we read it at this precision and scale (documented loss).
 UNCONSTRAINED_NUMERIC = pa.decimal128(38, 10)
@@ -39,7 +39,8 @@ def pg_arrow_type(data_type: str, precision: int | None, scale: int | None) -> p
     """Map a PostgreSQL column type (as information_schema names it) to Arrow.
 
     numeric(p, s) -> decimal128(p, s) (decimal256 above 38 digits); unconstrained numeric ->
-    decimal128(38, 10); types not in ``PG_TYPES`` (arrays, intervals, user types) -> utf8 via a text cast.
+    decimal128(38, 10); types not in ``PG_TYPES`` (uuid, json, arrays, intervals, user types) -> utf8, read
+    through a text cast.
     """
     if data_type == "numeric":
         if precision is None:
@@ -114,6 +115,7 @@ class PostgreSQLConnector(AdbcConnector):
                 r["column_name"],
                 pg_arrow_type(r["data_type"], r["numeric_precision"], r["numeric_scale"]),
                 nullable=r["is_nullable"] == "YES",
+                metadata=None if r["data_type"] in PG_TYPES or r["data_type"] == "numeric" else READ_AS_TEXT,
             )
             for r in rows
         ])

@@ -42,7 +42,7 @@ class SourceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _location(self) -> SourceConfig:
-        needs = "uri" if self.kind == "postgresql" else "path"
+        needs = "uri" if self.kind in ("postgresql", "mysql") else "path"
         if getattr(self, needs) is None:
             raise ValueError(f"a '{self.kind}' source needs '{needs}'")
         return self

@@ -22,6 +22,11 @@ ColumnType = Callable[[exp.Column], "pa.Field | None"]
 
 _ORDERING = exp.GT | exp.GTE | exp.LT | exp.LTE | exp.Between
 _TEMPORAL_TEXT_SOURCES = ("sqlite",)
+# nodes whose result depends on text equality (a case-insensitive collation merges 'a' and 'A')
+_TEXT_EQUALITY_USERS = (
+    exp.EQ, exp.NEQ, exp.In, exp.Like, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.Group, exp.Ordered,
+    exp.Min, exp.Max, exp.Count, exp.Select,
+)
 
 
 def _is_text(field: pa.Field | None) -> bool:
@@ -56,8 +61,8 @@ def unpushable_reason(
             field = column_type(sub)
             if field is None and not isinstance(sub.this, exp.Star):
                 return f"the type of column {sub.sql()} is unknown"
-            if _read_as_text(field) and not _only_projected(sub):
-                return f"column {sub.sql()} is stored in a type the source compares differently"
+            if _read_as_text(field):
+                return f"column {sub.sql()} is read as text (its type has no exact Arrow reading in the source)"
             continue
         if type(sub) not in caps.expressions:
             return f"{sub.key.upper()} is not among the source's pushable operations"
@@ -70,6 +75,11 @@ def unpushable_reason(
             fields = _column_fields(sub, column_type)
             if any(f is not None and (pa.types.is_temporal(f.type)) for f in fields):
                 return "dates and timestamps are stored as text in this source"
+        if not caps.text_equality and isinstance(sub, _TEXT_EQUALITY_USERS):
+            nodes = sub.expressions if isinstance(sub, exp.Select) and sub.args.get("distinct") else (
+                [] if isinstance(sub, exp.Select) else [sub])
+            if any(_is_text(f) for n in nodes for f in _column_fields(n, column_type)):
+                return "text comparison in this source follows its collation (case/accent-insensitive)"
         if isinstance(sub, exp.Ordered | exp.Min | exp.Max) and not caps.ordered_text:
             if any(_is_text(f) for f in _column_fields(sub, column_type)):
                 return "text ordering follows the source's collation, not byte order"
@@ -81,11 +91,3 @@ def unpushable_reason(
         if isinstance(sub, exp.Subquery | exp.Exists) and not caps.full_query:
             return "sub-queries are not pushed to this source"
     return None
-
-
-def _only_projected(column: exp.Column) -> bool:
-    """True when the column is a plain output of a SELECT (not compared or computed on)."""
-    parent = column.parent
-    while isinstance(parent, exp.Alias | exp.Paren):
-        parent = parent.parent
-    return isinstance(parent, exp.Select)

@@ -22,6 +22,7 @@ import pytest
 from tests import dataset
 
 PG_URI = os.environ.get("GATEWAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_URI = os.environ.get("GATEWAY_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -112,6 +113,43 @@ def pg_database(pg_server) -> str:
             cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def _mysql_params(uri: str) -> dict:
+    parts = urlsplit(uri)
+    return {"host": parts.hostname or "127.0.0.1", "port": parts.port or 3306, "user": parts.username or "root",
+            "password": parts.password or ""}
+
+
+@pytest.fixture(scope="session")
+def mysql_database() -> str:
+    """A fresh MariaDB/MySQL database loaded with ``dataset.shipments``; dropped at the end of the session.
+
+    ``GATEWAY_TEST_MYSQL`` (default ``mysql://root@127.0.0.1:3306/test``) must answer; with CI=true a missing
+    server fails the run, otherwise the run stops with one message saying what to install.
+    """
+    import pymysql
+
+    params = _mysql_params(MYSQL_URI)
+    try:
+        admin = pymysql.connect(autocommit=True, **params)
+    except pymysql.Error as exc:
+        message = f"MariaDB/MySQL does not answer at {MYSQL_URI}: {exc}"
+        if IN_CI:
+            pytest.fail(f"{message} (CI=true: .ci/run must start it)", pytrace=False)
+        pytest.exit(f"{message}; install MariaDB (e.g. `apt-get install mariadb-server`) or set "
+                    "GATEWAY_TEST_MYSQL", returncode=3)
+    name = f"gw_test_{secrets.token_hex(4)}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        dataset.load_mysql(database=name, **params)
+        parts = urlsplit(MYSQL_URI)
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()
+
+
 @pytest.fixture(scope="session")
 def files(tmp_path_factory) -> dict[str, Path]:
     """The Parquet lake and the SQLite database of the data set."""
@@ -122,7 +160,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def federated_settings(pg_database, files):
+def federated_settings(pg_database, mysql_database, files):
     from gateway.settings import settings_from_dict
 
     return settings_from_dict(
@@ -130,6 +168,7 @@ def federated_settings(pg_database, files):
             {"name": "pg", "kind": "postgresql", "uri": pg_database},
             {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
             {"name": "shop", "kind": "sqlite", "path": str(files["sqlite"])},
+            {"name": "maria", "kind": "mysql", "uri": mysql_database},
         ]},
         base_dir=files["root"],
     )

@@ -3,6 +3,7 @@
 - ``customers`` -> PostgreSQL ``crm.customers`` (3,000 rows)
 - ``orders`` -> Parquet folder ``orders/year=YYYY/part-0.parquet`` (6,000 rows; ``year`` is a partition)
 - ``products`` -> SQLite ``products`` (400 rows)
+- ``shipments`` -> MariaDB ``shipments`` (2,000 rows)
 
 ``reference_tables()`` gives the same data as Arrow tables with exactly the types the gateway's catalog maps
 each column to; tests run the same SQL over them in a local DataFusion session to get the reference answer.
@@ -124,7 +125,7 @@ def reference_tables() -> dict[str, pa.Table]:
     o = orders()
     years = pa.array([ts.year for ts in o.column("ordered_at").to_pylist()], pa.int64())
     return {"customers": customers(), "orders": o.append_column(pa.field("year", pa.int64(), nullable=False), years),
-            "products": products()}
+            "products": products(), "shipments": shipments()}
 
 
 def write_parquet(folder: Path) -> Path:
@@ -181,3 +182,66 @@ def load_postgres(uri: str) -> None:
         )
         cur.execute("DROP TABLE crm.customers_staging")
         cur.execute("ANALYZE crm.customers")
+
+
+SHIPMENTS_SCHEMA = pa.schema([
+    pa.field("shipment_id", pa.int32(), nullable=False),
+    pa.field("order_id", pa.int64()),
+    pa.field("carrier", pa.string()),
+    pa.field("cost", pa.decimal128(12, 2)),
+    pa.field("declared", pa.decimal256(40, 5), metadata={b"gateway.read_as_text": b"1"}),
+    pa.field("weight", pa.float64()),
+    pa.field("shipped", pa.date32()),
+    pa.field("picked_at", pa.timestamp("us")),
+    pa.field("delivered_at", pa.timestamp("us", tz="UTC")),
+    pa.field("insured", pa.bool_()),
+    pa.field("boxes", pa.uint16()),
+])
+# case and trailing-space variants: MariaDB's default collation says they are equal, DataFusion does not
+CARRIERS = ["DHL", "dhl", "Dhl ", "UPS", "ups", "FedEx", "Posten", "POSTEN", "Émile", "emile"]
+
+
+def shipments() -> pa.Table:
+    rng = random.Random(4)
+    rows = []
+    for i in range(1, 2001):
+        picked = dt.datetime(2022, 1, 1) + dt.timedelta(seconds=rng.randrange(2 * 365 * 86400),
+                                                        microseconds=rng.randrange(10**6))
+        rows.append({
+            "shipment_id": i,
+            "order_id": rng.randrange(1, 6001),
+            "carrier": _maybe(rng, rng.choice(CARRIERS), 12),
+            "cost": _maybe(rng, Decimal(rng.randrange(0, 10**7)) / 100, 10),
+            "declared": _maybe(rng, Decimal(rng.randrange(10**30, 10**34)) / 10**5, 9),
+            "weight": _maybe(rng, round(rng.uniform(0.1, 999), 4), 8),
+            "shipped": picked.date(),
+            "picked_at": picked,
+            "delivered_at": _maybe(rng, (picked + dt.timedelta(hours=rng.randrange(200))).replace(tzinfo=UTC), 6),
+            "insured": _maybe(rng, rng.random() < 0.4, 7),
+            "boxes": rng.randrange(0, 65536),
+        })
+    return pa.Table.from_pylist(rows, schema=SHIPMENTS_SCHEMA)
+
+
+def load_mysql(host: str, port: int, user: str, password: str, database: str) -> None:
+    """Create ``shipments`` in ``database`` (which must exist) and load the rows (PyMySQL, test-only)."""
+    import pymysql
+
+    conn = pymysql.connect(host=host, port=port, user=user, password=password, database=database, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET time_zone = '+00:00'")
+            cur.execute(
+                "CREATE TABLE shipments (shipment_id int PRIMARY KEY, order_id bigint, carrier varchar(20), "
+                "cost decimal(12,2), declared decimal(40,5), weight double, shipped date, picked_at datetime(6), "
+                "delivered_at timestamp(6) NULL, insured tinyint(1), boxes smallint unsigned)"
+            )
+            rows = [
+                (r["shipment_id"], r["order_id"], r["carrier"], r["cost"], r["declared"], r["weight"], r["shipped"],
+                 r["picked_at"], None if r["delivered_at"] is None else r["delivered_at"].replace(tzinfo=None),
+                 r["insured"], r["boxes"])
+                for r in shipments().to_pylist()
+            ]
+            cur.executemany("INSERT INTO shipments VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+    finally:
+        conn.close()

@@ -12,7 +12,13 @@ from datafusion import SessionContext
 from tests import dataset
 
 GATEWAY_NAMES = {"customers": "pg.crm.customers", "orders": "lake.orders", "products": "shop.main.products"}
-LOCAL_NAMES = {k: k for k in GATEWAY_NAMES}
+LOCAL_NAMES = {k: k for k in [*GATEWAY_NAMES, "shipments"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _maria_name(mysql_database):
+    """MariaDB's schema is the test database, whose name is made per run."""
+    GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +114,20 @@ QUERIES = {
     "offset_limit": ("SELECT order_id FROM {orders} ORDER BY order_id LIMIT 5 OFFSET 10", True),
     "distinct": ("SELECT DISTINCT status FROM {orders}", False),
     "no_table": ("SELECT 1 + 2 AS three, 'x' AS s", True),
+    "maria_text_equality_is_case_sensitive": (
+        "SELECT shipment_id, carrier FROM {shipments} WHERE carrier = 'DHL' OR carrier IN ('ups', 'Émile')", False),
+    "maria_group_by_text": ("SELECT carrier, count(*) AS n, sum(cost) AS c FROM {shipments} GROUP BY carrier", False),
+    "maria_distinct_text": ("SELECT DISTINCT carrier FROM {shipments}", False),
+    "maria_numeric_aggregate_pushed": (
+        "SELECT insured, count(*) AS n, sum(cost) AS c, min(shipped) AS s, max(boxes) AS b FROM {shipments} "
+        "WHERE cost > 1000 GROUP BY insured", False),
+    "maria_wide_decimal_and_timestamps": (
+        "SELECT shipment_id, declared, picked_at, delivered_at FROM {shipments} WHERE shipment_id < 300 "
+        "AND picked_at >= TIMESTAMP '2022-06-01 00:00:00'", False),
+    "four_sources": (
+        "SELECT c.region, p.category, s.insured, count(*) AS n, sum(s.cost) AS cost "
+        "FROM {shipments} s JOIN {orders} o ON o.order_id = s.order_id JOIN {customers} c ON c.id = o.customer_id "
+        "JOIN {products} p ON p.product_id = o.product_id WHERE s.boxes > 1000 AND c.tier < 200 GROUP BY 1, 2, 3", False),
 }
 
 
@@ -120,7 +140,7 @@ def test_query_matches_local_reference(gateway, reference, name):
     assert result.stats.status == "ok"
 
 
-@pytest.mark.parametrize("table", ["customers", "orders", "products"])
+@pytest.mark.parametrize("table", ["customers", "orders", "products", "shipments"])
 def test_every_mapped_type_round_trips(gateway, table):
     want = dataset.reference_tables()[table]
     got = gateway.execute(f"SELECT * FROM {GATEWAY_NAMES[table]}").reader.read_all()
@@ -136,6 +156,21 @@ def test_catalog_types_are_explicit(gateway):
     assert schema == dataset.CUSTOMERS_SCHEMA
     products = gateway.catalog.table_schema(TableRef("shop", "main", "products"))
     assert [f.type for f in products] == [f.type for f in dataset.PRODUCTS_SCHEMA]
+    schema, table = GATEWAY_NAMES["shipments"].split(".")[1:]
+    shipments = gateway.catalog.table_schema(TableRef("maria", schema, table))
+    assert [f.type for f in shipments] == [f.type for f in dataset.SHIPMENTS_SCHEMA]
+
+
+def test_mysql_collation_rules(gateway):
+    maria = GATEWAY_NAMES["shipments"]
+    plan = gateway.plan(f"SELECT carrier FROM {maria} WHERE carrier = 'DHL' AND boxes > 10")
+    fragment = plan.fragments[0]
+    assert "`boxes` > 10" in fragment.sql and "DHL" not in fragment.sql
+    assert any("collation" in n.reason for n in plan.not_pushed)
+    plan = gateway.plan(f"SELECT insured, sum(cost) FROM {maria} GROUP BY insured")
+    assert plan.pushed_whole and "GROUP BY" in plan.fragments[0].sql
+    plan = gateway.plan(f"SELECT carrier, count(*) FROM {maria} GROUP BY carrier")
+    assert not plan.pushed_whole
 
 
 def test_pushed_filter_in_explain_and_counters(gateway, reference):
