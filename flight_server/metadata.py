@@ -153,6 +153,8 @@ class MetadataService:
                 precision=precision, scale=scale, case_sensitive=pa.types.is_string(f.type),
                 read_only=True, searchable=True,
             )
+            # the spec's text says DB_SCHEMA_NAME; the C++, Java and Go implementations read SCHEMA_NAME
+            metadata[b"ARROW:FLIGHT:SQL:SCHEMA_NAME"] = ref.schema.encode()
             fields.append(pa.field(f.name, f.type, f.nullable, metadata=metadata))
         return pa.schema(fields)
 

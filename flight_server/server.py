@@ -89,6 +89,17 @@ class _AuthMiddleware(flight.ServerMiddleware):
         return {"authorization": f"Bearer {self._token}"} if self._token else {}
 
 
+class _HandshakeAccepted(flight.ServerAuthHandler):
+    """Lets the Handshake RPC through; the credentials travel in its headers and the middleware checks them
+    (Basic in, ``authorization: Bearer <token>`` out), as Flight SQL clients expect."""
+
+    def authenticate(self, outgoing, incoming):
+        pass
+
+    def is_valid(self, token):
+        return ""
+
+
 class _AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
     """Basic credentials (on Handshake or any call) yield a bearer token; other calls need the token."""
 
@@ -102,7 +113,7 @@ class _AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
         try:
             user, token = self.authenticator.user_for_header(values[0] if values else None)
         except GatewayError as exc:
-            raise flight.FlightUnauthenticatedError(exc.message) from None
+            raise to_flight_error(exc) from None
         return _AuthMiddleware(user, token)
 
 
@@ -121,7 +132,10 @@ class GatewayFlightServer(flight.FlightServerBase):
     ) -> None:
         self.gateway = gateway
         self.authenticator = authenticator or Authenticator(gateway.settings.auth)
-        super().__init__(location, middleware={"auth": _AuthMiddlewareFactory(self.authenticator)}, **kwargs)
+        super().__init__(
+            location, auth_handler=_HandshakeAccepted(),
+            middleware={"auth": _AuthMiddlewareFactory(self.authenticator)}, **kwargs,
+        )
         ttl = gateway.settings.limits.statement_ttl_s
         self._statements = _Handles(ttl)
         self._prepared = _Handles(ttl)
@@ -139,7 +153,9 @@ class GatewayFlightServer(flight.FlightServerBase):
         return middleware.user if middleware else None
 
     @staticmethod
-    def _command(data: bytes):
+    def _command(data: bytes | None):
+        if not data:
+            raise to_flight_error(InvalidRequestError("a Flight SQL command (descriptor cmd) is required"))
         try:
             return pb.unpack(data)
         except ValueError as exc:
@@ -233,6 +249,9 @@ class GatewayFlightServer(flight.FlightServerBase):
             elif action.type == pb.ACTION_CLOSE_PREPARED_STATEMENT:
                 request = self._command(action.body.to_pybytes())
                 self._prepared.pop(request.prepared_statement_handle)
+            elif action.type == pb.ACTION_CLOSE_SESSION:
+                # sessions hold nothing server-side yet; answer CLOSED (Flight.proto CloseSessionStatus 1)
+                yield flight.Result(pa.py_buffer(pb.CloseSessionResult(status=1).SerializeToString()))
             elif action.type in (pb.ACTION_BEGIN_TRANSACTION, pb.ACTION_END_TRANSACTION,
                                  pb.ACTION_BEGIN_SAVEPOINT, pb.ACTION_END_SAVEPOINT):
                 raise UnimplementedError(f"{action.type}: the gateway is read-only and has no transactions")

@@ -77,7 +77,10 @@ class Authenticator:
             return self.user_for_token(value.strip()), None
         if scheme.lower() == "basic":
             try:
-                user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+                encoded = value.strip()
+                # some clients (the Go Flight SQL driver) send unpadded base64
+                encoded += "=" * (-len(encoded) % 4)
+                user, _, password = base64.b64decode(encoded).decode().partition(":")
             except (ValueError, UnicodeDecodeError) as exc:
                 raise AuthenticationError("malformed Basic credentials") from exc
             return user, self.login(user, password)
