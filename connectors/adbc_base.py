@@ -41,7 +41,7 @@ class AdbcConnector(Connector):
     def _checked_connect(self):
         try:
             return self._connect()
-        except Exception as exc:  # noqa: BLE001 - every driver failure to connect means the same to users
+        except Exception as exc:
             raise SourceUnavailableError(self.name, _first_line(exc)) from exc
 
     def fetch_table(self, sql: str) -> pa.Table:
@@ -52,7 +52,7 @@ class AdbcConnector(Connector):
             with conn.cursor() as cur:
                 cur.execute(sql)
                 return cur.fetch_arrow_table()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             broken = True
             raise SourceQueryError(self.name, _first_line(exc), sql) from exc
         finally:
@@ -74,24 +74,23 @@ class AdbcConnector(Connector):
             cur = conn.cursor()
             cur.execute(sql)
             reader = cur.fetch_record_batch()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._pool.release(conn, broken=True)
             raise SourceQueryError(self.name, _first_line(exc), sql) from exc
 
         def batches() -> Iterator[pa.RecordBatch]:
             broken = True
             try:
-                for batch in reader:
-                    yield batch
+                yield from reader
                 broken = False
             except GeneratorExit:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise SourceQueryError(self.name, _first_line(exc), sql) from exc
             finally:
                 try:
                     cur.close()
-                except Exception:  # noqa: BLE001 - a cursor on a broken connection may fail to close
+                except Exception:
                     broken = True
                 self._pool.release(conn, broken=broken)
 

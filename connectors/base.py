@@ -154,7 +154,7 @@ class Connector(ABC):
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         """Run ``fragment.sql`` and stream its rows, conformed to ``fragment.schema``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; most connectors hold nothing to release
         """Release pooled connections."""
 
 
@@ -190,7 +190,7 @@ class ConnectionPool:
 def _close_quietly(conn) -> None:
     try:
         conn.close()
-    except Exception:  # noqa: BLE001 - a dead connection may fail to close; nothing to do
+    except Exception:
         pass
 
 

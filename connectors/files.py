@@ -12,7 +12,12 @@ from datafusion import SessionConfig, SessionContext
 from sqlglot import exp
 
 from connectors.base import (
-    PORTABLE_EXPRESSIONS, QUERY_SHAPE_EXPRESSIONS, Capabilities, Connector, Fragment, TableStatistics,
+    PORTABLE_EXPRESSIONS,
+    QUERY_SHAPE_EXPRESSIONS,
+    Capabilities,
+    Connector,
+    Fragment,
+    TableStatistics,
     conformed_reader,
 )
 from gateway.errors import SourceQueryError, SourceUnavailableError, UnknownObjectError
@@ -71,7 +76,7 @@ class FileConnector(Connector):
         kwargs: dict[str, Any] = {"table_partition_cols": partition_cols, "file_extension": self.extension}
         try:
             self._register_format(ctx, table, location, kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise SourceQueryError(self.name, f"cannot read table '{table}' at {location}: {exc}") from exc
 
     def _register_format(self, ctx, table, location, kwargs) -> None:  # pragma: no cover - abstract
@@ -127,7 +132,7 @@ class FileConnector(Connector):
         try:
             df = ctx.sql(fragment.sql)
             stream = pa.RecordBatchReader.from_stream(df)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise SourceQueryError(self.name, str(exc).splitlines()[0], fragment.sql) from exc
         return conformed_reader(fragment.schema, iter(stream))
 
@@ -158,7 +163,7 @@ def _hive_partition_columns(folder: Path) -> list[tuple[str, pa.DataType]]:
     """Partition columns from ``key=value`` folder names below ``folder`` (in nesting order)."""
     values: dict[str, set[str]] = {}
     order: list[str] = []
-    for dirpath, dirnames, _ in os.walk(folder):
+    for _, dirnames, _ in os.walk(folder):
         for d in dirnames:
             if "=" in d:
                 key, value = d.split("=", 1)

@@ -19,7 +19,12 @@ from sqlglot import exp
 
 from connectors.adbc_base import sql_literal
 from connectors.base import (
-    PORTABLE_EXPRESSIONS, QUERY_SHAPE_EXPRESSIONS, Capabilities, Connector, Fragment, TableStatistics,
+    PORTABLE_EXPRESSIONS,
+    QUERY_SHAPE_EXPRESSIONS,
+    Capabilities,
+    Connector,
+    Fragment,
+    TableStatistics,
     conformed_reader,
 )
 from gateway.errors import SourceQueryError, SourceUnavailableError
@@ -30,6 +35,8 @@ SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 MAX_BINARY_DECIMAL_DIGITS = 28
 # connectorx runs these on each connection before the query: UTC for TIMESTAMP columns
 SESSION_SETUP = ["SET time_zone = '+00:00'"]
+# connectorx messages that mean the server was not reached (as opposed to a failed statement)
+_UNAVAILABLE = re.compile(r"connect|refused|Access denied|timed out|Unknown database|DriverError", re.IGNORECASE)
 
 MYSQL_TYPES: dict[str, pa.DataType] = {
     "tinyint": pa.int8(), "smallint": pa.int16(), "mediumint": pa.int32(), "int": pa.int32(),
@@ -103,11 +110,11 @@ class MySQLConnector(Connector):
         try:
             return cx.read_sql(self.uri, sql, return_type="arrow_stream" if stream else "arrow",
                                pre_execution_query=SESSION_SETUP)
-        except BaseException as exc:  # noqa: BLE001 - connectorx raises RuntimeError or a Rust panic
+        except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
             message = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__
-            if re.search(r"connect|refused|Access denied|timed out|Unknown database|DriverError", message, re.I):
+            if _UNAVAILABLE.search(message):
                 raise SourceUnavailableError(self.name, message) from exc
             raise SourceQueryError(self.name, message, sql) from exc
 
@@ -153,7 +160,8 @@ class MySQLConnector(Connector):
 
     def statistics(self, schema: str, table: str) -> TableStatistics:
         rows = self._read(
-            "SELECT CAST(TABLE_ROWS AS SIGNED) AS r, CAST(DATA_LENGTH AS SIGNED) AS b FROM information_schema.TABLES "
+            "SELECT CAST(TABLE_ROWS AS SIGNED) AS r, CAST(DATA_LENGTH AS SIGNED) AS b "
+            "FROM information_schema.TABLES "
             f"WHERE TABLE_SCHEMA = {sql_literal(schema)} AND TABLE_NAME = {sql_literal(table)}"
         ).to_pylist()
         return TableStatistics(rows[0]["r"], rows[0]["b"]) if rows else TableStatistics(None, None)

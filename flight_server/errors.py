@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
-import pyarrow.flight as flight
+from pyarrow import flight
 
 from gateway.errors import GatewayError
 

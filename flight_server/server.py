@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.flight as flight
+from pyarrow import flight
 
 from flight_server import protocol as pb
 from flight_server.errors import to_flight_error

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,7 +17,7 @@ from gateway.errors import GatewayError
 from gateway.settings import load_settings, prepare
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated SQL gateway.")
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file (default config/gateway.toml).")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default config/gateway.toml).")]
 log = logging.getLogger("gateway")
 
 
@@ -35,9 +35,9 @@ def _gateway(config: Path | None):
 @app.command()
 def serve(
     config: ConfigOption = None,
-    host: Annotated[Optional[str], typer.Option(help="Address to bind (default from config).")] = None,
-    flight_port: Annotated[Optional[int], typer.Option(help="Flight SQL port (default 8815).")] = None,
-    http_port: Annotated[Optional[int], typer.Option(help="REST port (default 8080).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default from config).")] = None,
+    flight_port: Annotated[int | None, typer.Option(help="Flight SQL port (default 8815).")] = None,
+    http_port: Annotated[int | None, typer.Option(help="REST port (default 8080).")] = None,
 ) -> None:
     """Start the Flight SQL server and the REST API on the configured sources."""
     from gateway.logs import setup_logging

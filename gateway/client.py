@@ -47,7 +47,7 @@ class Connection:
             try:
                 cur.execute(sql, params)
                 return cur.fetch_arrow_table()
-            except Exception as exc:  # noqa: BLE001 - ADBC raises DB-API errors carrying the Flight status
+            except Exception as exc:
                 raise _rebuild(exc) from exc
 
     def stream(self, sql: str, params: Sequence[object] | None = None) -> Iterator[pa.RecordBatch]:
@@ -56,7 +56,7 @@ class Connection:
             try:
                 cur.execute(sql, params)
                 yield from cur.fetch_record_batch()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise _rebuild(exc) from exc
 
     def explain(self, sql: str) -> str:
@@ -96,5 +96,5 @@ def connect(uri: str = "grpc://127.0.0.1:8815", user: str | None = None, passwor
         db_kwargs[DatabaseOptions.AUTHORIZATION_HEADER.value] = f"Bearer {token}"
     try:
         return Connection(flightsql.connect(uri, db_kwargs=db_kwargs, autocommit=True))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _rebuild(exc) from exc

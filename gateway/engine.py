@@ -76,14 +76,14 @@ class _FragmentFeed:
                 self.started.set()
                 if not self._put(batch):
                     break
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+        except BaseException as exc:
             self.error = exc
         finally:
             self.stats.seconds = time.perf_counter() - t0
             if reader is not None and self._cancel.is_set():
                 try:
                     reader.close()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
             self.started.set()
             self._put(_END)
@@ -187,7 +187,7 @@ class Gateway:
             except GeneratorExit:
                 stats.status = "cancelled"
                 raise
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 error = _as_gateway_error(exc, feeds)
                 raise error from exc
             finally:
@@ -199,7 +199,10 @@ class Gateway:
     def _session(self) -> SessionContext:
         limits = self.settings.limits
         runtime = RuntimeEnvBuilder().with_fair_spill_pool(limits.memory_bytes)
-        runtime = runtime.with_temp_file_path(limits.spill_path) if limits.spill_path else runtime.with_disk_manager_os()
+        if limits.spill_path:
+            runtime = runtime.with_temp_file_path(limits.spill_path)
+        else:
+            runtime = runtime.with_disk_manager_os()
         return SessionContext(SessionConfig().with_target_partitions(2), runtime)
 
     def _finish(self, stats: QueryStats, t0: float, error: BaseException | None) -> None:

@@ -104,7 +104,10 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
             raise UnknownObjectError("source", source, gateway.catalog.list_sources())
         out = []
         for schema in gateway.catalog.list_schemas(source):
-            out.extend({"source": source, "schema": schema, "table": t} for t in gateway.catalog.list_tables(source, schema))
+            out.extend(
+                {"source": source, "schema": schema, "table": t}
+                for t in gateway.catalog.list_tables(source, schema)
+            )
         return out
 
     @app.get("/v1/history")

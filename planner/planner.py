@@ -339,7 +339,7 @@ def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, 
     try:
         df = ctx.sql(sql)
         return df.schema(), str(df.optimized_logical_plan().display_indent())
-    except Exception as exc:  # noqa: BLE001 - DataFusion raises plain Exceptions with its message
+    except Exception as exc:
         message = str(exc).splitlines()[0]
         raise InvalidRequestError(f"the query cannot be planned: {message}") from exc
 

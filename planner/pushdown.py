@@ -41,6 +41,10 @@ def _read_as_text(field: pa.Field | None) -> bool:
     return bool(field is not None and field.metadata and field.metadata.get(b"gateway.read_as_text") == b"1")
 
 
+def _has_text(node: exp.Expression, column_type: ColumnType) -> bool:
+    return any(_is_text(f) for f in _column_fields(node, column_type))
+
+
 def _column_fields(node: exp.Expression, column_type: ColumnType) -> list[pa.Field | None]:
     return [column_type(c) for c in node.find_all(exp.Column)]
 
@@ -68,9 +72,8 @@ def unpushable_reason(
             return f"{sub.key.upper()} is not among the source's pushable operations"
         if isinstance(sub, exp.Like) and not caps.case_sensitive_like:
             return "LIKE ignores case in this source's dialect"
-        if isinstance(sub, _ORDERING) and not caps.ordered_text:
-            if any(_is_text(f) for f in _column_fields(sub, column_type)):
-                return "text ordering follows the source's collation, not byte order"
+        if isinstance(sub, _ORDERING) and not caps.ordered_text and _has_text(sub, column_type):
+            return "text ordering follows the source's collation, not byte order"
         if isinstance(sub, _ORDERING | exp.EQ | exp.NEQ | exp.In) and dialect in _TEMPORAL_TEXT_SOURCES:
             fields = _column_fields(sub, column_type)
             if any(f is not None and (pa.types.is_temporal(f.type)) for f in fields):
@@ -80,12 +83,12 @@ def unpushable_reason(
                 [] if isinstance(sub, exp.Select) else [sub])
             if any(_is_text(f) for n in nodes for f in _column_fields(n, column_type)):
                 return "text comparison in this source follows its collation (case/accent-insensitive)"
-        if isinstance(sub, exp.Ordered | exp.Min | exp.Max) and not caps.ordered_text:
-            if any(_is_text(f) for f in _column_fields(sub, column_type)):
-                return "text ordering follows the source's collation, not byte order"
-        if isinstance(sub, exp.Sum | exp.Avg) and not caps.exact_float_sum:
-            if any(_is_float(f) for f in _column_fields(sub, column_type)):
-                return "floating-point sums depend on summation order"
+        if isinstance(sub, exp.Ordered | exp.Min | exp.Max) and not caps.ordered_text and _has_text(sub, column_type):
+            return "text ordering follows the source's collation, not byte order"
+        if isinstance(sub, exp.Sum | exp.Avg) and not caps.exact_float_sum and any(
+            _is_float(f) for f in _column_fields(sub, column_type)
+        ):
+            return "floating-point sums depend on summation order"
         if isinstance(sub, exp.Cast) and not isinstance(sub.this, exp.Literal):
             return "casts of computed values may differ between engines"
         if isinstance(sub, exp.Subquery | exp.Exists) and not caps.full_query:

@@ -39,7 +39,7 @@ def _pg_answers(uri: str) -> bool:
         with pg.connect(uri) as conn, conn.cursor() as cur:
             cur.execute("SELECT 1")
             return cur.fetchone()[0] == 1
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 REGIONS = ["north", "South", "east", "West", "Ünter", "ZED"]  # mixed case and non-ASCII: collation traps
 NAMES = ["adam", "Bea", "Åsa", "carl", "Dora", "émile", "Zoe", "bob", "Bob", "alice", "Alice", "Öz"]
 

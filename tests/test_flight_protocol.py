@@ -149,7 +149,7 @@ def test_unpack_rejects_unknown_or_non_any() -> None:
     with pytest.raises(ValueError, match="NoSuchCommand"):
         protocol.unpack(unknown.SerializeToString())
     other_package = any_pb2.Any(type_url="type.googleapis.com/other.CommandStatementQuery")
-    with pytest.raises(ValueError, match="other.CommandStatementQuery"):
+    with pytest.raises(ValueError, match=r"other\.CommandStatementQuery"):
         protocol.unpack(other_package.SerializeToString())
     with pytest.raises(ValueError):
         protocol.unpack(b"\xff\xff\xff")  # not a protobuf at all

@@ -8,7 +8,11 @@ import pytest
 
 from gateway.engine import Gateway
 from gateway.errors import (
-    AmbiguousNameError, InvalidRequestError, SourceUnavailableError, SqlSyntaxError, UnknownObjectError,
+    AmbiguousNameError,
+    InvalidRequestError,
+    SourceUnavailableError,
+    SqlSyntaxError,
+    UnknownObjectError,
     UnsupportedStatementError,
 )
 from gateway.settings import settings_from_dict
