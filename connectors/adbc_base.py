@@ -41,6 +41,8 @@ class AdbcConnector(Connector):
     def _checked_connect(self):
         try:
             return self._connect()
+        except SourceUnavailableError:
+            raise
         except Exception as exc:
             raise SourceUnavailableError(self.name, _first_line(exc)) from exc
 

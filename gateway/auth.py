@@ -63,10 +63,13 @@ class Authenticator:
             raise AuthenticationError("the bearer token has expired; authenticate again")
         return user
 
-    def user_for_header(self, authorization: str | None) -> tuple[str | None, str | None]:
+    def user_for_header(
+        self, authorization: str | None, issue_token: bool = True
+    ) -> tuple[str | None, str | None]:
         """Authenticate an ``Authorization`` header value (``Bearer t`` or ``Basic b64``).
 
-        Returns (user, new token issued for Basic credentials or None). Raises AuthenticationError.
+        Returns (user, a new token for Basic credentials when ``issue_token``, else None). Raises
+        AuthenticationError.
         """
         if not self.enabled:
             return None, None
@@ -83,5 +86,8 @@ class Authenticator:
                 user, _, password = base64.b64decode(encoded).decode().partition(":")
             except (ValueError, UnicodeDecodeError) as exc:
                 raise AuthenticationError("malformed Basic credentials") from exc
+            if not issue_token:
+                self.check_password(user, password)
+                return user, None
             return user, self.login(user, password)
         raise AuthenticationError(f"unsupported authorization scheme '{scheme}'")

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gateway.errors import GatewayError
@@ -22,7 +23,8 @@ log = logging.getLogger("gateway")
 
 
 def _fail(exc: GatewayError) -> None:
-    Console(stderr=True).print(f"[bold red]error[/] ({exc.code}): {exc.message}", highlight=False)
+    console = Console(stderr=True, soft_wrap=True)
+    console.print(f"[bold red]error[/] ({exc.code}): {escape(exc.message)}", highlight=False)
     raise typer.Exit(2)
 
 
@@ -80,8 +82,10 @@ def query(
     else:
         out = Table(*table.column_names)
         for r in rows:
-            out.add_row(*("NULL" if v is None else str(v) for v in r.values()))
-        Console().print(out)
+            out.add_row(*(escape("NULL" if v is None else str(v)) for v in r.values()))
+        # piped output is not cut to 80 columns: every value is printed whole
+        console = Console() if sys.stdout.isatty() else Console(width=100_000)
+        console.print(out)
 
 
 @app.command()

@@ -142,7 +142,14 @@ class Gateway:
         self, sql: str, params: Sequence[object] | None = None, user: str | None = None
     ) -> QueryResult:
         """Run ``sql`` and return its streaming result. ``EXPLAIN [ANALYZE] q`` returns the plan as rows."""
-        statement, plan = self.planner.plan(sql, params)
+        try:
+            statement, plan = self.planner.plan(sql, params)
+        except GatewayError as exc:
+            # refused and unplannable queries are part of the history too
+            stats = QueryStats(uuid.uuid4().hex, sql, user=user)
+            self.metrics.started(stats)
+            self._finish(stats, time.perf_counter(), exc)
+            raise
         if statement.explain:
             text = self.explain(statement.sql, params, analyze=statement.analyze)
             table = pa.table({"plan": text.splitlines()}, schema=_EXPLAIN_SCHEMA)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from gateway.auth import Authenticator
 from gateway.engine import Gateway
-from gateway.errors import GatewayError, UnknownObjectError
+from gateway.errors import AuthenticationError, GatewayError, UnknownObjectError
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
@@ -47,10 +47,21 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
 
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+        headers = {"WWW-Authenticate": 'Basic realm="gateway", Bearer'} if exc.http_status == 401 else None
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
     def current_user(request: Request) -> str | None:
-        return auth.user_for_header(request.headers.get("authorization"))[0]
+        return auth.user_for_header(request.headers.get("authorization"), issue_token=False)[0]
+
+    @app.post("/v1/auth/token")
+    def token(request: Request) -> dict:
+        """Exchange Basic credentials for a bearer token (valid ``auth.token_ttl_s`` seconds)."""
+        if not auth.enabled:
+            return {"token": None, "expires_in_s": None, "auth": "disabled"}
+        user, issued = auth.user_for_header(request.headers.get("authorization"), issue_token=True)
+        if issued is None:
+            raise AuthenticationError("send Basic credentials to obtain a token")
+        return {"token": issued, "token_type": "Bearer", "expires_in_s": auth.ttl_s, "user": user}
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -66,7 +77,9 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         (decimals as strings, dates ISO-8601, bytes base64). arrow: an Arrow IPC stream."""
         result = gateway.execute(body.sql, body.params, user=user)
         if body.format == "arrow":
-            return StreamingResponse(_ipc_stream(result.reader), media_type=ARROW_STREAM,
+            # the first batch is read before answering, so errors up to it still get their own status
+            first = _first_batch(result.reader)
+            return StreamingResponse(_ipc_stream(result.reader, first), media_type=ARROW_STREAM,
                                      headers={"x-query-id": result.stats.query_id})
         table = result.reader.read_all()
         payload = {
@@ -135,13 +148,26 @@ class _Chunks(io.RawIOBase):
         return data
 
 
-def _ipc_stream(reader: pa.RecordBatchReader) -> Iterator[bytes]:
-    """Arrow IPC stream bytes, one chunk per record batch (the result is never collected whole)."""
+def _first_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
+
+
+def _ipc_stream(reader: pa.RecordBatchReader, first: pa.RecordBatch | None) -> Iterator[bytes]:
+    """Arrow IPC stream bytes, one chunk per record batch (the result is never collected whole).
+
+    An error after the first batch can only end the stream early: the status line is already sent.
+    """
     sink = _Chunks()
     with pa.ipc.new_stream(sink, reader.schema) as writer:
-        for batch in reader:
-            writer.write_batch(batch)
+        if first is not None:
+            writer.write_batch(first)
             yield sink.take()
+            for batch in reader:
+                writer.write_batch(batch)
+                yield sink.take()
     yield sink.take()
 
 

@@ -13,12 +13,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from connectors import CONNECTOR_CLASSES
 from gateway.errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
+URI_KINDS = ("postgresql", "mysql")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -29,8 +30,8 @@ class SourceConfig(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     kind: str
-    uri: str | None = None
-    path: str | None = None
+    uri: str | None = Field(default=None, validate_default=True)
+    path: str | None = Field(default=None, validate_default=True)
     pool_size: int = Field(default=4, ge=1, le=64)
 
     @field_validator("kind")
@@ -40,12 +41,14 @@ class SourceConfig(BaseModel):
             raise ValueError(f"unknown source kind '{kind}'; expected one of {', '.join(sorted(CONNECTOR_CLASSES))}")
         return kind
 
-    @model_validator(mode="after")
-    def _location(self) -> SourceConfig:
-        needs = "uri" if self.kind in ("postgresql", "mysql") else "path"
-        if getattr(self, needs) is None:
-            raise ValueError(f"a '{self.kind}' source needs '{needs}'")
-        return self
+    @field_validator("uri", "path")
+    @classmethod
+    def _location(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        needs = "uri" if kind in URI_KINDS else "path"
+        if kind is not None and info.field_name == needs and value is None:
+            raise ValueError(f"required for a '{kind}' source")
+        return value
 
     def options(self) -> dict[str, Any]:
         """The options handed to the connector (everything but name and kind)."""
@@ -137,7 +140,8 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, origin: str = "confi
     except ValidationError as exc:
         first = exc.errors()[0]
         where = _key_path(first["loc"])
-        raise ConfigError(f"{origin}: {where}: {first['msg']}", key=where) from exc
+        reason = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{origin}: {where}: {reason}", key=where) from exc
     settings.config_dir = str(base_dir)
     for source in settings.sources:
         if source.path is not None and not os.path.isabs(source.path):

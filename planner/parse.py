@@ -70,6 +70,10 @@ def parse(sql: str, dialect: str = "postgres") -> Statement:
             col += explain.end()
         description = str(first.get("description", exc)).split(". Line")[0]
         description = re.sub(r"<Token token_type: [^,]+, text: ([^,]*),.*?>", r"'\1'", description)
+        description = re.sub(
+            r"Required keyword: '(\w+)' missing for <class '[\w.]+\.(\w+)'>",
+            lambda m: f"incomplete {m.group(2).upper()} expression (no {m.group(1)})", description,
+        )
         raise SqlSyntaxError(description, line=line, column=col) from exc
     except TokenError as exc:
         raise SqlSyntaxError(str(exc)) from exc

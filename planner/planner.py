@@ -69,8 +69,9 @@ class Planner:
         refs = self._resolve_tables(ast)
         schemas = {ref: self.catalog.table_schema(ref) for ref in set(refs)}
         self._canonicalize_columns(ast, schemas)
-        self._name_outputs(ast)
+        unnamed = self._unnamed_outputs(ast)
         ast = self._qualify(ast, schemas)
+        self._drop_generated_aliases(ast, unnamed)
         return statement, self._federate(sql, ast, schemas)
 
     # -- names ---------------------------------------------------------------------------------------
@@ -110,17 +111,21 @@ class Planner:
                 column.set("this", exp.to_identifier(chosen, quoted=True))
 
     @staticmethod
-    def _name_outputs(ast: exp.Expression) -> None:
-        """Name unnamed computed outputs after their function, as PostgreSQL does (``count``, ``sum``)."""
-        for select in [ast] if isinstance(ast, exp.Select) else []:
-            taken = {e.alias_or_name for e in select.expressions}
-            for i, projection in enumerate(select.expressions):
-                if isinstance(projection, exp.Alias | exp.Column | exp.Star) or projection.alias:
-                    continue
-                name = projection.key.lower() if isinstance(projection, exp.Func) else None
-                if name and name not in taken:
-                    taken.add(name)
-                    select.expressions[i].replace(exp.alias_(projection.copy(), name, quoted=True))
+    def _unnamed_outputs(ast: exp.Expression) -> list[int]:
+        """Positions of computed outputs the user did not name (DataFusion names them, as locally)."""
+        select = _leftmost_select(ast)
+        if select is None:
+            return []
+        return [i for i, e in enumerate(select.expressions) if not isinstance(e, exp.Alias | exp.Column | exp.Star)]
+
+    @staticmethod
+    def _drop_generated_aliases(ast: exp.Expression, positions: list[int]) -> None:
+        """Undo the ``_col_N`` aliases sqlglot's qualify gave unnamed outputs."""
+        select = _leftmost_select(ast)
+        for i in positions:
+            projection = select.expressions[i]
+            if isinstance(projection, exp.Alias) and projection.alias.startswith("_col_"):
+                projection.replace(projection.this)
 
     def _qualify(self, ast: exp.Expression, schemas: dict[TableRef, pa.Schema]) -> exp.Expression:
         mapping: dict = {}
@@ -344,6 +349,13 @@ def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, 
         raise InvalidRequestError(f"the query cannot be planned: {message}") from exc
 
 
+def _leftmost_select(ast: exp.Expression) -> exp.Select | None:
+    """The SELECT whose outputs name the result's columns (the left branch of set operations)."""
+    while isinstance(ast, exp.SetOperation | exp.Subquery):
+        ast = ast.this if isinstance(ast, exp.Subquery) else ast.left
+    return ast if isinstance(ast, exp.Select) else None
+
+
 def _plain_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
 
@@ -423,7 +435,9 @@ def _int_literal(expression: exp.Expression | None) -> int | None:
 
 
 def _qualify_error(message: str, schemas: dict[TableRef, pa.Schema]) -> GatewayError:
-    column = re.search(r"Column '\"?([^'\"]+)\"?' could not be resolved", message)
+    column = re.search(r"Column '\"?([^'\"]+)\"?' could not be resolved", message) or re.search(
+        r"Unknown column: \"?([^\s\"']+)", message
+    )
     if column:
         candidates = [name for schema in schemas.values() for name in schema.names]
         context = ", ".join(str(r) for r in sorted(schemas))
