@@ -24,14 +24,15 @@ PORTABLE_EXPRESSIONS: frozenset[type[exp.Expression]] = frozenset({
     exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Alias, exp.Star,
     exp.And, exp.Or, exp.Not,
     exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between,
-    exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Like,
+    exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Like, exp.Case, exp.If, exp.Coalesce,
     exp.Cast, exp.DataType, exp.Tuple,
+    exp.Parameter,  # bound to a typed literal before the fragment runs
 })
 
 # Query-shape nodes that a source must accept to run a whole query (not only a scan with filters).
 QUERY_SHAPE_EXPRESSIONS: frozenset[type[exp.Expression]] = frozenset({
     exp.Select, exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered, exp.Limit,
-    exp.Offset, exp.Table, exp.TableAlias, exp.Subquery, exp.Distinct,
+    exp.Offset, exp.Table, exp.TableAlias, exp.Subquery, exp.Distinct, exp.Exists,
     exp.Count, exp.Sum, exp.Min, exp.Max,
 })
 
@@ -53,6 +54,7 @@ class Capabilities:
         exact_float_sum: floating-point SUM/AVG may be pushed (summation order changes the result).
         text_equality: text equality, grouping and DISTINCT are byte-wise, as in DataFusion. False where the
             default collation ignores case, accents or trailing spaces (MySQL/MariaDB ``*_ci``).
+        top_n: ORDER BY + LIMIT on one table may be pushed (NULL ordering is made explicit).
     """
 
     projection: bool = True
@@ -64,6 +66,7 @@ class Capabilities:
     case_sensitive_like: bool = True
     exact_float_sum: bool = False
     text_equality: bool = True
+    top_n: bool = True
 
 
 @dataclass
@@ -80,6 +83,9 @@ class Fragment:
         partitions: partitions read (``["*"]`` for the whole table).
         pushed: human-readable list of what was pushed (projection, filter, limit, whole query).
         estimated_rows: rows the planner expects, when the catalog has statistics.
+        ast: the fragment as a sqlglot expression (``sql`` is its rendering in ``dialect``); it may hold
+            ``$n`` parameters until the plan is bound (``planner.plan.bind``).
+        dialect: the sqlglot dialect ``sql`` is written in.
     """
 
     id: str
@@ -90,6 +96,8 @@ class Fragment:
     partitions: list[str] = field(default_factory=lambda: ["*"])
     pushed: list[str] = field(default_factory=list)
     estimated_rows: int | None = None
+    ast: exp.Expression | None = None
+    dialect: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,45 @@ class Connector(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook; most connectors hold nothing to release
         """Release pooled connections."""
+
+    # -- foreign keys and cancellation (Flight SQL GetImportedKeys/ExportedKeys, CancelFlightInfo) ----------
+
+    def foreign_keys(self, schema: str, table: str) -> list[ForeignKey]:
+        """The table's foreign keys (the keys it imports), each with its columns in key order."""
+        return []
+
+    def cancel(self, fragment: Fragment) -> None:  # noqa: B027 - optional hook
+        """Cancel ``fragment``'s statement if it is running (from another thread); a no-op by default."""
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key of one table: ``columns`` reference ``ref_columns`` of ``ref_schema.ref_table`` (same
+    source), pairwise in key order. Rules are SQL words: CASCADE, RESTRICT, SET NULL, NO ACTION, SET DEFAULT."""
+
+    name: str | None
+    columns: tuple[str, ...]
+    ref_schema: str
+    ref_table: str
+    ref_columns: tuple[str, ...]
+    update_rule: str = "NO ACTION"
+    delete_rule: str = "NO ACTION"
+
+
+def foreign_keys_from_rows(rows: list[dict]) -> list[ForeignKey]:
+    """Group one-row-per-column rows (``name, seq, col, ref_schema, ref_table, ref_col, upd, del``), ordered
+    by key and ``seq``, into ForeignKeys. Rows of one key share ``name`` (or, unnamed, an ``id``)."""
+    keys: dict[object, dict] = {}
+    for r in rows:
+        key = keys.setdefault(r.get("id", r["name"]), {
+            "name": r["name"], "columns": [], "ref_schema": r["ref_schema"], "ref_table": r["ref_table"],
+            "ref_columns": [], "update_rule": (r.get("upd") or "NO ACTION").upper(),
+            "delete_rule": (r.get("del") or "NO ACTION").upper(),
+        })
+        key["columns"].append(r["col"])
+        key["ref_columns"].append(r["ref_col"])
+    return [ForeignKey(**{**k, "columns": tuple(k["columns"]), "ref_columns": tuple(k["ref_columns"])})
+            for k in keys.values()]
 
 
 class ConnectionPool:

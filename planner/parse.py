@@ -143,13 +143,21 @@ def bind_parameters(expression: exp.Expression, params: Sequence[object] | None)
     Values: None, bool, int, float, Decimal, str, bytes, date, datetime. Raises InvalidRequestError when
     the count does not match or a value has an unsupported type.
     """
-    found = placeholders(expression)
-    params = list(params or [])
-    needed = max((int(p.this.name) for p in found), default=0)
-    if len(params) != needed:
-        raise InvalidRequestError(f"the query has {needed} parameter(s) but {len(params)} value(s) were given")
-    if not found:
-        return expression
+    check_parameter_count(expression, params)
+    return substitute_parameters(expression, params) if params else expression
+
+
+def check_parameter_count(expression: exp.Expression, params: Sequence[object] | None) -> int:
+    """The number of parameters of a query; raises InvalidRequestError when ``params`` has another count."""
+    needed = max((int(p.this.name) for p in placeholders(expression)), default=0)
+    given = len(params or [])
+    if given != needed:
+        raise InvalidRequestError(f"the query has {needed} parameter(s) but {given} value(s) were given")
+    return needed
+
+
+def substitute_parameters(expression: exp.Expression, params: Sequence[object]) -> exp.Expression:
+    """A copy of ``expression`` (a query or a part of one) with each ``$n`` replaced by ``params[n-1]``."""
     expression = expression.copy()
     for node in placeholders(expression):
         node.replace(literal(params[int(node.this.name) - 1]))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+from sqlglot import exp
 
 from connectors.base import Fragment
 
@@ -23,12 +26,16 @@ class FederatedPlan:
 
     Attributes:
         sql: the original SQL text.
-        fragments: one per table occurrence (or a single fragment holding the whole query).
+        fragments: fragments pushed to sources (a table, a group of joined tables of one source, a whole
+            sub-query, or the whole query).
         residual_sql: DataFusion SQL over the fragments, each registered under its ``id``; None when the
             whole query was pushed to one source and DataFusion only passes its stream through.
         schema: the Arrow schema of the result.
         not_pushed: what stayed in DataFusion, with the reason.
         residual_plan: DataFusion's optimized logical plan of the residual, as text (for EXPLAIN).
+        residual_ast: the residual as a sqlglot expression (may hold ``$n`` parameters until bound).
+        joins: equi-joins between fragments in the residual, ``(fragment_a, column_a, fragment_b, column_b)``,
+            usable for dynamic filters.
     """
 
     sql: str
@@ -37,6 +44,8 @@ class FederatedPlan:
     schema: pa.Schema
     not_pushed: list[NotPushed] = field(default_factory=list)
     residual_plan: str = ""
+    residual_ast: exp.Expression | None = None
+    joins: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     @property
     def pushed_whole(self) -> bool:
@@ -64,6 +73,8 @@ class FederatedPlan:
             if fragment_stats and f.id in fragment_stats:
                 s = fragment_stats[f.id]
                 lines.append(f"    returned: {s.get('rows')} rows, {s.get('bytes')} bytes")
+                if s.get("dynamic_filter"):
+                    lines.append(f"    dynamic filter: {s['dynamic_filter']}")
         if self.residual_sql is not None:
             lines.append("  Residual plan (DataFusion):")
             lines.append(f"    SQL: {self.residual_sql}")
@@ -75,3 +86,25 @@ class FederatedPlan:
                 lines.append(f"    - {item.what}: {item.reason}")
         lines.append(f"  Output: {', '.join(f'{fld.name} {fld.type}' for fld in self.schema)}")
         return "\n".join(lines)
+
+
+def bind(plan: FederatedPlan, params: Sequence[object] | None) -> FederatedPlan:
+    """The plan with its ``$n`` parameters replaced by typed literals, SQL rendered per dialect.
+
+    A plan without parameters is returned as is (plans are immutable once built).
+    """
+    from planner.dialects import RESIDUAL_DIALECT
+    from planner.parse import substitute_parameters
+
+    if not params:
+        return plan
+    fragments = []
+    for f in plan.fragments:
+        if f.ast is not None and f.ast.find(exp.Parameter):
+            bound = substitute_parameters(f.ast, params)
+            f = dataclasses.replace(f, ast=bound, sql=bound.sql(dialect=f.dialect))
+        fragments.append(f)
+    residual = plan.residual_sql
+    if plan.residual_ast is not None and plan.residual_ast.find(exp.Parameter):
+        residual = substitute_parameters(plan.residual_ast, params).sql(dialect=RESIDUAL_DIALECT)
+    return dataclasses.replace(plan, fragments=fragments, residual_sql=residual)

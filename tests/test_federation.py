@@ -71,6 +71,9 @@ QUERIES = {
     "left_join_filter_in_on": (
         "SELECT c.id, o.order_id, o.status FROM {customers} c LEFT JOIN {orders} o "
         "ON o.customer_id = c.id AND o.status = 'open' WHERE c.id < 200", False),
+    "left_join_only_filters_in_on": (
+        "SELECT p.product_id, o.order_id FROM {products} p LEFT JOIN {orders} o ON o.qty = 49 AND o.status = 'open' "
+        "WHERE p.product_id < 5", False),
     "right_join": (
         "SELECT c.id, o.order_id FROM {customers} c RIGHT JOIN {orders} o ON o.customer_id = c.id "
         "WHERE o.order_id < 500 AND c.region = 'north'", False),

@@ -1,0 +1,675 @@
+"""Federation: cut a qualified query into fragments, one per source-sized piece, and the residual plan.
+
+Passes, in order (each one only moves work into fragments that the source computes exactly as DataFusion
+would; everything else stays in the residual and EXPLAIN says why):
+
+1. whole query: every table in one source that can run all of it -> one fragment, no residual.
+2. sub-queries: a CTE, derived table or uncorrelated IN/EXISTS/scalar sub-query whose tables all live in
+   one source -> a fragment in its place.
+       ``WITH r AS (SELECT k, sum(v) AS s FROM lake.t GROUP BY k) SELECT ... FROM r JOIN pg.u ...``
+       -> ``WITH r AS (SELECT * FROM "__fragment_0") ...``
+3. filters: single-table conjuncts of WHERE and inner JOIN ... ON (and a LEFT JOIN's ON, for its right
+   side) go into the table's fragment.
+4. join groups: tables of one source joined by pushable conjuncts (inner joins) become one fragment that
+   runs the join; the residual reads its columns as ``"__g0"."alias.column"``.
+5. columns: each fragment returns only the columns the residual still uses.
+6. LIMIT and ORDER BY + LIMIT (top-N) on a single-table scope whose filters were all pushed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from datafusion import SessionContext
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.simplify import simplify
+
+from catalog import Catalog, TableRef
+from connectors.base import Fragment
+from gateway.errors import GatewayError, InvalidRequestError
+from planner.dialects import RESIDUAL_DIALECT
+from planner.parse import substitute_parameters
+from planner.plan import FederatedPlan, NotPushed
+from planner.pushdown import unpushable_reason
+
+_READ_AS_TEXT = b"gateway.read_as_text"
+
+
+@dataclass(eq=False)
+class _BaseTable:
+    """One occurrence of a source table in the query, in the scope that selects from it."""
+
+    node: exp.Table
+    ref: TableRef
+    alias: str
+    scope: Scope
+    schema: pa.Schema
+    columns: set[str] = field(default_factory=set)
+    filters: list[exp.Expression] = field(default_factory=list)
+    limit: int | None = None
+    order: list[exp.Ordered] | None = None
+    group: _JoinGroup | None = None
+
+
+@dataclass(eq=False)
+class _JoinGroup:
+    """Tables of one source joined inside the source; ``conditions`` are the join conjuncts moved there."""
+
+    members: list[_BaseTable]
+    conditions: list[exp.Expression]
+    alias: str = ""
+
+
+class Federator:
+    """Runs the passes above over one qualified query. ``params`` type ``$n`` parameters for DataFusion."""
+
+    def __init__(self, catalog: Catalog, dialect: str, sql: str, ast: exp.Expression,
+                 schemas: dict[TableRef, pa.Schema], params: Sequence[object] | None) -> None:
+        self.catalog = catalog
+        self.dialect = dialect
+        self.sql = sql
+        self.ast = ast
+        self.schemas = schemas
+        self.params = list(params or [])
+        self.fragments: list[Fragment] = []
+        self.not_pushed: list[NotPushed] = []
+        self.scopes = traverse_scope(ast)
+        self.bases = self._base_tables()
+        self.column_type = _column_type_lookup(self.bases)
+
+    # -- driver ------------------------------------------------------------------------------------------
+
+    def run(self) -> FederatedPlan:
+        if not self.bases:
+            return self._residual_plan()
+        whole = self._subtree_fragment(self.ast, self.bases, "whole query")
+        if whole is not None:
+            return FederatedPlan(self.sql, [whole], None, whole.schema)
+        self._push_subqueries()
+        moved = self._push_filters()
+        moved |= self._group_joins()
+        self._collect_columns(moved)
+        self._push_limits()
+        self._build_fragments()
+        return self._residual_plan()
+
+    def _next_id(self) -> str:
+        return f"__fragment_{len(self.fragments)}"
+
+    def _residual_plan(self) -> FederatedPlan:
+        residual = self.ast.sql(dialect=RESIDUAL_DIALECT)
+        typed = self._bound(self.ast).sql(dialect=RESIDUAL_DIALECT)
+        schema, plan_text = residual_schema(typed, {f.id: f.schema for f in self.fragments})
+        return FederatedPlan(
+            self.sql, self.fragments, residual, schema, self.not_pushed, plan_text, residual_ast=self.ast,
+            joins=self._fragment_joins(),
+        )
+
+    def _bound(self, expression: exp.Expression) -> exp.Expression:
+        return substitute_parameters(expression, self.params) if self.params else expression
+
+    # -- tables and scopes ---------------------------------------------------------------------------------
+
+    def _base_tables(self) -> list[_BaseTable]:
+        bases = []
+        for scope in self.scopes:
+            for alias, source in scope.selected_sources.items():
+                node = source[1] if isinstance(source, tuple) else source
+                if isinstance(node, exp.Table) and node.args.get("catalog") and node.args.get("db"):
+                    ref = TableRef(node.catalog, node.db, node.name)
+                    bases.append(_BaseTable(node, ref, alias, scope, self.schemas[ref]))
+        return bases
+
+    def _owner(self, scope: Scope | None, alias: str) -> tuple[Scope | None, _BaseTable | None]:
+        """The scope that defines ``alias`` as seen from ``scope``, and the base table it names (if any)."""
+        while scope is not None and alias:
+            if alias in scope.sources:
+                for b in self.bases:
+                    if b.scope is scope and b.alias == alias:
+                        return scope, b
+                return scope, None
+            scope = scope.parent
+        return None, None
+
+    # -- pass 1/2: whole query and sub-queries -------------------------------------------------------------
+
+    def _subtree_fragment(self, expression: exp.Expression, bases: list[_BaseTable], what: str) -> Fragment | None:
+        """A fragment running ``expression`` whole in its single source, or None when it cannot."""
+        sources = {b.ref.source for b in bases}
+        if len(sources) != 1:
+            return None
+        source = sources.pop()
+        connector = self.catalog.connector(source)
+        if not connector.capabilities.full_query:
+            return None
+        if any(not (t.args.get("catalog") and t.args.get("db")) for t in expression.find_all(exp.Table)):
+            return None  # reads a CTE defined outside
+        if unpushable_reason(expression, connector.capabilities, self.column_type, connector.dialect):
+            return None
+        pushed, oracle = expression.copy(), self._bound(expression.copy())
+        for table in _source_tables(pushed):
+            target = connector.table_expression(table.db, table.name)
+            target.set("alias", table.args.get("alias"))
+            table.replace(target)
+        refs = sorted({b.ref for b in bases})
+        oracle_names = {ref: f"__table_{i}" for i, ref in enumerate(refs)}
+        for table in _source_tables(oracle):
+            name = oracle_names[TableRef(table.catalog, table.db, table.name)]
+            table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table.args.get("alias")))
+        try:
+            schema, _ = residual_schema(
+                oracle.sql(dialect=RESIDUAL_DIALECT), {oracle_names[r]: self.schemas[r] for r in refs}
+            )
+        except GatewayError:
+            return None  # DataFusion cannot type it on its own; the per-table plan says why
+        fragment = Fragment(
+            id=self._next_id(), source=source, sql=pushed.sql(dialect=connector.dialect), schema=schema,
+            tables=[str(r) for r in refs], pushed=[what], ast=pushed, dialect=connector.dialect,
+        )
+        self.fragments.append(fragment)
+        return fragment
+
+    def _push_subqueries(self) -> None:
+        pushed_scopes: list[Scope] = []
+        for scope in reversed(self.scopes):  # outermost first: push the largest sub-tree
+            if scope.is_root or not isinstance(scope.expression, exp.Select):
+                continue
+            if any(_within(scope, done) for done in pushed_scopes):
+                continue
+            inside = [b for b in self.bases if _within(b.scope, scope)]
+            if not inside or self._correlated(scope):
+                continue
+            fragment = self._subtree_fragment(scope.expression, inside, "whole sub-query")
+            if fragment is None:
+                continue
+            reference = exp.Table(this=exp.to_identifier(fragment.id, quoted=True))
+            parent = scope.expression.parent
+            if isinstance(parent, exp.Subquery) and scope.is_derived_table:
+                reference.set("alias", parent.args.get("alias"))
+                parent.replace(reference)
+            else:  # CTE body, IN/scalar sub-query, EXISTS
+                scope.expression.replace(exp.select("*").from_(reference))
+            pushed_scopes.append(scope)
+            self.bases = [b for b in self.bases if b not in inside]
+
+    def _correlated(self, scope: Scope) -> bool:
+        for sub in self.scopes:
+            if not _within(sub, scope):
+                continue
+            for column in sub.columns:
+                owner, _ = self._owner(sub, column.table)
+                if column.table and owner is not None and not _within(owner, scope):
+                    return True
+        return False
+
+    # -- pass 3: filters -----------------------------------------------------------------------------------
+
+    def _by_scope(self) -> list[list[_BaseTable]]:
+        grouped: dict[int, list[_BaseTable]] = {}
+        for b in self.bases:
+            grouped.setdefault(id(b.scope), []).append(b)
+        return list(grouped.values())
+
+    def _reason(self, conjunct: exp.Expression, source: str) -> str | None:
+        connector = self.catalog.connector(source)
+        if not connector.capabilities.filter:
+            return "the source does not filter"
+        return unpushable_reason(conjunct, connector.capabilities, self.column_type, connector.dialect)
+
+    def _push_filters(self) -> set[int]:
+        """Move single-table conjuncts into fragments; returns the ids of the column nodes moved."""
+        moved: set[int] = set()
+        for scoped in self._by_scope():
+            select = scoped[0].scope.expression
+            if not isinstance(select, exp.Select):
+                continue
+            by_alias = {b.alias: b for b in scoped}
+            null_supplying, containers = _join_structure(select)
+            for container, targets in containers:
+                kept = []
+                for conjunct in _conjuncts(container):
+                    base = _single_alias(conjunct, by_alias)
+                    if base is None or base.alias not in targets or (
+                        base.alias in null_supplying and not isinstance(container, exp.Join)
+                    ):
+                        kept.append(conjunct)
+                        continue
+                    candidate = simplify(conjunct.copy())
+                    reason = self._reason(candidate, base.ref.source)
+                    if reason:
+                        self.not_pushed.append(NotPushed(f"filter {conjunct.sql(self.dialect)} on {base.ref}", reason))
+                        kept.append(conjunct)
+                    else:
+                        base.filters.append(candidate)
+                        moved.update(id(c) for c in conjunct.find_all(exp.Column))
+                removed = [c for c in _conjuncts(container) if not any(c is k for k in kept)]
+                if not kept and removed and isinstance(container, exp.Join) and container.side:
+                    # an outer join needs a condition: keep one pushed conjunct (redundant, still correct)
+                    kept = [removed[0]]
+                    moved.difference_update(id(c) for c in removed[0].find_all(exp.Column))
+                _set_condition(select, container, kept)
+        return moved
+
+    # -- pass 4: join groups ---------------------------------------------------------------------------------
+
+    def _group_joins(self) -> set[int]:
+        """Join tables of one source inside it when they are inner-joined by pushable conjuncts."""
+        moved: set[int] = set()
+        for scoped in self._by_scope():
+            select = scoped[0].scope.expression
+            if len(scoped) < 2 or not isinstance(select, exp.Select):
+                continue
+            joins = select.args.get("joins") or []
+            if any(j.side or (j.kind or "").upper() not in ("", "INNER", "CROSS") for j in joins):
+                continue  # outer/semi joins keep their order; only inner joins commute
+            by_alias = {b.alias: b for b in scoped}
+            parent = {b.alias: b.alias for b in scoped}
+
+            def find(a: str) -> str:
+                while parent[a] != a:
+                    parent[a] = parent[parent[a]]
+                    a = parent[a]
+                return a
+
+            edges: list[tuple[exp.Expression, exp.Expression, set[str]]] = []
+            for container in [select.args.get("where"), *joins]:
+                if container is None:
+                    continue
+                for conjunct in _conjuncts(container):
+                    aliases = {c.table for c in conjunct.find_all(exp.Column)}
+                    if len(aliases) < 2 or not aliases <= by_alias.keys() or _has_subquery(conjunct):
+                        continue
+                    sources = {by_alias[a].ref.source for a in aliases}
+                    if len(sources) != 1:
+                        continue
+                    source = sources.pop()
+                    connector = self.catalog.connector(source)
+                    reason = None if connector.capabilities.full_query else "the source does not run joins"
+                    reason = reason or unpushable_reason(
+                        conjunct, connector.capabilities, self.column_type, connector.dialect
+                    )
+                    if reason:
+                        self.not_pushed.append(NotPushed(f"join condition {conjunct.sql(self.dialect)}", reason))
+                        continue
+                    edges.append((conjunct, container, aliases))
+                    first, *rest = sorted(aliases)
+                    for other in rest:
+                        parent[find(other)] = find(first)
+            components: dict[str, list[_BaseTable]] = {}
+            for b in scoped:
+                components.setdefault(find(b.alias), []).append(b)
+            for members in components.values():
+                if len(members) < 2:
+                    continue
+                aliases = {m.alias for m in members}
+                group = _JoinGroup(members=members, conditions=[])
+                for conjunct, container, conj_aliases in edges:
+                    if conj_aliases <= aliases:
+                        group.conditions.append(conjunct.copy())
+                        moved.update(id(c) for c in conjunct.find_all(exp.Column))
+                        kept = [c for c in _conjuncts(container) if c is not conjunct]
+                        _set_condition(select, container, kept)
+                for m in members:
+                    m.group = group
+        return moved
+
+    # -- pass 5: columns ---------------------------------------------------------------------------------------
+
+    def _collect_columns(self, moved: set[int]) -> None:
+        """Columns each fragment must return: those the residual still uses (pushed conjuncts are gone)."""
+        for scope in self.scopes:
+            for column in scope.columns:
+                if id(column) in moved:
+                    continue
+                _, base = self._owner(scope, column.table)
+                if base is not None and base in self.bases:
+                    base.columns.add(column.name)
+
+    # -- pass 6: LIMIT and top-N ---------------------------------------------------------------------------
+
+    def _push_limits(self) -> None:
+        for scoped in self._by_scope():
+            select = scoped[0].scope.expression
+            if not isinstance(select, exp.Select) or not isinstance(select.args.get("limit"), exp.Limit):
+                continue
+            limit = _int_literal(select.args["limit"].expression)
+            offset = _int_literal(select.args["offset"].expression) if select.args.get("offset") else 0
+            base = scoped[0]
+            connector = self.catalog.connector(base.ref.source)
+            order = select.args.get("order")
+            order_reason = None
+            if order is not None:
+                caps = connector.capabilities
+                if not caps.top_n:
+                    order_reason = "the source does not sort"
+                elif any(c.table != base.alias for c in order.find_all(exp.Column)) or not order.find(exp.Column):
+                    order_reason = "ORDER BY is not over the table's own columns"
+                else:
+                    order_reason = unpushable_reason(
+                        order, _with_order(caps), self.column_type, connector.dialect
+                    )
+            blockers = {
+                "a join": len(scoped) > 1 or bool(select.args.get("joins")),
+                "a filter that stays in DataFusion": select.args.get("where") is not None,
+                "GROUP BY / aggregates": bool(select.args.get("group") or select.args.get("having"))
+                or any(_has_local(e, (exp.AggFunc,)) for e in select.expressions),
+                "DISTINCT": bool(select.args.get("distinct")),
+                f"ORDER BY that cannot be pushed ({order_reason})": order_reason is not None,
+                "a window function": any(_has_local(e, (exp.Window,)) for e in select.expressions),
+                "a non-constant LIMIT/OFFSET": limit is None or offset is None,
+            }
+            blocked = [what for what, present in blockers.items() if present]
+            if blockers["a join"]:
+                continue  # the LIMIT applies to the join's result; nothing to say per table
+            if blocked:
+                self.not_pushed.append(NotPushed(f"LIMIT on {base.ref}", f"the query has {', '.join(blocked)}"))
+            elif not connector.capabilities.limit:
+                self.not_pushed.append(NotPushed(f"LIMIT on {base.ref}", "the source does not apply LIMIT"))
+            else:
+                base.limit = limit + offset
+                if order is not None:
+                    base.order = [_explicit_nulls(o.copy()) for o in order.expressions]
+
+    # -- fragments and the residual -------------------------------------------------------------------------
+
+    def _build_fragments(self) -> None:
+        groups: list[_JoinGroup] = []
+        for base in list(self.bases):
+            if base.group is not None:
+                if base.group not in groups:
+                    groups.append(base.group)
+                continue
+            fragment = self._table_fragment(base)
+            base.node.replace(exp.Table(
+                this=exp.to_identifier(fragment.id, quoted=True),
+                alias=exp.TableAlias(this=exp.to_identifier(base.alias, quoted=True)),
+            ))
+        for group in groups:
+            self._group_fragment(group)
+
+    def _projections(self, base: _BaseTable, prefix: bool) -> tuple[list[exp.Expression], list[pa.Field]]:
+        names = [n for n in base.schema.names if n in base.columns]
+        if not names and not prefix:
+            names = base.schema.names[:1]  # a row count still needs one column
+        projections, fields = [], []
+        for f in (base.schema.field(n) for n in names):
+            column: exp.Expression = exp.column(f.name, table=base.alias, quoted=True)
+            if f.metadata and f.metadata.get(_READ_AS_TEXT) == b"1":
+                column = exp.cast(column, "TEXT")
+            name = f"{base.alias}.{f.name}" if prefix else f.name
+            projections.append(exp.alias_(column, name, quoted=True))
+            fields.append(pa.field(name, f.type, f.nullable, metadata=f.metadata))
+        return projections, fields
+
+    def _table_expression(self, base: _BaseTable) -> exp.Table:
+        table = self.catalog.connector(base.ref.source).table_expression(base.ref.schema, base.ref.table)
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(base.alias, quoted=True)))
+        return table
+
+    def _table_fragment(self, base: _BaseTable) -> Fragment:
+        connector = self.catalog.connector(base.ref.source)
+        projections, fields = self._projections(base, prefix=False)
+        select = exp.select(*projections).from_(self._table_expression(base))
+        pushed = [f"projection ({len(fields)} of {len(base.schema)} columns)"]
+        if base.filters:
+            select = select.where(exp.and_(*base.filters))
+            pushed.append(f"filter {exp.and_(*base.filters).sql(self.dialect)}")
+        if base.order:
+            select = select.order_by(*base.order)
+            pushed.append("order by " + ", ".join(o.sql(self.dialect) for o in base.order))
+        if base.limit is not None:
+            select = select.limit(base.limit)
+            pushed.append(f"limit {base.limit}")
+        fragment = Fragment(
+            id=self._next_id(), source=base.ref.source, sql=select.sql(dialect=connector.dialect),
+            schema=pa.schema(fields), tables=[str(base.ref)], pushed=pushed, ast=select,
+            dialect=connector.dialect,
+        )
+        self.fragments.append(fragment)
+        return fragment
+
+    def _group_fragment(self, group: _JoinGroup) -> Fragment:
+        members = sorted(group.members, key=lambda m: _position(m.node))
+        source = members[0].ref.source
+        connector = self.catalog.connector(source)
+        projections, fields = [], []
+        for m in members:
+            p, f = self._projections(m, prefix=True)
+            projections += p
+            fields += f
+        if not projections:
+            p, f = self._projections(members[0], prefix=False)
+            projections, fields = p, f
+        select = exp.select(*projections).from_(self._table_expression(members[0]))
+        for m in members[1:]:
+            select = select.join(self._table_expression(m), join_type="cross")
+        conditions = group.conditions + [f for m in members for f in m.filters]
+        select = select.where(exp.and_(*conditions))
+        fragment = Fragment(
+            id=self._next_id(), source=source, sql=select.sql(dialect=connector.dialect),
+            schema=pa.schema(fields), tables=[str(m.ref) for m in members],
+            pushed=[f"join of {', '.join(m.alias for m in members)}",
+                    f"filter {exp.and_(*conditions).sql(self.dialect)}"],
+            ast=select, dialect=connector.dialect,
+        )
+        self.fragments.append(fragment)
+        group.alias = f"__g{len(self.fragments) - 1}"
+        # the residual reads the group's columns as "__gN"."alias.column"
+        member_aliases = {m.alias: m for m in members}
+        for scope in self.scopes:
+            for column in scope.columns:
+                _, base = self._owner(scope, column.table)
+                if base is not None and base.alias in member_aliases and base.group is group:
+                    column.set("this", exp.to_identifier(f"{column.table}.{column.name}", quoted=True))
+                    column.set("table", exp.to_identifier(group.alias, quoted=True))
+        select_node = members[0].scope.expression
+        first, others = members[0], members[1:]
+        first.node.replace(exp.Table(
+            this=exp.to_identifier(fragment.id, quoted=True),
+            alias=exp.TableAlias(this=exp.to_identifier(group.alias, quoted=True)),
+        ))
+        leftover: list[exp.Expression] = []
+        for m in others:
+            join = m.node.parent
+            if isinstance(join, exp.Join):
+                if join.args.get("on") is not None:
+                    leftover += [c for c in _conjuncts(join) if not isinstance(c, exp.Boolean)]
+                join.pop()
+        if leftover:
+            where = select_node.args.get("where")
+            existing = _conjuncts(where) if where is not None else []
+            select_node.set("where", exp.Where(this=exp.and_(*existing, *leftover, copy=False)))
+        return fragment
+
+    def _fragment_joins(self) -> list[tuple[str, str, str, str]]:
+        """Equi-joins between two single-table fragments in the residual (candidates for dynamic filters)."""
+        by_alias = {}
+        for b in self.bases:
+            if b.group is None:
+                by_alias[(id(b.scope), b.alias)] = b
+        ids = {}
+        for f in self.fragments:
+            ids[f.id] = f
+        joins = []
+        for scope in self.scopes:
+            select = scope.expression
+            if not isinstance(select, exp.Select) or any(
+                j.side or (j.kind or "").upper() not in ("", "INNER", "CROSS") for j in select.args.get("joins") or []
+            ):
+                continue
+            tables = {t.alias_or_name: t.name for t in select.find_all(exp.Table) if t.name.startswith("__fragment_")}
+            containers = [select.args.get("where"), *(select.args.get("joins") or [])]
+            for container in containers:
+                if container is None:
+                    continue
+                for conjunct in _conjuncts(container):
+                    if isinstance(conjunct, exp.EQ) and isinstance(conjunct.this, exp.Column) and isinstance(
+                        conjunct.expression, exp.Column
+                    ):
+                        left, right = conjunct.this, conjunct.expression
+                        if left.table in tables and right.table in tables and left.table != right.table:
+                            joins.append((tables[left.table], left.name, tables[right.table], right.name))
+        return joins
+
+
+# -- helpers -----------------------------------------------------------------------------------------------
+
+def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, str]:
+    """Plan ``sql`` in DataFusion over empty tables of the given schemas: (output schema, optimized plan).
+
+    No data is read. Raises InvalidRequestError with DataFusion's message when it cannot plan the query.
+    """
+    ctx = SessionContext()
+    for name, schema in tables.items():
+        ctx.register_dataset(name, ds.dataset(_plain_schema(schema).empty_table()))
+    try:
+        df = ctx.sql(sql)
+        return df.schema(), str(df.optimized_logical_plan().display_indent())
+    except Exception as exc:  # noqa: BLE001 - DataFusion raises plain Exceptions with its message
+        message = str(exc).splitlines()[0]
+        raise InvalidRequestError(f"the query cannot be planned: {message}") from exc
+
+
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
+
+
+def _source_tables(ast: exp.Expression) -> list[exp.Table]:
+    """Base-table nodes (resolved to ``source.schema.table``) of a qualified AST."""
+    return [t for t in ast.find_all(exp.Table) if t.args.get("catalog") and t.args.get("db")]
+
+
+def _within(scope: Scope | None, ancestor: Scope) -> bool:
+    while scope is not None:
+        if scope is ancestor:
+            return True
+        scope = scope.parent
+    return False
+
+
+def _column_type_lookup(bases: list[_BaseTable]):
+    """A lookup column -> catalog field, valid when every alias names one table across scopes."""
+    by_alias: dict[str, set[TableRef]] = {}
+    for b in bases:
+        by_alias.setdefault(b.alias, set()).add(b.ref)
+    schema_of = {b.ref: b.schema for b in bases}
+
+    def column_type(column: exp.Column) -> pa.Field | None:
+        refs = by_alias.get(column.table, set())
+        if len(refs) != 1:
+            return None
+        schema = schema_of[next(iter(refs))]
+        index = schema.get_field_index(column.name)
+        return schema.field(index) if index >= 0 else None
+
+    return column_type
+
+
+def _conjuncts(container: exp.Expression) -> list[exp.Expression]:
+    condition = container.args.get("on") if isinstance(container, exp.Join) else container.this
+    if condition is None:
+        return []
+    return list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
+
+
+def _join_structure(select: exp.Select):
+    """(null-supplying aliases, [(condition container, aliases a conjunct may be pushed into)])."""
+    from_expr = select.args.get("from") or select.args.get("from_")
+    seen = [from_expr.this.alias_or_name] if from_expr is not None else []
+    null_supplying: set[str] = set()
+    containers: list[tuple[exp.Expression, set[str]]] = []
+    inner_ons = []
+    for join in select.args.get("joins") or []:
+        alias = join.this.alias_or_name
+        side, kind = (join.side or "").upper(), (join.kind or "").upper()
+        if kind in ("SEMI", "ANTI", "ASOF"):
+            null_supplying.update([*seen, alias])
+        elif side == "LEFT":
+            null_supplying.add(alias)
+            containers.append((join, {alias}))
+        elif side == "RIGHT":
+            null_supplying.update(seen)
+        elif side == "FULL":
+            null_supplying.update([*seen, alias])
+        else:
+            inner_ons.append(join)
+        seen.append(alias)
+    preserved = {a for a in seen if a not in null_supplying}
+    containers.extend((join, preserved) for join in inner_ons)
+    if select.args.get("where") is not None:
+        containers.append((select.args["where"], preserved))
+    return null_supplying, containers
+
+
+def _has_subquery(node: exp.Expression) -> bool:
+    return bool(node.find(exp.Subquery, exp.Exists, exp.Select, exp.AggFunc, exp.Window))
+
+
+def _single_alias(conjunct: exp.Expression, by_alias: dict[str, _BaseTable]) -> _BaseTable | None:
+    if _has_subquery(conjunct):
+        return None
+    aliases = {c.table for c in conjunct.find_all(exp.Column)}
+    if len(aliases) != 1:
+        return None
+    return by_alias.get(aliases.pop())
+
+
+def _set_condition(select: exp.Select, container: exp.Expression, kept: list[exp.Expression]) -> None:
+    """Keep only ``kept`` conjuncts in a WHERE or JOIN ... ON.
+
+    Never leaves a literal ``ON TRUE``: DataFusion pushes it into the fragments' dataset scans, which
+    cannot take a literal filter. An emptied inner join becomes a CROSS JOIN (outer joins keep a
+    conjunct, see ``_push_filters``).
+    """
+    if isinstance(container, exp.Join):
+        if kept:
+            container.set("on", exp.and_(*kept, copy=False))
+        elif container.args.get("on") is not None:
+            container.set("on", None)
+            container.set("kind", "CROSS")
+    elif kept:
+        container.set("this", exp.and_(*kept, copy=False))
+    elif select.args.get("where") is container:
+        select.set("where", None)
+
+
+def _has_local(expression: exp.Expression, kinds: tuple) -> bool:
+    """Whether ``expression`` contains ``kinds`` outside nested sub-queries."""
+    for node in expression.walk(prune=lambda n: isinstance(n, exp.Subquery | exp.Select) and n is not expression):
+        if isinstance(node, kinds):
+            return True
+    return False
+
+
+def _int_literal(expression: exp.Expression | None) -> int | None:
+    if isinstance(expression, exp.Literal) and not expression.is_string and expression.name.isdigit():
+        return int(expression.name)
+    return None
+
+
+def _with_order(caps):
+    import dataclasses
+
+    return dataclasses.replace(caps, expressions=caps.expressions | {exp.Order, exp.Ordered})
+
+
+def _explicit_nulls(ordered: exp.Ordered) -> exp.Ordered:
+    """DataFusion puts NULLs last ascending and first descending; say so, so every dialect does the same."""
+    ordered.set("nulls_first", bool(ordered.args.get("desc")) if ordered.args.get("nulls_first") is None
+                else ordered.args["nulls_first"])
+    return ordered
+
+
+def _position(node: exp.Expression) -> int:
+    """Text order of a table in its SELECT: FROM first, then joins in order."""
+    parent = node.parent
+    if isinstance(parent, exp.From):
+        return -1
+    if isinstance(parent, exp.Join) and parent.parent is not None:
+        joins = parent.parent.args.get("joins") or []
+        return next((i for i, j in enumerate(joins) if j is parent), 10_000)
+    return 10_000
