@@ -268,12 +268,7 @@ class Federator:
                 continue  # outer/semi joins keep their order; only inner joins commute
             by_alias = {b.alias: b for b in scoped}
             parent = {b.alias: b.alias for b in scoped}
-
-            def find(a: str) -> str:
-                while parent[a] != a:
-                    parent[a] = parent[parent[a]]
-                    a = parent[a]
-                return a
+            find = _union_find(parent)
 
             edges: list[tuple[exp.Expression, exp.Expression, set[str]]] = []
             for container in [select.args.get("where"), *joins]:
@@ -344,9 +339,10 @@ class Federator:
             order_reason = None
             if order is not None:
                 caps = connector.capabilities
+                order = _order_over_columns(order, base.alias)
                 if not caps.top_n:
                     order_reason = "the source does not sort"
-                elif any(c.table != base.alias for c in order.find_all(exp.Column)) or not order.find(exp.Column):
+                elif order is None:
                     order_reason = "ORDER BY is not over the table's own columns"
                 else:
                     order_reason = unpushable_reason(
@@ -529,7 +525,7 @@ def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, 
     try:
         df = ctx.sql(sql)
         return df.schema(), str(df.optimized_logical_plan().display_indent())
-    except Exception as exc:  # noqa: BLE001 - DataFusion raises plain Exceptions with its message
+    except Exception as exc:
         message = str(exc).splitlines()[0]
         raise InvalidRequestError(f"the query cannot be planned: {message}") from exc
 
@@ -559,6 +555,8 @@ def _column_type_lookup(bases: list[_BaseTable]):
     schema_of = {b.ref: b.schema for b in bases}
 
     def column_type(column: exp.Column) -> pa.Field | None:
+        if not column.table:
+            return output_type(column)
         refs = by_alias.get(column.table, set())
         if len(refs) != 1:
             return None
@@ -566,7 +564,33 @@ def _column_type_lookup(bases: list[_BaseTable]):
         index = schema.get_field_index(column.name)
         return schema.field(index) if index >= 0 else None
 
+    def output_type(column: exp.Column) -> pa.Field | None:
+        """An ORDER BY/HAVING reference to an output: typed by the columns its projection computes on
+        (text wins, then read-as-text, then float: the kinds the pushdown rules care about)."""
+        projection = _output_projection(column)
+        if projection is None:
+            return None
+        fields = [column_type(c) for c in projection.find_all(exp.Column)]
+        if any(f is None for f in fields):
+            return None
+        for kind in (pa.types.is_string, lambda t: False, pa.types.is_floating):
+            for f in fields:
+                if kind(f.type) or (f.metadata and f.metadata.get(_READ_AS_TEXT) == b"1"):
+                    return f
+        return fields[0] if fields else pa.field(column.name, pa.int64())
+
     return column_type
+
+
+def _output_projection(column: exp.Column) -> exp.Expression | None:
+    """The expression an unqualified column names when it refers to an output alias of its SELECT."""
+    select = column.find_ancestor(exp.Select)
+    if select is None:
+        return None
+    for projection in select.expressions:
+        if isinstance(projection, exp.Alias) and projection.alias == column.name:
+            return projection.this
+    return None
 
 
 def _conjuncts(container: exp.Expression) -> list[exp.Expression]:
@@ -649,6 +673,36 @@ def _int_literal(expression: exp.Expression | None) -> int | None:
     if isinstance(expression, exp.Literal) and not expression.is_string and expression.name.isdigit():
         return int(expression.name)
     return None
+
+
+def _union_find(parent: dict[str, str]):
+    """``find`` over a parent map (path halving); union by ``parent[find(a)] = find(b)``."""
+
+    def find(a: str) -> str:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    return find
+
+
+def _order_over_columns(order: exp.Order, alias: str) -> exp.Order | None:
+    """``order`` with output-alias references replaced by the table columns they name, or None when a key
+    is not a column of ``alias``."""
+    targets = []
+    for column in order.find_all(exp.Column):  # resolved on the original nodes, which know their SELECT
+        projection = _output_projection(column) if not column.table else column
+        if not isinstance(projection, exp.Column):
+            return None
+        targets.append(projection)
+    order = order.copy()
+    for column, target in zip(list(order.find_all(exp.Column)), targets, strict=True):
+        column.replace(target.copy())
+    columns = list(order.find_all(exp.Column))
+    if not columns or any(c.table != alias for c in columns):
+        return None
+    return order
 
 
 def _with_order(caps):

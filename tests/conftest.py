@@ -175,9 +175,27 @@ def federated_settings(pg_database, mysql_database, files):
 
 
 @pytest.fixture(scope="session")
-def gateway(federated_settings):
+def reference():
+    """Runs SQL (with ``{table}`` placeholders) in DataFusion over the data set loaded locally."""
+    import pyarrow as pa
+    from datafusion import SessionContext
+
+    ctx = SessionContext()
+    for name, table in dataset.reference_tables().items():
+        ctx.register_record_batches(name, [table.to_batches()])
+
+    def run(sql: str) -> pa.Table:
+        return ctx.sql(sql.format(**dataset.LOCAL_NAMES)).to_arrow_table()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def gateway(federated_settings, mysql_database):
     from gateway.engine import Gateway
 
+    # MariaDB's schema is the test database, whose name is made per run
+    dataset.GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"
     gw = Gateway(federated_settings)
     yield gw
     gw.close()

@@ -21,6 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 UTC = dt.UTC
+# how tests name the data set's tables through the gateway (MariaDB's schema is set per run by conftest)
+GATEWAY_NAMES = {"customers": "pg.crm.customers", "orders": "lake.orders", "products": "shop.main.products"}
+LOCAL_NAMES = {"customers": "customers", "orders": "orders", "products": "products", "shipments": "shipments"}
 REGIONS = ["north", "South", "east", "West", "Ünter", "ZED"]  # mixed case and non-ASCII: collation traps
 NAMES = ["adam", "Bea", "Åsa", "carl", "Dora", "émile", "Zoe", "bob", "Bob", "alice", "Alice", "Öz"]
 

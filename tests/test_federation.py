@@ -7,30 +7,9 @@ import math
 
 import pyarrow as pa
 import pytest
-from datafusion import SessionContext
 
 from tests import dataset
-
-GATEWAY_NAMES = {"customers": "pg.crm.customers", "orders": "lake.orders", "products": "shop.main.products"}
-LOCAL_NAMES = {k: k for k in [*GATEWAY_NAMES, "shipments"]}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _maria_name(mysql_database):
-    """MariaDB's schema is the test database, whose name is made per run."""
-    GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"
-
-
-@pytest.fixture(scope="module")
-def reference():
-    ctx = SessionContext()
-    for name, table in dataset.reference_tables().items():
-        ctx.register_record_batches(name, [table.to_batches()])
-
-    def run(sql: str) -> pa.Table:
-        return ctx.sql(sql.format(**LOCAL_NAMES)).to_arrow_table()
-
-    return run
+from tests.dataset import GATEWAY_NAMES
 
 
 def _rows(table: pa.Table, ordered: bool) -> list[tuple]:
