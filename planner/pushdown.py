@@ -1,7 +1,33 @@
 """Whether an expression may be pushed to a source: the same answer there as in DataFusion, or not at all.
 
-Each rule gives the reason an expression stays in DataFusion, so EXPLAIN can show it (Trino-style: nothing
-is dropped silently). A rule reads the source's ``Capabilities`` and the Arrow types of the columns.
+Two checks, both giving the reason an expression stays in DataFusion so EXPLAIN can show it (Trino-style:
+nothing is dropped silently):
+
+1. Shape: every node must be among the source's pushable operations (``Capabilities.expressions``); casts
+   only of literals; sub-queries only where the source runs whole queries.
+2. Semantics: ``SEMANTIC_RULES`` below, one row per known trap. A row names the operations it concerns, the
+   kind of operand that triggers it, and which sources it applies to (a ``Capabilities`` flag, so each
+   connector declares its semantics once):
+
+   =============================  ================================  ==========================  ===============
+   trap                           operations                        operand                     sources
+   =============================  ================================  ==========================  ===============
+   collation order                < <= > >= BETWEEN ORDER BY MIN    text                        PostgreSQL,
+                                  MAX                                                           MySQL/MariaDB
+   case/accent-insensitive        = <> IN LIKE GROUP BY DISTINCT    text                        MySQL/MariaDB
+   equality                       ORDER BY MIN MAX COUNT(...)
+   case-insensitive LIKE          LIKE                              any                         SQLite
+   temporal values stored as      comparisons, IN, ORDER BY         date, timestamp             SQLite
+   text
+   float summation order          SUM AVG                           float                       all but
+                                                                                                DataFusion
+   no exact Arrow reading         anything but a plain projection   read-as-text columns        all
+   =============================  ================================  ==========================  ===============
+
+   Handled elsewhere: NULL ordering (made explicit in every pushed ORDER BY, see ``planner.federate``);
+   integer and decimal division (``/`` is pushed only to DataFusion-backed sources); decimal precision and
+   scale and every result type (fragment results are cast to the types DataFusion gives the same SQL);
+   time zones (PostgreSQL and MySQL sessions run in UTC).
 
     >>> from connectors.sqlite import SQLiteConnector
     >>> import sqlglot
@@ -12,6 +38,7 @@ is dropped silently). A rule reads the source's ``Capabilities`` and the Arrow t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyarrow as pa
 from sqlglot import exp
@@ -20,33 +47,68 @@ from connectors.base import Capabilities
 
 ColumnType = Callable[[exp.Column], "pa.Field | None"]
 
-_ORDERING = exp.GT | exp.GTE | exp.LT | exp.LTE | exp.Between
-_TEMPORAL_TEXT_SOURCES = ("sqlite",)
-# nodes whose result depends on text equality (a case-insensitive collation merges 'a' and 'A')
-_TEXT_EQUALITY_USERS = (
-    exp.EQ, exp.NEQ, exp.In, exp.Like, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.Group, exp.Ordered,
-    exp.Min, exp.Max, exp.Count, exp.Select,
-)
+
+def _is_text(field: pa.Field) -> bool:
+    return pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
 
 
-def _is_text(field: pa.Field | None) -> bool:
-    return field is not None and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+def _is_float(field: pa.Field) -> bool:
+    return pa.types.is_floating(field.type)
 
 
-def _is_float(field: pa.Field | None) -> bool:
-    return field is not None and pa.types.is_floating(field.type)
+def _is_temporal(field: pa.Field) -> bool:
+    return pa.types.is_temporal(field.type)
 
 
 def _read_as_text(field: pa.Field | None) -> bool:
     return bool(field is not None and field.metadata and field.metadata.get(b"gateway.read_as_text") == b"1")
 
 
-def _has_text(node: exp.Expression, column_type: ColumnType) -> bool:
-    return any(_is_text(f) for f in _column_fields(node, column_type))
+def _any(field: pa.Field) -> bool:
+    return True
 
 
-def _column_fields(node: exp.Expression, column_type: ColumnType) -> list[pa.Field | None]:
-    return [column_type(c) for c in node.find_all(exp.Column)]
+@dataclass(frozen=True)
+class SemanticRule:
+    """One trap: ``operations`` on an operand for which ``operand`` holds behave differently in sources
+    for which ``differs(capabilities, dialect)`` holds."""
+
+    name: str
+    operations: tuple[type[exp.Expression], ...]
+    operand: Callable[[pa.Field], bool]
+    differs: Callable[[Capabilities, str], bool]
+    reason: str
+
+
+_ORDERING = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
+_COMPARING = (exp.EQ, exp.NEQ, exp.In, *_ORDERING)
+
+SEMANTIC_RULES: tuple[SemanticRule, ...] = (
+    SemanticRule(
+        "collation order", (*_ORDERING, exp.Ordered, exp.Min, exp.Max), _is_text,
+        lambda caps, dialect: not caps.ordered_text,
+        "text ordering follows the source's collation, not byte order",
+    ),
+    SemanticRule(
+        "case/accent-insensitive equality",
+        (*_COMPARING, exp.Like, exp.Group, exp.Ordered, exp.Min, exp.Max, exp.Count, exp.Distinct),
+        _is_text, lambda caps, dialect: not caps.text_equality,
+        "text comparison in this source follows its collation (case/accent-insensitive)",
+    ),
+    SemanticRule(
+        "case-insensitive LIKE", (exp.Like,), _any, lambda caps, dialect: not caps.case_sensitive_like,
+        "LIKE ignores case in this source's dialect",
+    ),
+    SemanticRule(
+        "temporal values stored as text", (*_COMPARING, exp.Ordered), _is_temporal,
+        lambda caps, dialect: dialect == "sqlite",
+        "dates and timestamps are stored as text in this source",
+    ),
+    SemanticRule(
+        "float summation order", (exp.Sum, exp.Avg), _is_float, lambda caps, dialect: not caps.exact_float_sum,
+        "floating-point sums depend on summation order",
+    ),
+)
 
 
 def unpushable_reason(
@@ -58,8 +120,9 @@ def unpushable_reason(
         node: a predicate, a projection, or a whole query.
         caps: the source's declared capabilities.
         column_type: the catalog field of a (qualified) column, or None if unknown.
-        dialect: the source's sqlglot dialect (for storage rules such as SQLite's text dates).
+        dialect: the source's sqlglot dialect.
     """
+    rules = [r for r in SEMANTIC_RULES if r.differs(caps, dialect)]
     for sub in node.walk():
         if isinstance(sub, exp.Column):
             field = column_type(sub)
@@ -68,29 +131,34 @@ def unpushable_reason(
             if _read_as_text(field):
                 return f"column {sub.sql()} is read as text (its type has no exact Arrow reading in the source)"
             continue
-        if type(sub) not in caps.expressions:
-            return f"{sub.key.upper()} is not among the source's pushable operations"
-        if isinstance(sub, exp.Like) and not caps.case_sensitive_like:
-            return "LIKE ignores case in this source's dialect"
-        if isinstance(sub, _ORDERING) and not caps.ordered_text and _has_text(sub, column_type):
-            return "text ordering follows the source's collation, not byte order"
-        if isinstance(sub, _ORDERING | exp.EQ | exp.NEQ | exp.In) and dialect in _TEMPORAL_TEXT_SOURCES:
-            fields = _column_fields(sub, column_type)
-            if any(f is not None and (pa.types.is_temporal(f.type)) for f in fields):
-                return "dates and timestamps are stored as text in this source"
-        if not caps.text_equality and isinstance(sub, _TEXT_EQUALITY_USERS):
-            nodes = sub.expressions if isinstance(sub, exp.Select) and sub.args.get("distinct") else (
-                [] if isinstance(sub, exp.Select) else [sub])
-            if any(_is_text(f) for n in nodes for f in _column_fields(n, column_type)):
-                return "text comparison in this source follows its collation (case/accent-insensitive)"
-        if isinstance(sub, exp.Ordered | exp.Min | exp.Max) and not caps.ordered_text and _has_text(sub, column_type):
-            return "text ordering follows the source's collation, not byte order"
-        if isinstance(sub, exp.Sum | exp.Avg) and not caps.exact_float_sum and any(
-            _is_float(f) for f in _column_fields(sub, column_type)
-        ):
-            return "floating-point sums depend on summation order"
-        if isinstance(sub, exp.Cast) and not isinstance(sub.this, exp.Literal):
-            return "casts of computed values may differ between engines"
-        if isinstance(sub, exp.Subquery | exp.Exists) and not caps.full_query:
-            return "sub-queries are not pushed to this source"
+        reason = _shape_reason(sub, caps)
+        if reason:
+            return reason
+        for rule in rules:
+            if isinstance(sub, rule.operations) and _operands_match(sub, rule.operand, column_type):
+                return rule.reason
     return None
+
+
+def _shape_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
+    if type(sub) not in caps.expressions:
+        return f"{sub.key.upper()} is not among the source's pushable operations"
+    if isinstance(sub, exp.Cast) and not isinstance(sub.this, exp.Literal):
+        return "casts of computed values may differ between engines"
+    if isinstance(sub, exp.Subquery | exp.Exists) and not caps.full_query:
+        return "sub-queries are not pushed to this source"
+    return None
+
+
+def _operands_match(node: exp.Expression, operand: Callable[[pa.Field], bool], column_type: ColumnType) -> bool:
+    """Whether a column the operation works on (not inside a nested sub-query) satisfies ``operand``."""
+    if isinstance(node, exp.Select):
+        return False
+    scope = node
+    if isinstance(node, exp.Distinct) and isinstance(node.parent, exp.Select) and not node.expressions:
+        scope = exp.Tuple(expressions=[e.copy() for e in node.parent.expressions])  # SELECT DISTINCT: the outputs
+    for column in scope.find_all(exp.Column):
+        field = column_type(column)
+        if field is not None and operand(field):
+            return True
+    return False
