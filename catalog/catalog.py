@@ -2,7 +2,15 @@
 
 Names are ``source.schema.table`` (Flight SQL: catalog = source, db_schema = schema). Introspection is lazy
 and cached per table; ``refresh()`` forgets the copy. A source that cannot be reached only affects the
-objects of that source.
+objects of that source: each source has its own lock, so a slow source never holds up another.
+
+``start_background_refresh(interval)`` loads every source's whole copy (schemas, tables, table types,
+columns) on a daemon thread at once and again every ``interval`` seconds. A new copy is built outside the
+locks and swapped in whole, so listings keep answering from the last known copy while a source is slow
+or down. ``version`` changes on every swap (callers cache derived answers by it).
+
+``view(sources, default_source, default_schema)`` is the catalog as one principal sees it: only the
+sources it may use, and unqualified names looked up first in its session's default catalog/schema.
 """
 
 from __future__ import annotations
@@ -42,10 +50,17 @@ class Catalog:
 
     def __init__(self, connectors: dict[str, Connector]) -> None:
         self.connectors = dict(connectors)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # guards the dicts below (held only for dict operations)
+        self._source_locks: dict[str, threading.RLock] = {name: threading.RLock() for name in self.connectors}
+        # the copy: these dicts are only ever changed in place, so views share them
         self._schemas: dict[str, list[str]] = {}
         self._tables: dict[tuple[str, str], list[str]] = {}
         self._columns: dict[TableRef, pa.Schema] = {}
+        self._types: dict[TableRef, str] = {}
+        self._foreign_keys: dict[TableRef, list] = {}
+        self._versions = [0]
+        self._refresher: threading.Thread | None = None
+        self._stop = threading.Event()
 
     @classmethod
     def from_settings(cls, settings) -> Catalog:
@@ -66,52 +81,145 @@ class Catalog:
         except KeyError:
             raise UnknownObjectError("source", source, self.connectors) from None
 
+    def _source_lock(self, source: str) -> threading.RLock:
+        self.connector(source)  # UnknownObjectError for an unknown source
+        return self._source_locks[source]
+
     def list_schemas(self, source: str) -> list[str]:
-        with self._lock:
+        cached = self._schemas.get(source)
+        if cached is not None:
+            return cached
+        with self._source_lock(source):
             if source not in self._schemas:
-                self._schemas[source] = sorted(self.connector(source).list_schemas())
+                schemas = sorted(self.connector(source).list_schemas())
+                with self._lock:
+                    self._schemas[source] = schemas
             return self._schemas[source]
 
     def list_tables(self, source: str, schema: str) -> list[str]:
         key = (source, schema)
-        with self._lock:
+        cached = self._tables.get(key)
+        if cached is not None:
+            return cached
+        with self._source_lock(source):
             if key not in self._tables:
                 if schema not in self.list_schemas(source):
                     raise UnknownObjectError(
                         "schema", schema, self.list_schemas(source), context=f"source '{source}'"
                     )
-                self._tables[key] = sorted(self.connector(source).list_tables(schema))
+                tables = sorted(self.connector(source).list_tables(schema))
+                with self._lock:
+                    self._tables[key] = tables
             return self._tables[key]
 
     def table_schema(self, ref: TableRef) -> pa.Schema:
         """The table's columns. Raises UnknownObjectError when the table does not exist."""
-        with self._lock:
+        cached = self._columns.get(ref)
+        if cached is not None:
+            return cached
+        with self._source_lock(ref.source):
             if ref not in self._columns:
                 tables = self.list_tables(ref.source, ref.schema)
                 if ref.table not in tables:
                     raise UnknownObjectError(
                         "table", ref.table, tables, context=f"{ref.source}.{ref.schema}"
                     )
-                self._columns[ref] = self.connector(ref.source).table_schema(ref.schema, ref.table)
+                columns = self.connector(ref.source).table_schema(ref.schema, ref.table)
+                with self._lock:
+                    self._columns[ref] = columns
             return self._columns[ref]
 
     def table_type(self, ref: TableRef) -> str:
-        return self.connector(ref.source).table_type(ref.schema, ref.table)
+        """``TABLE`` or ``VIEW``, cached with the rest of the copy."""
+        cached = self._types.get(ref)
+        if cached is None:
+            cached = self.connector(ref.source).table_type(ref.schema, ref.table)
+            with self._lock:
+                self._types[ref] = cached
+        return cached
+
+    def foreign_keys(self, ref: TableRef) -> list:
+        """The table's foreign keys (``connectors.base.ForeignKey``), cached with the rest of the copy."""
+        cached = self._foreign_keys.get(ref)
+        if cached is None:
+            cached = self.connector(ref.source).foreign_keys(ref.schema, ref.table)
+            with self._lock:
+                self._foreign_keys[ref] = cached
+        return cached
 
     def refresh(self, source: str | None = None) -> None:
         """Forget the cached copy (of one source, or of all)."""
         with self._lock:
-            if source is None:
-                self._schemas.clear()
-                self._tables.clear()
-                self._columns.clear()
-            else:
-                self._schemas.pop(source, None)
-                self._tables = {k: v for k, v in self._tables.items() if k[0] != source}
-                self._columns = {k: v for k, v in self._columns.items() if k.source != source}
+            for name in [source] if source is not None else self.list_sources():
+                self._forget(name)
+            self._versions[0] += 1
             for name, conn in self.connectors.items():
                 if (source is None or name == source) and hasattr(conn, "refresh"):
                     conn.refresh()
+
+    # -- background refresh ----------------------------------------------------------------------------
+
+    def reload(self, source: str) -> bool:
+        """Build a fresh whole copy of one source and swap it in. On failure the last copy stays (False)."""
+        conn = self.connector(source)
+        try:
+            if hasattr(conn, "refresh"):
+                conn.refresh()
+            schemas = sorted(conn.list_schemas())
+            tables = {s: sorted(conn.list_tables(s)) for s in schemas}
+            refs = [TableRef(source, s, t) for s, names in tables.items() for t in names]
+            columns = {ref: conn.table_schema(ref.schema, ref.table) for ref in refs}
+            types = {ref: conn.table_type(ref.schema, ref.table) for ref in refs}
+        except GatewayError as exc:
+            log.warning("catalog refresh failed; serving the last copy", extra={"source": source,
+                                                                                "error": exc.message})
+            return False
+        with self._source_lock(source), self._lock:
+            self._forget(source)
+            self._schemas[source] = schemas
+            self._tables.update({(source, s): names for s, names in tables.items()})
+            self._columns.update(columns)
+            self._types.update(types)
+            self._versions[0] += 1
+        return True
+
+    def _forget(self, source: str) -> None:
+        self._schemas.pop(source, None)
+        for cache in (self._tables, self._columns, self._types, self._foreign_keys):
+            for key in [k for k in cache if (k.source if isinstance(k, TableRef) else k[0]) == source]:
+                del cache[key]
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the in-memory copy is refreshed or forgotten."""
+        return self._versions[0]
+
+    def start_background_refresh(self, interval_s: float) -> None:
+        """Load every source now and every ``interval_s`` seconds on a daemon thread (0: load once)."""
+        if self._refresher is not None:
+            return
+
+        def loop() -> None:
+            while True:
+                for source in self.list_sources():
+                    if self._stop.is_set():
+                        return
+                    self.reload(source)
+                if not interval_s or self._stop.wait(interval_s):
+                    return
+
+        self._refresher = threading.Thread(target=loop, name="catalog-refresh", daemon=True)
+        self._refresher.start()
+
+    def stop_background_refresh(self) -> None:
+        self._stop.set()
+
+    def view(self, sources: Iterable[str] | None = None, default_source: str | None = None,
+             default_schema: str | None = None) -> Catalog:
+        """This catalog as one principal sees it (see the module docstring). Shares the in-memory copy."""
+        if sources is None and default_source is None and default_schema is None:
+            return self
+        return CatalogView(self, sources, default_source, default_schema)
 
     def available_tables(self, sources: Iterable[str] | None = None) -> tuple[list[TableRef], list[str]]:
         """Every table of the given (default: all) sources, and the sources that could not be listed."""
@@ -201,3 +309,37 @@ def _same(a: str, b: str) -> bool:
 
 def _down(unavailable: list[str]) -> str:
     return f"the sources that answered (unavailable: {', '.join(unavailable)})" if unavailable else ""
+
+
+class CatalogView(Catalog):
+    """A ``Catalog`` restricted to some sources, with a default source/schema for unqualified names.
+
+    It shares the base catalog's copy and locks; only the set of sources and name resolution differ.
+    """
+
+    def __init__(self, base: Catalog, sources: Iterable[str] | None, default_source: str | None,
+                 default_schema: str | None) -> None:
+        self.__dict__.update(base.__dict__)
+        if sources is not None:
+            allowed = set(sources)
+            self.connectors = {name: c for name, c in base.connectors.items() if name in allowed}
+        self.default_source = default_source if default_source in self.connectors else None
+        self.default_schema = default_schema
+
+    def resolve(self, parts: Sequence[str]) -> TableRef:
+        parts = [p for p in parts if p]
+        if self.default_source is not None and len(parts) in (1, 2):
+            schemas = self.list_schemas(self.default_source)
+            if len(parts) == 2 and _pick(parts[0], self.list_sources()) is None:
+                schema = _pick(parts[0], schemas)
+                candidates = [schema] if schema else []
+            elif len(parts) == 1:
+                preferred = _pick(self.default_schema or "", schemas)
+                candidates = [preferred] if preferred else (schemas if len(schemas) == 1 else [])
+            else:
+                candidates = []
+            for schema in candidates:
+                table = _pick(parts[-1], self.list_tables(self.default_source, schema))
+                if table is not None:
+                    return TableRef(self.default_source, schema, table)
+        return super().resolve(parts)

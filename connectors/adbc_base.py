@@ -74,9 +74,11 @@ class AdbcConnector(Connector):
         conn = self._pool.acquire()
         try:
             cur = conn.cursor()
+            self._running[id(fragment)] = cur  # for cancel(), from another thread
             cur.execute(sql)
             reader = cur.fetch_record_batch()
         except Exception as exc:
+            self._running.pop(id(fragment), None)
             self._pool.release(conn, broken=True)
             raise SourceQueryError(self.name, _first_line(exc), sql) from exc
 
@@ -90,6 +92,7 @@ class AdbcConnector(Connector):
             except Exception as exc:
                 raise SourceQueryError(self.name, _first_line(exc), sql) from exc
             finally:
+                self._running.pop(id(fragment), None)
                 try:
                     cur.close()
                 except Exception:
@@ -103,6 +106,21 @@ class AdbcConnector(Connector):
 
     def table_expression(self, schema: str, table: str) -> exp.Table:
         return exp.table_(table, db=schema, quoted=True)
+
+    @property
+    def _running(self) -> dict[int, Any]:
+        """id(fragment) -> the cursor running it (see ``cancel``)."""
+        running = self.__dict__.get("_running_cursors")
+        if running is None:
+            running = self.__dict__.setdefault("_running_cursors", {})
+        return running
+
+    def cancel(self, fragment: Fragment) -> None:
+        """Cancel the fragment's running statement (ADBC ``AdbcStatementCancel``: PostgreSQL gets a cancel
+        request, so the backend stops); its stream then fails and the connection is discarded."""
+        cur = self._running.get(id(fragment))
+        if cur is not None:
+            cur.adbc_cancel()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -23,9 +23,11 @@ from connectors.base import (
     QUERY_SHAPE_EXPRESSIONS,
     Capabilities,
     Connector,
+    ForeignKey,
     Fragment,
     TableStatistics,
     conformed_reader,
+    foreign_keys_from_rows,
 )
 from gateway.errors import SourceQueryError, SourceUnavailableError
 
@@ -173,3 +175,17 @@ class MySQLConnector(Connector):
         """Stream the fragment through connectorx, conformed to ``fragment.schema``."""
         reader = self._read(fragment.sql, stream=True)
         return conformed_reader(fragment.schema, iter(reader))
+
+    def foreign_keys(self, schema: str, table: str) -> list[ForeignKey]:
+        """From information_schema.KEY_COLUMN_USAGE (columns in key order) and REFERENTIAL_CONSTRAINTS (rules)."""
+        rows = self._read(
+            "SELECT k.CONSTRAINT_NAME AS name, CAST(k.ORDINAL_POSITION AS SIGNED) AS seq, k.COLUMN_NAME AS col, "
+            "k.REFERENCED_TABLE_SCHEMA AS ref_schema, k.REFERENCED_TABLE_NAME AS ref_table, "
+            "k.REFERENCED_COLUMN_NAME AS ref_col, r.UPDATE_RULE AS upd, r.DELETE_RULE AS del "
+            "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
+            "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
+            "AND r.TABLE_NAME = k.TABLE_NAME "
+            f"WHERE k.TABLE_SCHEMA = {sql_literal(schema)} AND k.TABLE_NAME = {sql_literal(table)} "
+            "AND k.REFERENCED_TABLE_NAME IS NOT NULL ORDER BY 1, 2"
+        ).to_pylist()
+        return foreign_keys_from_rows(rows)

@@ -7,7 +7,14 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.adbc_base import AdbcConnector, sql_literal
-from connectors.base import PORTABLE_EXPRESSIONS, QUERY_SHAPE_EXPRESSIONS, Capabilities, TableStatistics
+from connectors.base import (
+    PORTABLE_EXPRESSIONS,
+    QUERY_SHAPE_EXPRESSIONS,
+    Capabilities,
+    ForeignKey,
+    TableStatistics,
+    foreign_keys_from_rows,
+)
 
 # information_schema.columns.data_type -> Arrow type. numeric is handled apart (precision and scale).
 PG_TYPES: dict[str, pa.DataType] = {
@@ -140,3 +147,28 @@ class PostgreSQLConnector(AdbcConnector):
             return TableStatistics(None, None)
         reltuples, size = rows[0].values()
         return TableStatistics(rows=reltuples if reltuples and reltuples >= 0 else None, bytes=size)
+
+    def foreign_keys(self, schema: str, table: str) -> list[ForeignKey]:
+        """From pg_constraint, one row per key column in key order (multi-column keys stay paired)."""
+        rows = self.fetch_table(
+            "SELECT con.conname::text AS name, k.i::int AS seq, a.attname::text AS col, "
+            "fn.nspname::text AS ref_schema, fc.relname::text AS ref_table, fa.attname::text AS ref_col, "
+            "con.confupdtype::text AS upd, con.confdeltype::text AS del "
+            "FROM pg_catalog.pg_constraint con "
+            "JOIN pg_catalog.pg_class c ON c.oid = con.conrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid "
+            "JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace "
+            "CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(att, fatt, i) "
+            "JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.att "
+            "JOIN pg_catalog.pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = k.fatt "
+            f"WHERE con.contype = 'f' AND n.nspname = {sql_literal(schema)} AND c.relname = {sql_literal(table)} "
+            "ORDER BY 1, 2"
+        ).to_pylist()
+        for r in rows:
+            r["upd"], r["del"] = _PG_FK_RULES[r["upd"]], _PG_FK_RULES[r["del"]]
+        return foreign_keys_from_rows(rows)
+
+
+# pg_constraint.confupdtype / confdeltype codes
+_PG_FK_RULES = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}

@@ -11,7 +11,14 @@ import sqlglot
 from sqlglot import exp
 
 from connectors.adbc_base import AdbcConnector, sql_literal
-from connectors.base import PORTABLE_EXPRESSIONS, Capabilities, Fragment, TableStatistics
+from connectors.base import (
+    PORTABLE_EXPRESSIONS,
+    Capabilities,
+    ForeignKey,
+    Fragment,
+    TableStatistics,
+    foreign_keys_from_rows,
+)
 from gateway.errors import SourceUnavailableError
 
 READ_AS_TEXT = b"gateway.read_as_text"
@@ -143,3 +150,16 @@ class SQLiteConnector(AdbcConnector):
             exp.alias_(_witness_literal(f), f.name, quoted=True) for f in fragment.schema
         ))
         return f"{witness.sql(dialect='sqlite')} UNION ALL SELECT * FROM ({fragment.sql})"
+
+    def foreign_keys(self, schema: str, table: str) -> list[ForeignKey]:
+        """From pragma_foreign_key_list; a key that names no parent columns references the parent's PK."""
+        rows = self.fetch_table(
+            'SELECT id, seq, "table" AS ref_table, "from" AS col, "to" AS ref_col, on_update AS upd, '
+            f"on_delete AS del FROM pragma_foreign_key_list({sql_literal(table)}) ORDER BY id, seq"
+        ).to_pylist()
+        for r in rows:
+            r["name"], r["ref_schema"] = None, "main"
+            if r["ref_col"] is None:
+                parent_pk = self.primary_key(schema, r["ref_table"])
+                r["ref_col"] = parent_pk[r["seq"]] if r["seq"] < len(parent_pk) else r["col"]
+        return foreign_keys_from_rows(rows)

@@ -22,6 +22,7 @@ _BY_KIND = {
     "unauthenticated": flight.FlightUnauthenticatedError,
     "unauthorized": flight.FlightUnauthorizedError,
     "timed_out": flight.FlightTimedOutError,
+    "cancelled": flight.FlightCancelledError,
     "resource_exhausted": flight.FlightServerError,
     "internal": flight.FlightInternalError,
 }

@@ -3,7 +3,9 @@
 Each ``Command*`` maps to a result schema (``flight_server.schemas``, exactly as the spec gives) and a
 table built from the catalog. Filter patterns are SQL LIKE patterns (``%``, ``_``, backslash escape);
 results are ordered as the spec requires. A source that cannot be listed is left out (and logged), so one
-failing source never breaks a client's catalog browser.
+failing source never breaks a client's catalog browser. Every answer lists only the sources the caller
+may use (``scope["allowed_sources"]``). Annotated table schemas (GetTables ``include_schema``) are
+serialized once per catalog version.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ import pyarrow as pa
 
 from catalog import TableRef
 from flight_server import schemas
-from flight_server.sql_info import XdbcDataType, default_sql_info, sql_info_table
+from flight_server.sql_info import (
+    UpdateDeleteRules,
+    XdbcDataType,
+    XdbcDatetimeSubcode,
+    default_sql_info,
+    sql_info_table,
+)
 from gateway.engine import Gateway
 from gateway.errors import GatewayError, UnimplementedError
 from planner.dialects import sqlglot_type
@@ -54,6 +62,9 @@ class MetadataService:
         from gateway import __version__
 
         self.sql_info = default_sql_info("federated-sql-gateway", __version__, pa.__version__)
+        self._schema_bytes: dict[TableRef, bytes] = {}
+        self._schema_bytes_version = -1
+        self._sources: frozenset[str] | None = None  # of the call being answered (set by table_of)
 
     _SCHEMAS = {
         "CommandGetSqlInfo": schemas.SQL_INFO_SCHEMA,
@@ -76,27 +87,31 @@ class MetadataService:
             return self._SCHEMAS[name]
         raise UnimplementedError(f"{name} is not supported by this server")
 
-    def table_of(self, command) -> pa.Table:
-        """The result of a metadata command, with exactly ``schema_of(command)``."""
+    def table_of(self, command, scope: dict | None = None) -> pa.Table:
+        """The result of a metadata command, with exactly ``schema_of(command)``, as ``scope`` sees it."""
         name = type(command).DESCRIPTOR.name
         handler = getattr(self, f"_{name}", None)
         if handler is None:
             raise UnimplementedError(f"{name} is not supported by this server")
-        table = handler(command)
+        allowed = (scope or {}).get("allowed_sources")
+        table = handler(command, None if allowed is None else frozenset(allowed))
         return table.cast(self.schema_of(command)) if table.schema != self.schema_of(command) else table
+
+    def sources(self, allowed: frozenset[str] | None) -> list[str]:
+        return [s for s in self.catalog.list_sources() if allowed is None or s in allowed]
 
     # -- commands --------------------------------------------------------------------------------------
 
-    def _CommandGetSqlInfo(self, command) -> pa.Table:
+    def _CommandGetSqlInfo(self, command, allowed) -> pa.Table:
         return sql_info_table(self.sql_info, list(command.info))
 
-    def _CommandGetCatalogs(self, command) -> pa.Table:
-        return pa.table({"catalog_name": self.catalog.list_sources()}, schema=schemas.CATALOGS_SCHEMA)
+    def _CommandGetCatalogs(self, command, allowed) -> pa.Table:
+        return pa.table({"catalog_name": self.sources(allowed)}, schema=schemas.CATALOGS_SCHEMA)
 
-    def _schemas(self, catalog: str | None, pattern: str | None) -> list[tuple[str, str]]:
+    def _schemas(self, catalog: str | None, pattern: str | None, allowed) -> list[tuple[str, str]]:
         regex = like_to_regex(pattern)
         rows = []
-        for source in self.catalog.list_sources():
+        for source in self.sources(allowed):
             if catalog is not None and source != catalog:
                 continue
             try:
@@ -105,42 +120,50 @@ class MetadataService:
                 log.warning("metadata: source skipped", extra={"source": source, "error": exc.message})
         return sorted(rows)
 
-    def _CommandGetDbSchemas(self, command) -> pa.Table:
+    def _CommandGetDbSchemas(self, command, allowed) -> pa.Table:
         catalog = command.catalog if command.HasField("catalog") else None
         pattern = command.db_schema_filter_pattern if command.HasField("db_schema_filter_pattern") else None
-        rows = self._schemas(catalog, pattern)
+        rows = self._schemas(catalog, pattern, allowed)
         return pa.table(
             {"catalog_name": [r[0] for r in rows], "db_schema_name": [r[1] for r in rows]},
             schema=schemas.DB_SCHEMAS_SCHEMA,
         )
 
-    def _CommandGetTables(self, command) -> pa.Table:
+    def _CommandGetTables(self, command, allowed) -> pa.Table:
         catalog = command.catalog if command.HasField("catalog") else None
         schema_pattern = command.db_schema_filter_pattern if command.HasField("db_schema_filter_pattern") else None
         table_regex = like_to_regex(
             command.table_name_filter_pattern if command.HasField("table_name_filter_pattern") else None
         )
         types = set(command.table_types)
-        rows = []
-        for source, schema in self._schemas(catalog, schema_pattern):
+        if command.include_schema and self._schema_bytes_version != self.catalog.version:
+            self._schema_bytes, self._schema_bytes_version = {}, self.catalog.version
+        columns: dict[str, list] = {name: [] for name in (
+            "catalog_name", "db_schema_name", "table_name", "table_type", "table_schema")}
+        for source, schema in self._schemas(catalog, schema_pattern, allowed):  # sorted
             try:
-                for table in self.catalog.list_tables(source, schema):
-                    if not _matches(table_regex, table):
+                for table in self.catalog.list_tables(source, schema):  # sorted
+                    if table_regex is not None and table_regex.match(table) is None:
                         continue
                     ref = TableRef(source, schema, table)
                     table_type = self.catalog.table_type(ref)
                     if types and table_type not in types:
                         continue
-                    row = {"catalog_name": source, "db_schema_name": schema, "table_name": table,
-                           "table_type": table_type}
                     if command.include_schema:
-                        row["table_schema"] = self._annotated_schema(ref).serialize().to_pybytes()
-                    rows.append(row)
+                        serialized = self._schema_bytes.get(ref)
+                        if serialized is None:
+                            serialized = self._annotated_schema(ref).serialize().to_pybytes()
+                            self._schema_bytes[ref] = serialized
+                        columns["table_schema"].append(serialized)
+                    columns["catalog_name"].append(source)
+                    columns["db_schema_name"].append(schema)
+                    columns["table_name"].append(table)
+                    columns["table_type"].append(table_type)
             except GatewayError as exc:
                 log.warning("metadata: source skipped", extra={"source": source, "error": exc.message})
-        rows.sort(key=lambda r: (r["catalog_name"], r["db_schema_name"], r["table_name"], r["table_type"]))
+        # (catalog, schema, table) order comes from the sorted listings; one type per table
         target = schemas.TABLES_SCHEMA_WITH_SCHEMA if command.include_schema else schemas.TABLES_SCHEMA
-        return pa.Table.from_pylist(rows, schema=target)
+        return pa.table({f.name: columns[f.name] for f in target}, schema=target)
 
     def _annotated_schema(self, ref: TableRef) -> pa.Schema:
         """The table's Arrow schema with the spec's ARROW:FLIGHT:SQL:* column metadata."""
@@ -158,57 +181,136 @@ class MetadataService:
             fields.append(pa.field(f.name, f.type, f.nullable, metadata=metadata))
         return pa.schema(fields)
 
-    def _CommandGetTableTypes(self, command) -> pa.Table:
+    def _CommandGetTableTypes(self, command, allowed) -> pa.Table:
         return pa.table({"table_type": TABLE_TYPES}, schema=schemas.TABLE_TYPES_SCHEMA)
 
-    def _CommandGetPrimaryKeys(self, command) -> pa.Table:
-        rows = []
-        catalog = command.catalog if command.HasField("catalog") else None
-        db_schema = command.db_schema if command.HasField("db_schema") else None
-        for source, schema in self._schemas(catalog, None):
+    def _tables_named(self, catalog: str | None, db_schema: str | None, table: str, allowed) -> list[TableRef]:
+        """The tables called exactly ``table`` (catalog/schema unset = any) that the caller may see."""
+        refs = []
+        for source, schema in self._schemas(catalog, None, allowed):
             if db_schema is not None and schema != db_schema:
                 continue
-            if command.table not in self.catalog.list_tables(source, schema):
-                continue
-            keys = self.catalog.connector(source).primary_key(schema, command.table)
+            try:
+                if table in self.catalog.list_tables(source, schema):
+                    refs.append(TableRef(source, schema, table))
+            except GatewayError as exc:
+                log.warning("metadata: source skipped", extra={"source": source, "error": exc.message})
+        return refs
+
+    def _CommandGetPrimaryKeys(self, command, allowed) -> pa.Table:
+        rows = []
+        for ref in self._tables_named(_opt(command, "catalog"), _opt(command, "db_schema"), command.table, allowed):
+            keys = self.catalog.connector(ref.source).primary_key(ref.schema, ref.table)
             rows.extend(
-                {"catalog_name": source, "db_schema_name": schema, "table_name": command.table,
+                {"catalog_name": ref.source, "db_schema_name": ref.schema, "table_name": ref.table,
                  "column_name": col, "key_name": None, "key_sequence": i + 1}
                 for i, col in enumerate(keys)
             )
         return pa.Table.from_pylist(rows, schema=schemas.PRIMARY_KEYS_SCHEMA)
 
-    def _no_foreign_keys(self, command) -> pa.Table:
-        return schemas.KEYS_SCHEMA.empty_table()
+    def _key_rows(self, fk_ref: TableRef, keys) -> list[dict]:
+        rows = []
+        for key in keys:
+            for i, (column, ref_column) in enumerate(zip(key.columns, key.ref_columns, strict=True)):
+                rows.append({
+                    "pk_catalog_name": fk_ref.source, "pk_db_schema_name": key.ref_schema,
+                    "pk_table_name": key.ref_table, "pk_column_name": ref_column,
+                    "fk_catalog_name": fk_ref.source, "fk_db_schema_name": fk_ref.schema,
+                    "fk_table_name": fk_ref.table, "fk_column_name": column, "key_sequence": i + 1,
+                    "fk_key_name": key.name, "pk_key_name": None,
+                    "update_rule": _RULES.get(key.update_rule, UpdateDeleteRules.NO_ACTION),
+                    "delete_rule": _RULES.get(key.delete_rule, UpdateDeleteRules.NO_ACTION),
+                })
+        return rows
 
-    _CommandGetImportedKeys = _CommandGetExportedKeys = _CommandGetCrossReference = _no_foreign_keys
+    @staticmethod
+    def _keys_table(rows: list[dict], side: str) -> pa.Table:
+        rows.sort(key=lambda r: (r[f"{side}_catalog_name"], r[f"{side}_db_schema_name"] or "",
+                                 r[f"{side}_table_name"], r[f"{side}_key_name"] or "", r["key_sequence"]))
+        return pa.Table.from_pylist(rows, schema=schemas.KEYS_SCHEMA)
 
-    def _CommandGetXdbcTypeInfo(self, command) -> pa.Table:
+    def _CommandGetImportedKeys(self, command, allowed) -> pa.Table:
+        """The foreign keys of the table: the primary keys it references."""
+        rows = []
+        for ref in self._tables_named(_opt(command, "catalog"), _opt(command, "db_schema"), command.table, allowed):
+            rows.extend(self._key_rows(ref, self.catalog.foreign_keys(ref)))
+        return self._keys_table(rows, "pk")
+
+    def _CommandGetExportedKeys(self, command, allowed) -> pa.Table:
+        """The foreign keys of other tables (of the same source) that reference the table."""
+        rows = []
+        for target in self._tables_named(_opt(command, "catalog"), _opt(command, "db_schema"), command.table,
+                                         allowed):
+            for schema in self.catalog.list_schemas(target.source):
+                for table in self.catalog.list_tables(target.source, schema):
+                    ref = TableRef(target.source, schema, table)
+                    keys = [k for k in self.catalog.foreign_keys(ref)
+                            if (k.ref_schema, k.ref_table) == (target.schema, target.table)]
+                    rows.extend(self._key_rows(ref, keys))
+        return self._keys_table(rows, "fk")
+
+    def _CommandGetCrossReference(self, command, allowed) -> pa.Table:
+        """The foreign keys of ``fk_table`` that reference ``pk_table``."""
+        pk_refs = set(self._tables_named(_opt(command, "pk_catalog"), _opt(command, "pk_db_schema"),
+                                         command.pk_table, allowed))
+        rows = []
+        for ref in self._tables_named(_opt(command, "fk_catalog"), _opt(command, "fk_db_schema"),
+                                      command.fk_table, allowed):
+            keys = [k for k in self.catalog.foreign_keys(ref)
+                    if TableRef(ref.source, k.ref_schema, k.ref_table) in pk_refs]
+            rows.extend(self._key_rows(ref, keys))
+        return self._keys_table(rows, "pk")
+
+    def _CommandGetXdbcTypeInfo(self, command, allowed) -> pa.Table:
+        t, sub = XdbcDataType, XdbcDatetimeSubcode
         rows = [
-            _xdbc("BOOLEAN", XdbcDataType.XDBC_BIT, 1),
-            _xdbc("SMALLINT", XdbcDataType.XDBC_SMALLINT, 5),
-            _xdbc("INTEGER", XdbcDataType.XDBC_INTEGER, 10),
-            _xdbc("BIGINT", XdbcDataType.XDBC_BIGINT, 19),
-            _xdbc("REAL", XdbcDataType.XDBC_REAL, 7),
-            _xdbc("DOUBLE", XdbcDataType.XDBC_DOUBLE, 15),
-            _xdbc("DECIMAL", XdbcDataType.XDBC_DECIMAL, 38, params=["precision", "scale"]),
-            _xdbc("VARCHAR", XdbcDataType.XDBC_VARCHAR, None, prefix="'", suffix="'", case=True),
-            _xdbc("DATE", XdbcDataType.XDBC_DATE, 10, prefix="DATE '", suffix="'"),
-            _xdbc("TIMESTAMP", XdbcDataType.XDBC_TIMESTAMP, 26, prefix="TIMESTAMP '", suffix="'"),
-            _xdbc("BYTEA", XdbcDataType.XDBC_BINARY, None),
+            _xdbc("BOOLEAN", t.XDBC_BIT, 1),
+            _xdbc("TINYINT", t.XDBC_TINYINT, 3, radix=10),
+            _xdbc("SMALLINT", t.XDBC_SMALLINT, 5, radix=10),
+            _xdbc("INTEGER", t.XDBC_INTEGER, 10, radix=10),
+            _xdbc("BIGINT", t.XDBC_BIGINT, 19, radix=10),
+            _xdbc("REAL", t.XDBC_REAL, 7, radix=2),
+            _xdbc("FLOAT", t.XDBC_FLOAT, 15, radix=2),
+            _xdbc("DOUBLE", t.XDBC_DOUBLE, 15, radix=2),
+            _xdbc("DECIMAL", t.XDBC_DECIMAL, 38, params=["precision", "scale"], radix=10, scales=(0, 38)),
+            _xdbc("NUMERIC", t.XDBC_NUMERIC, 38, params=["precision", "scale"], radix=10, scales=(0, 38)),
+            _xdbc("CHAR", t.XDBC_CHAR, None, prefix="'", suffix="'", case=True, params=["length"]),
+            _xdbc("VARCHAR", t.XDBC_VARCHAR, None, prefix="'", suffix="'", case=True, params=["length"]),
+            _xdbc("TEXT", t.XDBC_LONGVARCHAR, None, prefix="'", suffix="'", case=True),
+            _xdbc("DATE", t.XDBC_DATE, 10, prefix="DATE '", suffix="'", datetime=sub.XDBC_SUBCODE_DATE),
+            _xdbc("TIME", t.XDBC_TIME, 15, prefix="TIME '", suffix="'", datetime=sub.XDBC_SUBCODE_TIME,
+                  scales=(0, 6)),
+            _xdbc("TIMESTAMP", t.XDBC_TIMESTAMP, 26, prefix="TIMESTAMP '", suffix="'",
+                  datetime=sub.XDBC_SUBCODE_TIMESTAMP, scales=(0, 6)),
+            _xdbc("TIMESTAMP WITH TIME ZONE", t.XDBC_TIMESTAMP, 32, prefix="TIMESTAMP '", suffix="'",
+                  datetime=sub.XDBC_SUBCODE_TIMESTAMP_WITH_TIMEZONE, scales=(0, 6)),
+            _xdbc("BYTEA", t.XDBC_VARBINARY, None),
         ]
         if command.HasField("data_type"):
             rows = [r for r in rows if r["data_type"] == command.data_type]
+        rows.sort(key=lambda r: (r["data_type"], r["type_name"]))
         return pa.Table.from_pylist(rows, schema=schemas.XDBC_TYPE_INFO_SCHEMA)
 
 
-def _xdbc(name, data_type, size, prefix=None, suffix=None, case=False, params=None) -> dict:
+_RULES = {"CASCADE": UpdateDeleteRules.CASCADE, "RESTRICT": UpdateDeleteRules.RESTRICT,
+          "SET NULL": UpdateDeleteRules.SET_NULL, "NO ACTION": UpdateDeleteRules.NO_ACTION,
+          "SET DEFAULT": UpdateDeleteRules.SET_DEFAULT}
+
+
+def _opt(command, name: str) -> str | None:
+    return getattr(command, name) if command.HasField(name) else None
+
+
+def _xdbc(name, data_type, size, prefix=None, suffix=None, case=False, params=None, radix=None,
+          datetime=None, scales=(None, None)) -> dict:
+    # ODBC: datetime types report the generic SQL_DATETIME code (9) as sql_data_type, with a subcode
     return {
         "type_name": name, "data_type": int(data_type), "column_size": size, "literal_prefix": prefix,
         "literal_suffix": suffix, "create_params": params, "nullable": 1, "case_sensitive": case,
-        "searchable": 3, "unsigned_attribute": False if size else None, "fixed_prec_scale": name == "DECIMAL",
-        "auto_increment": False, "local_type_name": name, "minimum_scale": None, "maximum_scale": None,
-        "sql_data_type": int(data_type), "datetime_subcode": None, "num_prec_radix": 10 if size else None,
+        "searchable": 3, "unsigned_attribute": False if radix else None,
+        "fixed_prec_scale": name in ("DECIMAL", "NUMERIC"), "auto_increment": False, "local_type_name": name,
+        "minimum_scale": scales[0], "maximum_scale": scales[1],
+        "sql_data_type": int(XdbcDataType.XDBC_DATETIME) if datetime is not None else int(data_type),
+        "datetime_subcode": int(datetime) if datetime is not None else None, "num_prec_radix": radix,
         "interval_precision": None,
     }
-

@@ -3,16 +3,22 @@
 Follows the Flight SQL protocol (FlightSql.proto): commands arrive Any-packed in a FlightDescriptor's
 ``cmd``; GetFlightInfo answers a schema and one endpoint whose ticket this server can DoGet; actions carry
 Any-packed requests and results. SQL planning and execution are the gateway's (``gateway.engine``); this
-module only speaks the protocol. Auth is a middleware (Basic on Handshake -> Bearer token).
+module only speaks the protocol. Auth is a middleware (Basic on Handshake or any call -> Bearer token, or an
+API token); every call carries the caller's ``Principal``, whose sources bound what it sees and queries.
+
+State kept per server: statement tickets and prepared statements (bound to the principal that made them,
+dropped after ``limits.statement_ttl_s`` idle), running queries (for CancelFlightInfo), and sessions (the
+``arrow_flight_session_id`` cookie) holding the ``catalog`` / ``schema`` session options.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -21,37 +27,49 @@ from pyarrow import flight
 from flight_server import protocol as pb
 from flight_server.errors import to_flight_error
 from flight_server.metadata import MetadataService
-from gateway.auth import Authenticator
+from flight_server.sessions import SESSION_COOKIE, Sessions
+from gateway.auth import Authenticator, Principal
 from gateway.engine import Gateway
-from gateway.errors import GatewayError, InvalidRequestError, UnimplementedError, UnsupportedStatementError
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    QueryCancelledError,
+    UnimplementedError,
+    UnsupportedStatementError,
+)
 
 log = logging.getLogger(__name__)
+
+_READ_ONLY_COMMANDS = ("CommandStatementUpdate", "CommandPreparedStatementUpdate", "CommandStatementIngest",
+                       "CommandStatementSubstraitPlan")
 
 
 @dataclass
 class _Prepared:
-    """A prepared statement: its SQL, bound parameters (one row) and result schema; owned by a user."""
+    """A prepared statement: its SQL, bound parameters (one row) and schemas; owned by a principal."""
 
     sql: str
-    user: str | None
+    owner: str | None
     dataset_schema: pa.Schema
-    parameter_count: int
+    parameter_schema: pa.Schema
     params: list | None = None
     expires: float = 0.0
 
 
 @dataclass
 class _Statement:
-    """A ticketed statement awaiting DoGet."""
+    """A ticketed statement awaiting DoGet; ``cancel`` is set by CancelFlightInfo."""
 
     sql: str
     params: list | None
-    user: str | None
-    expires: float = field(default=0.0)
+    owner: str | None
+    scope: dict
+    cancel: threading.Event = field(default_factory=threading.Event)
+    expires: float = 0.0
 
 
 class _Handles:
-    """Handle -> entry with an idle expiry, thread-safe."""
+    """Handle -> entry with an idle expiry, thread-safe. Entries are bound to the principal that made them."""
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
@@ -67,22 +85,31 @@ class _Handles:
             self._entries[handle] = entry
         return handle
 
-    def get(self, handle: bytes, user: str | None, kind: str):
+    def get(self, handle: bytes, owner: str | None, kind: str):
         with self._lock:
             entry = self._entries.get(handle)
-            if entry is None or entry.expires <= time.monotonic() or entry.user != user:
+            if entry is None or entry.expires <= time.monotonic() or entry.owner != owner:
                 raise InvalidRequestError(f"unknown or expired {kind} handle")
             entry.expires = time.monotonic() + self.ttl_s
             return entry
 
-    def pop(self, handle: bytes) -> None:
+    def pop(self, handle: bytes, owner: str | None = None):
         with self._lock:
-            self._entries.pop(handle, None)
+            entry = self._entries.get(handle)
+            if entry is not None and (owner is None or entry.owner == owner):
+                return self._entries.pop(handle)
+        return None
+
+    def __len__(self) -> int:
+        with self._lock:
+            now = time.monotonic()
+            return sum(1 for e in self._entries.values() if e.expires > now)
 
 
-class _AuthMiddleware(flight.ServerMiddleware):
-    def __init__(self, user: str | None, token: str | None) -> None:
-        self.user = user
+class _CallMiddleware(flight.ServerMiddleware):
+    def __init__(self, principal: Principal | None, token: str | None, cookies: dict[str, str]) -> None:
+        self.principal = principal
+        self.cookies = cookies
         self._token = token
 
     def sending_headers(self):
@@ -100,31 +127,45 @@ class _HandshakeAccepted(flight.ServerAuthHandler):
         return ""
 
 
-class _AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
-    """Basic credentials (on Handshake or any call) yield a bearer token; other calls need the token."""
+class _MiddlewareFactory(flight.ServerMiddlewareFactory):
+    """Authenticates every call: Basic credentials yield a bearer token; other calls need a bearer token."""
 
     def __init__(self, authenticator: Authenticator) -> None:
         self.authenticator = authenticator
 
     def start_call(self, info, headers):
+        cookies = _cookies(headers.get("cookie") or headers.get("Cookie") or [])
         if not self.authenticator.enabled:
-            return _AuthMiddleware(None, None)
+            return _CallMiddleware(None, None, cookies)
         values = headers.get("authorization") or headers.get("Authorization") or []
         try:
-            user, token = self.authenticator.user_for_header(values[0] if values else None)
+            principal, token = self.authenticator.user_for_header(values[0] if values else None)
         except GatewayError as exc:
             raise to_flight_error(exc) from None
-        return _AuthMiddleware(user, token)
+        return _CallMiddleware(principal, token, cookies)
+
+
+def _cookies(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        for part in value.split(";"):
+            name, _, content = part.strip().partition("=")
+            if name:
+                out[name] = content
+    return out
 
 
 class GatewayFlightServer(flight.FlightServerBase):
     """Flight SQL over a ``Gateway``.
 
-    Served: Handshake, GetFlightInfo/GetSchema/DoGet for CommandStatementQuery, CommandPreparedStatementQuery
+    Served: Handshake; GetFlightInfo/GetSchema/DoGet for CommandStatementQuery, CommandPreparedStatementQuery
     and the metadata commands (GetSqlInfo, GetXdbcTypeInfo, GetCatalogs, GetDbSchemas, GetTables,
     GetTableTypes, GetPrimaryKeys, GetImportedKeys, GetExportedKeys, GetCrossReference); DoAction
-    CreatePreparedStatement/ClosePreparedStatement; DoPut of prepared-statement parameters. Updates,
+    CreatePreparedStatement / ClosePreparedStatement, CancelFlightInfo (and the deprecated CancelQuery),
+    SetSessionOptions / GetSessionOptions / CloseSession; DoPut of prepared-statement parameters. Updates,
     ingest, transactions and Substrait answer with a clear error (read-only / UNIMPLEMENTED).
+
+    ``tls_certificates``: ``[(cert_pem, key_pem)]`` to serve ``grpc+tls``.
     """
 
     def __init__(
@@ -134,23 +175,39 @@ class GatewayFlightServer(flight.FlightServerBase):
         self.authenticator = authenticator or Authenticator(gateway.settings.auth)
         super().__init__(
             location, auth_handler=_HandshakeAccepted(),
-            middleware={"auth": _AuthMiddlewareFactory(self.authenticator)}, **kwargs,
+            middleware={"call": _MiddlewareFactory(self.authenticator)}, **kwargs,
         )
         ttl = gateway.settings.limits.statement_ttl_s
         self._statements = _Handles(ttl)
         self._prepared = _Handles(ttl)
+        self._running: dict[bytes, _Statement] = {}
+        self._running_lock = threading.Lock()
+        self.sessions = Sessions(ttl_s=max(ttl, gateway.settings.auth.token_ttl_s))
         self.metadata = MetadataService(gateway)
-        self._info_handlers: dict[str, Callable] = {
-            "CommandStatementQuery": self._info_statement,
-            "CommandPreparedStatementQuery": self._info_prepared,
-        }
 
     # -- helpers ---------------------------------------------------------------------------------------
 
     @staticmethod
-    def _user(context) -> str | None:
-        middleware = context.get_middleware("auth")
-        return middleware.user if middleware else None
+    def _middleware(context) -> _CallMiddleware | None:
+        return context.get_middleware("call")
+
+    def _principal(self, context) -> Principal | None:
+        middleware = self._middleware(context)
+        return middleware.principal if middleware else None
+
+    def _owner(self, context) -> str | None:
+        principal = self._principal(context)
+        return principal.name if principal else None
+
+    def _scope(self, context) -> dict:
+        """The engine's scope for this caller: allowed sources and the session's default catalog/schema."""
+        principal = self._principal(context)
+        middleware = self._middleware(context)
+        session = self.sessions.get(middleware.cookies.get(SESSION_COOKIE) if middleware else None,
+                                    self._owner(context))
+        options = session.options if session else {}
+        return {"allowed_sources": principal.sources if principal else None,
+                "default_catalog": options.get("catalog"), "default_schema": options.get("schema")}
 
     @staticmethod
     def _command(data: bytes | None):
@@ -161,62 +218,166 @@ class GatewayFlightServer(flight.FlightServerBase):
         except ValueError as exc:
             raise to_flight_error(InvalidRequestError(str(exc))) from None
 
-    def _flight_info(self, descriptor, schema: pa.Schema, ticket: bytes) -> flight.FlightInfo:
+    @staticmethod
+    def _flight_info(descriptor, schema: pa.Schema, ticket: bytes) -> flight.FlightInfo:
         endpoint = flight.FlightEndpoint(ticket, [])
         return flight.FlightInfo(schema, descriptor, [endpoint], -1, -1)
 
-    # -- RPCs ------------------------------------------------------------------------------------------
+    # -- GetFlightInfo / GetSchema ---------------------------------------------------------------------
 
     def get_flight_info(self, context, descriptor):
         command = self._command(descriptor.command)
         name = type(command).DESCRIPTOR.name
         try:
-            if name in self._info_handlers:
-                return self._info_handlers[name](context, descriptor, command)
+            if name == "CommandStatementQuery":
+                return self._info_statement(context, descriptor, command)
+            if name == "CommandPreparedStatementQuery":
+                return self._info_prepared(context, descriptor, command)
+            if name in _READ_ONLY_COMMANDS:
+                raise UnimplementedError(f"{name} is refused: the gateway is read-only")
             schema = self.metadata.schema_of(command)
             return self._flight_info(descriptor, schema, pb.pack(command))
         except GatewayError as exc:
             raise to_flight_error(exc) from None
 
     def get_schema(self, context, descriptor):
+        command = self._command(descriptor.command)
+        try:
+            if isinstance(command, pb.CommandStatementQuery):
+                return flight.SchemaResult(self.gateway.schema(command.query, **self._scope(context)))
+            if isinstance(command, pb.CommandPreparedStatementQuery):
+                prepared = self._prepared.get(command.prepared_statement_handle, self._owner(context),
+                                              "prepared statement")
+                return flight.SchemaResult(prepared.dataset_schema)
+        except GatewayError as exc:
+            raise to_flight_error(exc) from None
         return flight.SchemaResult(self.get_flight_info(context, descriptor).schema)
 
     def _info_statement(self, context, descriptor, command) -> flight.FlightInfo:
-        user = self._user(context)
-        schema = self.gateway.schema(command.query)
-        handle = self._statements.add(_Statement(command.query, None, user))
+        scope = self._scope(context)
+        schema = self.gateway.schema(command.query, **scope)
+        handle = self._statements.add(_Statement(command.query, None, self._owner(context), scope))
         return self._flight_info(descriptor, schema, pb.pack(pb.TicketStatementQuery(statement_handle=handle)))
 
     def _info_prepared(self, context, descriptor, command) -> flight.FlightInfo:
-        user = self._user(context)
-        prepared = self._prepared.get(command.prepared_statement_handle, user, "prepared statement")
-        if prepared.parameter_count and prepared.params is None:
-            raise InvalidRequestError(
-                f"the prepared statement has {prepared.parameter_count} parameter(s); bind them first (DoPut)"
-            )
-        schema = self.gateway.schema(prepared.sql, prepared.params)
-        handle = self._statements.add(_Statement(prepared.sql, prepared.params, user))
+        owner = self._owner(context)
+        prepared = self._prepared.get(command.prepared_statement_handle, owner, "prepared statement")
+        count = len(prepared.parameter_schema)
+        if count and prepared.params is None:
+            raise InvalidRequestError(f"the prepared statement has {count} parameter(s); bind them first (DoPut)")
+        scope = self._scope(context)
+        schema = self.gateway.schema(prepared.sql, prepared.params, **scope)
+        handle = self._statements.add(_Statement(prepared.sql, prepared.params, owner, scope))
         return self._flight_info(descriptor, schema, pb.pack(pb.TicketStatementQuery(statement_handle=handle)))
+
+    # -- DoGet -----------------------------------------------------------------------------------------
 
     def do_get(self, context, ticket):
         command = self._command(ticket.ticket)
-        user = self._user(context)
         try:
             if isinstance(command, pb.TicketStatementQuery):
-                statement = self._statements.get(command.statement_handle, user, "statement")
-                self._statements.pop(command.statement_handle)
-                result = self.gateway.execute(statement.sql, statement.params, user=user)
-                return flight.RecordBatchStream(result.reader)
-            return flight.RecordBatchStream(self.metadata.table_of(command))
+                handle = command.statement_handle
+                statement = self._statements.get(handle, self._owner(context), "statement")
+                self._statements.pop(handle)
+                return self._stream(context, handle, statement)
+            return flight.RecordBatchStream(self.metadata.table_of(command, self._scope(context)))
         except GatewayError as exc:
             raise to_flight_error(exc) from None
 
+    def _stream(self, context, handle: bytes, statement: _Statement) -> flight.FlightDataStream:
+        """Run the statement on a pump thread; this (the call's) thread hands its batches to gRPC and watches
+        for the client going away (``context.is_cancelled()``, only ever asked on the call's own thread) and
+        for CancelFlightInfo. Either cancels the query, whose sources then stop their statements."""
+        batches: queue.Queue = queue.Queue(maxsize=8)
+        holder: dict[str, object] = {}
+        done = object()
+        engine_cancel = threading.Event()  # the engine's own; it also sets it when the query ends
+
+        def put(item) -> bool:
+            while not statement.cancel.is_set():
+                try:
+                    batches.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def pump() -> None:
+            try:
+                result = self.gateway.execute(statement.sql, statement.params, user=statement.owner,
+                                              cancel=engine_cancel, **statement.scope)
+                holder["result"] = result
+                put(result.schema)
+                for batch in result.reader:
+                    if not put(batch):
+                        return
+                put(done)
+            except BaseException as exc:
+                put(exc)
+
+        with self._running_lock:
+            self._running[handle] = statement
+        threading.Thread(target=pump, name="flight-doget", daemon=True).start()
+
+        def cancel() -> None:
+            statement.cancel.set()
+            engine_cancel.set()
+            result = holder.get("result")
+            if result is not None:
+                result.cancel()
+
+        def next_item():
+            while True:
+                try:
+                    item = batches.get(timeout=0.2)
+                except queue.Empty:
+                    if context.is_cancelled():
+                        cancel()
+                        raise QueryCancelledError("the client went away") from None
+                    if statement.cancel.is_set():
+                        cancel()
+                        raise QueryCancelledError("the query was cancelled (CancelFlightInfo)") from None
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                return item
+
+        def finish() -> None:
+            with self._running_lock:
+                self._running.pop(handle, None)
+
+        try:
+            schema = next_item()
+        except BaseException:
+            finish()
+            raise
+
+        def generate() -> Iterator[pa.RecordBatch]:
+            completed = False
+            try:
+                while True:
+                    item = next_item()
+                    if item is done:
+                        completed = True
+                        return
+                    yield item
+            except GatewayError as exc:
+                raise to_flight_error(exc) from None
+            finally:
+                if not completed:  # the client went away or the stream was closed early: stop the sources
+                    cancel()
+                finish()
+
+        return flight.GeneratorStream(schema, generate())
+
+    # -- DoPut -----------------------------------------------------------------------------------------
+
     def do_put(self, context, descriptor, reader, writer):
         command = self._command(descriptor.command)
-        user = self._user(context)
         try:
             if isinstance(command, pb.CommandPreparedStatementQuery):
-                prepared = self._prepared.get(command.prepared_statement_handle, user, "prepared statement")
+                prepared = self._prepared.get(command.prepared_statement_handle, self._owner(context),
+                                              "prepared statement")
                 table = reader.read_all()
                 if table.num_rows > 1:
                     raise InvalidRequestError(
@@ -227,48 +388,60 @@ class GatewayFlightServer(flight.FlightServerBase):
                 writer.write(pa.py_buffer(result.SerializeToString()))
                 return
             name = type(command).DESCRIPTOR.name
-            if name in ("CommandStatementUpdate", "CommandPreparedStatementUpdate", "CommandStatementIngest",
-                        "CommandStatementSubstraitPlan"):
+            if name in _READ_ONLY_COMMANDS:
                 raise UnsupportedStatementError(f"{name} is refused: the gateway is read-only")
             raise UnimplementedError(f"DoPut does not accept {name}")
         except GatewayError as exc:
             raise to_flight_error(exc) from None
 
+    # -- DoAction --------------------------------------------------------------------------------------
+
     def list_actions(self, context):
         return [
             (pb.ACTION_CREATE_PREPARED_STATEMENT, "Prepare a query; returns its handle and schemas"),
             (pb.ACTION_CLOSE_PREPARED_STATEMENT, "Release a prepared statement"),
+            (pb.ACTION_CANCEL_FLIGHT_INFO, "Cancel a running query (its source statements stop)"),
+            (pb.ACTION_CANCEL_QUERY, "Cancel a running query (deprecated form of CancelFlightInfo)"),
+            (pb.ACTION_SET_SESSION_OPTIONS, "Set session options: catalog, schema"),
+            (pb.ACTION_GET_SESSION_OPTIONS, "Get the session options"),
+            (pb.ACTION_CLOSE_SESSION, "Close the session"),
         ]
 
     def do_action(self, context, action):
-        user = self._user(context)
+        body = action.body.to_pybytes() if action.body is not None else b""
         try:
             if action.type == pb.ACTION_CREATE_PREPARED_STATEMENT:
-                request = self._command(action.body.to_pybytes())
-                yield flight.Result(pa.py_buffer(self._prepare(request.query, user)))
-            elif action.type == pb.ACTION_CLOSE_PREPARED_STATEMENT:
-                request = self._command(action.body.to_pybytes())
-                self._prepared.pop(request.prepared_statement_handle)
-            elif action.type == pb.ACTION_CLOSE_SESSION:
-                # sessions hold nothing server-side yet; answer CLOSED (Flight.proto CloseSessionStatus 1)
-                yield flight.Result(pa.py_buffer(pb.CloseSessionResult(status=1).SerializeToString()))
-            elif action.type in (pb.ACTION_BEGIN_TRANSACTION, pb.ACTION_END_TRANSACTION,
-                                 pb.ACTION_BEGIN_SAVEPOINT, pb.ACTION_END_SAVEPOINT):
+                request = self._command(body)
+                return [flight.Result(pa.py_buffer(self._prepare(context, request.query)))]
+            if action.type == pb.ACTION_CLOSE_PREPARED_STATEMENT:
+                request = self._command(body)
+                self._prepared.pop(request.prepared_statement_handle, self._owner(context))
+                return []
+            if action.type == pb.ACTION_CANCEL_FLIGHT_INFO:
+                request = pb.CancelFlightInfoRequest.FromString(body)
+                status = self._cancel(context, request.info)
+                return [flight.Result(pa.py_buffer(pb.CancelFlightInfoResult(status=status).SerializeToString()))]
+            if action.type == pb.ACTION_CANCEL_QUERY:
+                request = self._command(body)
+                status = self._cancel(context, request.info)  # CancelStatus and CancelResult share numbers
+                return [flight.Result(pa.py_buffer(pb.pack(pb.ActionCancelQueryResult(result=status))))]
+            if action.type in (pb.ACTION_SET_SESSION_OPTIONS, pb.ACTION_GET_SESSION_OPTIONS,
+                               pb.ACTION_CLOSE_SESSION):
+                return [flight.Result(pa.py_buffer(self._session_action(context, action.type, body)))]
+            if action.type in (pb.ACTION_BEGIN_TRANSACTION, pb.ACTION_END_TRANSACTION,
+                               pb.ACTION_BEGIN_SAVEPOINT, pb.ACTION_END_SAVEPOINT):
                 raise UnimplementedError(f"{action.type}: the gateway is read-only and has no transactions")
-            else:
-                raise UnimplementedError(f"action '{action.type}' is not supported")
+            raise UnimplementedError(f"action '{action.type}' is not supported")
         except GatewayError as exc:
             raise to_flight_error(exc) from None
 
-    def _prepare(self, sql: str, user: str | None) -> bytes:
-        from planner.parse import parse, placeholders
-
-        statement = parse(sql)
-        count = len(placeholders(statement.expression))
+    def _prepare(self, context, sql: str) -> bytes:
+        scope = self._scope(context)
+        parameter_schema = self.gateway.parameter_schema(sql, **scope)
         # Plan with NULL parameters: the result schema does not depend on parameter values.
-        schema = self.gateway.schema(sql, [None] * count if count else None)
-        handle = self._prepared.add(_Prepared(sql, user, schema, count))
-        parameter_schema = pa.schema([pa.field(f"${i + 1}", pa.null()) for i in range(count)])
+        params = [None] * len(parameter_schema) if len(parameter_schema) else None
+        schema = self.gateway.schema(sql, params, **scope)
+        handle = self._prepared.add(_Prepared(sql, self._owner(context), schema, parameter_schema))
         result = pb.ActionCreatePreparedStatementResult(
             prepared_statement_handle=handle,
             dataset_schema=schema.serialize().to_pybytes(),
@@ -276,8 +449,47 @@ class GatewayFlightServer(flight.FlightServerBase):
         )
         return pb.pack(result)
 
+    def _cancel(self, context, info_bytes: bytes) -> int:
+        """CancelStatus of cancelling the statement a FlightInfo's ticket names (only its owner may)."""
+        try:
+            info = flight.FlightInfo.deserialize(info_bytes)
+            tickets = [pb.unpack(e.ticket.ticket) for e in info.endpoints]
+        except (ValueError, pa.ArrowException) as exc:
+            raise InvalidRequestError(f"CancelFlightInfo: not a FlightInfo of this server: {exc}") from None
+        owner = self._owner(context)
+        status = pb.CancelStatus.Value("CANCEL_STATUS_NOT_CANCELLABLE")
+        for ticket in tickets:
+            if not isinstance(ticket, pb.TicketStatementQuery):
+                continue
+            handle = ticket.statement_handle
+            pending = self._statements.pop(handle, owner)
+            with self._running_lock:
+                running = self._running.get(handle)
+            if running is not None and running.owner == owner:
+                running.cancel.set()
+                status = pb.CancelStatus.Value("CANCEL_STATUS_CANCELLING")
+            elif pending is not None:
+                status = pb.CancelStatus.Value("CANCEL_STATUS_CANCELLED")
+        return status
+
+    def _session_action(self, context, kind: str, body: bytes) -> bytes:
+        middleware = self._middleware(context)
+        owner = self._owner(context)
+        cookie = middleware.cookies.get(SESSION_COOKIE) if middleware else None
+        if kind == pb.ACTION_CLOSE_SESSION:
+            self.sessions.close(cookie, owner)
+            return pb.CloseSessionResult(status=1).SerializeToString()  # CLOSED
+        session, created = self.sessions.get_or_create(cookie, owner)
+        if created:
+            context.add_header("set-cookie", f"{SESSION_COOKIE}={session.id}")
+        if kind == pb.ACTION_GET_SESSION_OPTIONS:
+            return self.sessions.options_result(session).SerializeToString()
+        principal = self._principal(context)
+        allowed = [s for s in self.gateway.catalog.list_sources() if principal is None or principal.may_use(s)]
+        request = pb.SetSessionOptionsRequest.FromString(body)
+        return self.sessions.set_options(session, request, allowed).SerializeToString()
+
 
 def location_uri(host: str, port: int, tls: bool = False) -> str:
     scheme = "grpc+tls" if tls else "grpc"
     return f"{scheme}://{host}:{port}"
-

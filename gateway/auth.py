@@ -1,75 +1,147 @@
-"""Users and bearer tokens, shared by the Flight SQL server and the REST app.
+"""Users, API tokens and bearer tokens, shared by the Flight SQL server and the REST app.
 
-A user proves a password once (Flight: Basic credentials on Handshake; REST: Basic on any call) and gets a
-random bearer token that expires after ``auth.token_ttl_s`` seconds. Tokens live in memory only.
+A user proves a password once (Flight: Basic credentials on Handshake or on any call; REST: Basic on
+``/v1/auth/token`` or any call) and gets a random bearer token that expires after ``auth.token_ttl_s``
+seconds. Passwords are kept only as argon2 hashes (``argon2-cffi``); API tokens from the config act as a
+fixed bearer token of their own principal and are kept only as SHA-256 digests. Session tokens live in
+memory only.
+
+Each principal may see a set of sources (``sources`` in the config; absent = all). The servers pass
+``Principal.sources`` to the engine and to the metadata listing, so a user never sees, nor reaches, a
+source outside that set.
+
+    >>> from gateway.settings import AuthConfig
+    >>> auth = Authenticator(AuthConfig(enabled=True, users=[{"name": "ann", "password": "pw"}]))
+    >>> principal, token = auth.user_for_header("Basic YW5uOnB3")       # ann:pw
+    >>> principal.name, auth.user_for_header(f"Bearer {token}")[0].name
+    ('ann', 'ann')
 """
 
 from __future__ import annotations
 
 import base64
-import hmac
+import hashlib
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
-from gateway.errors import AuthenticationError
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from gateway.errors import AuthenticationError, PermissionDeniedError
 from gateway.settings import AuthConfig
+
+_HASHER = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``, for ``password_hash`` in the config."""
+    return _HASHER.hash(password)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user or an API token's name, and the sources it may use (None = every source)."""
+
+    name: str
+    sources: frozenset[str] | None = None
+
+    def may_use(self, source: str) -> bool:
+        return self.sources is None or source in self.sources
+
+    def check_sources(self, sources) -> None:
+        """Raise PermissionDeniedError naming the first source of ``sources`` this principal may not use."""
+        for source in sources:
+            if not self.may_use(source):
+                raise PermissionDeniedError(f"user '{self.name}' may not use source '{source}'",
+                                            source=source, user=self.name)
+
+
+def allowed_sources(principal: Principal | None) -> frozenset[str] | None:
+    """The engine's ``allowed_sources`` for a principal (None = no restriction, also when auth is off)."""
+    return None if principal is None else principal.sources
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
 
 
 class Authenticator:
-    """Checks passwords and issues/validates bearer tokens. Thread-safe.
+    """Checks passwords and API tokens; issues and validates bearer tokens. Thread-safe.
 
-    When ``config.enabled`` is false every call is let through as user ``None``.
+    When ``config.enabled`` is false every call is let through as principal ``None``.
     """
 
     def __init__(self, config: AuthConfig) -> None:
         self.enabled = config.enabled
         self.ttl_s = config.token_ttl_s
-        self._passwords = {u.name: u.password.encode() for u in config.users}
-        self._tokens: dict[str, tuple[str, float]] = {}
+        self._users: dict[str, tuple[str, Principal]] = {}
+        for user in config.users:
+            encoded = user.password_hash or hash_password(user.password or "")
+            sources = frozenset(user.sources) if user.sources is not None else None
+            self._users[user.name] = (encoded, Principal(user.name, sources))
+        self._api_tokens = {
+            _digest(t.token): Principal(t.name, frozenset(t.sources) if t.sources is not None else None)
+            for t in config.api_tokens
+        }
+        self._tokens: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
+        self._dummy_hash: str | None = None
 
-    def check_password(self, user: str, password: str) -> None:
-        """Raises AuthenticationError (never saying which part was wrong) unless the password matches."""
-        expected = self._passwords.get(user)
-        # compare even for unknown users, so timing does not reveal which names exist
-        ok = hmac.compare_digest(expected or b"\0" * 32, password.encode())
-        if expected is None or not ok:
+    def check_password(self, user: str, password: str) -> Principal:
+        """The user's principal. Raises AuthenticationError (never saying which part was wrong)."""
+        entry = self._users.get(user)
+        if entry is None:
+            # verify against a dummy hash anyway, so timing does not reveal which names exist
+            self._dummy_hash = self._dummy_hash or hash_password(secrets.token_hex(8))
+            try:
+                _HASHER.verify(self._dummy_hash, password)
+            except VerificationError:
+                pass
             raise AuthenticationError("invalid user name or password")
+        encoded, principal = entry
+        try:
+            _HASHER.verify(encoded, password)
+        except (VerificationError, InvalidHashError):
+            raise AuthenticationError("invalid user name or password") from None
+        return principal
 
-    def issue_token(self, user: str) -> str:
+    def issue_token(self, principal: Principal) -> str:
         token = secrets.token_urlsafe(32)
         with self._lock:
             now = time.monotonic()
             self._tokens = {t: v for t, v in self._tokens.items() if v[1] > now}
-            self._tokens[token] = (user, now + self.ttl_s)
+            self._tokens[token] = (principal, now + self.ttl_s)
         return token
 
     def login(self, user: str, password: str) -> str:
         """Check a password and return a new bearer token."""
-        self.check_password(user, password)
-        return self.issue_token(user)
+        return self.issue_token(self.check_password(user, password))
 
-    def user_for_token(self, token: str) -> str:
-        """The user a bearer token belongs to. Raises AuthenticationError when unknown or expired."""
+    def principal_for_token(self, token: str) -> Principal:
+        """The principal of an API token or of an issued bearer token. Raises AuthenticationError."""
+        api = self._api_tokens.get(_digest(token))
+        if api is not None:
+            return api
         with self._lock:
             entry = self._tokens.get(token)
         if entry is None:
             raise AuthenticationError("invalid or expired bearer token")
-        user, expires = entry
+        principal, expires = entry
         if expires <= time.monotonic():
             with self._lock:
                 self._tokens.pop(token, None)
             raise AuthenticationError("the bearer token has expired; authenticate again")
-        return user
+        return principal
 
     def user_for_header(
         self, authorization: str | None, issue_token: bool = True
-    ) -> tuple[str | None, str | None]:
+    ) -> tuple[Principal | None, str | None]:
         """Authenticate an ``Authorization`` header value (``Bearer t`` or ``Basic b64``).
 
-        Returns (user, a new token for Basic credentials when ``issue_token``, else None). Raises
-        AuthenticationError.
+        Returns (principal, a new token for Basic credentials when ``issue_token``, else None); (None, None)
+        when auth is off. Raises AuthenticationError.
         """
         if not self.enabled:
             return None, None
@@ -77,7 +149,7 @@ class Authenticator:
             raise AuthenticationError("authentication required: send Basic credentials or a Bearer token")
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer":
-            return self.user_for_token(value.strip()), None
+            return self.principal_for_token(value.strip()), None
         if scheme.lower() == "basic":
             try:
                 encoded = value.strip()
@@ -86,8 +158,6 @@ class Authenticator:
                 user, _, password = base64.b64decode(encoded).decode().partition(":")
             except (ValueError, UnicodeDecodeError) as exc:
                 raise AuthenticationError("malformed Basic credentials") from exc
-            if not issue_token:
-                self.check_password(user, password)
-                return user, None
-            return user, self.login(user, password)
+            principal = self.check_password(user, password)
+            return principal, self.issue_token(principal) if issue_token else None
         raise AuthenticationError(f"unsupported authorization scheme '{scheme}'")

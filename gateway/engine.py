@@ -13,8 +13,8 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -22,7 +22,13 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from catalog import Catalog
 from connectors.base import Fragment
-from gateway.errors import ExecutionError, GatewayError, QueryTimeoutError
+from gateway.errors import (
+    ExecutionError,
+    GatewayError,
+    PermissionDeniedError,
+    QueryCancelledError,
+    QueryTimeoutError,
+)
 from gateway.metrics import FragmentStats, Metrics, QueryStats
 from gateway.settings import Settings
 from planner import FederatedPlan, Planner
@@ -40,6 +46,15 @@ class QueryResult:
     reader: pa.RecordBatchReader
     stats: QueryStats
     plan: FederatedPlan
+    feeds: list[_FragmentFeed] = field(default_factory=list)
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        """Stop the query: source statements are cancelled (their backends stop), the reader raises
+        QueryCancelledError. Safe from any thread, and a no-op once the query has finished."""
+        self.cancel_event.set()
+        for feed in self.feeds:
+            feed.cancel_source()
 
 
 class _FragmentFeed:
@@ -88,9 +103,23 @@ class _FragmentFeed:
             self.started.set()
             self._put(_END)
 
+    def cancel_source(self) -> None:
+        """Ask the connector to cancel the source statement if it still runs (a no-op once it ended)."""
+        if self._thread.is_alive():
+            try:
+                self._catalog.connector(self.fragment.source).cancel(self.fragment)
+            except Exception as exc:  # cancelling is best effort; the statement ends with its connection
+                log.warning("source cancel failed", extra={"source": self.fragment.source, "error": str(exc)})
+
     def batches(self) -> Iterator[pa.RecordBatch]:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._cancel.is_set():
+                    self.cancel_source()
+                    raise QueryCancelledError("the query was cancelled") from None
+                continue
             if item is _END:
                 if self.error is not None:
                     raise self.error
@@ -113,22 +142,61 @@ class Gateway:
         self.settings = settings
         self.catalog = catalog or Catalog.from_settings(settings)
         self.planner = Planner(self.catalog)
+        self._scoped_planners: dict[tuple, Planner] = {}  # per (allowed sources, default catalog/schema)
         self.metrics = Metrics()
 
     # -- planning --------------------------------------------------------------------------------------
 
-    def plan(self, sql: str, params: Sequence[object] | None = None) -> FederatedPlan:
-        """The federated plan of ``sql`` (no source data is read)."""
-        return self.planner.plan(sql, params)[1]
+    def _planner(self, sql: str, allowed_sources: Iterable[str] | None, default_catalog: str | None,
+                 default_schema: str | None) -> Planner:
+        """The planner as one caller sees the catalog. A query naming a source outside ``allowed_sources``
+        is refused here, before any source is contacted."""
+        if allowed_sources is None and default_catalog is None and default_schema is None:
+            return self.planner
+        if allowed_sources is not None:
+            allowed = set(allowed_sources)
+            for source in referenced_sources(sql, self.catalog.list_sources()):
+                if source not in allowed:
+                    raise PermissionDeniedError(f"access to source '{source}' is not allowed", source=source)
+        key = (frozenset(allowed_sources) if allowed_sources is not None else None, default_catalog, default_schema)
+        planner = self._scoped_planners.get(key)
+        if planner is None:
+            view = self.catalog.view(allowed_sources, default_catalog, default_schema)
+            planner = self._scoped_planners.setdefault(key, Planner(view, self.planner.dialect))
+        return planner
 
-    def schema(self, sql: str, params: Sequence[object] | None = None) -> pa.Schema:
-        """The Arrow schema the query returns; for EXPLAIN, one ``plan`` utf8 column."""
-        statement, plan = self.planner.plan(sql, params)
+    def plan(self, sql: str, params: Sequence[object] | None = None, *,
+             allowed_sources: Iterable[str] | None = None, default_catalog: str | None = None,
+             default_schema: str | None = None) -> FederatedPlan:
+        """The federated plan of ``sql`` (no source data is read). ``allowed_sources`` (None = all) limits
+        the sources the query may touch (PermissionDeniedError otherwise); ``default_catalog`` /
+        ``default_schema`` are where unqualified table names are looked up first."""
+        return self._planner(sql, allowed_sources, default_catalog, default_schema).plan(sql, params)[1]
+
+    def schema(self, sql: str, params: Sequence[object] | None = None, **scope) -> pa.Schema:
+        """The Arrow schema the query returns; for EXPLAIN, one ``plan`` utf8 column. ``scope``: as ``plan``."""
+        statement, plan = self._planner(sql, **_scope(scope)).plan(sql, params)
         return _EXPLAIN_SCHEMA if statement.explain else plan.schema
 
-    def explain(self, sql: str, params: Sequence[object] | None = None, analyze: bool = False) -> str:
+    def parameter_schema(self, sql: str, **scope) -> pa.Schema:
+        """Fields ``$1``..``$n`` typed from their context in ``sql`` (see ``gateway.params``)."""
+        from gateway.params import parameter_schema
+        from planner.parse import parse
+
+        catalog = self._planner(sql, **_scope(scope)).catalog
+
+        def table_schema(parts: tuple[str, ...]) -> pa.Schema | None:
+            try:
+                return catalog.table_schema(catalog.resolve(list(parts)))
+            except GatewayError:
+                return None
+
+        return parameter_schema(parse(sql, self.planner.dialect).expression, table_schema)
+
+    def explain(self, sql: str, params: Sequence[object] | None = None, analyze: bool = False,
+                **scope) -> str:
         """The text plan; with ``analyze`` the query is run and each fragment's rows and bytes are shown."""
-        plan = self.plan(sql, params)
+        plan = self.plan(sql, params, **scope)
         if not analyze:
             return plan.explain()
         result = self._run(sql, plan, None)
@@ -139,11 +207,18 @@ class Gateway:
     # -- execution -------------------------------------------------------------------------------------
 
     def execute(
-        self, sql: str, params: Sequence[object] | None = None, user: str | None = None
+        self, sql: str, params: Sequence[object] | None = None, user: str | None = None,
+        cancel: threading.Event | None = None, **scope,
     ) -> QueryResult:
-        """Run ``sql`` and return its streaming result. ``EXPLAIN [ANALYZE] q`` returns the plan as rows."""
+        """Run ``sql`` and return its streaming result. ``EXPLAIN [ANALYZE] q`` returns the plan as rows.
+
+        ``scope``: ``allowed_sources``, ``default_catalog``, ``default_schema`` as for ``plan``. Setting
+        ``cancel`` (or calling ``QueryResult.cancel()``) stops the query, also while it waits for the
+        sources' first rows: their statements are cancelled and QueryCancelledError is raised. The engine
+        sets ``cancel`` itself when the query ends (it stops the fragment readers).
+        """
         try:
-            statement, plan = self.planner.plan(sql, params)
+            statement, plan = self._planner(sql, **_scope(scope)).plan(sql, params)
         except GatewayError as exc:
             # refused and unplannable queries are part of the history too
             stats = QueryStats(uuid.uuid4().hex, sql, user=user)
@@ -151,16 +226,17 @@ class Gateway:
             self._finish(stats, time.perf_counter(), exc)
             raise
         if statement.explain:
-            text = self.explain(statement.sql, params, analyze=statement.analyze)
+            text = self.explain(statement.sql, params, analyze=statement.analyze, **scope)
             table = pa.table({"plan": text.splitlines()}, schema=_EXPLAIN_SCHEMA)
             stats = QueryStats(uuid.uuid4().hex, sql, user=user, status="ok", rows=table.num_rows)
             return QueryResult(table.schema, table.to_reader(), stats, plan)
-        return self._run(sql, plan, user)
+        return self._run(sql, plan, user, cancel)
 
-    def _run(self, sql: str, plan: FederatedPlan, user: str | None) -> QueryResult:
+    def _run(self, sql: str, plan: FederatedPlan, user: str | None,
+             cancel: threading.Event | None = None) -> QueryResult:
         stats = QueryStats(uuid.uuid4().hex, sql, user=user, pushed_whole=plan.pushed_whole)
         self.metrics.started(stats)
-        cancel = threading.Event()
+        cancel = cancel or threading.Event()
         t0 = time.perf_counter()
         feeds = [
             _FragmentFeed(f, self.catalog, self.settings.limits.prefetch_batches, cancel) for f in plan.fragments
@@ -169,7 +245,11 @@ class Gateway:
         try:
             # Wait until every source has answered, so a failing source is reported before streaming.
             for feed in feeds:
-                feed.started.wait()
+                while not feed.started.wait(0.1):
+                    if cancel.is_set():
+                        for other in feeds:
+                            other.cancel_source()
+                        raise QueryCancelledError("the query was cancelled")
                 if feed.error is not None:
                     raise feed.error
             if plan.pushed_whole:
@@ -181,9 +261,11 @@ class Gateway:
                 df = ctx.sql(plan.residual_sql)
                 stream = iter(pa.RecordBatchReader.from_stream(df, schema=plan.schema))
         except BaseException as exc:
+            cancelled = cancel.is_set()
             cancel.set()
-            self._finish(stats, t0, exc)
-            raise _as_gateway_error(exc, feeds) from exc
+            error = QueryCancelledError("the query was cancelled") if cancelled else _as_gateway_error(exc, feeds)
+            self._finish(stats, t0, error)
+            raise error from exc
 
         def results() -> Iterator[pa.RecordBatch]:
             error: BaseException | None = None
@@ -193,15 +275,22 @@ class Gateway:
                     yield batch
             except GeneratorExit:
                 stats.status = "cancelled"
+                for feed in feeds:
+                    feed.cancel_source()
                 raise
             except BaseException as exc:
-                error = _as_gateway_error(exc, feeds)
+                if cancel.is_set():
+                    error = QueryCancelledError("the query was cancelled")
+                    stats.status = "cancelled"
+                else:
+                    error = _as_gateway_error(exc, feeds)
                 raise error from exc
             finally:
                 cancel.set()
                 self._finish(stats, t0, error)
 
-        return QueryResult(plan.schema, pa.RecordBatchReader.from_batches(plan.schema, results()), stats, plan)
+        return QueryResult(plan.schema, pa.RecordBatchReader.from_batches(plan.schema, results()), stats, plan,
+                           feeds, cancel)
 
     def _session(self) -> SessionContext:
         limits = self.settings.limits
@@ -215,7 +304,7 @@ class Gateway:
     def _finish(self, stats: QueryStats, t0: float, error: BaseException | None) -> None:
         stats.seconds = time.perf_counter() - t0
         if error is not None:
-            stats.status = "error"
+            stats.status = "cancelled" if isinstance(error, QueryCancelledError) else "error"
             stats.error = str(error)
         elif stats.status == "running":
             stats.status = "ok"
@@ -232,6 +321,37 @@ class Gateway:
 
 
 _EXPLAIN_SCHEMA = pa.schema([pa.field("plan", pa.string(), nullable=False)])
+
+
+def _scope(scope: dict) -> dict:
+    unknown = set(scope) - {"allowed_sources", "default_catalog", "default_schema"}
+    if unknown:
+        raise TypeError(f"unexpected arguments {sorted(unknown)}")
+    return {"allowed_sources": scope.get("allowed_sources"), "default_catalog": scope.get("default_catalog"),
+            "default_schema": scope.get("default_schema")}
+
+
+def referenced_sources(sql: str, sources: Sequence[str]) -> set[str]:
+    """Sources named explicitly by the query's table names (``src.schema.t``, ``src.t``); case-insensitive.
+
+    Parsing only: no catalog lookup, no source contacted. Unparsable SQL yields nothing here (the planner
+    reports the syntax error).
+    """
+    from sqlglot import exp
+
+    from planner.parse import parse
+
+    try:
+        expression = parse(sql).expression
+    except GatewayError:
+        return set()
+    by_lower = {s.lower(): s for s in sources}
+    named = set()
+    for table in expression.find_all(exp.Table):
+        parts = [p.name for p in table.parts]
+        if len(parts) >= 2 and parts[0].lower() in by_lower:
+            named.add(by_lower[parts[0].lower()])
+    return named
 
 
 def _as_gateway_error(exc: BaseException, feeds: list[_FragmentFeed]) -> BaseException:

@@ -146,6 +146,16 @@ class QueryTimeoutError(GatewayError):
     phase = "execution"
 
 
+class QueryCancelledError(GatewayError):
+    """The query was cancelled by its client (CancelFlightInfo, a closed stream); its source statements
+    were cancelled too."""
+
+    code = "cancelled"
+    http_status = 499
+    flight_kind = "cancelled"
+    phase = "execution"
+
+
 class ResourceLimitError(GatewayError):
     code = "resource_limit"
     http_status = 429
@@ -190,7 +200,8 @@ ERRORS_BY_CODE: dict[str, type[GatewayError]] = {
     for cls in (
         GatewayError, SqlSyntaxError, UnknownObjectError, AmbiguousNameError, UnsupportedStatementError,
         InvalidRequestError, UnimplementedError, SourceUnavailableError, SourceQueryError, QueryTimeoutError,
-        ResourceLimitError, AuthenticationError, PermissionDeniedError, ConfigError, ExecutionError,
+        QueryCancelledError, ResourceLimitError, AuthenticationError, PermissionDeniedError, ConfigError,
+        ExecutionError,
     )
 }
 

@@ -12,7 +12,7 @@ import decimal
 import io
 import json
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 from fastapi import Depends, FastAPI, Request
@@ -20,11 +20,20 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
-from gateway.auth import Authenticator
+from gateway.auth import Authenticator, Principal, allowed_sources
 from gateway.engine import Gateway
 from gateway.errors import AuthenticationError, GatewayError, UnknownObjectError
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+def _current_user(request: Request) -> Principal | None:
+    """The caller (Basic credentials, a bearer token or an API token); None when auth is off."""
+    auth: Authenticator = request.app.state.authenticator
+    return auth.user_for_header(request.headers.get("authorization"), issue_token=False)[0]
+
+
+User = Annotated[Principal | None, Depends(_current_user)]
 
 
 class QueryRequest(BaseModel):
@@ -44,24 +53,25 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
     status each ``GatewayError`` class carries."""
     auth = authenticator or Authenticator(gateway.settings.auth)
     app = FastAPI(title="Federated SQL gateway", version="0.1.0")
+    app.state.authenticator = auth
 
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Basic realm="gateway", Bearer'} if exc.http_status == 401 else None
         return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
-    def current_user(request: Request) -> str | None:
-        return auth.user_for_header(request.headers.get("authorization"), issue_token=False)[0]
+    def visible_sources(principal: Principal | None) -> list[str]:
+        return [s for s in gateway.catalog.list_sources() if principal is None or principal.may_use(s)]
 
     @app.post("/v1/auth/token")
     def token(request: Request) -> dict:
         """Exchange Basic credentials for a bearer token (valid ``auth.token_ttl_s`` seconds)."""
         if not auth.enabled:
             return {"token": None, "expires_in_s": None, "auth": "disabled"}
-        user, issued = auth.user_for_header(request.headers.get("authorization"), issue_token=True)
+        principal, issued = auth.user_for_header(request.headers.get("authorization"), issue_token=True)
         if issued is None:
             raise AuthenticationError("send Basic credentials to obtain a token")
-        return {"token": issued, "token_type": "Bearer", "expires_in_s": auth.ttl_s, "user": user}
+        return {"token": issued, "token_type": "Bearer", "expires_in_s": auth.ttl_s, "user": principal.name}
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -72,10 +82,11 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/query", response_model=None)
-    def query(body: QueryRequest, user: str | None = Depends(current_user)) -> Response:
+    def query(body: QueryRequest, user: User) -> Response:
         """Run a query. JSON: ``{"columns": [{"name", "type"}], "rows": [[...]], "row_count", "query_id"}``
         (decimals as strings, dates ISO-8601, bytes base64). arrow: an Arrow IPC stream."""
-        result = gateway.execute(body.sql, body.params, user=user)
+        result = gateway.execute(body.sql, body.params, user=user.name if user else None,
+                                 allowed_sources=allowed_sources(user))
         if body.format == "arrow":
             # the first batch is read before answering, so errors up to it still get their own status
             first = _first_batch(result.reader)
@@ -91,10 +102,11 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         return Response(json.dumps(payload, default=_json_value), media_type="application/json")
 
     @app.post("/v1/explain")
-    def explain(body: ExplainRequest, user: str | None = Depends(current_user)) -> dict:
-        plan = gateway.plan(body.sql, body.params)
+    def explain(body: ExplainRequest, user: User) -> dict:
+        scope = {"allowed_sources": allowed_sources(user)}
+        plan = gateway.plan(body.sql, body.params, **scope)
         return {
-            "plan": gateway.explain(body.sql, body.params, analyze=body.analyze),
+            "plan": gateway.explain(body.sql, body.params, analyze=body.analyze, **scope),
             "pushed_whole": plan.pushed_whole,
             "fragments": [
                 {"id": f.id, "source": f.source, "sql": f.sql, "tables": f.tables, "pushed": f.pushed}
@@ -105,16 +117,13 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         }
 
     @app.get("/v1/sources")
-    def sources(user: str | None = Depends(current_user)) -> list[dict]:
-        return [
-            {"name": name, "kind": gateway.catalog.connector(name).kind}
-            for name in gateway.catalog.list_sources()
-        ]
+    def sources(user: User) -> list[dict]:
+        return [{"name": name, "kind": gateway.catalog.connector(name).kind} for name in visible_sources(user)]
 
     @app.get("/v1/sources/{source}/tables")
-    def tables(source: str, user: str | None = Depends(current_user)) -> list[dict]:
-        if source not in gateway.catalog.connectors:
-            raise UnknownObjectError("source", source, gateway.catalog.list_sources())
+    def tables(source: str, user: User) -> list[dict]:
+        if source not in visible_sources(user):
+            raise UnknownObjectError("source", source, visible_sources(user))
         out = []
         for schema in gateway.catalog.list_schemas(source):
             out.extend(
@@ -124,8 +133,12 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         return out
 
     @app.get("/v1/history")
-    def history(limit: int = 100, user: str | None = Depends(current_user)) -> list[dict]:
-        return [s.to_dict() for s in gateway.metrics.history(limit)]
+    def history(user: User, limit: int = 100) -> list[dict]:
+        """Recent queries; a user whose sources are limited sees only its own."""
+        entries = gateway.metrics.history(limit)
+        if user is not None and user.sources is not None:
+            entries = [s for s in entries if s.user == user.name]
+        return [s.to_dict() for s in entries]
 
     return app
 

@@ -15,25 +15,24 @@ from gateway.settings import Settings
 log = logging.getLogger("gateway.server")
 
 
+def tls_certificates(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """``[(cert_pem, key_pem)]`` from ``[server] tls_cert`` / ``tls_key``, or ``[]`` without TLS."""
+    cfg = settings.server
+    if not cfg.tls:
+        return []
+    with open(cfg.tls_cert, "rb") as cert, open(cfg.tls_key, "rb") as key:
+        return [(cert.read(), key.read())]
+
+
 def start_flight(gateway: Gateway, authenticator: Authenticator, host: str, port: int):
-    """Start the Flight SQL server (it listens once constructed) and serve it on a daemon thread."""
+    """Start the Flight SQL server (it listens once constructed; TLS per the config) on a daemon thread."""
     from flight_server.server import GatewayFlightServer, location_uri
 
-    server = GatewayFlightServer(gateway, location_uri(host, port), authenticator)
+    certificates = tls_certificates(gateway.settings)
+    server = GatewayFlightServer(gateway, location_uri(host, port, tls=bool(certificates)), authenticator,
+                                 tls_certificates=certificates)
     threading.Thread(target=server.serve, name="flight-sql", daemon=True).start()
     return server
-
-
-def _probe_sources(gateway: Gateway) -> None:
-    """Log, once at start, which sources answer; an unreachable one is served as unavailable, not fatal."""
-    from gateway.errors import GatewayError
-
-    for source in gateway.catalog.list_sources():
-        try:
-            schemas = gateway.catalog.list_schemas(source)
-            log.info("source ready", extra={"source": source, "schemas": len(schemas)})
-        except GatewayError as exc:
-            log.warning("source unavailable at start", extra={"source": source, "error": exc.message})
 
 
 def run(settings: Settings) -> None:
@@ -42,13 +41,17 @@ def run(settings: Settings) -> None:
     authenticator = Authenticator(settings.auth)
     cfg = settings.server
     flight = start_flight(gateway, authenticator, cfg.host, cfg.flight_port)
-    log.info("Flight SQL server listening", extra={"uri": f"grpc://{cfg.host}:{flight.port}"})
-    log.info("REST API listening", extra={"url": f"http://{cfg.host}:{cfg.http_port}", "docs": "/docs"})
+    scheme = ("grpc+tls", "https") if cfg.tls else ("grpc", "http")
+    log.info("Flight SQL server listening", extra={"uri": f"{scheme[0]}://{cfg.host}:{flight.port}"})
+    log.info("REST API listening", extra={"url": f"{scheme[1]}://{cfg.host}:{cfg.http_port}", "docs": "/docs"})
     log.info("sources registered", extra={"sources": gateway.catalog.list_sources()})
-    threading.Thread(target=_probe_sources, args=(gateway,), name="source-probe", daemon=True).start()
+    # the in-memory metadata copy: loaded now, refreshed in the background (a slow source never blocks)
+    gateway.catalog.start_background_refresh(settings.catalog.refresh_interval_s)
     app = create_app(gateway, authenticator)
     try:
-        uvicorn.run(app, host=cfg.host, port=cfg.http_port, log_config=None, access_log=False)
+        uvicorn.run(app, host=cfg.host, port=cfg.http_port, log_config=None, access_log=False,
+                    ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key)
     finally:
+        gateway.catalog.stop_background_refresh()
         flight.shutdown()
         gateway.close()

@@ -56,34 +56,86 @@ class SourceConfig(BaseModel):
 
 
 class ServerConfig(BaseModel):
+    """Listen addresses. With ``tls_cert`` and ``tls_key`` (PEM files) both Flight SQL (``grpc+tls``) and REST
+    (``https``) are served over TLS."""
+
     model_config = ConfigDict(extra="forbid")
 
     host: str = "127.0.0.1"
     flight_port: int = Field(default=8815, ge=0, le=65535)
     http_port: int = Field(default=8080, ge=0, le=65535)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
 
 class UserConfig(BaseModel):
+    """A user: ``password_hash`` (an argon2 hash, e.g. from ``gateway hash-password``) or ``password`` (the
+    clear text, which must come from the environment as ``${VAR}``; it is hashed at start and not kept).
+    ``sources``: the sources this user may see and query (default: all)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    password: str
+    name: str = Field(min_length=1)
+    password: str | None = None
+    password_hash: str | None = None
+    sources: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> UserConfig:
+        if (self.password is None) == (self.password_hash is None):
+            raise ValueError("give exactly one of password (from ${VAR}) or password_hash")
+        if self.password_hash is not None and not self.password_hash.startswith("$argon2"):
+            raise ValueError("password_hash must be an argon2 hash ($argon2id$...); see `gateway hash-password`")
+        return self
+
+
+class ApiTokenConfig(BaseModel):
+    """A long-lived API token (its value from the environment, ``${VAR}``) acting as user ``name``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    token: str = Field(min_length=16)
+    sources: list[str] | None = None
 
 
 class AuthConfig(BaseModel):
-    """Basic user/password auth; a successful Flight handshake returns a bearer token valid ``token_ttl_s``."""
+    """Users and API tokens. A successful Basic handshake returns a bearer token valid ``token_ttl_s``."""
 
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = False
     users: list[UserConfig] = Field(default_factory=list)
+    api_tokens: list[ApiTokenConfig] = Field(default_factory=list)
     token_ttl_s: float = Field(default=3600.0, gt=0)
 
     @model_validator(mode="after")
     def _users_when_enabled(self) -> AuthConfig:
-        if self.enabled and not self.users:
-            raise ValueError("auth is enabled but no users are configured")
+        if self.enabled and not self.users and not self.api_tokens:
+            raise ValueError("auth is enabled but no users or api_tokens are configured")
+        names = [u.name for u in self.users] + [t.name for t in self.api_tokens]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"duplicate user or api token name '{duplicate}'")
         return self
+
+
+class CatalogConfig(BaseModel):
+    """The catalog's in-memory copy of every source's schemas, tables and columns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_interval_s: float = Field(default=300.0, ge=0, description="0 turns background refresh off")
 
 
 class LimitsConfig(BaseModel):
@@ -103,6 +155,7 @@ class Settings(BaseModel):
     sources: list[SourceConfig] = Field(default_factory=list)
     server: ServerConfig = Field(default_factory=ServerConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     demo: bool = False
     config_dir: str | None = Field(default=None, description="set by the loader: the config file's folder")
@@ -114,6 +167,15 @@ class Settings(BaseModel):
             if source.name in seen:
                 raise ValueError(f"sources[{i}].name: duplicate source name '{source.name}'")
             seen.add(source.name)
+        principals = [("users", u) for u in self.auth.users] + [("api_tokens", t) for t in self.auth.api_tokens]
+        counters = {"users": 0, "api_tokens": 0}
+        for kind, principal in principals:
+            i = counters[kind]
+            counters[kind] += 1
+            for name in principal.sources or []:
+                if name not in seen:
+                    raise ValueError(f"auth.{kind}[{i}].sources: unknown source '{name}'; "
+                                     f"expected one of {', '.join(sorted(seen)) or '(none)'}")
         return self
 
 
@@ -141,6 +203,9 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, origin: str = "confi
         first = exc.errors()[0]
         where = _key_path(first["loc"])
         reason = first["msg"].removeprefix("Value error, ")
+        nested = re.match(r"([A-Za-z_][\w.\[\]]*): (.*)", reason, re.DOTALL) if where == "(root)" else None
+        if nested:  # a whole-config check names the key itself
+            where, reason = nested.groups()
         raise ConfigError(f"{origin}: {where}: {reason}", key=where) from exc
     settings.config_dir = str(base_dir)
     for source in settings.sources:
@@ -148,6 +213,13 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, origin: str = "confi
             source.path = str((base_dir / source.path).resolve())
     if settings.limits.spill_path and not os.path.isabs(settings.limits.spill_path):
         settings.limits.spill_path = str((base_dir / settings.limits.spill_path).resolve())
+    for key in ("tls_cert", "tls_key"):
+        value = getattr(settings.server, key)
+        if value is not None:
+            path = value if os.path.isabs(value) else str((base_dir / value).resolve())
+            if not os.path.isfile(path):
+                raise ConfigError(f"{origin}: server.{key}: file {path} does not exist", key=f"server.{key}")
+            setattr(settings.server, key, path)
     return settings
 
 
