@@ -147,12 +147,45 @@ class Connector(ABC):
         return TableStatistics(rows=None, bytes=None)
 
     def partitions(self, schema: str, table: str) -> list[str]:
-        """Partition names of a table; ``["*"]`` when the whole table is one partition."""
-        return ["*"]
+        """Partition names of a table: ranges of the configured ``partition_column`` (see
+        ``connectors.partitioning``), else ``["*"]``, the whole table. Reads the column's bounds once."""
+        from connectors.partitioning import RangeSpec
+
+        spec = RangeSpec.from_options(self.options)
+        if spec is None:
+            return ["*"]
+        known = self.__dict__.setdefault("_partition_names", {})
+        if (schema, table) not in known:
+            column = exp.column(spec.column, quoted=True)
+            probe = exp.select(exp.Min(this=column).as_("lo"), exp.Max(this=column.copy()).as_("hi")).from_(
+                self.table_expression(schema, table)
+            )
+            bounds = self.fetch_table(probe.sql(dialect=self.dialect)).to_pylist()[0]
+            known[(schema, table)] = spec.names(bounds["lo"], bounds["hi"])
+        return known[(schema, table)]
+
+    def partition_fragment(self, select: exp.Select, schema: str, table: str, partition: str, alias: str
+                           ) -> exp.Select:
+        """``select`` (a scan of this one table, aliased ``alias``) restricted to ``partition``."""
+        if partition == "*":
+            return select
+        from connectors.partitioning import RangeSpec
+
+        spec = RangeSpec.from_options(self.options)
+        arrow_type = self.table_schema(schema, table).field(spec.column).type
+        return select.where(spec.predicate(partition, alias, arrow_type))
 
     def fingerprint(self, schema: str, table: str) -> str:
         """A cheap token that changes when the table's data changes; empty when unknown."""
         return ""
+
+    def partition_fingerprint(self, schema: str, table: str, partition: str) -> str:
+        """The fingerprint of one partition; by default the table's."""
+        return self.fingerprint(schema, table)
+
+    def fetch_table(self, sql: str) -> pa.Table:
+        """Run a small metadata query in the source's dialect and return all its rows."""
+        raise NotImplementedError(f"{type(self).__name__} runs no metadata queries")
 
     @abstractmethod
     def table_expression(self, schema: str, table: str) -> exp.Table:

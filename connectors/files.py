@@ -109,11 +109,52 @@ class FileConnector(Connector):
         return TableStatistics(rows=None, bytes=sum(f.stat().st_size for f in files))
 
     def partitions(self, schema: str, table: str) -> list[str]:
+        """``["*"]`` for a one-file table; each Hive ``key=value`` leaf folder (``year=2022``) of a
+        partitioned one; else each file (``lineitem-1992.parquet``)."""
         self._context()
         location = self._tables[table]
         if location.is_file():
             return ["*"]
-        return sorted(str(f.relative_to(location)) for f in location.rglob(f"*{self.extension}"))
+        files = sorted(location.rglob(f"*{self.extension}"))
+        if _hive_partition_columns(location):
+            return sorted({str(f.parent.relative_to(location)) for f in files})
+        return [str(f.relative_to(location)) for f in files]
+
+    def _partition_files(self, table: str, partition: str) -> list[Path]:
+        location = self._tables[table]
+        if partition == "*":
+            return [location] if location.is_file() else sorted(location.rglob(f"*{self.extension}"))
+        target = location / partition
+        return [target] if target.is_file() else sorted(target.rglob(f"*{self.extension}"))
+
+    def partition_fragment(self, select: exp.Select, schema: str, table: str, partition: str, alias: str
+                           ) -> exp.Select:
+        """A Hive folder: the select with ``key = value`` conditions (DataFusion prunes to that folder).
+        A file: the select reading a table made of that one file."""
+        if partition == "*":
+            return select
+        ctx = self._context()
+        location = self._tables[table]
+        if (location / partition).is_dir():
+            types = dict(_hive_partition_columns(location))
+            conditions = []
+            for part in Path(partition).parts:
+                key, value = part.split("=", 1)
+                literal = exp.Literal.number(value) if pa.types.is_integer(types[key]) else exp.Literal.string(value)
+                conditions.append(exp.column(key, table=alias, quoted=True).eq(literal))
+            return select.where(exp.and_(*conditions))
+        name = f"{table}/{partition}"
+        with self._lock:
+            if not ctx.table_exist(name):
+                self._register(ctx, name, location / partition)
+        select = select.copy()
+        select.find(exp.From).this.set("this", exp.to_identifier(name, quoted=True))
+        return select
+
+    def partition_fingerprint(self, schema: str, table: str, partition: str) -> str:
+        self._context()
+        files = self._partition_files(table, partition)
+        return ";".join(f"{f.name}:{f.stat().st_mtime_ns}:{f.stat().st_size}" for f in files)
 
     def fingerprint(self, schema: str, table: str) -> str:
         self._context()

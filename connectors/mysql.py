@@ -120,6 +120,26 @@ class MySQLConnector(Connector):
                 raise SourceUnavailableError(self.name, message) from exc
             raise SourceQueryError(self.name, message, sql) from exc
 
+    def fetch_table(self, sql: str) -> pa.Table:
+        return self._read(sql)
+
+    def fingerprint(self, schema: str, table: str) -> str:
+        """MariaDB's InnoDB log sequence number, for an InnoDB table; "" (unknown) otherwise.
+
+        Correct for the same reason as PostgreSQL's WAL position: every committed change to an InnoDB
+        table (INSERT, UPDATE, DELETE, TRUNCATE) writes redo log first and the LSN only grows, so an unchanged
+        LSN means no committed change; any write in the server moves it (a refetch, never a stale answer).
+        MySQL does not expose ``Innodb_lsn_current``; there the fingerprint is unknown and only TTLs apply.
+        """
+        rows = self._read(
+            "SELECT t.ENGINE AS engine, s.VARIABLE_VALUE AS lsn FROM information_schema.TABLES t "
+            "LEFT JOIN information_schema.GLOBAL_STATUS s ON s.VARIABLE_NAME = 'INNODB_LSN_CURRENT' "
+            f"WHERE t.TABLE_SCHEMA = {sql_literal(schema)} AND t.TABLE_NAME = {sql_literal(table)}"
+        ).to_pylist()
+        if not rows or (rows[0]["engine"] or "").lower() != "innodb" or not rows[0]["lsn"]:
+            return ""
+        return f"lsn:{rows[0]['lsn']}"
+
     def list_schemas(self) -> list[str]:
         rows = self._read("SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA ORDER BY 1")
         return [s for s in rows.column(0).to_pylist() if s.lower() not in SYSTEM_SCHEMAS]

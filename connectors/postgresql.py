@@ -137,6 +137,23 @@ class PostgreSQLConnector(AdbcConnector):
         )
         return rows.column(0).to_pylist()
 
+    def fingerprint(self, schema: str, table: str) -> str:
+        """The cluster's WAL insert position, for a WAL-logged table; "" (unknown) for unlogged/temp ones.
+
+        Correct because every committed INSERT, UPDATE, DELETE or TRUNCATE of a logged table writes WAL
+        before its commit returns, and the insert position only moves forward: an unchanged position means
+        no committed change since. It is conservative: any write in the cluster (or autovacuum) moves it,
+        which costs a refetch, never a stale answer. One cheap query, no table scan.
+        """
+        rows = self.fetch_table(
+            "SELECT c.relpersistence AS p, pg_catalog.pg_current_wal_insert_lsn()::text AS lsn "
+            "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = {sql_literal(schema)} AND c.relname = {sql_literal(table)}"
+        ).to_pylist()
+        if not rows or rows[0]["p"] != "p":
+            return ""
+        return f"lsn:{rows[0]['lsn']}"
+
     def statistics(self, schema: str, table: str) -> TableStatistics:
         rows = self.fetch_table(
             "SELECT c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid) FROM pg_catalog.pg_class c "

@@ -30,6 +30,7 @@ from gateway.errors import (
     QueryTimeoutError,
 )
 from gateway.metrics import FragmentStats, Metrics, QueryStats
+from gateway.partitions import CachedScanner
 from gateway.settings import Settings
 from planner import FederatedPlan, Planner
 
@@ -60,8 +61,11 @@ class QueryResult:
 class _FragmentFeed:
     """Reads one fragment on a background thread into a bounded queue; counts rows and bytes."""
 
-    def __init__(self, fragment: Fragment, catalog: Catalog, depth: int, cancel: threading.Event) -> None:
+    def __init__(self, fragment: Fragment, catalog: Catalog, depth: int, cancel: threading.Event,
+                 scanner: CachedScanner | None = None, max_staleness_s: float | None = None) -> None:
         self.fragment = fragment
+        self._scanner = scanner
+        self._max_staleness_s = max_staleness_s
         self.stats = FragmentStats(fragment.id, fragment.source, fragment.sql)
         self._catalog = catalog
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
@@ -84,7 +88,10 @@ class _FragmentFeed:
         t0 = time.perf_counter()
         reader = None
         try:
-            reader = self._catalog.connector(self.fragment.source).scan(self.fragment)
+            if self._scanner is not None:
+                reader = self._scanner.scan(self.fragment, self._max_staleness_s, self.stats.partitions)
+            else:
+                reader = self._catalog.connector(self.fragment.source).scan(self.fragment)
             for batch in reader:
                 self.stats.rows += batch.num_rows
                 self.stats.bytes += batch.nbytes
@@ -144,6 +151,8 @@ class Gateway:
         self.planner = Planner(self.catalog)
         self._scoped_planners: dict[tuple, Planner] = {}  # per (allowed sources, default catalog/schema)
         self.metrics = Metrics()
+        self.scanner = CachedScanner(self.catalog, settings)
+        self.scanner.cache.register_metrics(self.metrics.registry)
 
     # -- planning --------------------------------------------------------------------------------------
 
@@ -208,14 +217,15 @@ class Gateway:
 
     def execute(
         self, sql: str, params: Sequence[object] | None = None, user: str | None = None,
-        cancel: threading.Event | None = None, **scope,
+        cancel: threading.Event | None = None, max_staleness_s: float | None = None, **scope,
     ) -> QueryResult:
         """Run ``sql`` and return its streaming result. ``EXPLAIN [ANALYZE] q`` returns the plan as rows.
 
         ``scope``: ``allowed_sources``, ``default_catalog``, ``default_schema`` as for ``plan``. Setting
         ``cancel`` (or calling ``QueryResult.cancel()``) stops the query, also while it waits for the
         sources' first rows: their statements are cancelled and QueryCancelledError is raised. The engine
-        sets ``cancel`` itself when the query ends (it stops the fragment readers).
+        sets ``cancel`` itself when the query ends (it stops the fragment readers). ``max_staleness_s``
+        bounds the age of cached partitions served (0: only those the source's fingerprint proves current).
         """
         try:
             statement, plan = self._planner(sql, **_scope(scope)).plan(sql, params)
@@ -230,16 +240,18 @@ class Gateway:
             table = pa.table({"plan": text.splitlines()}, schema=_EXPLAIN_SCHEMA)
             stats = QueryStats(uuid.uuid4().hex, sql, user=user, status="ok", rows=table.num_rows)
             return QueryResult(table.schema, table.to_reader(), stats, plan)
-        return self._run(sql, plan, user, cancel)
+        return self._run(sql, plan, user, cancel, max_staleness_s)
 
     def _run(self, sql: str, plan: FederatedPlan, user: str | None,
-             cancel: threading.Event | None = None) -> QueryResult:
+             cancel: threading.Event | None = None, max_staleness_s: float | None = None) -> QueryResult:
         stats = QueryStats(uuid.uuid4().hex, sql, user=user, pushed_whole=plan.pushed_whole)
         self.metrics.started(stats)
         cancel = cancel or threading.Event()
         t0 = time.perf_counter()
         feeds = [
-            _FragmentFeed(f, self.catalog, self.settings.limits.prefetch_batches, cancel) for f in plan.fragments
+            _FragmentFeed(f, self.catalog, self.settings.limits.prefetch_batches, cancel, self.scanner,
+                          max_staleness_s)
+            for f in plan.fragments
         ]
         stats.fragments = [feed.stats for feed in feeds]
         try:

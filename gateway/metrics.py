@@ -20,6 +20,7 @@ class FragmentStats:
     rows: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    partitions: list = field(default_factory=list)  # gateway.partitions.PartitionUse, when cached
 
 
 @dataclass

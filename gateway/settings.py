@@ -33,6 +33,15 @@ class SourceConfig(BaseModel):
     uri: str | None = Field(default=None, validate_default=True)
     path: str | None = Field(default=None, validate_default=True)
     pool_size: int = Field(default=4, ge=1, le=64)
+    cache_ttl_s: float | None = Field(default=None, ge=0, description="cached partitions older than this are refetched")
+    cache_fingerprint: bool = Field(default=False, description="check the source's fingerprint before serving")
+    partition_column: str | None = Field(default=None, description="database tables: cache by ranges of this")
+    partition_granularity: str = Field(default="month", pattern=r"^(day|month|year|[0-9]+)$")
+
+    @property
+    def cached(self) -> bool:
+        """Whether this source's partitions may be cached (a freshness rule is configured)."""
+        return self.cache_ttl_s is not None or self.cache_fingerprint
 
     @field_validator("kind")
     @classmethod
@@ -147,6 +156,19 @@ class LimitsConfig(BaseModel):
     statement_ttl_s: float = Field(default=600.0, gt=0)
 
 
+class CacheConfig(BaseModel):
+    """The hot-partition cache: budgets in bytes; ``disk_path`` (relative to the config folder) keeps cached
+    partitions across restarts; a partition is admitted after ``admit_after`` uses in ``admission_window_s``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_bytes: int = Field(default=512 << 20, ge=0)
+    disk_path: str | None = None
+    disk_bytes: int = Field(default=2 << 30, ge=0)
+    admit_after: int = Field(default=2, ge=1)
+    admission_window_s: float = Field(default=300.0, gt=0)
+
+
 class Settings(BaseModel):
     """The whole config file."""
 
@@ -157,6 +179,7 @@ class Settings(BaseModel):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     demo: bool = False
     config_dir: str | None = Field(default=None, description="set by the loader: the config file's folder")
 
@@ -211,6 +234,8 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, origin: str = "confi
     for source in settings.sources:
         if source.path is not None and not os.path.isabs(source.path):
             source.path = str((base_dir / source.path).resolve())
+    if settings.cache.disk_path and not os.path.isabs(settings.cache.disk_path):
+        settings.cache.disk_path = str((base_dir / settings.cache.disk_path).resolve())
     if settings.limits.spill_path and not os.path.isabs(settings.limits.spill_path):
         settings.limits.spill_path = str((base_dir / settings.limits.spill_path).resolve())
     for key in ("tls_cert", "tls_key"):

@@ -144,7 +144,7 @@ class Federator:
             return None
         source = sources.pop()
         connector = self.catalog.connector(source)
-        if not connector.capabilities.full_query:
+        if not connector.capabilities.full_query or _read_per_table(connector):
             return None
         if any(not (t.args.get("catalog") and t.args.get("db")) for t in expression.find_all(exp.Table)):
             return None  # reads a CTE defined outside
@@ -284,6 +284,8 @@ class Federator:
                     source = sources.pop()
                     connector = self.catalog.connector(source)
                     reason = None if connector.capabilities.full_query else "the source does not run joins"
+                    if _read_per_table(connector):
+                        reason = "the source's tables are read per table, for the partition cache"
                     reason = reason or unpushable_reason(
                         conjunct, connector.capabilities, self.column_type, connector.dialect
                     )
@@ -513,6 +515,12 @@ class Federator:
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
+
+def _read_per_table(connector) -> bool:
+    """Sources with a cache freshness rule are read table by table, so cached partitions can serve them."""
+    options = connector.options
+    return options.get("cache_ttl_s") is not None or bool(options.get("cache_fingerprint"))
+
 
 def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, str]:
     """Plan ``sql`` in DataFusion over empty tables of the given schemas: (output schema, optimized plan).

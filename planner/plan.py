@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -98,13 +99,20 @@ def bind(plan: FederatedPlan, params: Sequence[object] | None) -> FederatedPlan:
 
     if not params:
         return plan
+    from planner.parse import literal
+
+    def described(text: str) -> str:  # EXPLAIN's descriptions show the values, not $n
+        return re.sub(r"\$(\d+)", lambda m: literal(params[int(m.group(1)) - 1]).sql(), text)
+
     fragments = []
     for f in plan.fragments:
         if f.ast is not None and f.ast.find(exp.Parameter):
             bound = substitute_parameters(f.ast, params)
-            f = dataclasses.replace(f, ast=bound, sql=bound.sql(dialect=f.dialect))
+            f = dataclasses.replace(f, ast=bound, sql=bound.sql(dialect=f.dialect),
+                                    pushed=[described(p) for p in f.pushed])
         fragments.append(f)
     residual = plan.residual_sql
     if plan.residual_ast is not None and plan.residual_ast.find(exp.Parameter):
         residual = substitute_parameters(plan.residual_ast, params).sql(dialect=RESIDUAL_DIALECT)
-    return dataclasses.replace(plan, fragments=fragments, residual_sql=residual)
+    not_pushed = [NotPushed(described(n.what), n.reason) for n in plan.not_pushed]
+    return dataclasses.replace(plan, fragments=fragments, residual_sql=residual, not_pushed=not_pushed)

@@ -1,0 +1,268 @@
+"""Cache-aware scans: a fragment over a cached source is split into its table's partitions.
+
+For a single-table fragment (projection and filters; no LIMIT/ORDER BY) of a source with a freshness rule
+(``cache_ttl_s`` and/or ``cache_fingerprint``), each partition the fragment's filter can touch is:
+
+- **cached**: served from ``gateway.cache.PartitionCache`` when fresh, filtered locally in DataFusion with
+  the fragment's own WHERE;
+- **admitted**: read often enough (``cache.admit_after`` uses) -> fetched whole (the fragment's columns,
+  no filter but the partition's), stored, then filtered locally; concurrent queries share one fetch;
+- **fetched**: otherwise pushed down to the source as the fragment restricted to that partition.
+
+When no partition is cached or admitted the fragment runs unchanged (one statement, as without a cache).
+Freshness per query: ``max_staleness_s`` (a client's bound) overrides the source's ``cache_ttl_s``;
+``max_staleness_s = 0`` serves a partition only when the source's fingerprint proves nothing changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from datafusion import SessionContext
+from sqlglot import exp
+
+from catalog import Catalog, TableRef
+from connectors.base import Fragment, conformed_reader
+from gateway.cache import PartitionCache, PartitionKey
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PartitionUse:
+    """How one partition of a fragment was served: ``cached`` (with its age in seconds), ``admitted``
+    (fetched whole and cached now) or ``fetched`` (pushed down with the fragment's filter)."""
+
+    partition: str
+    status: str
+    age_s: float | None = None
+    rows: int | None = None
+
+
+@dataclass
+class _Scan:
+    """What a cacheable fragment reads: one table; it returns ``outputs``, filtered by ``where``; the cache
+    keeps ``cached`` (the outputs and the filter's columns, as the catalog types them)."""
+
+    schema: str
+    table: str
+    alias: str
+    outputs: list[str]
+    cached: pa.Schema
+    where: exp.Expression | None
+    select: exp.Select
+    uses: list[PartitionUse] = field(default_factory=list)
+
+
+class CachedScanner:
+    """Scans fragments through the partition cache (or straight from the source when not cacheable)."""
+
+    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        cfg = settings.cache
+        self.cache = PartitionCache(
+            cfg.memory_bytes, cfg.disk_path, cfg.disk_bytes if cfg.disk_path else 0,
+            admit_after=cfg.admit_after, admission_window_s=cfg.admission_window_s,
+        )
+        self._sources = {s.name: s for s in settings.sources}
+
+    def cached_source(self, source: str) -> bool:
+        config = self._sources.get(source)
+        return bool(config is not None and config.cached)
+
+    def _freshness(self, source: str, max_staleness_s: float | None):
+        config = self._sources[source]
+        bound = max_staleness_s if max_staleness_s is not None else config.cache_ttl_s
+        check = config.cache_fingerprint or bound == 0
+        return bound, check
+
+    def _cacheable(self, fragment: Fragment) -> _Scan | None:
+        select = fragment.ast
+        if not isinstance(select, exp.Select) or len(fragment.tables) != 1 or not self.cached_source(fragment.source):
+            return None
+        if any(select.args.get(k) for k in ("joins", "group", "having", "order", "limit", "offset", "distinct")):
+            return None
+        table = select.find(exp.From).this
+        if not isinstance(table, exp.Table) or select.find(exp.AggFunc, exp.Window, exp.Subquery):
+            return None
+        source, schema, name = fragment.tables[0].split(".", 2)
+        where = select.args.get("where")
+        where = where.this if where else None
+        needed = set(fragment.schema.names) | {c.name for c in (where.find_all(exp.Column) if where else [])}
+        table_schema = self.catalog.table_schema(TableRef(source, schema, name))
+        cached = pa.schema([f for f in table_schema if f.name in needed])
+        return _Scan(schema, name, table.alias_or_name, fragment.schema.names, cached, where, select)
+
+    def partitions_of(self, fragment: Fragment) -> list[str] | None:
+        """The partitions a cacheable fragment reads (pruned by its filter), or None when not cacheable."""
+        scan = self._cacheable(fragment)
+        if scan is None:
+            return None
+        return self._pruned(fragment.source, scan)
+
+    def _pruned(self, source: str, scan: _Scan) -> list[str]:
+        from connectors.partitioning import RangeSpec
+
+        connector = self.catalog.connector(source)
+        names = connector.partitions(scan.schema, scan.table)
+        spec = RangeSpec.from_options(connector.options)
+        if spec is None or scan.where is None:
+            return names
+        low, high, nulls_possible = _bounds(scan.where, spec.column)
+        return [n for n in names if (n != spec.null_partition or nulls_possible) and spec.overlaps(n, low, high)]
+
+    def describe(self, fragment: Fragment, max_staleness_s: float | None = None) -> list[str]:
+        """For EXPLAIN: each partition of a cacheable fragment marked ``cached (age s)`` or ``fetched``."""
+        scan = self._cacheable(fragment)
+        if scan is None:
+            return []
+        bound, _ = self._freshness(fragment.source, max_staleness_s)
+        marks = []
+        for partition in self._pruned(fragment.source, scan):
+            key = self._key(fragment.source, scan, partition)
+            hit = self.cache.lookup(key, max_staleness_s=bound, current_fingerprint=None) if bound != 0 else None
+            marks.append(f"{partition}: cached ({hit.age_s():.1f}s old)" if hit else f"{partition}: fetched")
+        return marks
+
+    @staticmethod
+    def _key(source: str, scan: _Scan, partition: str) -> PartitionKey:
+        return PartitionKey(source, scan.schema, scan.table, partition, tuple(scan.cached.names))
+
+    def scan(self, fragment: Fragment, max_staleness_s: float | None = None,
+             uses: list[PartitionUse] | None = None) -> pa.RecordBatchReader:
+        """Stream ``fragment``, conformed to its schema, using cached partitions where fresh.
+
+        ``uses`` (if given) receives one PartitionUse per partition read. Raises what the connector raises.
+        """
+        connector = self.catalog.connector(fragment.source)
+        scan = self._cacheable(fragment)
+        if scan is None:
+            return connector.scan(fragment)
+        bound, check = self._freshness(fragment.source, max_staleness_s)
+        local: list[pa.Table] = []
+        remote: list[str] = []
+        plan: list[PartitionUse] = []
+        for partition in self._pruned(fragment.source, scan):
+            key = self._key(fragment.source, scan, partition)
+
+            def current(partition=partition) -> str:
+                return connector.partition_fingerprint(scan.schema, scan.table, partition)
+
+            fingerprint = current if check else None
+            hit = self.cache.lookup(key, max_staleness_s=bound, current_fingerprint=fingerprint)
+            if hit is not None:
+                local.append(hit.table)
+                plan.append(PartitionUse(partition, "cached", hit.age_s(), hit.table.num_rows))
+                continue
+            if self.cache.record_access(key):
+                table, served = self.cache.get_or_fetch(
+                    key, lambda p=partition, fp=current: self._fetch_whole(fragment, scan, p, fp),
+                    max_staleness_s=bound, current_fingerprint=fingerprint,
+                )
+                local.append(table)
+                plan.append(PartitionUse(partition, "cached" if served else "admitted", None, table.num_rows))
+                continue
+            remote.append(partition)
+            plan.append(PartitionUse(partition, "fetched"))
+        if uses is not None:
+            uses.extend(plan)
+        if not local:
+            return connector.scan(fragment)  # nothing from the cache: the fragment as planned
+        readers = [self._filter_locally(fragment, scan, local)]
+        for partition in remote:
+            restricted = connector.partition_fragment(
+                scan.select.copy(), scan.schema, scan.table, partition, scan.alias
+            )
+            readers.append(connector.scan(dataclasses.replace(
+                fragment, ast=restricted, sql=restricted.sql(dialect=fragment.dialect)
+            )))
+        return pa.RecordBatchReader.from_batches(fragment.schema, _chain(readers))
+
+    def _fetch_whole(self, fragment: Fragment, scan: _Scan, partition: str, fingerprint) -> tuple[pa.Table, str]:
+        """The partition's rows of the fragment's columns, no other filter; fingerprint read first."""
+        connector = self.catalog.connector(fragment.source)
+        token = fingerprint()
+        projections = []
+        for f in scan.cached:
+            column: exp.Expression = exp.column(f.name, table=scan.alias, quoted=True)
+            if f.metadata and f.metadata.get(b"gateway.read_as_text") == b"1":
+                column = exp.cast(column, "TEXT")
+            projections.append(exp.alias_(column, f.name, quoted=True))
+        whole = exp.select(*projections).from_(scan.select.find(exp.From).this.copy())
+        restricted = connector.partition_fragment(whole, scan.schema, scan.table, partition, scan.alias)
+        reader = connector.scan(dataclasses.replace(
+            fragment, ast=restricted, sql=restricted.sql(dialect=fragment.dialect), schema=scan.cached,
+        ))
+        return reader.read_all(), token
+
+    def _filter_locally(self, fragment: Fragment, scan: _Scan, tables: list[pa.Table]) -> pa.RecordBatchReader:
+        """The fragment's filter applied by DataFusion to cached partitions."""
+        from planner.dialects import RESIDUAL_DIALECT
+
+        schema = fragment.schema
+        cached = pa.schema([pa.field(f.name, f.type, f.nullable) for f in scan.cached])
+        batches = [b for t in tables for b in t.cast(cached).to_batches()]
+        ctx = SessionContext()
+        empty = [pa.RecordBatch.from_pylist([], schema=cached)]
+        ctx.register_record_batches("__cached", [batches or empty])
+        local = exp.select(*(exp.column(c, table=scan.alias, quoted=True) for c in scan.outputs)).from_(
+            exp.Table(this=exp.to_identifier("__cached", quoted=True),
+                      alias=exp.TableAlias(this=exp.to_identifier(scan.alias, quoted=True)))
+        )
+        if scan.where is not None:
+            local = local.where(scan.where.copy())
+        df = ctx.sql(local.sql(dialect=RESIDUAL_DIALECT))
+        return conformed_reader(schema, iter(pa.RecordBatchReader.from_stream(df)))
+
+
+def _chain(readers: list[pa.RecordBatchReader]) -> Iterator[pa.RecordBatch]:
+    for reader in readers:
+        yield from reader
+
+
+def _bounds(where: exp.Expression, column: str):
+    """(low, high, nulls_possible) the conjuncts of ``where`` put on ``column`` (ISO text or ints)."""
+    low = high = None
+    nulls_possible = True
+    conjuncts = list(where.flatten()) if isinstance(where, exp.And) else [where]
+    for c in conjuncts:
+        if isinstance(c, exp.GT | exp.GTE | exp.LT | exp.LTE | exp.EQ) and isinstance(c.this, exp.Column) \
+                and c.this.name == column:
+            value = _value(c.expression)
+            if value is None:
+                continue
+            nulls_possible = False
+            if isinstance(c, exp.GT | exp.GTE | exp.EQ):
+                low = value if low is None or value > low else low
+            if isinstance(c, exp.LT | exp.LTE | exp.EQ):
+                high = value if high is None or value < high else high
+        elif isinstance(c, exp.Between) and isinstance(c.this, exp.Column) and c.this.name == column:
+            lo, hi = _value(c.args.get("low")), _value(c.args.get("high"))
+            if lo is not None and hi is not None:
+                nulls_possible = False
+                low, high = lo, hi
+    return low, high, nulls_possible
+
+
+def _value(node: exp.Expression | None):
+    """A literal's value as comparable ISO text (dates) or int; None when not a plain literal."""
+    if isinstance(node, exp.Cast):
+        node = node.this
+    if not isinstance(node, exp.Literal):
+        return None
+    if node.is_string:
+        try:
+            return dt.date.fromisoformat(node.name[:10]).isoformat() + node.name[10:]
+        except ValueError:
+            return None
+    try:
+        return int(node.name)
+    except ValueError:
+        return None
