@@ -70,6 +70,7 @@ class AdbcConnector(Connector):
         The statement starts here (so its errors surface at once); rows are read as the returned reader is
         consumed. Raises SourceUnavailableError, SourceQueryError.
         """
+        self.scans += 1
         sql = self.fragment_sql(fragment)
         conn = self._pool.acquire()
         try:

@@ -122,6 +122,7 @@ class Connector(ABC):
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         self.name = name
         self.options = options
+        self.scans = 0  # fragments run against the source (tests and metrics read it)
 
     @abstractmethod
     def list_schemas(self) -> list[str]:

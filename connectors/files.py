@@ -167,9 +167,29 @@ class FileConnector(Connector):
     def table_expression(self, schema: str, table: str) -> exp.Table:
         return exp.table_(table, quoted=True)
 
+    def _current(self, ctx: SessionContext, tables: list[str]) -> None:
+        """Re-register tables whose files changed (DataFusion keeps file sizes and lists from registration)."""
+        seen = self.__dict__.setdefault("_registered_fingerprints", {})
+        for name in tables:
+            table = name.split("/", 1)[0]
+            location = self._tables.get(table)
+            if location is None:
+                continue
+            target = location / name.split("/", 1)[1] if "/" in name else location
+            files = [target] if target.is_file() else sorted(target.rglob(f"*{self.extension}"))
+            token = ";".join(f"{f}:{f.stat().st_mtime_ns}:{f.stat().st_size}" for f in files)
+            with self._lock:
+                if seen.setdefault(name, token) != token:
+                    ctx.deregister_table(name)
+                    self._register(ctx, name, target)
+                    seen[name] = token
+
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         """Run the fragment in this connector's DataFusion session; streams, conformed to its schema."""
         ctx = self._context()
+        if fragment.ast is not None:
+            self._current(ctx, [t.name for t in fragment.ast.find_all(exp.Table)])
+        self.scans += 1
         try:
             df = ctx.sql(fragment.sql)
             stream = pa.RecordBatchReader.from_stream(df)

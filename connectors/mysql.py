@@ -193,6 +193,7 @@ class MySQLConnector(Connector):
 
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         """Stream the fragment through connectorx, conformed to ``fragment.schema``."""
+        self.scans += 1
         reader = self._read(fragment.sql, stream=True)
         return conformed_reader(fragment.schema, iter(reader))
 

@@ -86,7 +86,8 @@ class RangeSpec:
         return exp.and_(*conditions) if conditions else exp.Not(this=exp.Is(this=column, expression=exp.null()))
 
     def overlaps(self, partition: str, low, high) -> bool:
-        """Whether ``partition`` can hold values in ``[low, high]`` (None = unbounded; dates as ISO text)."""
+        """Whether ``partition`` can hold values from ``low`` up to ``high`` (None = unbounded; dates as ISO
+        text). ``high`` is a value, inclusive, or ``(value, inclusive)``."""
         if partition == self.null_partition:
             return low is None and high is None
         match = _NAME.match(partition)
@@ -94,7 +95,8 @@ class RangeSpec:
             return True
         key = int if self.granularity.isdigit() else str
         lo, hi = match.group("lo"), match.group("hi")
-        if high is not None and lo != "-inf" and key(high) < key(lo):
+        high, inclusive = high if isinstance(high, tuple) else (high, True)
+        if high is not None and lo != "-inf" and (key(high) < key(lo) or (not inclusive and key(high) == key(lo))):
             return False
         return not (low is not None and hi != "+inf" and key(low) >= key(hi))
 

@@ -101,6 +101,74 @@ def explain(
         _fail(exc)
 
 
+cache_app = typer.Typer(no_args_is_help=True, help="The hot-partition cache of a running gateway (via its REST API).")
+app.add_typer(cache_app, name="cache")
+UrlOption = Annotated[str, typer.Option("--url", help="The gateway's REST address.")]
+TokenOption = Annotated[str | None, typer.Option("--token", envvar="GATEWAY_TOKEN", help="A bearer token.")]
+
+
+def _rest(method: str, url: str, path: str, token: str | None, **kwargs) -> dict:
+    import httpx
+
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.request(method, url.rstrip("/") + path, headers=headers, timeout=600, **kwargs)
+    except httpx.HTTPError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"error: no gateway answers at {escape(url)}: {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    body = response.json()
+    if response.status_code >= 400:
+        error = body.get("error", {})
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error[/] ({escape(str(error.get('code')))}): {escape(str(error.get('message')))}"
+        )
+        raise typer.Exit(2)
+    return body
+
+
+@cache_app.command("status")
+def cache_status(url: UrlOption = "http://127.0.0.1:8080", token: TokenOption = None,
+                 json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List cached partitions with their tier, size and age, and the cache's budgets and counters."""
+    status = _rest("GET", url, "/v1/cache", token)
+    if json_output:
+        print(json.dumps(status, default=str))
+        return
+    table = Table("source", "table", "partition", "columns", "tier", "bytes", "age (s)")
+    for e in status["entries"]:
+        table.add_row(e["source"], f"{e['schema']}.{e['table']}", e["partition"], str(len(e["columns"])), e["tier"],
+                      str(e["bytes"]), f"{e['age_s']:.1f}")
+    console = Console() if sys.stdout.isatty() else Console(width=100_000)
+    console.print(table)
+    memory, disk = status["memory"], status["disk"]
+    console.print(f"memory {memory['used_bytes']}/{memory['budget_bytes']} bytes, "
+                  f"disk {disk['used_bytes']}/{disk['budget_bytes']} bytes; {status['stats']}")
+
+
+@cache_app.command("warm")
+def cache_warm(table: Annotated[str, typer.Argument(help="source.schema.table")],
+               where: Annotated[str | None, typer.Option(help="SQL condition: warm only these partitions.")] = None,
+               url: UrlOption = "http://127.0.0.1:8080", token: TokenOption = None) -> None:
+    """Fetch and cache every partition of TABLE (all columns), ahead of the queries that will need them."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
+        bar.add_task(f"warming {table}", total=None)
+        body = _rest("POST", url, "/v1/cache/warm", token, json={"table": table, "where": where})
+    rows = sum(p["rows"] or 0 for p in body["partitions"])
+    print(f"{table}: {len(body['partitions'])} partition(s), {rows} rows cached")
+
+
+@cache_app.command("clear")
+def cache_clear(source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+                table: Annotated[str | None, typer.Option(help="Only this table (with --source).")] = None,
+                url: UrlOption = "http://127.0.0.1:8080", token: TokenOption = None) -> None:
+    """Drop cached partitions (all, of one source, or of one table)."""
+    params = {k: v for k, v in {"source": source, "table": table}.items() if v}
+    body = _rest("DELETE", url, "/v1/cache", token, params=params)
+    print(f"dropped {body['dropped']} cached partition(s)")
+
+
 def main() -> None:
     app()
 

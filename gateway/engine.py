@@ -8,6 +8,7 @@ fragment's stream is passed through without DataFusion.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -25,6 +26,7 @@ from connectors.base import Fragment
 from gateway.errors import (
     ExecutionError,
     GatewayError,
+    InvalidRequestError,
     PermissionDeniedError,
     QueryCancelledError,
     QueryTimeoutError,
@@ -203,15 +205,43 @@ class Gateway:
         return parameter_schema(parse(sql, self.planner.dialect).expression, table_schema)
 
     def explain(self, sql: str, params: Sequence[object] | None = None, analyze: bool = False,
-                **scope) -> str:
-        """The text plan; with ``analyze`` the query is run and each fragment's rows and bytes are shown."""
+                max_staleness_s: float | None = None, **scope) -> str:
+        """The text plan; with ``analyze`` the query is run and each fragment's rows and bytes are shown.
+        Partitions of cached sources are marked ``cached (age)`` or ``fetched``."""
         plan = self.plan(sql, params, **scope)
         if not analyze:
-            return plan.explain()
-        result = self._run(sql, plan, None)
+            marks = {f.id: self.scanner.describe(f, max_staleness_s) for f in plan.fragments}
+            return plan.explain(partitions={k: v for k, v in marks.items() if v})
+        result = self._run(sql, plan, None, max_staleness_s=max_staleness_s)
         for _ in result.reader:
             pass
-        return plan.explain({f.id: {"rows": f.rows, "bytes": f.bytes} for f in result.stats.fragments})
+        stats = {f.id: {"rows": f.rows, "bytes": f.bytes} for f in result.stats.fragments}
+        marks = {
+            f.id: [f"{u.partition}: {u.status}" + (f" ({u.age_s:.1f}s old)" if u.age_s is not None else "")
+                   for u in f.partitions]
+            for f in result.stats.fragments if f.partitions
+        }
+        return plan.explain(stats, partitions=marks)
+
+    # -- the partition cache -----------------------------------------------------------------------------
+
+    def cache_warm(self, table: str, where: str | None = None, **scope) -> list[dict]:
+        """Fetch and cache every partition of ``table`` (optionally only those ``where`` selects), with all
+        its columns. Returns one ``{partition, status, rows}`` per partition. Raises GatewayError."""
+        sql = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "")
+        plan = self.plan(sql, **scope)
+        if len(plan.fragments) != 1:
+            raise InvalidRequestError(f"'{table}' is not one source table")
+        return [dataclasses.asdict(u) for u in self.scanner.warm(plan.fragments[0])]
+
+    def cache_status(self) -> dict:
+        """The cache's entries, budgets and counters (``gateway.cache.PartitionCache.status``)."""
+        return self.scanner.cache.status()
+
+    def cache_clear(self, source: str | None = None, table: str | None = None) -> int:
+        """Drop cached partitions (all, of one source, or of one table); returns how many were dropped."""
+        return self.scanner.cache.invalidate(source=source, table=table) if source or table else \
+            self.scanner.cache.clear()
 
     # -- execution -------------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from sqlglot import exp
 from catalog import Catalog, TableRef
 from connectors.base import Fragment, conformed_reader
 from gateway.cache import PartitionCache, PartitionKey
+from gateway.errors import InvalidRequestError
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,12 @@ class CachedScanner:
             admit_after=cfg.admit_after, admission_window_s=cfg.admission_window_s,
         )
         self._sources = {s.name: s for s in settings.sources}
+        # (source, schema, table, partition) -> column sets stored, so a query needing fewer columns
+        # can be served by an entry holding more (e.g. one warmed with all columns)
+        self._stored: dict[tuple, set[tuple[str, ...]]] = {}
+        for entry in self.cache.status()["entries"]:
+            self._remember(PartitionKey(entry["source"], entry["schema"], entry["table"], entry["partition"],
+                                        tuple(entry["columns"])))
 
     def cached_source(self, source: str) -> bool:
         config = self._sources.get(source)
@@ -83,9 +90,11 @@ class CachedScanner:
         check = config.cache_fingerprint or bound == 0
         return bound, check
 
-    def _cacheable(self, fragment: Fragment) -> _Scan | None:
+    def _cacheable(self, fragment: Fragment, force: bool = False) -> _Scan | None:
         select = fragment.ast
-        if not isinstance(select, exp.Select) or len(fragment.tables) != 1 or not self.cached_source(fragment.source):
+        if not isinstance(select, exp.Select) or len(fragment.tables) != 1:
+            return None
+        if not (force or self.cached_source(fragment.source)):
             return None
         if any(select.args.get(k) for k in ("joins", "group", "having", "order", "limit", "offset", "distinct")):
             return None
@@ -127,13 +136,51 @@ class CachedScanner:
         marks = []
         for partition in self._pruned(fragment.source, scan):
             key = self._key(fragment.source, scan, partition)
-            hit = self.cache.lookup(key, max_staleness_s=bound, current_fingerprint=None) if bound != 0 else None
+            hit = self._lookup(key, bound, None)[0] if bound != 0 else None
             marks.append(f"{partition}: cached ({hit.age_s():.1f}s old)" if hit else f"{partition}: fetched")
         return marks
 
     @staticmethod
     def _key(source: str, scan: _Scan, partition: str) -> PartitionKey:
         return PartitionKey(source, scan.schema, scan.table, partition, tuple(scan.cached.names))
+
+    def _remember(self, key: PartitionKey) -> None:
+        self._stored.setdefault((key.source, key.schema, key.table, key.partition), set()).add(key.columns)
+
+    def _lookup(self, key: PartitionKey, bound, fingerprint):
+        """A fresh entry for ``key``, or for the same partition with more columns (projected)."""
+        hit = self.cache.lookup(key, max_staleness_s=bound, current_fingerprint=fingerprint)
+        if hit is not None:
+            return hit, hit.table
+        needed = set(key.columns)
+        for columns in sorted(self._stored.get((key.source, key.schema, key.table, key.partition), ()), key=len):
+            if columns != key.columns and needed <= set(columns):
+                wider = PartitionKey(key.source, key.schema, key.table, key.partition, columns)
+                hit = self.cache.lookup(wider, max_staleness_s=bound, current_fingerprint=fingerprint)
+                if hit is not None:
+                    return hit, hit.table.select(list(key.columns))
+        return None, None
+
+    def warm(self, fragment: Fragment) -> list[PartitionUse]:
+        """Fetch and store every partition a cacheable fragment reads (``gateway cache warm``)."""
+        scan = self._cacheable(fragment, force=True)
+        if scan is None:
+            raise InvalidRequestError(f"'{', '.join(fragment.tables)}' cannot be cached (not a single-table read)")
+        connector = self.catalog.connector(fragment.source)
+        uses = []
+        for partition in self._pruned(fragment.source, scan):
+            key = self._key(fragment.source, scan, partition)
+
+            def current(partition=partition) -> str:
+                return connector.partition_fingerprint(scan.schema, scan.table, partition)
+
+            table, _ = self.cache.get_or_fetch(
+                key, lambda p=partition, fp=current: self._fetch_whole(fragment, scan, p, fp),
+                max_staleness_s=0, current_fingerprint=current, force_admit=True,
+            )
+            self._remember(key)
+            uses.append(PartitionUse(partition, "warmed", 0.0, table.num_rows))
+        return uses
 
     def scan(self, fragment: Fragment, max_staleness_s: float | None = None,
              uses: list[PartitionUse] | None = None) -> pa.RecordBatchReader:
@@ -156,16 +203,17 @@ class CachedScanner:
                 return connector.partition_fingerprint(scan.schema, scan.table, partition)
 
             fingerprint = current if check else None
-            hit = self.cache.lookup(key, max_staleness_s=bound, current_fingerprint=fingerprint)
+            hit, table = self._lookup(key, bound, fingerprint)
             if hit is not None:
-                local.append(hit.table)
-                plan.append(PartitionUse(partition, "cached", hit.age_s(), hit.table.num_rows))
+                local.append(table)
+                plan.append(PartitionUse(partition, "cached", hit.age_s(), table.num_rows))
                 continue
             if self.cache.record_access(key):
                 table, served = self.cache.get_or_fetch(
                     key, lambda p=partition, fp=current: self._fetch_whole(fragment, scan, p, fp),
                     max_staleness_s=bound, current_fingerprint=fingerprint,
                 )
+                self._remember(key)
                 local.append(table)
                 plan.append(PartitionUse(partition, "cached" if served else "admitted", None, table.num_rows))
                 continue
@@ -228,8 +276,10 @@ def _chain(readers: list[pa.RecordBatchReader]) -> Iterator[pa.RecordBatch]:
 
 
 def _bounds(where: exp.Expression, column: str):
-    """(low, high, nulls_possible) the conjuncts of ``where`` put on ``column`` (ISO text or ints)."""
+    """(low, high, nulls_possible) the conjuncts of ``where`` put on ``column`` (ISO text or ints); ``high``
+    is inclusive (a ``< x`` bound becomes ``(x, False)`` and is compared as such by the caller)."""
     low = high = None
+    high_inclusive = True
     nulls_possible = True
     conjuncts = list(where.flatten()) if isinstance(where, exp.And) else [where]
     for c in conjuncts:
@@ -241,14 +291,16 @@ def _bounds(where: exp.Expression, column: str):
             nulls_possible = False
             if isinstance(c, exp.GT | exp.GTE | exp.EQ):
                 low = value if low is None or value > low else low
-            if isinstance(c, exp.LT | exp.LTE | exp.EQ):
-                high = value if high is None or value < high else high
+            if isinstance(c, exp.LT | exp.LTE | exp.EQ) and (high is None or value <= high):
+                high_inclusive = not isinstance(c, exp.LT) if high is None or value < high else (
+                    high_inclusive and not isinstance(c, exp.LT))
+                high = value
         elif isinstance(c, exp.Between) and isinstance(c.this, exp.Column) and c.this.name == column:
             lo, hi = _value(c.args.get("low")), _value(c.args.get("high"))
             if lo is not None and hi is not None:
                 nulls_possible = False
-                low, high = lo, hi
-    return low, high, nulls_possible
+                low, high, high_inclusive = lo, hi, True
+    return low, (high, high_inclusive) if high is not None else None, nulls_possible
 
 
 def _value(node: exp.Expression | None):

@@ -40,11 +40,21 @@ class QueryRequest(BaseModel):
     sql: str = Field(description="One read-only query (SELECT, WITH, VALUES, set operations, EXPLAIN).")
     params: list[Any] | None = Field(default=None, description="Values for positional ? placeholders.")
     format: Literal["json", "arrow"] = "json"
+    max_staleness_s: float | None = Field(
+        default=None, ge=0,
+        description="Serve cached partitions at most this old (seconds); 0: only ones proven current.",
+    )
+
+
+class CacheWarmRequest(BaseModel):
+    table: str = Field(description="source.schema.table (or any name the catalog resolves)")
+    where: str | None = Field(default=None, description="SQL condition selecting the partitions to warm")
 
 
 class ExplainRequest(BaseModel):
     sql: str
     params: list[Any] | None = None
+    max_staleness_s: float | None = Field(default=None, ge=0)
     analyze: bool = False
 
 
@@ -86,7 +96,7 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         """Run a query. JSON: ``{"columns": [{"name", "type"}], "rows": [[...]], "row_count", "query_id"}``
         (decimals as strings, dates ISO-8601, bytes base64). arrow: an Arrow IPC stream."""
         result = gateway.execute(body.sql, body.params, user=user.name if user else None,
-                                 allowed_sources=allowed_sources(user))
+                                 max_staleness_s=body.max_staleness_s, allowed_sources=allowed_sources(user))
         if body.format == "arrow":
             # the first batch is read before answering, so errors up to it still get their own status
             first = _first_batch(result.reader)
@@ -106,7 +116,8 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         scope = {"allowed_sources": allowed_sources(user)}
         plan = gateway.plan(body.sql, body.params, **scope)
         return {
-            "plan": gateway.explain(body.sql, body.params, analyze=body.analyze, **scope),
+            "plan": gateway.explain(body.sql, body.params, analyze=body.analyze,
+                                    max_staleness_s=body.max_staleness_s, **scope),
             "pushed_whole": plan.pushed_whole,
             "fragments": [
                 {"id": f.id, "source": f.source, "sql": f.sql, "tables": f.tables, "pushed": f.pushed}
@@ -115,6 +126,28 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
             "residual_sql": plan.residual_sql,
             "not_pushed": [{"what": n.what, "reason": n.reason} for n in plan.not_pushed],
         }
+
+    @app.get("/v1/cache")
+    def cache_status(user: User) -> dict:
+        """Cached partitions (source, table, partition, columns, tier, bytes, age), budgets and counters."""
+        status = gateway.cache_status()
+        visible = set(visible_sources(user))
+        status["entries"] = [e for e in status["entries"] if e["source"] in visible]
+        return status
+
+    @app.post("/v1/cache/warm")
+    def cache_warm(body: CacheWarmRequest, user: User) -> dict:
+        """Fetch and cache every partition of ``table`` (``source.schema.table``), or those ``where`` selects."""
+        partitions = gateway.cache_warm(body.table, body.where, allowed_sources=allowed_sources(user))
+        return {"table": body.table, "partitions": partitions}
+
+    @app.delete("/v1/cache")
+    def cache_clear(user: User, source: str | None = None, table: str | None = None) -> dict:
+        """Drop cached partitions: all, those of ``source``, or of ``table`` (with ``source``)."""
+        limited = allowed_sources(user)
+        if limited is not None and (source is None or source not in limited):
+            raise UnknownObjectError("source", source or "(all)", limited)
+        return {"dropped": gateway.cache_clear(source, table)}
 
     @app.get("/v1/sources")
     def sources(user: User) -> list[dict]:

@@ -56,11 +56,13 @@ class FederatedPlan:
     def sources(self) -> list[str]:
         return sorted({f.source for f in self.fragments})
 
-    def explain(self, fragment_stats: dict[str, dict] | None = None) -> str:
+    def explain(self, fragment_stats: dict[str, dict] | None = None,
+                partitions: dict[str, list[str]] | None = None) -> str:
         """A text plan: each fragment with its pushed SQL, the residual plan, and what was not pushed.
 
         ``fragment_stats`` (from a run: ``{fragment_id: {"rows": n, "bytes": n}}``) adds what each
-        fragment returned.
+        fragment returned; ``partitions`` (``{fragment_id: ["year=2022: cached (3.1s old)", ...]}``) how
+        each partition of a cached source was (or would be) read.
         """
         lines = ["Federated plan"]
         if self.pushed_whole:
@@ -69,7 +71,11 @@ class FederatedPlan:
             lines.append(f"  Fragment {f.id} -> source '{f.source}' reads {', '.join(f.tables)}")
             if f.pushed:
                 lines.append(f"    pushed: {'; '.join(f.pushed)}")
-            lines.append(f"    partitions: {', '.join(f.partitions)}")
+            if partitions and f.id in partitions:
+                lines.append("    partitions:")
+                lines.extend(f"      {mark}" for mark in partitions[f.id])
+            else:
+                lines.append(f"    partitions: {', '.join(f.partitions)}")
             lines.append(f"    SQL: {f.sql}")
             if fragment_stats and f.id in fragment_stats:
                 s = fragment_stats[f.id]
