@@ -1,0 +1,146 @@
+"""``gateway.client`` against the real Flight SQL server: results, metadata, the DB-API cursor, and errors
+rebuilt into the gateway's own exception classes. Expected data comes from the demo files read directly."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+from pyarrow import flight
+
+from flight_server.errors import to_flight_error
+from gateway import client as gw_client
+from gateway.errors import (
+    ERRORS_BY_CODE,
+    GatewayError,
+    QueryTimeoutError,
+    SourceUnavailableError,
+    SqlSyntaxError,
+    UnknownObjectError,
+)
+from gateway.settings import prepare, settings_from_dict
+from tests.flight_support import serve
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("client")
+    prepare(settings_from_dict({"demo": True}, base_dir=path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def uri(folder):
+    settings = settings_from_dict({"sources": [
+        {"name": "demo_db", "kind": "sqlite", "path": "demo_data/demo.db"},
+        {"name": "demo_lake", "kind": "parquet", "path": "demo_data/lake"},
+        {"name": "gone", "kind": "sqlite", "path": "missing/gone.db"},
+    ]}, base_dir=folder)
+    with serve(settings) as (address, _):
+        yield address
+
+
+@pytest.fixture(scope="module")
+def conn(uri):
+    with gw_client.connect(uri) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="module")
+def customers(folder) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(folder / "demo_data" / "demo.db")) as db:
+        return db.execute("SELECT id, name, region FROM customers ORDER BY id").fetchall()
+
+
+def test_query_with_and_without_parameters(conn, customers):
+    table = conn.query("SELECT id, name, region FROM demo_db.customers ORDER BY id")
+    assert isinstance(table, pa.Table) and [tuple(r.values()) for r in table.to_pylist()] == customers
+    some = conn.query("SELECT id FROM demo_db.customers WHERE region = ? AND id < ? ORDER BY id", ["north", 50])
+    assert some.column("id").to_pylist() == [c[0] for c in customers if c[2] == "north" and c[0] < 50]
+
+
+def test_stream_yields_record_batches(conn, folder):
+    orders = ds.dataset(folder / "demo_data" / "lake" / "orders", partitioning="hive").to_table()
+    batches = list(conn.stream("SELECT order_id FROM demo_lake.orders"))
+    assert batches and all(isinstance(b, pa.RecordBatch) for b in batches)
+    assert sorted(pa.Table.from_batches(batches).column("order_id").to_pylist()) == sorted(
+        orders.column("order_id").to_pylist())
+    stream = conn.stream("SELECT order_id FROM demo_lake.orders")
+    first = next(stream)
+    stream.close()  # closing early cancels the query; the connection stays usable
+    assert first.num_rows > 0
+    assert conn.query("SELECT 1 AS x").to_pylist() == [{"x": 1}]
+
+
+def test_pandas_and_polars(conn, customers):
+    frame = conn.query_pandas("SELECT id, name FROM demo_db.customers ORDER BY id")
+    assert isinstance(frame, pd.DataFrame) and list(frame["id"]) == [c[0] for c in customers]
+    polars_frame = conn.query_polars("SELECT id, name FROM demo_db.customers ORDER BY id")
+    assert isinstance(polars_frame, pl.DataFrame) and polars_frame["name"].to_list() == [c[1] for c in customers]
+
+
+def test_explain_sources_tables(conn):
+    plan = conn.explain("SELECT c.name FROM demo_db.customers c JOIN demo_lake.orders o ON o.customer_id = c.id")
+    assert "Fragment" in plan and "demo_db" in plan and "demo_lake" in plan
+    assert conn.sources() == ["demo_db", "demo_lake", "gone"]
+    assert conn.tables("demo_lake") == [("main", "orders"), ("main", "regions")]
+    assert conn.tables("nope") == []
+
+
+def test_dbapi_cursor(conn, customers):
+    with conn.cursor() as cur:
+        cur.execute("SELECT id, region FROM demo_db.customers WHERE id <= ? ORDER BY id", (3,))
+        assert [d[0] for d in cur.description] == ["id", "region"]
+        assert cur.fetchone() == (customers[0][0], customers[0][2])
+        assert cur.fetchall() == [(c[0], c[2]) for c in customers[1:3]]
+        with pytest.raises(UnknownObjectError):
+            cur.execute("SELECT * FROM demo_db.customrs")
+
+
+def test_syntax_error_has_position(conn):
+    with pytest.raises(SqlSyntaxError) as excinfo:
+        conn.query("SELECT id,\nFROM demo_db.customers WHERE")
+    error = excinfo.value
+    assert (error.line, error.column) == (2, error.column) and error.column >= 1
+    assert error.details["line"] == 2
+
+
+def test_unknown_object_has_nearest_names(conn):
+    with pytest.raises(UnknownObjectError) as excinfo:
+        conn.query("SELECT * FROM demo_lake.ordrs")
+    assert excinfo.value.name == "ordrs" and excinfo.value.nearest == ["orders"]
+
+
+def test_source_unavailable_names_the_source(conn):
+    with pytest.raises(SourceUnavailableError) as excinfo:
+        conn.query("SELECT * FROM gone.main.anything")
+    assert excinfo.value.source == "gone"
+    assert conn.query("SELECT count(*) AS n FROM demo_db.products").column("n")[0].as_py() > 0
+
+
+# "cancelled" is left out: a CANCELLED status on a call made from the main thread surfaces as pyarrow's
+# KeyboardInterrupt; test_flight_bi's cancellation tests see it come back as FlightCancelledError.
+@pytest.mark.parametrize("code", sorted(set(ERRORS_BY_CODE) - {"cancelled"}))
+def test_every_error_class_survives_the_flight_status(code):
+    """Each gateway error, raised by a real Flight server method, comes back as its own class."""
+    cls = ERRORS_BY_CODE[code]
+    error = GatewayError.__new__(cls)
+    GatewayError.__init__(error, f"{code} happened in source 'pg'")
+
+    class Failing(flight.FlightServerBase):
+        def list_flights(self, context, criteria):
+            raise to_flight_error(error)
+
+    with (Failing("grpc://127.0.0.1:0") as server, flight.connect(f"grpc://127.0.0.1:{server.port}") as client,
+          pytest.raises(Exception) as excinfo):
+        list(client.list_flights())
+    rebuilt = gw_client.rebuild_error(excinfo.value)
+    assert type(rebuilt) is cls and rebuilt.message == error.message
+    if cls is QueryTimeoutError:
+        assert isinstance(excinfo.value, flight.FlightTimedOutError)
