@@ -106,7 +106,12 @@ class FileConnector(Connector):
         if location is None:
             return TableStatistics(None, None)
         files = [location] if location.is_file() else list(location.rglob(f"*{self.extension}"))
-        return TableStatistics(rows=None, bytes=sum(f.stat().st_size for f in files))
+        rows = None
+        if self.extension == ".parquet":
+            import pyarrow.parquet as pq
+
+            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)  # footers only
+        return TableStatistics(rows=rows, bytes=sum(f.stat().st_size for f in files))
 
     def partitions(self, schema: str, table: str) -> list[str]:
         """``["*"]`` for a one-file table; each Hive ``key=value`` leaf folder (``year=2022``) of a

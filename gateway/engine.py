@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import queue
+import tempfile
 import threading
 import time
 import uuid
@@ -23,6 +25,7 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from catalog import Catalog
 from connectors.base import Fragment
+from gateway import dynamic_filters
 from gateway.errors import (
     ExecutionError,
     GatewayError,
@@ -61,10 +64,18 @@ class QueryResult:
 
 
 class _FragmentFeed:
-    """Reads one fragment on a background thread into a bounded queue; counts rows and bytes."""
+    """Reads one fragment on its own thread; counts rows and bytes.
+
+    Two modes. *stream* (a whole query pushed to one source): batches pass through a bounded queue, so a slow
+    client stops the source reads instead of filling memory. *collect* (fragments of a residual plan):
+    DataFusion can only read a finished dataset from Python, so each fragment is gathered by its own thread
+    (all in parallel), in memory up to ``spill_bytes`` and in an Arrow IPC file beyond, which DataFusion then
+    scans from disk.
+    """
 
     def __init__(self, fragment: Fragment, catalog: Catalog, depth: int, cancel: threading.Event,
-                 scanner: CachedScanner | None = None, max_staleness_s: float | None = None) -> None:
+                 scanner: CachedScanner | None = None, max_staleness_s: float | None = None,
+                 collect: bool = False, spill_dir: str | None = None, spill_bytes: int = 256 << 20) -> None:
         self.fragment = fragment
         self._scanner = scanner
         self._max_staleness_s = max_staleness_s
@@ -72,7 +83,15 @@ class _FragmentFeed:
         self._catalog = catalog
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._cancel = cancel
+        self._collect = collect
+        self._spill_dir = spill_dir
+        self._spill_bytes = spill_bytes
+        self._kept: list[pa.RecordBatch] = []
+        self._kept_bytes = 0
+        self.spill_path: str | None = None
+        self._writer = None
         self.started = threading.Event()  # set once the source answered (first batch, end, or error)
+        self.done = threading.Event()  # collect mode: every batch is kept
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"fragment-{fragment.id}", daemon=True)
         self._thread.start()
@@ -86,6 +105,21 @@ class _FragmentFeed:
                 continue
         return False
 
+    def _keep(self, batch: pa.RecordBatch) -> None:
+        if self._writer is None and self._kept_bytes + batch.nbytes > self._spill_bytes:
+            fd, self.spill_path = tempfile.mkstemp(prefix=f"gateway-{self.fragment.id}-", suffix=".arrow",
+                                                   dir=self._spill_dir)
+            os.close(fd)
+            self._writer = pa.ipc.new_file(self.spill_path, self.fragment.schema)
+            for kept in self._kept:
+                self._writer.write_batch(kept)
+            self._kept, self._kept_bytes = [], 0
+        if self._writer is not None:
+            self._writer.write_batch(batch)
+        else:
+            self._kept.append(batch)
+            self._kept_bytes += batch.nbytes
+
     def _run(self) -> None:
         t0 = time.perf_counter()
         reader = None
@@ -98,7 +132,11 @@ class _FragmentFeed:
                 self.stats.rows += batch.num_rows
                 self.stats.bytes += batch.nbytes
                 self.started.set()
-                if not self._put(batch):
+                if self._cancel.is_set():
+                    break
+                if self._collect:
+                    self._keep(batch)
+                elif not self._put(batch):
                     break
         except BaseException as exc:
             self.error = exc
@@ -109,8 +147,12 @@ class _FragmentFeed:
                     reader.close()
                 except Exception:
                     pass
+            if self._writer is not None:
+                self._writer.close()
             self.started.set()
-            self._put(_END)
+            self.done.set()
+            if not self._collect:
+                self._put(_END)
 
     def cancel_source(self) -> None:
         """Ask the connector to cancel the source statement if it still runs (a no-op once it ended)."""
@@ -120,7 +162,33 @@ class _FragmentFeed:
             except Exception as exc:  # cancelling is best effort; the statement ends with its connection
                 log.warning("source cancel failed", extra={"source": self.fragment.source, "error": str(exc)})
 
+    def _wait_done(self) -> None:
+        while not self.done.wait(0.1):
+            if self._cancel.is_set():
+                self.cancel_source()
+                raise QueryCancelledError("the query was cancelled")
+        if self.error is not None:
+            raise self.error
+
+    def kept_batches(self, row_limit: int) -> list[pa.RecordBatch] | None:
+        """Collect mode: all batches once the fragment ended within ``row_limit`` rows, else None (as soon as
+        it passes the limit). Raises the fragment's error."""
+        while not self.done.wait(0.05):
+            if self.stats.rows > row_limit or self._cancel.is_set():
+                return None
+        if self.error is not None:
+            raise self.error
+        return None if self.spill_path is not None or self.stats.rows > row_limit else list(self._kept)
+
+    def dataset(self) -> ds.Dataset:
+        """Collect mode: the fragment as a pyarrow dataset (in memory, or the spilled IPC file)."""
+        self._wait_done()
+        if self.spill_path is not None:
+            return ds.dataset(self.spill_path, format="ipc")
+        return ds.InMemoryDataset(self._kept, schema=self.fragment.schema)
+
     def batches(self) -> Iterator[pa.RecordBatch]:
+        """Stream mode: the fragment's batches as they arrive."""
         while True:
             try:
                 item = self._queue.get(timeout=0.1)
@@ -135,8 +203,14 @@ class _FragmentFeed:
                 return
             yield item
 
-    def reader(self) -> pa.RecordBatchReader:
-        return pa.RecordBatchReader.from_batches(self.fragment.schema, self.batches())
+    def cleanup(self) -> None:
+        """Remove the spill file, if any."""
+        if self.spill_path is not None:
+            self.done.wait(5)
+            try:
+                os.unlink(self.spill_path)
+            except OSError:
+                pass
 
 
 class Gateway:
@@ -215,7 +289,8 @@ class Gateway:
         result = self._run(sql, plan, None, max_staleness_s=max_staleness_s)
         for _ in result.reader:
             pass
-        stats = {f.id: {"rows": f.rows, "bytes": f.bytes} for f in result.stats.fragments}
+        stats = {f.id: {"rows": f.rows, "bytes": f.bytes, "dynamic_filter": f.dynamic_filter}
+                 for f in result.stats.fragments}
         marks = {
             f.id: [f"{u.partition}: {u.status}" + (f" ({u.age_s:.1f}s old)" if u.age_s is not None else "")
                    for u in f.partitions]
@@ -278,11 +353,7 @@ class Gateway:
         self.metrics.started(stats)
         cancel = cancel or threading.Event()
         t0 = time.perf_counter()
-        feeds = [
-            _FragmentFeed(f, self.catalog, self.settings.limits.prefetch_batches, cancel, self.scanner,
-                          max_staleness_s)
-            for f in plan.fragments
-        ]
+        feeds = self._start_feeds(plan, cancel, max_staleness_s)
         stats.fragments = [feed.stats for feed in feeds]
         try:
             # Wait until every source has answered, so a failing source is reported before streaming.
@@ -299,12 +370,14 @@ class Gateway:
             else:
                 ctx = self._session()
                 for feed in feeds:
-                    ctx.register_dataset(feed.fragment.id, ds.dataset(feed.reader()))
+                    ctx.register_dataset(feed.fragment.id, feed.dataset())
                 df = ctx.sql(plan.residual_sql)
                 stream = iter(pa.RecordBatchReader.from_stream(df, schema=plan.schema))
         except BaseException as exc:
             cancelled = cancel.is_set()
             cancel.set()
+            for feed in feeds:
+                feed.cleanup()
             error = QueryCancelledError("the query was cancelled") if cancelled else _as_gateway_error(exc, feeds)
             self._finish(stats, t0, error)
             raise error from exc
@@ -329,10 +402,43 @@ class Gateway:
                 raise error from exc
             finally:
                 cancel.set()
+                for feed in feeds:
+                    feed.cleanup()
                 self._finish(stats, t0, error)
 
         return QueryResult(plan.schema, pa.RecordBatchReader.from_batches(plan.schema, results()), stats, plan,
                            feeds, cancel)
+
+    def _start_feeds(self, plan: FederatedPlan, cancel: threading.Event, max_staleness_s: float | None
+                     ) -> list[_FragmentFeed]:
+        """Start every fragment; a probe side of a dynamic filter starts once its build side was read."""
+        limits = self.settings.limits
+        collect = not plan.pushed_whole
+        filters = dynamic_filters.choose(plan, self.catalog) if limits.dynamic_filters and collect else []
+        probes = {f.probe: f for f in filters}
+
+        def start(fragment: Fragment) -> _FragmentFeed:
+            return _FragmentFeed(fragment, self.catalog, limits.prefetch_batches, cancel, self.scanner,
+                                 max_staleness_s, collect=collect, spill_dir=limits.spill_path,
+                                 spill_bytes=limits.fragment_memory_bytes)
+
+        feeds = {f.id: start(f) for f in plan.fragments if f.id not in probes}
+        for fragment in plan.fragments:
+            dynamic = probes.get(fragment.id)
+            if dynamic is None:
+                continue
+            build = feeds[dynamic.build]
+            batches = build.kept_batches(dynamic_filters.BUILD_ROW_LIMIT)
+            note = None
+            if batches is not None:
+                schema = build.fragment.schema
+                keys = pa.Table.from_batches(batches, schema=schema).column(dynamic.build_column).combine_chunks()
+                restricted = dynamic_filters.restrict(fragment, dynamic.probe_column, keys)
+                if restricted is not None:
+                    fragment, note = restricted
+            feeds[fragment.id] = start(fragment)
+            feeds[fragment.id].stats.dynamic_filter = note
+        return [feeds[f.id] for f in plan.fragments]
 
     def _session(self) -> SessionContext:
         limits = self.settings.limits

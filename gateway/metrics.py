@@ -21,6 +21,7 @@ class FragmentStats:
     bytes: int = 0
     seconds: float = 0.0
     partitions: list = field(default_factory=list)  # gateway.partitions.PartitionUse, when cached
+    dynamic_filter: str | None = None  # the condition a dynamic filter added, e.g. "id IN (212 values)"
 
 
 @dataclass

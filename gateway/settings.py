@@ -154,6 +154,8 @@ class LimitsConfig(BaseModel):
     spill_path: str | None = None
     prefetch_batches: int = Field(default=8, ge=1)
     statement_ttl_s: float = Field(default=600.0, gt=0)
+    dynamic_filters: bool = True
+    fragment_memory_bytes: int = Field(default=256 << 20, gt=0, description="a fragment beyond this spills to disk")
 
 
 class CacheConfig(BaseModel):

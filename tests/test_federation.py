@@ -167,8 +167,12 @@ def test_pushed_filter_in_explain_and_counters(gateway, reference):
     expected_pg_rows = reference("SELECT count(*) AS n FROM {customers} WHERE region = 'north' AND tier < 50")
     pg_fragment = next(f for f in result.stats.fragments if f.source == "pg")
     assert pg_fragment.rows == expected_pg_rows.column("n")[0].as_py()
+    # a dynamic filter sent the customers' ids into the orders fragment: only joinable orders moved
     lake_fragment = next(f for f in result.stats.fragments if f.source == "lake")
-    assert lake_fragment.rows == 6000  # no filter applies to orders
+    joinable = reference("SELECT count(*) AS n FROM {orders} WHERE customer_id IN "
+                         "(SELECT id FROM {customers} WHERE region = 'north' AND tier < 50)")
+    assert lake_fragment.rows == joinable.column("n")[0].as_py() < 6000
+    assert lake_fragment.dynamic_filter is not None and "IN" in lake_fragment.dynamic_filter
 
 
 def test_single_source_query_is_pushed_whole(gateway):

@@ -98,3 +98,24 @@ def test_plan_cache_reuses_plans_across_parameter_values(gateway, reference):
 ])
 def test_unpushable_order_or_filter_stays_local(gateway, reference, sql):
     _run(gateway, reference, sql, ordered=True)
+
+
+def test_dynamic_filter_with_an_empty_build_side(gateway, reference):
+    sql = ("SELECT c.id, o.order_id FROM {customers} c JOIN {orders} o ON o.customer_id = c.id "
+           "WHERE c.tier = -999")
+    result = _run(gateway, reference, sql)
+    lake = next(f for f in result.stats.fragments if f.source == "lake")
+    assert lake.rows == 0 and "no keys" in lake.dynamic_filter
+
+
+def test_dynamic_filter_falls_back_to_a_range(gateway, reference, monkeypatch):
+    from gateway import dynamic_filters
+
+    monkeypatch.setattr(dynamic_filters, "IN_LIST_LIMIT", 5)
+    sql = ("SELECT c.name, o.amount FROM {customers} c JOIN {orders} o ON o.customer_id = c.id "
+           "WHERE c.id BETWEEN 100 AND 160 AND c.active")
+    result = _run(gateway, reference, sql)
+    lake = next(f for f in result.stats.fragments if f.source == "lake")
+    assert "BETWEEN" in lake.dynamic_filter
+    in_range = reference("SELECT count(*) AS n FROM {orders} WHERE customer_id BETWEEN 100 AND 160")
+    assert lake.rows <= in_range.column("n")[0].as_py()

@@ -1,0 +1,126 @@
+"""Dynamic filters: when one side of a cross-source equi-join is small, read it first and push its join keys
+into the other side's fragment (``key IN (...)``, or ``key BETWEEN min AND max`` past ``IN_LIST_LIMIT``).
+
+The pushed condition only has to keep every row that can join (the residual join still decides), so it is
+safe wherever the source evaluates it as a superset: IN lists always (a case-insensitive collation only
+keeps more rows), ranges only for numbers and dates (a collation may order text differently).
+
+    build: SELECT c.id ... FROM customers c WHERE c.region = 'north'          -> 212 ids
+    probe: SELECT o.* FROM orders o WHERE o.customer_id IN (3, 17, ...)       (was: all orders)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from catalog import Catalog
+from connectors.base import Fragment
+from planner.federate import _read_per_table
+from planner.parse import literal
+from planner.plan import FederatedPlan
+
+#: a build side with more rows than this is not worth waiting for; the probe then runs unfiltered
+BUILD_ROW_LIMIT = 200_000
+#: past this many distinct keys the probe gets a min/max range instead of an IN list
+IN_LIST_LIMIT = 2_000
+#: a probe is chosen only when its table looks at least this many times larger than the build's
+SIZE_RATIO = 4.0
+
+
+@dataclass(frozen=True)
+class DynamicFilter:
+    """Read ``build`` first; restrict ``probe`` to the values of ``build_column`` on ``probe_column``."""
+
+    build: str
+    build_column: str
+    probe: str
+    probe_column: str
+
+
+def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
+    """At most one dynamic filter per probe fragment, from the plan's fragment equi-joins and the sources'
+    table statistics (rows; bytes when rows are unknown). Never a chain: a build is never a probe."""
+    fragments = {f.id: f for f in plan.fragments}
+    sizes = {fid: _size(f, catalog) for fid, f in fragments.items()}
+    chosen: dict[str, DynamicFilter] = {}
+    builds: set[str] = set()
+    for a, col_a, b, col_b in plan.joins:
+        for build, build_col, probe, probe_col in ((a, col_a, b, col_b), (b, col_b, a, col_a)):
+            if probe in chosen or probe in builds or build in chosen:
+                continue
+            if not (_scan_column(fragments[probe], probe_col) and sizes[build] is not None):
+                continue
+            if _read_per_table(catalog.connector(fragments[probe].source)):
+                continue  # its partitions may be cached: a changing filter would defeat the cache
+            probe_size = sizes[probe]
+            if probe_size is None or probe_size >= SIZE_RATIO * max(sizes[build], 1):
+                chosen[probe] = DynamicFilter(build, build_col, probe, probe_col)
+                builds.add(build)
+    return list(chosen.values())
+
+
+def _size(fragment: Fragment, catalog: Catalog) -> float | None:
+    """Estimated rows the fragment returns: the table's rows, a quarter of that per pushed filter conjunct."""
+    if len(fragment.tables) != 1:
+        return None
+    source, schema, table = fragment.tables[0].split(".", 2)
+    try:
+        stats = catalog.connector(source).statistics(schema, table)
+    except Exception:  # statistics are a hint; a source that cannot give them gets no dynamic filter
+        return None
+    rows = stats.rows if stats.rows is not None else (stats.bytes / 100 if stats.bytes else None)
+    if rows is None:
+        return None
+    where = fragment.ast.args.get("where") if isinstance(fragment.ast, exp.Select) else None
+    conjuncts = len(list(where.this.flatten())) if where is not None and isinstance(where.this, exp.And) else (
+        1 if where is not None else 0)
+    return rows * (0.25 ** conjuncts)
+
+
+def _scan_column(fragment: Fragment, column: str) -> exp.Expression | None:
+    """The table column behind output ``column`` of a plain single-table scan fragment, else None."""
+    select = fragment.ast
+    if not isinstance(select, exp.Select) or len(fragment.tables) != 1:
+        return None
+    if any(select.args.get(k) for k in ("joins", "group", "having", "limit", "offset", "distinct")):
+        return None
+    for projection in select.expressions:
+        if isinstance(projection, exp.Alias) and projection.alias == column and isinstance(projection.this, exp.Column):
+            return projection.this
+    return None
+
+
+def restrict(fragment: Fragment, column: str, keys: pa.Array) -> tuple[Fragment, str] | None:
+    """``fragment`` keeping only rows whose ``column`` is among ``keys``, and a description; None when the
+    condition could not be made exact-or-wider (text range, unsupported key type)."""
+    target = _scan_column(fragment, column)
+    if target is None:
+        return None
+    keys = pc.unique(keys.drop_null()) if len(keys) else keys
+    if len(keys) == 0:
+        condition: exp.Expression = exp.false()
+        description = f"{column}: no keys (build side empty)"
+    elif len(keys) <= IN_LIST_LIMIT:
+        try:
+            values = [literal(v) for v in keys.to_pylist()]
+        except Exception:
+            return None
+        condition = exp.In(this=target.copy(), expressions=values)
+        description = f"{column} IN ({len(keys)} values)"
+    else:
+        if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type) or pa.types.is_binary(keys.type):
+            return None  # the source may order text by another collation: a range could drop rows
+        bounds = pc.min_max(keys)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        condition = exp.Between(this=target.copy(), low=literal(low), high=literal(high))
+        description = f"{column} BETWEEN {low} AND {high} ({len(keys)} values)"
+    select = fragment.ast.copy().where(condition)
+    return dataclasses.replace(fragment, ast=select, sql=select.sql(dialect=fragment.dialect)), description
+
+
+
