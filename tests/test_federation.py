@@ -175,6 +175,26 @@ def test_pushed_filter_in_explain_and_counters(gateway, reference):
     assert lake_fragment.dynamic_filter is not None and "IN" in lake_fragment.dynamic_filter
 
 
+def test_large_postgresql_table_is_read_in_parallel(pg_database, files, reference):
+    from gateway.engine import Gateway
+    from gateway.settings import settings_from_dict
+
+    settings = settings_from_dict({"sources": [
+        {"name": "pg", "kind": "postgresql", "uri": pg_database, "parallel_min_rows": 1000, "parallel_readers": 3},
+        {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
+    ]}, base_dir=files["root"])
+    gw = Gateway(settings)
+    connector = gw.catalog.connector("pg")
+    fragment = gw.plan("SELECT c.id, c.credit FROM pg.crm.customers c JOIN lake.orders o ON o.customer_id = c.id "
+                       "WHERE c.tier > 10").fragments[0]
+    statements = connector._parallel.split(fragment)
+    assert statements is not None and len(statements) == 3 and all("ctid" in s for s in statements)
+    sql = "SELECT c.id, c.credit, o.amount FROM {customers} c JOIN {orders} o ON o.customer_id = c.id WHERE c.tier > 10"
+    got = gw.execute(sql.format(**GATEWAY_NAMES)).reader.read_all()
+    assert_same(got, reference(sql), ordered=False)
+    gw.close()
+
+
 def test_single_source_query_is_pushed_whole(gateway):
     plan = gateway.plan("SELECT tier, count(*) FROM pg.crm.customers WHERE id > 10 GROUP BY tier")
     assert plan.pushed_whole and len(plan.fragments) == 1
