@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -87,6 +88,9 @@ class AdbcConnector(Connector):
             broken = True
             try:
                 yield from reader
+                if id(fragment) in self._cancelled:
+                    # a cancelled stream may just end: never let that pass as a complete result
+                    raise SourceQueryError(self.name, "the statement was cancelled", sql)
                 broken = False
             except GeneratorExit:
                 raise
@@ -94,19 +98,32 @@ class AdbcConnector(Connector):
                 raise SourceQueryError(self.name, _first_line(exc), sql) from exc
             finally:
                 self._running.pop(id(fragment), None)
+                self._cancelled.discard(id(fragment))
                 try:
                     cur.close()
                 except Exception:
                     broken = True
                 self._pool.release(conn, broken=broken)
 
-        return conformed_reader(fragment.schema, batches(), skip_rows=self.witness_rows)
+        # Start the stream now: a generator that never started does not run its ``finally`` when dropped, so
+        # a query cancelled before reading would leave the connection neither closed nor pooled.
+        stream = batches()
+        try:
+            first = [next(stream)]
+        except StopIteration:
+            first = []
+        return conformed_reader(fragment.schema, itertools.chain(first, stream), skip_rows=self.witness_rows)
 
     def close(self) -> None:
         self._pool.close()
 
     def table_expression(self, schema: str, table: str) -> exp.Table:
         return exp.table_(table, db=schema, quoted=True)
+
+    @property
+    def _cancelled(self) -> set[int]:
+        """id(fragment) of statements cancelled while running."""
+        return self.__dict__.setdefault("_cancelled_fragments", set())
 
     @property
     def _running(self) -> dict[int, Any]:
@@ -121,6 +138,7 @@ class AdbcConnector(Connector):
         request, so the backend stops); its stream then fails and the connection is discarded."""
         cur = self._running.get(id(fragment))
         if cur is not None:
+            self._cancelled.add(id(fragment))  # its connection is then closed, not pooled
             cur.adbc_cancel()
 
 

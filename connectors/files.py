@@ -57,6 +57,7 @@ class FileConnector(Connector):
                     raise SourceUnavailableError(self.name, f"folder {self.path} does not exist")
                 # plain utf8/binary, not the *_view types: every client (ADBC, JDBC, pandas) reads those
                 config = SessionConfig().set("datafusion.execution.parquet.schema_force_view_types", "false")
+                config = config.with_batch_size(65536)  # fewer, larger batches: less per-batch work downstream
                 ctx = SessionContext(config)
                 tables = {}
                 for entry in sorted(self.path.iterdir()):

@@ -285,12 +285,14 @@ class GatewayFlightServer(flight.FlightServerBase):
             raise to_flight_error(exc) from None
 
     def _stream(self, context, handle: bytes, statement: _Statement) -> flight.FlightDataStream:
-        """Run the statement on a pump thread; this (the call's) thread hands its batches to gRPC and watches
-        for the client going away (``context.is_cancelled()``, only ever asked on the call's own thread) and
-        for CancelFlightInfo. Either cancels the query, whose sources then stop their statements."""
+        """Start the statement on a pump thread while this (the call's) thread watches for the client going
+        away (``context.is_cancelled()``, only ever asked on the call's own thread) and for CancelFlightInfo;
+        either cancels the query, whose sources then stop their statements. Once the first batch is there, the
+        call's thread reads the rest itself (no second hand-off per batch), checking between batches."""
         batches: queue.Queue = queue.Queue(maxsize=8)
         holder: dict[str, object] = {}
         done = object()
+        handoff = object()
         engine_cancel = threading.Event()  # the engine's own; it also sets it when the query ends
 
         def put(item) -> bool:
@@ -308,10 +310,13 @@ class GatewayFlightServer(flight.FlightServerBase):
                                               cancel=engine_cancel, **statement.scope)
                 holder["result"] = result
                 put(result.schema)
-                for batch in result.reader:
-                    if not put(batch):
-                        return
-                put(done)
+                try:
+                    first = result.reader.read_next_batch()
+                except StopIteration:
+                    put(done)
+                    return
+                if put(first):
+                    put(handoff)
             except BaseException as exc:
                 put(exc)
 
@@ -360,12 +365,23 @@ class GatewayFlightServer(flight.FlightServerBase):
                     if item is done:
                         completed = True
                         return
+                    if item is handoff:
+                        break
                     yield item
+                for batch in holder["result"].reader:
+                    if context.is_cancelled() or statement.cancel.is_set():
+                        cancel()
+                        raise QueryCancelledError("the query was cancelled")
+                    yield batch
+                completed = True
             except GatewayError as exc:
                 raise to_flight_error(exc) from None
             finally:
                 if not completed:  # the client went away or the stream was closed early: stop the sources
                     cancel()
+                    result = holder.get("result")
+                    if result is not None:
+                        result.reader.close()  # ends the engine's generators now, which release the sources
                 finish()
 
         return flight.GeneratorStream(schema, generate())

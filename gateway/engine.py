@@ -93,8 +93,15 @@ class _FragmentFeed:
         self.started = threading.Event()  # set once the source answered (first batch, end, or error)
         self.done = threading.Event()  # collect mode: every batch is kept
         self.error: BaseException | None = None
+        # the source is read on its own thread even when passed through: on two cores, decoding there
+        # overlaps with sending (measured: reading on the consumer's thread was 2x slower)
         self._thread = threading.Thread(target=self._run, name=f"fragment-{fragment.id}", daemon=True)
         self._thread.start()
+
+    def _open(self) -> pa.RecordBatchReader:
+        if self._scanner is not None:
+            return self._scanner.scan(self.fragment, self._max_staleness_s, self.stats.partitions)
+        return self._catalog.connector(self.fragment.source).scan(self.fragment)
 
     def _put(self, item) -> bool:
         while not self._cancel.is_set():
@@ -124,10 +131,7 @@ class _FragmentFeed:
         t0 = time.perf_counter()
         reader = None
         try:
-            if self._scanner is not None:
-                reader = self._scanner.scan(self.fragment, self._max_staleness_s, self.stats.partitions)
-            else:
-                reader = self._catalog.connector(self.fragment.source).scan(self.fragment)
+            reader = self._open()
             for batch in reader:
                 self.stats.rows += batch.num_rows
                 self.stats.bytes += batch.nbytes

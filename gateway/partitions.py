@@ -256,6 +256,8 @@ class CachedScanner:
 
         schema = fragment.schema
         cached = pa.schema([pa.field(f.name, f.type, f.nullable) for f in scan.cached])
+        if scan.where is None and scan.outputs == cached.names:  # nothing to filter: stream the partitions
+            return pa.RecordBatchReader.from_batches(schema, (b for t in tables for b in t.cast(schema).to_batches()))
         batches = [b for t in tables for b in t.cast(cached).to_batches()]
         ctx = SessionContext()
         empty = [pa.RecordBatch.from_pylist([], schema=cached)]

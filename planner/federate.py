@@ -101,6 +101,9 @@ class Federator:
         return f"__fragment_{len(self.fragments)}"
 
     def _residual_plan(self) -> FederatedPlan:
+        if self._passes_through():
+            # the residual only renames nothing and filters nothing: stream the one fragment as is
+            return FederatedPlan(self.sql, self.fragments, None, self.fragments[0].schema, self.not_pushed)
         residual = self.ast.sql(dialect=RESIDUAL_DIALECT)
         typed = self._bound(self.ast).sql(dialect=RESIDUAL_DIALECT)
         schema, plan_text = residual_schema(typed, {f.id: f.schema for f in self.fragments})
@@ -108,6 +111,26 @@ class Federator:
             self.sql, self.fragments, residual, schema, self.not_pushed, plan_text, residual_ast=self.ast,
             joins=self._fragment_joins(),
         )
+
+    def _passes_through(self) -> bool:
+        """Whether the residual is ``SELECT a.c1 AS c1, ... FROM "__fragment_0" AS a`` over every column of
+        the only fragment, in order: then DataFusion has nothing to do."""
+        if len(self.fragments) != 1 or not isinstance(self.ast, exp.Select):
+            return False
+        select = self.ast
+        if any(select.args.get(k) for k in ("joins", "where", "group", "having", "order", "limit", "offset",
+                                             "distinct", "with", "qualify", "windows")):
+            return False
+        source = select.find(exp.From).this
+        if not isinstance(source, exp.Table) or source.name != self.fragments[0].id:
+            return False
+        outputs = []
+        for projection in select.expressions:
+            inner = projection.this if isinstance(projection, exp.Alias) else projection
+            if not isinstance(inner, exp.Column) or inner.name != projection.alias_or_name:
+                return False
+            outputs.append(inner.name)
+        return outputs == self.fragments[0].schema.names
 
     def _bound(self, expression: exp.Expression) -> exp.Expression:
         return substitute_parameters(expression, self.params) if self.params else expression
