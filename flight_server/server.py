@@ -66,6 +66,7 @@ class _Statement:
     scope: dict
     cancel: threading.Event = field(default_factory=threading.Event)
     expires: float = 0.0
+    max_staleness_s: float | None = None
 
 
 class _Handles:
@@ -209,6 +210,13 @@ class GatewayFlightServer(flight.FlightServerBase):
         return {"allowed_sources": principal.sources if principal else None,
                 "default_catalog": options.get("catalog"), "default_schema": options.get("schema")}
 
+    def _staleness(self, context) -> float | None:
+        """The session's ``max_staleness_s`` option (seconds a cached partition may be old), if set."""
+        middleware = self._middleware(context)
+        session = self.sessions.get(middleware.cookies.get(SESSION_COOKIE) if middleware else None,
+                                    self._owner(context))
+        return session.options.get("max_staleness_s") if session else None
+
     @staticmethod
     def _command(data: bytes | None):
         if not data:
@@ -256,7 +264,8 @@ class GatewayFlightServer(flight.FlightServerBase):
     def _info_statement(self, context, descriptor, command) -> flight.FlightInfo:
         scope = self._scope(context)
         schema = self.gateway.schema(command.query, **scope)
-        handle = self._statements.add(_Statement(command.query, None, self._owner(context), scope))
+        handle = self._statements.add(_Statement(command.query, None, self._owner(context), scope,
+                                                 max_staleness_s=self._staleness(context)))
         return self._flight_info(descriptor, schema, pb.pack(pb.TicketStatementQuery(statement_handle=handle)))
 
     def _info_prepared(self, context, descriptor, command) -> flight.FlightInfo:
@@ -267,7 +276,8 @@ class GatewayFlightServer(flight.FlightServerBase):
             raise InvalidRequestError(f"the prepared statement has {count} parameter(s); bind them first (DoPut)")
         scope = self._scope(context)
         schema = self.gateway.schema(prepared.sql, prepared.params, **scope)
-        handle = self._statements.add(_Statement(prepared.sql, prepared.params, owner, scope))
+        handle = self._statements.add(_Statement(prepared.sql, prepared.params, owner, scope,
+                                                 max_staleness_s=self._staleness(context)))
         return self._flight_info(descriptor, schema, pb.pack(pb.TicketStatementQuery(statement_handle=handle)))
 
     # -- DoGet -----------------------------------------------------------------------------------------
@@ -307,7 +317,8 @@ class GatewayFlightServer(flight.FlightServerBase):
         def pump() -> None:
             try:
                 result = self.gateway.execute(statement.sql, statement.params, user=statement.owner,
-                                              cancel=engine_cancel, **statement.scope)
+                                              cancel=engine_cancel, max_staleness_s=statement.max_staleness_s,
+                                              **statement.scope)
                 holder["result"] = result
                 put(result.schema)
                 try:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from flight_server import protocol as pb
 
 SESSION_COOKIE = "arrow_flight_session_id"
-OPTIONS = ("catalog", "schema")
+OPTIONS = ("catalog", "schema", "max_staleness_s")
 
 
 @dataclass
@@ -75,7 +75,10 @@ class Sessions:
     def options_result(session: Session):
         result = pb.GetSessionOptionsResult()
         for name, value in session.options.items():
-            result.session_options[name].string_value = value
+            if isinstance(value, float):
+                result.session_options[name].double_value = value
+            else:
+                result.session_options[name].string_value = value
         return result
 
     @staticmethod
@@ -91,6 +94,16 @@ class Sessions:
             if kind is None:
                 session.options.pop(name, None)
                 continue
+            if name == "max_staleness_s":  # seconds a cached partition may be old (0: proven current only)
+                if kind == "string_value" and value.string_value == "":
+                    session.options.pop(name, None)  # "" unsets it (drivers can only send text)
+                    continue
+                seconds = _seconds(value, kind)
+                if seconds is None:
+                    result.errors[name].value = errors.Value("INVALID_VALUE")
+                else:
+                    session.options[name] = seconds
+                continue
             if kind != "string_value":
                 result.errors[name].value = errors.Value("INVALID_VALUE")
                 continue
@@ -100,3 +113,13 @@ class Sessions:
                 continue
             session.options[name] = text
         return result
+
+
+def _seconds(value, kind: str) -> float | None:
+    """A non-negative number of seconds from a double, an int64 or numeric text; None when it is not one."""
+    try:
+        raw = {"double_value": value.double_value, "int64_value": value.int64_value}.get(kind)
+        seconds = float(raw if raw is not None else value.string_value)
+    except (ValueError, AttributeError):
+        return None
+    return seconds if seconds >= 0 else None

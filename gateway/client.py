@@ -15,6 +15,7 @@ classes: ``SqlSyntaxError`` (with ``line`` / ``column``), ``UnknownObjectError``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -85,6 +86,10 @@ class Cursor:
         self._cursor.close()
 
 
+# ADBC Flight SQL driver: connection options with this prefix become Flight SQL session options
+_SESSION_OPTION = "adbc.flight.sql.session.option."
+
+
 class Connection:
     """A connection to a gateway. Use as a context manager, or call ``close()``.
 
@@ -93,8 +98,40 @@ class Connection:
     ``tables(source)``. Errors are the gateway's ``GatewayError`` subclasses.
     """
 
-    def __init__(self, dbapi_connection) -> None:
+    def __init__(self, dbapi_connection, max_staleness_s: float | None = None) -> None:
         self._conn = dbapi_connection
+        self._staleness: float | None = None
+        self.max_staleness_s = max_staleness_s
+
+    @property
+    def max_staleness_s(self) -> float | None:
+        """Seconds a cached partition may be old for this connection's queries (None: each source's own TTL;
+        0: only partitions the source's fingerprint proves current). Sent as the Flight SQL session option
+        ``max_staleness_s``."""
+        return self._staleness
+
+    @max_staleness_s.setter
+    def max_staleness_s(self, seconds: float | None) -> None:
+        self._set_staleness(seconds)
+        self._staleness = seconds
+
+    def _set_staleness(self, seconds: float | None) -> None:
+        value = "" if seconds is None else repr(float(seconds))
+        try:
+            self._conn.adbc_connection.set_options(**{_SESSION_OPTION + "max_staleness_s": value})
+        except Exception as exc:
+            raise rebuild_error(exc) from exc
+
+    @contextlib.contextmanager
+    def _staleness_for(self, seconds: float | None):
+        if seconds is None or seconds == self._staleness:
+            yield
+            return
+        self._set_staleness(seconds)
+        try:
+            yield
+        finally:
+            self._set_staleness(self._staleness)
 
     @property
     def adbc(self):
@@ -104,9 +141,11 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self._conn.cursor())
 
-    def query(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
-        """Run ``sql`` (with ``?`` parameters) and return the whole result as a pyarrow.Table."""
-        with self._conn.cursor() as cur:
+    def query(self, sql: str, params: Sequence[object] | None = None, max_staleness_s: float | None = None
+              ) -> pa.Table:
+        """Run ``sql`` (with ``?`` parameters) and return the whole result as a pyarrow.Table.
+        ``max_staleness_s`` overrides the connection's bound for this query (see ``max_staleness_s``)."""
+        with self._staleness_for(max_staleness_s), self._conn.cursor() as cur:
             try:
                 cur.execute(sql, params)
                 return cur.fetch_arrow_table()
@@ -188,7 +227,7 @@ class Connection:
 
 def connect(uri: str = "grpc://127.0.0.1:8815", user: str | None = None, password: str | None = None,
             token: str | None = None, tls: bool | str | os.PathLike | None = None,
-            tls_skip_verify: bool = False) -> Connection:
+            tls_skip_verify: bool = False, max_staleness_s: float | None = None) -> Connection:
     """Connect to a gateway's Flight SQL endpoint.
 
     - ``user``/``password``: the driver performs the Basic handshake and uses the returned bearer token.
@@ -196,11 +235,13 @@ def connect(uri: str = "grpc://127.0.0.1:8815", user: str | None = None, passwor
     - ``tls``: True for ``grpc+tls`` with the system's root certificates, or the path of a PEM file of the
       certificate(s) to trust (a private CA, a self-signed server). ``grpc+tls://`` URIs imply TLS.
       ``tls_skip_verify`` turns certificate checks off (testing only).
+    - ``max_staleness_s``: how old cached partitions may be for this connection's queries (0: current only).
     """
     import adbc_driver_flightsql.dbapi as flightsql
     from adbc_driver_flightsql import DatabaseOptions
 
-    db_kwargs: dict[str, str] = {}
+    # the session cookie carries session options (default catalog/schema, max_staleness_s)
+    db_kwargs: dict[str, str] = {DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
     if user is not None:
         db_kwargs["username"] = user
         db_kwargs["password"] = password or ""
@@ -223,4 +264,4 @@ def connect(uri: str = "grpc://127.0.0.1:8815", user: str | None = None, passwor
         except Exception as exc:
             connection.close()
             raise rebuild_error(exc) from exc
-    return Connection(connection)
+    return Connection(connection, max_staleness_s)
