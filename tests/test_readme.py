@@ -31,3 +31,16 @@ def test_default_config_is_the_demo_catalog():
     assert settings.demo
     assert [s.name for s in settings.sources] == ["demo_db", "demo_lake"]
     assert (settings.server.flight_port, settings.server.http_port) == (8815, 8080)
+
+
+def test_example_config_is_valid(monkeypatch):
+    import re
+
+    from gateway.settings import load_settings
+
+    path = ROOT / "config" / "example.toml"
+    for name in set(re.findall(r"\$\{(\w+)\}", path.read_text())):
+        monkeypatch.setenv(name, "x" * 24)
+    settings = load_settings(path)
+    assert {s.kind for s in settings.sources} == {"postgresql", "parquet", "sqlite", "mysql"}
+    assert settings.auth.enabled and settings.cache.admit_after == 2
