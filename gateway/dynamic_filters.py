@@ -65,21 +65,25 @@ def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
 
 
 def _size(fragment: Fragment, catalog: Catalog) -> float | None:
-    """Estimated rows the fragment returns: the table's rows, a quarter of that per pushed filter conjunct."""
-    if len(fragment.tables) != 1:
-        return None
-    source, schema, table = fragment.tables[0].split(".", 2)
-    try:
-        stats = catalog.connector(source).statistics(schema, table)
-    except Exception:  # statistics are a hint; a source that cannot give them gets no dynamic filter
-        return None
-    rows = stats.rows if stats.rows is not None else (stats.bytes / 100 if stats.bytes else None)
-    if rows is None:
+    """Estimated rows the fragment returns: its (smallest) table's rows, a quarter of that per filter conjunct
+    (a join group's join conditions excepted: key joins do not grow past the smaller side)."""
+    counts = []
+    for name in fragment.tables:
+        source, schema, table = name.split(".", 2)
+        try:
+            stats = catalog.connector(source).statistics(schema, table)
+        except Exception:  # statistics are a hint; a source that cannot give them gets no dynamic filter
+            return None
+        rows = stats.rows if stats.rows is not None else (stats.bytes / 100 if stats.bytes else None)
+        if rows is None:
+            return None
+        counts.append(rows)
+    if not counts:
         return None
     where = fragment.ast.args.get("where") if isinstance(fragment.ast, exp.Select) else None
     conjuncts = len(list(where.this.flatten())) if where is not None and isinstance(where.this, exp.And) else (
         1 if where is not None else 0)
-    return rows * (0.25 ** conjuncts)
+    return min(counts) * (0.25 ** max(conjuncts - (len(counts) - 1), 0))
 
 
 def _scan_column(fragment: Fragment, column: str) -> exp.Expression | None:
@@ -87,10 +91,14 @@ def _scan_column(fragment: Fragment, column: str) -> exp.Expression | None:
     select = fragment.ast
     if not isinstance(select, exp.Select) or len(fragment.tables) != 1:
         return None
-    if any(select.args.get(k) for k in ("joins", "group", "having", "limit", "offset", "distinct")):
+    if any(select.args.get(k) for k in ("joins", "having", "limit", "offset", "distinct")):
         return None
+    group = select.args.get("group")
     for projection in select.expressions:
         if isinstance(projection, exp.Alias) and projection.alias == column and isinstance(projection.this, exp.Column):
+            # a grouped (partial-aggregate) fragment: only a grouping column may be filtered before grouping
+            if group is not None and not any(projection.this == g for g in group.expressions):
+                return None
             return projection.this
     return None
 

@@ -31,7 +31,7 @@ from sqlglot.optimizer.simplify import simplify
 from catalog import Catalog, TableRef
 from connectors.base import Fragment
 from gateway.errors import GatewayError, InvalidRequestError
-from planner.dialects import RESIDUAL_DIALECT
+from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
 from planner.parse import substitute_parameters
 from planner.plan import FederatedPlan, NotPushed
 from planner.pushdown import unpushable_reason
@@ -53,6 +53,7 @@ class _BaseTable:
     limit: int | None = None
     order: list[exp.Ordered] | None = None
     group: _JoinGroup | None = None
+    partials: list[tuple[str, exp.Expression]] | None = None  # (output name, partial aggregate) when grouped
 
 
 @dataclass(eq=False)
@@ -92,6 +93,7 @@ class Federator:
         self._push_subqueries()
         moved = self._push_filters()
         moved |= self._group_joins()
+        moved |= self._push_partial_aggregates()
         self._collect_columns(moved)
         self._push_limits()
         self._build_fragments()
@@ -337,6 +339,92 @@ class Federator:
                     m.group = group
         return moved
 
+    # -- pass 4b: partial aggregation below a cross-source join ----------------------------------------------
+
+    def _push_partial_aggregates(self) -> set[int]:
+        """Aggregate one table's rows in its source before a cross-source join, when every aggregate reads
+        only that table: the fragment groups by the table's columns the rest of the query still uses and
+        returns partial SUM/COUNT/MIN/MAX; the residual combines them. Rows with equal keys join with the
+        same rows, so SUM of partial sums (COUNT: of partial counts) equals the SUM over the joined rows.
+
+            SELECT c.region, sum(o.amount) FROM pg.c JOIN lake.o ON o.cid = c.id GROUP BY c.region
+            -> lake: SELECT o.cid, SUM(o.amount) AS __partial_0 FROM o GROUP BY o.cid
+               residual: ... CAST(SUM("o"."__partial_0") AS DECIMAL(22, 2)) ... GROUP BY c.region
+        """
+        moved: set[int] = set()
+        for scoped in self._by_scope():
+            select = scoped[0].scope.expression
+            if len(scoped) < 2 or not isinstance(select, exp.Select):
+                continue
+            if select.args.get("distinct") or any(
+                j.side or (j.kind or "").upper() not in ("", "INNER", "CROSS") for j in select.args.get("joins") or []
+            ):
+                continue
+            aggregates = [a for a in select.find_all(exp.AggFunc) if a.find_ancestor(exp.Select) is select]
+            if not aggregates or any(_has_local(e, (exp.Window,)) for e in select.expressions):
+                continue
+            owners = {c.table for a in aggregates for c in a.find_all(exp.Column)}
+            target = next((b for b in scoped if {b.alias} == owners), None)
+            if target is None and not owners:
+                continue
+            if target is None or target.group is not None or target.limit is not None:
+                continue
+            connector = self.catalog.connector(target.ref.source)
+            if not connector.capabilities.full_query or _read_per_table(connector):
+                continue
+            if not all(isinstance(a, exp.Sum | exp.Count | exp.Min | exp.Max) and not a.find(exp.Distinct)
+                       and not _has_subquery(a.this if a.this is not None else exp.Star()) for a in aggregates):
+                continue
+            if any(self._owner(sub, c.table)[1] is target for sub in self.scopes
+                   if sub is not target.scope and _within(sub, target.scope) for c in sub.columns):
+                continue  # referenced from a sub-query: keep the table's rows
+            plan = self._partial_plan(target, aggregates, connector)
+            if plan is None:
+                continue
+            partials, replacements, names = plan
+            for aggregate, replacement, name in zip(aggregates, replacements, names, strict=True):
+                moved.update(id(c) for c in aggregate.find_all(exp.Column))
+                if aggregate.parent is select:  # an unnamed output keeps the name DataFusion gives the original
+                    replacement = exp.alias_(replacement, name, quoted=True)
+                aggregate.replace(replacement)
+            target.partials = partials
+        return moved
+
+    def _partial_plan(self, target: _BaseTable, aggregates: list[exp.AggFunc], connector):
+        """((name, partial aggregate) per aggregate, residual replacement per aggregate), or None when a
+        partial aggregate cannot be pushed to the table's source or typed by DataFusion."""
+        partials: list[tuple[str, exp.Expression]] = []
+        replacements: list[exp.Expression] = []
+        names: list[str] = []
+        plain = _plain_schema(target.schema)
+        for i, aggregate in enumerate(aggregates):
+            name = f"__partial_{i}"
+            partial = aggregate.copy()
+            reason = unpushable_reason(partial, connector.capabilities, self.column_type, connector.dialect)
+            if reason:
+                self.not_pushed.append(NotPushed(f"partial aggregate {aggregate.sql(self.dialect)}", reason))
+                return None
+            # DataFusion types and names the original aggregate over the table alone
+            probe = exp.select(aggregate.copy()).from_(exp.Table(
+                this=exp.to_identifier("__t", quoted=True),
+                alias=exp.TableAlias(this=exp.to_identifier(target.alias, quoted=True))))
+            try:
+                schema, _ = residual_schema(self._bound(probe).sql(dialect=RESIDUAL_DIALECT), {"__t": plain})
+            except GatewayError:
+                return None
+            column = exp.column(name, table=target.alias, quoted=True)
+            if isinstance(aggregate, exp.Count):
+                combined: exp.Expression = exp.func("COALESCE", exp.Sum(this=column), exp.Literal.number(0))
+            elif isinstance(aggregate, exp.Sum):
+                combined = exp.Cast(this=exp.Sum(this=column), to=exp.DataType.build(
+                    sqlglot_type(schema.field(0).type), dialect=RESIDUAL_DIALECT))
+            else:
+                combined = type(aggregate)(this=column)
+            partials.append((name, partial))
+            replacements.append(combined)
+            names.append(schema.field(0).name)
+        return partials, replacements, names
+
     # -- pass 5: columns ---------------------------------------------------------------------------------------
 
     def _collect_columns(self, moved: set[int]) -> None:
@@ -433,6 +521,8 @@ class Federator:
 
     def _table_fragment(self, base: _BaseTable) -> Fragment:
         connector = self.catalog.connector(base.ref.source)
+        if base.partials is not None:
+            return self._partial_fragment(base, connector)
         projections, fields = self._projections(base, prefix=False)
         select = exp.select(*projections).from_(self._table_expression(base))
         pushed = [f"projection ({len(fields)} of {len(base.schema)} columns)"]
@@ -449,6 +539,33 @@ class Federator:
             id=self._next_id(), source=base.ref.source, sql=select.sql(dialect=connector.dialect),
             schema=pa.schema(fields), tables=[str(base.ref)], pushed=pushed, ast=select,
             dialect=connector.dialect,
+        )
+        self.fragments.append(fragment)
+        return fragment
+
+    def _partial_fragment(self, base: _BaseTable, connector) -> Fragment:
+        """The table grouped by the columns the residual uses, with the partial aggregates."""
+        keys = [n for n in base.schema.names if n in base.columns]
+        select = exp.select(
+            *(exp.column(k, table=base.alias, quoted=True).as_(k, quoted=True) for k in keys),
+            *(aggregate.as_(name, quoted=True) for name, aggregate in base.partials),
+        ).from_(self._table_expression(base))
+        if base.filters:
+            select = select.where(exp.and_(*base.filters))
+        if keys:
+            select = select.group_by(*(exp.column(k, table=base.alias, quoted=True) for k in keys))
+        oracle = select.copy()
+        oracle.find(exp.From).this.replace(exp.Table(
+            this=exp.to_identifier("__t", quoted=True),
+            alias=exp.TableAlias(this=exp.to_identifier(base.alias, quoted=True))))
+        schema, _ = residual_schema(self._bound(oracle).sql(dialect=RESIDUAL_DIALECT), {"__t": base.schema})
+        pushed = [f"partial aggregation: {', '.join(a.sql(self.dialect) for _, a in base.partials)}"
+                  + (f" by {', '.join(keys)}" if keys else "")]
+        if base.filters:
+            pushed.append(f"filter {exp.and_(*base.filters).sql(self.dialect)}")
+        fragment = Fragment(
+            id=self._next_id(), source=base.ref.source, sql=select.sql(dialect=connector.dialect), schema=schema,
+            tables=[str(base.ref)], pushed=pushed, ast=select, dialect=connector.dialect,
         )
         self.fragments.append(fragment)
         return fragment

@@ -119,3 +119,29 @@ def test_dynamic_filter_falls_back_to_a_range(gateway, reference, monkeypatch):
     assert "BETWEEN" in lake.dynamic_filter
     in_range = reference("SELECT count(*) AS n FROM {orders} WHERE customer_id BETWEEN 100 AND 160")
     assert lake.rows <= in_range.column("n")[0].as_py()
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT c.region, count(*) AS n, sum(o.amount) AS s, min(o.ordered_at) AS first, max(o.qty) AS most "
+    "FROM {customers} c JOIN {orders} o ON o.customer_id = c.id WHERE o.status = 'open' GROUP BY c.region "
+    "HAVING count(*) > 3",
+    "SELECT c.tier, sum(o.amount * o.qty), count(o.ship_date) FROM {orders} o, {customers} c "
+    "WHERE c.id = o.customer_id AND c.active GROUP BY c.tier",
+    # a global aggregate over an empty join: COUNT must be 0, SUM NULL, as without partial aggregation
+    "SELECT count(*) AS n, sum(o.amount) AS s FROM {customers} c JOIN {orders} o ON o.customer_id = c.id "
+    "WHERE c.tier = -999",
+])
+def test_partial_aggregation_below_a_cross_source_join(gateway, reference, sql):
+    plan = gateway.plan(sql.format(**GATEWAY_NAMES))
+    lake = next(f for f in plan.fragments if f.source == "lake")
+    assert lake.pushed[0].startswith("partial aggregation") and "GROUP BY" in lake.sql
+    result = _run(gateway, reference, sql)
+    orders = next(f for f in result.stats.fragments if f.source == "lake")
+    assert orders.rows <= len({r["customer_id"] for r in reference("SELECT DISTINCT customer_id FROM {orders}").to_pylist()})
+
+
+def test_float_sums_are_not_partially_aggregated_in_postgresql(gateway, reference):
+    sql = "SELECT o.status, sum(c.score) AS s FROM {orders} o JOIN {customers} c ON c.id = o.customer_id GROUP BY o.status"
+    plan = gateway.plan(sql.format(**GATEWAY_NAMES))
+    assert all("partial aggregation" not in " ".join(f.pushed) for f in plan.fragments)
+    _run(gateway, reference, sql)
