@@ -29,6 +29,7 @@ from connectors.base import (
     conformed_reader,
     foreign_keys_from_rows,
 )
+from connectors.information_schema import InformationSchemaTables
 from gateway.errors import SourceQueryError, SourceUnavailableError
 
 READ_AS_TEXT = b"gateway.read_as_text"
@@ -78,7 +79,7 @@ def mysql_arrow_type(data_type: str, column_type: str, precision: int | None, sc
     return pa.string(), True
 
 
-class MySQLConnector(Connector):
+class MySQLConnector(InformationSchemaTables, Connector):
     """A MySQL or MariaDB server; each database visible to the user (but the system ones) is a schema.
 
     Capabilities: projection, filters, LIMIT, and whole single-source queries, except anything that compares,
@@ -143,20 +144,6 @@ class MySQLConnector(Connector):
     def list_schemas(self) -> list[str]:
         rows = self._read("SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA ORDER BY 1")
         return [s for s in rows.column(0).to_pylist() if s.lower() not in SYSTEM_SCHEMAS]
-
-    def list_tables(self, schema: str) -> list[str]:
-        rows = self._read(
-            "SELECT TABLE_NAME AS t FROM information_schema.TABLES "
-            f"WHERE TABLE_SCHEMA = {sql_literal(schema)} ORDER BY 1"
-        )
-        return rows.column(0).to_pylist()
-
-    def table_type(self, schema: str, table: str) -> str:
-        rows = self._read(
-            "SELECT TABLE_TYPE AS t FROM information_schema.TABLES "
-            f"WHERE TABLE_SCHEMA = {sql_literal(schema)} AND TABLE_NAME = {sql_literal(table)}"
-        )
-        return "VIEW" if rows.num_rows and rows.column(0)[0].as_py() == "VIEW" else "TABLE"
 
     def table_schema(self, schema: str, table: str) -> pa.Schema:
         rows = self._read(

@@ -18,6 +18,7 @@ from connectors.base import (
     TableStatistics,
     foreign_keys_from_rows,
 )
+from connectors.information_schema import InformationSchemaTables
 
 # information_schema.columns.data_type -> Arrow type. numeric is handled apart (precision and scale).
 PG_TYPES: dict[str, pa.DataType] = {
@@ -59,7 +60,7 @@ def pg_arrow_type(data_type: str, precision: int | None, scale: int | None) -> p
     return PG_TYPES.get(data_type, pa.string())
 
 
-class PostgreSQLConnector(AdbcConnector):
+class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
     """A PostgreSQL database: schemas, tables and views, keys, statistics from pg_class.
 
     Capabilities: projection, filter and limit over the portable expressions, and whole single-source
@@ -110,20 +111,6 @@ class PostgreSQLConnector(AdbcConnector):
             "AND nspname <> 'information_schema' ORDER BY 1"
         )
         return rows.column(0).to_pylist()
-
-    def list_tables(self, schema: str) -> list[str]:
-        rows = self.fetch_table(
-            "SELECT table_name FROM information_schema.tables "
-            f"WHERE table_schema = {sql_literal(schema)} ORDER BY 1"
-        )
-        return rows.column(0).to_pylist()
-
-    def table_type(self, schema: str, table: str) -> str:
-        rows = self.fetch_table(
-            "SELECT table_type FROM information_schema.tables "
-            f"WHERE table_schema = {sql_literal(schema)} AND table_name = {sql_literal(table)}"
-        )
-        return "VIEW" if rows.num_rows and rows.column(0)[0].as_py() == "VIEW" else "TABLE"
 
     def table_schema(self, schema: str, table: str) -> pa.Schema:
         rows = self.fetch_table(
