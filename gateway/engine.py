@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from catalog import Catalog
@@ -184,12 +183,18 @@ class _FragmentFeed:
             raise self.error
         return None if self.spill_path is not None or self.stats.rows > row_limit else list(self._kept)
 
-    def dataset(self) -> ds.Dataset:
-        """Collect mode: the fragment as a pyarrow dataset (in memory, or the spilled IPC file)."""
+    def register(self, ctx: SessionContext, partitions: int) -> None:
+        """Collect mode: register the fragment in ``ctx`` under its id as a native DataFusion table: record
+        batches in ``partitions`` partitions (scanned in parallel), or the spilled Arrow IPC file."""
         self._wait_done()
         if self.spill_path is not None:
-            return ds.dataset(self.spill_path, format="ipc")
-        return ds.InMemoryDataset(self._kept, schema=self.fragment.schema)
+            ctx.register_arrow(self.fragment.id, self.spill_path)
+            return
+        schema = self.fragment.schema
+        plain = pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
+        batches = [b if b.schema == plain else b.cast(plain) for b in self._kept] or [_empty_batch(plain)]
+        split = [batches[i::partitions] for i in range(partitions)]
+        ctx.register_record_batches(self.fragment.id, [part for part in split if part])
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Stream mode: the fragment's batches as they arrive."""
@@ -374,7 +379,7 @@ class Gateway:
             else:
                 ctx = self._session()
                 for feed in feeds:
-                    ctx.register_dataset(feed.fragment.id, feed.dataset())
+                    feed.register(ctx, partitions=2)
                 df = ctx.sql(plan.residual_sql)
                 stream = iter(pa.RecordBatchReader.from_stream(df, schema=plan.schema))
         except BaseException as exc:
@@ -516,3 +521,7 @@ def _as_gateway_error(exc: BaseException, feeds: list[_FragmentFeed]) -> BaseExc
     if isinstance(exc, TimeoutError):
         return QueryTimeoutError(str(exc))
     return ExecutionError(f"the residual plan failed in DataFusion: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+
+
+def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=schema)
