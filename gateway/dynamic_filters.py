@@ -49,8 +49,9 @@ def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
     sizes = {fid: _size(f, catalog) for fid, f in fragments.items()}
     chosen: dict[str, DynamicFilter] = {}
     builds: set[str] = set()
-    for a, col_a, b, col_b in plan.joins:
-        for build, build_col, probe, probe_col in ((a, col_a, b, col_b), (b, col_b, a, col_a)):
+    for a, col_a, b, col_b, either_way in plan.joins:
+        directions = ((a, col_a, b, col_b), (b, col_b, a, col_a)) if either_way else ((a, col_a, b, col_b),)
+        for build, build_col, probe, probe_col in directions:
             if probe in chosen or probe in builds or build in chosen:
                 continue
             if not (_scan_column(fragments[probe], probe_col) and sizes[build] is not None):
@@ -101,6 +102,27 @@ def _scan_column(fragment: Fragment, column: str) -> exp.Expression | None:
                 return None
             return projection.this
     return None
+
+
+def build_keys(batches: list[pa.RecordBatch], schema: pa.Schema, column: str,
+               local_filter: tuple[str, exp.Expression] | None) -> pa.Array:
+    """The build side's join keys: ``column`` of its rows that pass the conditions DataFusion will apply to
+    that table anyway (``local_filter``: table alias, condition), so the keys are as selective as the query."""
+    table = pa.Table.from_batches(batches, schema=schema)
+    if local_filter is None or table.num_rows == 0:
+        return table.column(column).combine_chunks()
+    from datafusion import SessionContext
+
+    from planner.dialects import RESIDUAL_DIALECT
+
+    alias, condition = local_filter
+    ctx = SessionContext()
+    plain = pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
+    ctx.register_record_batches("__build", [table.cast(plain).to_batches()])
+    select = exp.select(exp.column(column, table=alias, quoted=True)).from_(exp.Table(
+        this=exp.to_identifier("__build", quoted=True), alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))
+    )).where(condition.copy())
+    return ctx.sql(select.sql(dialect=RESIDUAL_DIALECT)).to_arrow_table().column(0).combine_chunks()
 
 
 def restrict(fragment: Fragment, column: str, keys: pa.Array) -> tuple[Fragment, str] | None:

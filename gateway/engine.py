@@ -440,8 +440,8 @@ class Gateway:
             batches = build.kept_batches(dynamic_filters.BUILD_ROW_LIMIT)
             note = None
             if batches is not None:
-                schema = build.fragment.schema
-                keys = pa.Table.from_batches(batches, schema=schema).column(dynamic.build_column).combine_chunks()
+                keys = dynamic_filters.build_keys(batches, build.fragment.schema, dynamic.build_column,
+                                                  plan.local_filters.get(dynamic.build))
                 restricted = dynamic_filters.restrict(fragment, dynamic.probe_column, keys)
                 if restricted is not None:
                     fragment, note = restricted

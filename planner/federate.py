@@ -54,6 +54,7 @@ class _BaseTable:
     order: list[exp.Ordered] | None = None
     group: _JoinGroup | None = None
     partials: list[tuple[str, exp.Expression]] | None = None  # (output name, partial aggregate) when grouped
+    local: list[exp.Expression] = field(default_factory=list)  # its conjuncts that stay in DataFusion
 
 
 @dataclass(eq=False)
@@ -91,6 +92,7 @@ class Federator:
         if whole is not None:
             return FederatedPlan(self.sql, [whole], None, whole.schema)
         self._push_subqueries()
+        self._factor_ors()
         moved = self._push_filters()
         moved |= self._group_joins()
         moved |= self._push_partial_aggregates()
@@ -111,8 +113,20 @@ class Federator:
         schema, plan_text = residual_schema(typed, {f.id: f.schema for f in self.fragments})
         return FederatedPlan(
             self.sql, self.fragments, residual, schema, self.not_pushed, plan_text, residual_ast=self.ast,
-            joins=self._fragment_joins(),
+            joins=self._fragment_joins(), local_filters=self._local_filters(),
         )
+
+    def _local_filters(self) -> dict[str, tuple[str, exp.Expression]]:
+        """fragment id -> (alias, conjuncts of its table that DataFusion applies): a dynamic filter built from
+        that fragment applies them first, so its keys are as selective as the query."""
+        out = {}
+        for b in self.bases:
+            if b.local and b.group is None and b.partials is None and isinstance(b.node, exp.Table):
+                fragment_id = next((f.id for f in self.fragments if f.tables == [str(b.ref)]
+                                    and f.ast is not None and f.ast.find(exp.Table).alias_or_name == b.alias), None)
+                if fragment_id is not None:
+                    out[fragment_id] = (b.alias, exp.and_(*b.local))
+        return out
 
     def _passes_through(self) -> bool:
         """Whether the residual is ``SELECT a.c1 AS c1, ... FROM "__fragment_0" AS a`` over every column of
@@ -245,6 +259,39 @@ class Federator:
             return "the source does not filter"
         return unpushable_reason(conjunct, connector.capabilities, self.column_type, connector.dialect)
 
+    def _factor_ors(self) -> None:
+        """``(a AND x) OR (a AND y)`` -> ``a AND (x OR y)`` in WHERE clauses, so a join or filter condition
+        repeated in every branch (TPC-H Q19's ``p_partkey = l_partkey``) is seen as one."""
+        for scope in self.scopes:
+            select = scope.expression
+            where = select.args.get("where") if isinstance(select, exp.Select) else None
+            if where is None:
+                continue
+            conjuncts = []
+            for conjunct in _conjuncts(where):
+                conjuncts.extend(_factor_or(conjunct) if isinstance(conjunct, exp.Or) else [conjunct])
+            where.set("this", exp.and_(*conjuncts, copy=False))
+
+    def _push_implied_filters(self, conjunct: exp.Or, by_alias: dict[str, _BaseTable], targets: set[str]) -> None:
+        """From an OR across tables, each table's own part: if every branch constrains table T, then
+        ``branch1_T OR branch2_T ...`` holds for every row that can pass, so T's fragment may apply it (a
+        superset filter; the OR itself stays in the residual)."""
+        branches = list(conjunct.flatten()) if isinstance(conjunct, exp.Or) else [conjunct]
+        for alias, base in by_alias.items():
+            if alias not in targets:
+                continue
+            parts = []
+            for branch in branches:
+                own = [c for c in (branch.flatten() if isinstance(branch, exp.And) else [branch])
+                       if _single_alias(c, by_alias) is base]
+                if not own:
+                    break
+                parts.append(exp.and_(*(c.copy() for c in own)))
+            else:
+                implied = simplify(exp.or_(*parts))
+                if self._reason(implied, base.ref.source) is None:
+                    base.filters.append(implied)
+
     def _push_filters(self) -> set[int]:
         """Move single-table conjuncts into fragments; returns the ids of the column nodes moved."""
         moved: set[int] = set()
@@ -258,6 +305,8 @@ class Federator:
                 kept = []
                 for conjunct in _conjuncts(container):
                     base = _single_alias(conjunct, by_alias)
+                    if base is None and isinstance(conjunct, exp.Or) and not _has_subquery(conjunct):
+                        self._push_implied_filters(conjunct, by_alias, targets - null_supplying)
                     if base is None or base.alias not in targets or (
                         base.alias in null_supplying and not isinstance(container, exp.Join)
                     ):
@@ -268,6 +317,8 @@ class Federator:
                     if reason:
                         self.not_pushed.append(NotPushed(f"filter {conjunct.sql(self.dialect)} on {base.ref}", reason))
                         kept.append(conjunct)
+                        if not isinstance(container, exp.Join) or not container.side:
+                            base.local.append(conjunct.copy())
                     else:
                         base.filters.append(candidate)
                         moved.update(id(c) for c in conjunct.find_all(exp.Column))
@@ -623,15 +674,37 @@ class Federator:
             select_node.set("where", exp.Where(this=exp.and_(*existing, *leftover, copy=False)))
         return fragment
 
-    def _fragment_joins(self) -> list[tuple[str, str, str, str]]:
-        """Equi-joins between two single-table fragments in the residual (candidates for dynamic filters)."""
-        by_alias = {}
-        for b in self.bases:
-            if b.group is None:
-                by_alias[(id(b.scope), b.alias)] = b
-        ids = {}
-        for f in self.fragments:
-            ids[f.id] = f
+    def _fragment_joins(self) -> list[tuple[str, str, str, str, bool]]:
+        """Equi-joins between fragments in the residual, candidates for dynamic filters:
+        ``(fragment_a, column_a, fragment_b, column_b, either_way)``.
+
+        An inner-join condition of one scope works either way. A correlation ``inner.k = outer.k`` of an
+        EXISTS/IN/scalar sub-query only restricts the inner side (its rows with other keys never meet an outer
+        row), so it is recorded outer -> inner, ``either_way`` False.
+        """
+
+        def own_fragments(select: exp.Select) -> dict[str, str]:
+            tables = {}
+            from_ = select.find(exp.From)
+            items = ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
+            for item in items:
+                if isinstance(item, exp.Table) and item.name.startswith("__fragment_"):
+                    tables[item.alias_or_name] = item.name
+            return tables
+
+        owned = {id(s): own_fragments(s.expression) for s in self.scopes if isinstance(s.expression, exp.Select)}
+
+        def resolve(scope: Scope, alias: str) -> tuple[str | None, bool]:
+            """(fragment id, whether it belongs to an enclosing scope) of a column's table alias."""
+            outer = False
+            while scope is not None:
+                if alias in owned.get(id(scope), {}):
+                    return owned[id(scope)][alias], outer
+                if alias in scope.sources:
+                    return None, outer
+                scope, outer = scope.parent, True
+            return None, outer
+
         joins = []
         for scope in self.scopes:
             select = scope.expression
@@ -639,18 +712,23 @@ class Federator:
                 j.side or (j.kind or "").upper() not in ("", "INNER", "CROSS") for j in select.args.get("joins") or []
             ):
                 continue
-            tables = {t.alias_or_name: t.name for t in select.find_all(exp.Table) if t.name.startswith("__fragment_")}
-            containers = [select.args.get("where"), *(select.args.get("joins") or [])]
-            for container in containers:
+            for container in [select.args.get("where"), *(select.args.get("joins") or [])]:
                 if container is None:
                     continue
                 for conjunct in _conjuncts(container):
-                    if isinstance(conjunct, exp.EQ) and isinstance(conjunct.this, exp.Column) and isinstance(
-                        conjunct.expression, exp.Column
-                    ):
-                        left, right = conjunct.this, conjunct.expression
-                        if left.table in tables and right.table in tables and left.table != right.table:
-                            joins.append((tables[left.table], left.name, tables[right.table], right.name))
+                    if not (isinstance(conjunct, exp.EQ) and isinstance(conjunct.this, exp.Column)
+                            and isinstance(conjunct.expression, exp.Column)):
+                        continue
+                    (a, a_outer), (b, b_outer) = (resolve(scope, c.table) for c in (conjunct.this,
+                                                                                      conjunct.expression))
+                    if a is None or b is None or a == b:
+                        continue
+                    left, right = conjunct.this.name, conjunct.expression.name
+                    if not a_outer and not b_outer:
+                        joins.append((a, left, b, right, True))
+                    elif a_outer != b_outer and scope.is_subquery:
+                        outer, outer_col, inner, inner_col = (a, left, b, right) if a_outer else (b, right, a, left)
+                        joins.append((outer, outer_col, inner, inner_col, False))
         return joins
 
 
@@ -775,6 +853,19 @@ def _join_structure(select: exp.Select):
     if select.args.get("where") is not None:
         containers.append((select.args["where"], preserved))
     return null_supplying, containers
+
+
+def _factor_or(disjunction: exp.Or) -> list[exp.Expression]:
+    """Conjuncts common to every branch of ``disjunction``, then the disjunction of what is left (dropped
+    when a branch is left empty, since that branch is then true whenever the common part is)."""
+    branches = [list(b.flatten()) if isinstance(b, exp.And) else [b] for b in disjunction.flatten()]
+    common = [c for c in branches[0] if all(any(c == d for d in branch) for branch in branches[1:])]
+    if not common:
+        return [disjunction]
+    rests = [[c for c in branch if not any(c == d for d in common)] for branch in branches]
+    if any(not rest for rest in rests):
+        return [c.copy() for c in common]
+    return [c.copy() for c in common] + [exp.or_(*(exp.and_(*(c.copy() for c in rest)) for rest in rests))]
 
 
 def _has_subquery(node: exp.Expression) -> bool:

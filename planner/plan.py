@@ -35,8 +35,10 @@ class FederatedPlan:
         not_pushed: what stayed in DataFusion, with the reason.
         residual_plan: DataFusion's optimized logical plan of the residual, as text (for EXPLAIN).
         residual_ast: the residual as a sqlglot expression (may hold ``$n`` parameters until bound).
-        joins: equi-joins between fragments in the residual, ``(fragment_a, column_a, fragment_b, column_b)``,
-            usable for dynamic filters.
+        joins: equi-joins between fragments in the residual, ``(fragment_a, column_a, fragment_b, column_b,
+            either_way)``, usable for dynamic filters (``either_way`` False: only b may be restricted by a).
+        local_filters: per fragment, ``(table alias, condition)`` DataFusion applies to its rows (conjuncts
+            the source could not run); a dynamic filter built from the fragment applies them first.
     """
 
     sql: str
@@ -46,7 +48,8 @@ class FederatedPlan:
     not_pushed: list[NotPushed] = field(default_factory=list)
     residual_plan: str = ""
     residual_ast: exp.Expression | None = None
-    joins: list[tuple[str, str, str, str]] = field(default_factory=list)
+    joins: list[tuple[str, str, str, str, bool]] = field(default_factory=list)
+    local_filters: dict[str, tuple[str, exp.Expression]] = field(default_factory=dict)
 
     @property
     def pushed_whole(self) -> bool:
@@ -121,4 +124,6 @@ def bind(plan: FederatedPlan, params: Sequence[object] | None) -> FederatedPlan:
     if plan.residual_ast is not None and plan.residual_ast.find(exp.Parameter):
         residual = substitute_parameters(plan.residual_ast, params).sql(dialect=RESIDUAL_DIALECT)
     not_pushed = [NotPushed(described(n.what), n.reason) for n in plan.not_pushed]
-    return dataclasses.replace(plan, fragments=fragments, residual_sql=residual, not_pushed=not_pushed)
+    local_filters = {fid: (alias, substitute_parameters(cond, params)) for fid, (alias, cond) in plan.local_filters.items()}
+    return dataclasses.replace(plan, fragments=fragments, residual_sql=residual, not_pushed=not_pushed,
+                               local_filters=local_filters)

@@ -73,6 +73,10 @@ class Planner:
         statement = parse(sql, self.dialect)
         check_parameter_count(statement.expression, params)
         ast = statement.expression.copy()
+        for exists in ast.find_all(exp.Exists):
+            # EXISTS never reads its sub-query's outputs: SELECT * would fetch every column of the table
+            if isinstance(exists.this, exp.Select) and not exists.this.args.get("distinct"):
+                exists.this.set("expressions", [exp.Literal.number(1)])
         refs = self._resolve_tables(ast)
         schemas = {ref: self.catalog.table_schema(ref) for ref in set(refs)}
         self._canonicalize_columns(ast, schemas)
