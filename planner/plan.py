@@ -124,6 +124,8 @@ def bind(plan: FederatedPlan, params: Sequence[object] | None) -> FederatedPlan:
     if plan.residual_ast is not None and plan.residual_ast.find(exp.Parameter):
         residual = substitute_parameters(plan.residual_ast, params).sql(dialect=RESIDUAL_DIALECT)
     not_pushed = [NotPushed(described(n.what), n.reason) for n in plan.not_pushed]
-    local_filters = {fid: (alias, substitute_parameters(cond, params)) for fid, (alias, cond) in plan.local_filters.items()}
+    local_filters = {
+        fid: (alias, substitute_parameters(cond, params)) for fid, (alias, cond) in plan.local_filters.items()
+    }
     return dataclasses.replace(plan, fragments=fragments, residual_sql=residual, not_pushed=not_pushed,
                                local_filters=local_filters)
