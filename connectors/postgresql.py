@@ -7,6 +7,7 @@ import itertools
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from connectors.adbc_base import AdbcConnector, sql_literal
 from connectors.base import (
@@ -75,7 +76,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
     dialect = "postgres"
     capabilities = Capabilities(
         full_query=True,
-        expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS,
+        expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS | {exp.Substring},
         ordered_text=False,
         case_sensitive_like=True,
     )

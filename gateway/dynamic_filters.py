@@ -26,8 +26,9 @@ from planner.plan import FederatedPlan
 
 #: a build side with more rows than this is not worth waiting for; the probe then runs unfiltered
 BUILD_ROW_LIMIT = 200_000
-#: past this many distinct keys the probe gets a min/max range instead of an IN list
-IN_LIST_LIMIT = 2_000
+#: past this many distinct keys the probe gets a min/max range instead of an IN list (sources hash long IN
+#: lists; keys scattered over their range make a range filter useless)
+IN_LIST_LIMIT = 20_000
 #: a probe is chosen only when its table looks at least this many times larger than the build's
 SIZE_RATIO = 4.0
 
@@ -44,25 +45,41 @@ class DynamicFilter:
 
 def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
     """At most one dynamic filter per probe fragment, from the plan's fragment equi-joins and the sources'
-    table statistics (rows; bytes when rows are unknown). Never a chain: a build is never a probe."""
+    table statistics (rows; bytes when rows are unknown). Semi-joins and correlations come first, then
+    smaller builds. Chains are allowed (a restricted probe can restrict another), cycles are not."""
     fragments = {f.id: f for f in plan.fragments}
     sizes = {fid: _size(f, catalog) for fid, f in fragments.items()}
-    chosen: dict[str, DynamicFilter] = {}
-    builds: set[str] = set()
+    candidates = []
     for a, col_a, b, col_b, either_way in plan.joins:
         directions = ((a, col_a, b, col_b), (b, col_b, a, col_a)) if either_way else ((a, col_a, b, col_b),)
         for build, build_col, probe, probe_col in directions:
-            if probe in chosen or probe in builds or build in chosen:
-                continue
-            if not (_scan_column(fragments[probe], probe_col) and sizes[build] is not None):
-                continue
-            if _read_per_table(catalog.connector(fragments[probe].source)):
-                continue  # its partitions may be cached: a changing filter would defeat the cache
-            probe_size = sizes[probe]
-            if probe_size is None or probe_size >= SIZE_RATIO * max(sizes[build], 1):
-                chosen[probe] = DynamicFilter(build, build_col, probe, probe_col)
-                builds.add(build)
+            build_size = 0.0 if not either_way else sizes[build]
+            candidates.append((not either_way, build_size, build, build_col, probe, probe_col))
+    candidates.sort(key=lambda c: (not c[0], c[1] if c[1] is not None else float("inf")))
+    chosen: dict[str, DynamicFilter] = {}
+    for directed, _, build, build_col, probe, probe_col in candidates:
+        if probe in chosen or _reaches(chosen, build, probe):
+            continue
+        if not _scan_column(fragments[probe], probe_col):
+            continue
+        if _read_per_table(catalog.connector(fragments[probe].source)):
+            continue  # its partitions may be cached: a changing filter would defeat the cache
+        probe_size, build_size = sizes[probe], sizes[build]
+        if directed or (build_size is not None and (probe_size is None or probe_size >= SIZE_RATIO * max(build_size,
+                                                                                                        1))):
+            chosen[probe] = DynamicFilter(build, build_col, probe, probe_col)
     return list(chosen.values())
+
+
+def _reaches(chosen: dict[str, DynamicFilter], start: str, target: str) -> bool:
+    """Whether following build links from ``start`` leads to ``target`` (adding target -> start would loop)."""
+    seen = set()
+    while start in chosen and start not in seen:
+        seen.add(start)
+        start = chosen[start].build
+        if start == target:
+            return True
+    return start == target
 
 
 def _size(fragment: Fragment, catalog: Catalog) -> float | None:
@@ -90,10 +107,12 @@ def _size(fragment: Fragment, catalog: Catalog) -> float | None:
 def _scan_column(fragment: Fragment, column: str) -> exp.Expression | None:
     """The table column behind output ``column`` of a plain single-table scan fragment, else None."""
     select = fragment.ast
-    if not isinstance(select, exp.Select) or len(fragment.tables) != 1:
+    if not isinstance(select, exp.Select):
         return None
-    if any(select.args.get(k) for k in ("joins", "having", "limit", "offset", "distinct")):
+    if any(select.args.get(k) for k in ("having", "limit", "offset", "distinct")):
         return None
+    if any(j.side or (j.kind or "").upper() not in ("", "INNER", "CROSS") for j in select.args.get("joins") or []):
+        return None  # a join group's members are inner-joined: a condition on a member column is valid
     group = select.args.get("group")
     for projection in select.expressions:
         if isinstance(projection, exp.Alias) and projection.alias == column and isinstance(projection.this, exp.Column):

@@ -432,21 +432,26 @@ class Gateway:
                                  spill_bytes=limits.fragment_memory_bytes)
 
         feeds = {f.id: start(f) for f in plan.fragments if f.id not in probes}
-        for fragment in plan.fragments:
-            dynamic = probes.get(fragment.id)
-            if dynamic is None:
-                continue
-            build = feeds[dynamic.build]
-            batches = build.kept_batches(dynamic_filters.BUILD_ROW_LIMIT)
-            note = None
-            if batches is not None:
-                keys = dynamic_filters.build_keys(batches, build.fragment.schema, dynamic.build_column,
-                                                  plan.local_filters.get(dynamic.build))
-                restricted = dynamic_filters.restrict(fragment, dynamic.probe_column, keys)
-                if restricted is not None:
-                    fragment, note = restricted
-            feeds[fragment.id] = start(fragment)
-            feeds[fragment.id].stats.dynamic_filter = note
+        waiting = [f for f in plan.fragments if f.id in probes]
+        while waiting:  # a probe starts once its build (perhaps itself a restricted probe) has been read
+            ready = [f for f in waiting if probes[f.id].build in feeds]
+            if not ready:  # cannot happen (choose() makes no cycles); start the rest unfiltered
+                ready, probes = waiting, {}
+            for fragment in ready:
+                waiting.remove(fragment)
+                dynamic = probes.get(fragment.id)
+                note = None
+                if dynamic is not None:
+                    build = feeds[dynamic.build]
+                    batches = build.kept_batches(dynamic_filters.BUILD_ROW_LIMIT)
+                    if batches is not None:
+                        keys = dynamic_filters.build_keys(batches, build.fragment.schema, dynamic.build_column,
+                                                          plan.local_filters.get(dynamic.build))
+                        restricted = dynamic_filters.restrict(fragment, dynamic.probe_column, keys)
+                        if restricted is not None:
+                            fragment, note = restricted
+                feeds[fragment.id] = start(fragment)
+                feeds[fragment.id].stats.dynamic_filter = note
         return [feeds[f.id] for f in plan.fragments]
 
     def _session(self) -> SessionContext:

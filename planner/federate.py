@@ -34,7 +34,7 @@ from gateway.errors import GatewayError, InvalidRequestError
 from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
 from planner.parse import substitute_parameters
 from planner.plan import FederatedPlan, NotPushed
-from planner.pushdown import unpushable_reason
+from planner.pushdown import superset_pushable, unpushable_reason
 
 _READ_AS_TEXT = b"gateway.read_as_text"
 
@@ -95,7 +95,7 @@ class Federator:
         self._factor_ors()
         moved = self._push_filters()
         moved |= self._group_joins()
-        moved |= self._push_partial_aggregates()
+        moved |= self._push_partial_aggregates(moved)
         self._collect_columns(moved)
         self._push_limits()
         self._build_fragments()
@@ -115,6 +115,24 @@ class Federator:
             self.sql, self.fragments, residual, schema, self.not_pushed, plan_text, residual_ast=self.ast,
             joins=self._fragment_joins(), local_filters=self._local_filters(),
         )
+
+    def _semi_join(self, scope: Scope, conjunct: exp.Expression, resolve):
+        """``t.k IN (SELECT * FROM "__fragment_n")`` over a one-column fragment: n's values restrict t's
+        fragment (rows of t with other keys fail the IN). Returns the directed join, or None."""
+        if not isinstance(conjunct, exp.In) or not isinstance(conjunct.this, exp.Column):
+            return None
+        query = conjunct.args.get("query")
+        inner = query.this if isinstance(query, exp.Subquery) else None
+        if not isinstance(inner, exp.Select) or inner.args.get("where") or inner.args.get("joins"):
+            return None
+        table = inner.find(exp.From).this if inner.find(exp.From) else None
+        build = next((f for f in self.fragments if isinstance(table, exp.Table) and f.id == table.name), None)
+        if build is None or len(build.schema) != 1:
+            return None
+        probe, outer = resolve(scope, conjunct.this.table)
+        if probe is None or outer:
+            return None
+        return (build.id, build.schema.names[0], probe, conjunct.this.name, False)
 
     def _local_filters(self) -> dict[str, tuple[str, exp.Expression]]:
         """fragment id -> (alias, conjuncts of its table that DataFusion applies): a dynamic filter built from
@@ -315,6 +333,10 @@ class Federator:
                     candidate = simplify(conjunct.copy())
                     reason = self._reason(candidate, base.ref.source)
                     if reason:
+                        connector = self.catalog.connector(base.ref.source)
+                        if superset_pushable(candidate, connector.capabilities, self.column_type, connector.dialect):
+                            base.filters.append(candidate)  # a superset there; re-checked exactly here
+                            reason = f"{reason}; pushed as a wider filter and re-checked"
                         self.not_pushed.append(NotPushed(f"filter {conjunct.sql(self.dialect)} on {base.ref}", reason))
                         kept.append(conjunct)
                         if not isinstance(container, exp.Join) or not container.side:
@@ -392,7 +414,7 @@ class Federator:
 
     # -- pass 4b: partial aggregation below a cross-source join ----------------------------------------------
 
-    def _push_partial_aggregates(self) -> set[int]:
+    def _push_partial_aggregates(self, pushed: set[int]) -> set[int]:
         """Aggregate one table's rows in its source before a cross-source join, when every aggregate reads
         only that table: the fragment groups by the table's columns the rest of the query still uses and
         returns partial SUM/COUNT/MIN/MAX; the residual combines them. Rows with equal keys join with the
@@ -429,6 +451,14 @@ class Federator:
             if any(self._owner(sub, c.table)[1] is target for sub in self.scopes
                    if sub is not target.scope and _within(sub, target.scope) for c in sub.columns):
                 continue  # referenced from a sub-query: keep the table's rows
+            keys = self._partial_keys(target, aggregates, pushed)
+            primary_key = connector_primary_key(connector, target.ref)
+            if len(keys) > 1 or (len(primary_key) == 1 and keys == set(primary_key)):
+                # several keys, or the table's key: (nearly) one group per row, nothing saved
+                self.not_pushed.append(NotPushed(
+                    f"partial aggregation of {target.ref}",
+                    f"grouping by {', '.join(sorted(keys))} would hardly reduce the rows"))
+                continue
             plan = self._partial_plan(target, aggregates, connector)
             if plan is None:
                 continue
@@ -440,6 +470,17 @@ class Federator:
                 aggregate.replace(replacement)
             target.partials = partials
         return moved
+
+    def _partial_keys(self, target: _BaseTable, aggregates: list[exp.AggFunc], pushed: set[int]) -> set[str]:
+        """The table's columns the residual uses outside its aggregates (the partial aggregation's group
+        keys); columns of conditions already moved into fragments (``pushed``) do not count."""
+        inside = {id(c) for a in aggregates for c in a.find_all(exp.Column)} | pushed
+        keys = set()
+        for scope in self.scopes:
+            for column in scope.columns:
+                if id(column) not in inside and self._owner(scope, column.table)[1] is target:
+                    keys.add(column.name)
+        return keys
 
     def _partial_plan(self, target: _BaseTable, aggregates: list[exp.AggFunc], connector):
         """((name, partial aggregate) per aggregate, residual replacement per aggregate), or None when a
@@ -716,6 +757,10 @@ class Federator:
                 if container is None:
                     continue
                 for conjunct in _conjuncts(container):
+                    semi = self._semi_join(scope, conjunct, resolve)
+                    if semi is not None:
+                        joins.append(semi)
+                        continue
                     if not (isinstance(conjunct, exp.EQ) and isinstance(conjunct.this, exp.Column)
                             and isinstance(conjunct.expression, exp.Column)):
                         continue
@@ -733,6 +778,14 @@ class Federator:
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
+
+def connector_primary_key(connector, ref: TableRef) -> list[str]:
+    """The table's primary key, or [] when the source cannot tell (a hint for the planner)."""
+    try:
+        return connector.primary_key(ref.schema, ref.table)
+    except Exception:
+        return []
+
 
 def _read_per_table(connector) -> bool:
     """Sources with a cache freshness rule are read table by table, so cached partitions can serve them."""

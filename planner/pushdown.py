@@ -140,11 +140,34 @@ def unpushable_reason(
     return None
 
 
+def superset_pushable(node: exp.Expression, caps: Capabilities, column_type: ColumnType, dialect: str = "") -> bool:
+    """Whether ``node`` may be pushed to a source with case/accent-insensitive text equality as a *superset*
+    filter: ``=``, ``IN`` and ``LIKE`` there keep every row they keep in DataFusion (an exact match is also a
+    case-insensitive one) and more, so the fragment may apply them while the residual re-checks them exactly.
+    Negations (``<>``, ``NOT``) would drop rows and are never pushed this way; neither are literals with a
+    backslash (an escape character in MySQL strings and LIKE patterns)."""
+    if caps.text_equality or not isinstance(node, exp.EQ | exp.In | exp.Like):
+        return False
+    if any(isinstance(n, exp.Not) for n in node.walk()) or node.args.get("query") is not None:
+        return False
+    if any(isinstance(lit, exp.Literal) and "\\" in lit.name for lit in node.find_all(exp.Literal)):
+        return False
+    import dataclasses
+
+    exact = dataclasses.replace(caps, text_equality=True)
+    return unpushable_reason(node, exact, column_type, dialect) is None
+
+
 def _shape_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
     if type(sub) not in caps.expressions:
         return f"{sub.key.upper()} is not among the source's pushable operations"
     if isinstance(sub, exp.Cast) and not isinstance(sub.this, exp.Literal):
         return "casts of computed values may differ between engines"
+    if isinstance(sub, exp.Substring) and not all(
+        isinstance(a, exp.Literal) and a.is_int and int(a.name) > 0
+        for a in (sub.args.get("start"), sub.args.get("length")) if a is not None
+    ):
+        return "SUBSTRING positions other than positive literals differ between engines"
     if isinstance(sub, exp.Subquery | exp.Exists) and not caps.full_query:
         return "sub-queries are not pushed to this source"
     return None
