@@ -44,42 +44,67 @@ class DynamicFilter:
 
 
 def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
-    """At most one dynamic filter per probe fragment, from the plan's fragment equi-joins and the sources'
-    table statistics (rows; bytes when rows are unknown). Semi-joins and correlations come first, then
-    smaller builds. Chains are allowed (a restricted probe can restrict another), cycles are not."""
+    """Dynamic filters from the plan's fragment equi-joins and the sources' table statistics (rows; bytes
+    when rows are unknown). A probe may take several (each one that pays: its keys may not all fit an IN
+    list). A build must be restricted somehow (its own conditions, or being a probe itself: chains are
+    allowed, cycles are not)."""
     fragments = {f.id: f for f in plan.fragments}
     sizes = {fid: _size(f, catalog) for fid, f in fragments.items()}
-    candidates = []
-    for a, col_a, b, col_b, either_way in plan.joins:
-        directions = ((a, col_a, b, col_b), (b, col_b, a, col_a)) if either_way else ((a, col_a, b, col_b),)
-        for build, build_col, probe, probe_col in directions:
-            build_size = 0.0 if not either_way else sizes[build]
-            candidates.append((not either_way, build_size, build, build_col, probe, probe_col))
-    candidates.sort(key=lambda c: (not c[0], c[1] if c[1] is not None else float("inf")))
-    chosen: dict[str, DynamicFilter] = {}
-    for directed, _, build, build_col, probe, probe_col in candidates:
-        if probe in chosen or _reaches(chosen, build, probe):
-            continue
-        if not _scan_column(fragments[probe], probe_col):
-            continue
-        if _read_per_table(catalog.connector(fragments[probe].source)):
-            continue  # its partitions may be cached: a changing filter would defeat the cache
-        probe_size, build_size = sizes[probe], sizes[build]
-        if directed or (build_size is not None and (probe_size is None or probe_size >= SIZE_RATIO * max(build_size,
-                                                                                                        1))):
-            chosen[probe] = DynamicFilter(build, build_col, probe, probe_col)
-    return list(chosen.values())
+    chosen: dict[str, list[DynamicFilter]] = {}
+    for _ in range(len(fragments)):  # rounds: a probe chosen in one round may be a build in the next
+        candidates = []
+        for a, col_a, b, col_b, either_way in plan.joins:
+            directions = ((a, col_a, b, col_b), (b, col_b, a, col_a)) if either_way else ((a, col_a, b, col_b),)
+            for build, build_col, probe, probe_col in directions:
+                conditions = _conditions(fragments[build], plan) + (build in chosen)
+                if either_way and conditions == 0:
+                    continue  # a build that nothing restricts passes every key: it would restrict nothing
+                size = 0.0 if not either_way else sizes[build]
+                candidates.append((not either_way, 0.25 ** conditions, size, build, build_col, probe, probe_col))
+        candidates.sort(key=lambda c: (not c[0], c[1], c[2] if c[2] is not None else float("inf")))
+        added = False
+        for directed, _, build_size, build, build_col, probe, probe_col in candidates:
+            if any(f.build == build for f in chosen.get(probe, [])) or _reaches(chosen, build, probe):
+                continue
+            if not _scan_column(fragments[probe], probe_col):
+                continue
+            if _read_per_table(catalog.connector(fragments[probe].source)):
+                continue  # its partitions may be cached: a changing filter would defeat the cache
+            probe_size = sizes[probe]
+            if directed or (build_size is not None and (probe_size is None
+                                                        or probe_size >= SIZE_RATIO * max(build_size, 1))):
+                chosen.setdefault(probe, []).append(DynamicFilter(build, build_col, probe, probe_col))
+                added = True
+        if not added:
+            break
+    return [f for filters in chosen.values() for f in filters]
 
 
-def _reaches(chosen: dict[str, DynamicFilter], start: str, target: str) -> bool:
+def _conditions(fragment: Fragment, plan: FederatedPlan) -> int:
+    """How many conditions restrict the fragment's rows: its own filter conjuncts (a join group's join
+    conditions excepted) and those DataFusion applies to it before taking keys."""
+    where = fragment.ast.args.get("where") if isinstance(fragment.ast, exp.Select) else None
+    count = 0
+    if where is not None:
+        count = len(list(where.this.flatten())) if isinstance(where.this, exp.And) else 1
+        count -= len(fragment.tables) - 1
+    local = plan.local_filters.get(fragment.id)
+    if local is not None:
+        count += len(list(local[1].flatten())) if isinstance(local[1], exp.And) else 1
+    return max(count, 0)
+
+
+def _reaches(chosen: dict[str, list[DynamicFilter]], start: str, target: str) -> bool:
     """Whether following build links from ``start`` leads to ``target`` (adding target -> start would loop)."""
-    seen = set()
-    while start in chosen and start not in seen:
-        seen.add(start)
-        start = chosen[start].build
-        if start == target:
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node == target:
             return True
-    return start == target
+        if node not in seen:
+            seen.add(node)
+            todo.extend(f.build for f in chosen.get(node, []))
+    return False
 
 
 def _size(fragment: Fragment, catalog: Catalog) -> float | None:

@@ -424,7 +424,9 @@ class Gateway:
         limits = self.settings.limits
         collect = not plan.pushed_whole
         filters = dynamic_filters.choose(plan, self.catalog) if limits.dynamic_filters and collect else []
-        probes = {f.probe: f for f in filters}
+        probes: dict[str, list] = {}
+        for dynamic in filters:
+            probes.setdefault(dynamic.probe, []).append(dynamic)
 
         def start(fragment: Fragment) -> _FragmentFeed:
             return _FragmentFeed(fragment, self.catalog, limits.prefetch_batches, cancel, self.scanner,
@@ -434,14 +436,13 @@ class Gateway:
         feeds = {f.id: start(f) for f in plan.fragments if f.id not in probes}
         waiting = [f for f in plan.fragments if f.id in probes]
         while waiting:  # a probe starts once its build (perhaps itself a restricted probe) has been read
-            ready = [f for f in waiting if probes[f.id].build in feeds]
+            ready = [f for f in waiting if all(d.build in feeds for d in probes[f.id])]
             if not ready:  # cannot happen (choose() makes no cycles); start the rest unfiltered
                 ready, probes = waiting, {}
             for fragment in ready:
                 waiting.remove(fragment)
-                dynamic = probes.get(fragment.id)
-                note = None
-                if dynamic is not None:
+                notes = []
+                for dynamic in probes.get(fragment.id, []):
                     build = feeds[dynamic.build]
                     batches = build.kept_batches(dynamic_filters.BUILD_ROW_LIMIT)
                     if batches is not None:
@@ -450,8 +451,9 @@ class Gateway:
                         restricted = dynamic_filters.restrict(fragment, dynamic.probe_column, keys)
                         if restricted is not None:
                             fragment, note = restricted
+                            notes.append(note)
                 feeds[fragment.id] = start(fragment)
-                feeds[fragment.id].stats.dynamic_filter = note
+                feeds[fragment.id].stats.dynamic_filter = "; ".join(notes) or None
         return [feeds[f.id] for f in plan.fragments]
 
     def _session(self) -> SessionContext:

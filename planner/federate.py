@@ -307,7 +307,11 @@ class Federator:
                 parts.append(exp.and_(*(c.copy() for c in own)))
             else:
                 implied = simplify(exp.or_(*parts))
-                if self._reason(implied, base.ref.source) is None:
+                connector = self.catalog.connector(base.ref.source)
+                if self._reason(implied, base.ref.source) is None or (
+                    connector.capabilities.filter
+                    and superset_pushable(implied, connector.capabilities, self.column_type, connector.dialect)
+                ):
                     base.filters.append(implied)
 
     def _push_filters(self) -> set[int]:

@@ -146,7 +146,19 @@ def superset_pushable(node: exp.Expression, caps: Capabilities, column_type: Col
     case-insensitive one) and more, so the fragment may apply them while the residual re-checks them exactly.
     Negations (``<>``, ``NOT``) would drop rows and are never pushed this way; neither are literals with a
     backslash (an escape character in MySQL strings and LIKE patterns)."""
-    if caps.text_equality or not isinstance(node, exp.EQ | exp.In | exp.Like):
+    if caps.text_equality:
+        return False
+    if isinstance(node, exp.And | exp.Or | exp.Paren):  # AND/OR of wider filters is wider
+        children = [node.this] if isinstance(node, exp.Paren) else [node.left, node.right]
+        import dataclasses
+
+        exact = dataclasses.replace(caps, text_equality=True)
+        return all(
+            superset_pushable(c, caps, column_type, dialect)
+            or (unpushable_reason(c, caps, column_type, dialect) is None and not c.find(exp.Not))
+            for c in children
+        ) and unpushable_reason(node, exact, column_type, dialect) is None
+    if not isinstance(node, exp.EQ | exp.In | exp.Like):
         return False
     if any(isinstance(n, exp.Not) for n in node.walk()) or node.args.get("query") is not None:
         return False
