@@ -36,22 +36,12 @@ from gateway import client as gw_client
 from gateway.engine import Gateway
 from gateway.errors import AuthenticationError, SqlSyntaxError, UnknownObjectError, UnsupportedStatementError
 from gateway.settings import load_settings, prepare
+from tests.demo_support import DEMO_TOML, write_demo_config
 
 USER, PASSWORD = "alice", "s3cret"
 # "bob:pw1" is 7 bytes: its base64 needs padding, which Go clients (the ADBC driver) leave out.
 USER2, PASSWORD2 = "bob", "pw1"
 
-_SOURCES = """
-[[sources]]
-name = "demo_db"
-kind = "sqlite"
-path = "demo_data/demo.db"
-
-[[sources]]
-name = "demo_lake"
-kind = "parquet"
-path = "demo_data/lake"
-"""
 _AUTH = f"""
 [auth]
 enabled = true
@@ -93,9 +83,8 @@ PARAM_SQL = (
 def config_dir(tmp_path_factory) -> Path:
     """A temp copy of the demo config (both auth modes share one demo_data folder)."""
     folder = tmp_path_factory.mktemp("flight_sql")
-    (folder / "gateway.toml").write_text("demo = true\n" + _SOURCES)
-    (folder / "gateway_auth.toml").write_text("demo = true\n" + _AUTH + _SOURCES)
-    prepare(load_settings(folder / "gateway.toml"))  # writes demo_data/ here, never into the repo
+    write_demo_config(folder)  # gateway.toml and demo_data/ here, never in the repository
+    (folder / "gateway_auth.toml").write_text(DEMO_TOML + _AUTH)
     return folder
 
 
