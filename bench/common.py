@@ -119,6 +119,16 @@ def git_commit() -> str | None:
         return None
 
 
+def write_results(path: str | Path, result: dict) -> None:
+    """Write a benchmark's result as JSON (with the machine and commit measured) and print it."""
+    import json
+
+    result = {**result, "machine": machine(), "git_commit": git_commit()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(json.dumps(result, indent=2, default=str))
+
+
 # -- README ----------------------------------------------------------------------------------------------
 
 def write_readme_section(readme: Path, key: str, body: str, heading: str, intro: str = "") -> None:

@@ -21,9 +21,6 @@ Writes ``bench/results/flight_throughput.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import tempfile
 import threading
@@ -37,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import flight
 
+from bench.common import write_results
 from flight_server import protocol as pb
 from flight_server.server import GatewayFlightServer
 from gateway.engine import Gateway
@@ -148,11 +146,8 @@ def main() -> None:
         "gateway_cached_over_bare": round(ratio, 3),
         "gateway_parquet_over_bare": round(rows_per_s["gateway"] / rows_per_s["bare"], 3),
         "goal": GOAL_RATIO, "goal_met": ratio >= GOAL_RATIO,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "pyarrow": pa.__version__},
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,6 @@ Writes ``bench/results/metadata.json``; the goal is a median under 50 ms.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sqlite3
 import statistics
 import sys
@@ -29,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pyarrow as pa
 from pyarrow import flight
 
+from bench.common import write_results
 from flight_server import protocol as pb
 from flight_server.server import GatewayFlightServer
 from gateway.engine import Gateway
@@ -95,11 +93,8 @@ def main() -> None:
         "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
         "min_ms": round(times[0], 2),
         "goal_ms": GOAL_MS, "goal_met": statistics.median(times) < GOAL_MS,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "pyarrow": pa.__version__},
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Writes ``bench/results/plan_cache.json``. Goal (issue 3): a repeated query plans
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rich.progress import track
 
+from bench.common import write_results
 from gateway.engine import Gateway
 from gateway.settings import load_settings, prepare
 
@@ -59,9 +59,7 @@ def main() -> None:
     out = {"benchmark": "planning time of repeated queries (plan cache) vs the first planning", "repeat": args.repeat,
            "results": results, "goal_ms": 1.0,
            "goal_met": all(r["cached_median_ms"] < 1.0 for r in results.values())}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out, indent=2))
+    write_results(args.out, out)
 
 
 if __name__ == "__main__":
