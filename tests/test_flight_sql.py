@@ -14,7 +14,6 @@ import base64
 import contextlib
 import datetime as dt
 import sqlite3
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -33,10 +32,10 @@ from flight_server import schemas
 from flight_server.server import GatewayFlightServer
 from flight_server.sql_info import SqlInfo
 from gateway import client as gw_client
-from gateway.engine import Gateway
 from gateway.errors import AuthenticationError, SqlSyntaxError, UnknownObjectError, UnsupportedStatementError
 from gateway.settings import load_settings, prepare
 from tests.demo_support import DEMO_TOML, write_demo_config
+from tests.flight_support import serve
 
 USER, PASSWORD = "alice", "s3cret"
 # "bob:pw1" is 7 bytes: its base64 needs padding, which Go clients (the ADBC driver) leave out.
@@ -88,24 +87,9 @@ def config_dir(tmp_path_factory) -> Path:
     return folder
 
 
-@contextlib.contextmanager
-def _serve(config: Path) -> Iterator[tuple[str, GatewayFlightServer]]:
-    settings = prepare(load_settings(config))
-    engine = Gateway(settings)
-    server = GatewayFlightServer(engine, "grpc://127.0.0.1:0")
-    thread = threading.Thread(target=server.serve, name="flight-sql-test", daemon=True)
-    thread.start()
-    try:
-        yield f"grpc://127.0.0.1:{server.port}", server
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        engine.close()
-
-
 @pytest.fixture(scope="module")
 def served(config_dir) -> Iterator[tuple[str, GatewayFlightServer]]:
-    with _serve(config_dir / "gateway.toml") as pair:
+    with serve(prepare(load_settings(config_dir / "gateway.toml"))) as pair:
         yield pair
 
 
@@ -116,7 +100,7 @@ def uri(served) -> str:
 
 @pytest.fixture(scope="module")
 def auth_uri(config_dir) -> Iterator[str]:
-    with _serve(config_dir / "gateway_auth.toml") as (address, _):
+    with serve(prepare(load_settings(config_dir / "gateway_auth.toml"))) as (address, _):
         yield address
 
 
