@@ -58,6 +58,7 @@ class Catalog:
         self._columns: dict[TableRef, pa.Schema] = {}
         self._types: dict[TableRef, str] = {}
         self._foreign_keys: dict[TableRef, list] = {}
+        self._statistics: dict[TableRef, object] = {}
         self._versions = [0]
         self._refresher: threading.Thread | None = None
         self._stop = threading.Event()
@@ -147,6 +148,16 @@ class Catalog:
                 self._foreign_keys[ref] = cached
         return cached
 
+    def statistics(self, ref: TableRef):
+        """The table's rows and bytes (``connectors.base.TableStatistics``), cached with the rest of the copy:
+        the planner and dynamic filters read them on every query, the source is asked once."""
+        cached = self._statistics.get(ref)
+        if cached is None:
+            cached = self.connector(ref.source).statistics(ref.schema, ref.table)
+            with self._lock:
+                self._statistics[ref] = cached
+        return cached
+
     def refresh(self, source: str | None = None) -> None:
         """Forget the cached copy (of one source, or of all)."""
         with self._lock:
@@ -185,7 +196,7 @@ class Catalog:
 
     def _forget(self, source: str) -> None:
         self._schemas.pop(source, None)
-        for cache in (self._tables, self._columns, self._types, self._foreign_keys):
+        for cache in (self._tables, self._columns, self._types, self._foreign_keys, self._statistics):
             for key in [k for k in cache if (k.source if isinstance(k, TableRef) else k[0]) == source]:
                 del cache[key]
 

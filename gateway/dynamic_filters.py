@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from catalog import Catalog
+from catalog import Catalog, TableRef
 from connectors.base import Fragment
 from planner.federate import _read_per_table
 from planner.parse import literal
@@ -112,9 +112,8 @@ def _size(fragment: Fragment, catalog: Catalog) -> float | None:
     (a join group's join conditions excepted: key joins do not grow past the smaller side)."""
     counts = []
     for name in fragment.tables:
-        source, schema, table = name.split(".", 2)
         try:
-            stats = catalog.connector(source).statistics(schema, table)
+            stats = catalog.statistics(TableRef(*name.split(".", 2)))
         except Exception:  # statistics are a hint; a source that cannot give them gets no dynamic filter
             return None
         rows = stats.rows if stats.rows is not None else (stats.bytes / 100 if stats.bytes else None)

@@ -55,6 +55,7 @@ class _BaseTable:
     group: _JoinGroup | None = None
     partials: list[tuple[str, exp.Expression]] | None = None  # (output name, partial aggregate) when grouped
     local: list[exp.Expression] = field(default_factory=list)  # its conjuncts that stay in DataFusion
+    fragment_id: str | None = None  # the fragment that reads it (set when fragments are built)
 
 
 @dataclass(eq=False)
@@ -137,14 +138,10 @@ class Federator:
     def _local_filters(self) -> dict[str, tuple[str, exp.Expression]]:
         """fragment id -> (alias, conjuncts of its table that DataFusion applies): a dynamic filter built from
         that fragment applies them first, so its keys are as selective as the query."""
-        out = {}
-        for b in self.bases:
-            if b.local and b.group is None and b.partials is None and isinstance(b.node, exp.Table):
-                fragment_id = next((f.id for f in self.fragments if f.tables == [str(b.ref)]
-                                    and f.ast is not None and f.ast.find(exp.Table).alias_or_name == b.alias), None)
-                if fragment_id is not None:
-                    out[fragment_id] = (b.alias, exp.and_(*b.local))
-        return out
+        return {
+            b.fragment_id: (b.alias, exp.and_(*b.local))
+            for b in self.bases if b.local and b.fragment_id is not None and b.partials is None
+        }
 
     def _passes_through(self) -> bool:
         """Whether the residual is ``SELECT a.c1 AS c1, ... FROM "__fragment_0" AS a`` over every column of
@@ -589,6 +586,7 @@ class Federator:
                     groups.append(base.group)
                 continue
             fragment = self._table_fragment(base)
+            base.fragment_id = fragment.id
             base.node.replace(exp.Table(
                 this=exp.to_identifier(fragment.id, quoted=True),
                 alias=exp.TableAlias(this=exp.to_identifier(base.alias, quoted=True)),
