@@ -137,16 +137,6 @@ def placeholders(expression: exp.Expression) -> list[exp.Parameter]:
     ]
 
 
-def bind_parameters(expression: exp.Expression, params: Sequence[object] | None) -> exp.Expression:
-    """Replace ``$n`` parameters by typed literals (``$1`` is ``params[0]``).
-
-    Values: None, bool, int, float, Decimal, str, bytes, date, datetime. Raises InvalidRequestError when
-    the count does not match or a value has an unsupported type.
-    """
-    check_parameter_count(expression, params)
-    return substitute_parameters(expression, params) if params else expression
-
-
 def check_parameter_count(expression: exp.Expression, params: Sequence[object] | None) -> int:
     """The number of parameters of a query; raises InvalidRequestError when ``params`` has another count."""
     needed = max((int(p.this.name) for p in placeholders(expression)), default=0)
