@@ -55,6 +55,9 @@ class Capabilities:
         text_equality: text equality, grouping and DISTINCT are byte-wise, as in DataFusion. False where the
             default collation ignores case, accents or trailing spaces (MySQL/MariaDB ``*_ci``).
         top_n: ORDER BY + LIMIT on one table may be pushed (NULL ordering is made explicit).
+        key_arrays: a dynamic filter's integer keys may be sent as one array literal,
+            ``col = ANY(CAST('{1,2,...}' AS BIGINT[]))`` (PostgreSQL: parsed as one constant and probed by
+            hash or index; measured 2x faster than the same keys as an IN list at 29,000 keys).
     """
 
     projection: bool = True
@@ -67,6 +70,7 @@ class Capabilities:
     exact_float_sum: bool = False
     text_equality: bool = True
     top_n: bool = True
+    key_arrays: bool = False
 
 
 @dataclass
@@ -195,6 +199,13 @@ class Connector(ABC):
     @abstractmethod
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         """Run ``fragment.sql`` and stream its rows, conformed to ``fragment.schema``."""
+
+    def native_view(self, fragment: Fragment, ctx: Any) -> Any | None:
+        """For sources DataFusion reads in place (files): register the fragment's tables in the residual
+        session ``ctx`` and return the fragment as a ``datafusion.DataFrame`` (a view the residual plan
+        optimises together with its own operators: projection, filters, join-driven pruning). None (the
+        default): the fragment is fetched by ``scan``. Raises SourceQueryError naming the source."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook; most connectors hold nothing to release
         """Release pooled connections."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from datafusion import SessionConfig, SessionContext
+from datafusion import DataFrame, SessionConfig, SessionContext
 from sqlglot import exp
 
 from connectors.base import (
@@ -189,6 +189,38 @@ class FileConnector(Connector):
                     ctx.deregister_table(name)
                     self._register(ctx, name, target)
                     seen[name] = token
+
+    def native_view(self, fragment: Fragment, ctx: SessionContext) -> DataFrame | None:
+        """The fragment over this folder's tables registered in the residual session ``ctx`` (the same
+        table providers, so file listings and schemas are not inferred again), under ``__<source>__<table>``.
+        DataFusion then plans the fragment with the residual plan: only the columns and rows the whole query
+        needs are decoded, and hash joins prune row groups by the keys of their build side. The view's
+        columns are cast to ``fragment.schema`` where their types differ. Raises SourceQueryError."""
+        if not isinstance(fragment.ast, exp.Select | exp.Union):
+            return None
+        own = self._context()
+        ctes = {cte.alias for cte in fragment.ast.find_all(exp.CTE)}
+        query = fragment.ast.copy()
+        tables = [t for t in query.find_all(exp.Table)
+                  if not t.args.get("db") and t.name not in ctes and t.name in self._tables]
+        if not tables:
+            return None
+        self._current(own, sorted({t.name for t in tables}))
+        try:
+            for table in tables:
+                name = f"__{self.name}__{table.name}"
+                if not ctx.table_exist(name):
+                    ctx.register_table(name, own.table_provider(table.name))
+                table.set("this", exp.to_identifier(name, quoted=True))
+            df = ctx.sql(query.sql(dialect=self.dialect))
+        except Exception as exc:
+            raise SourceQueryError(self.name, str(exc).splitlines()[0], fragment.sql) from exc
+        actual = df.schema()
+        if actual.names != fragment.schema.names:
+            return None
+        casts = {f.name: f.type for f, a in zip(fragment.schema, actual, strict=True) if f.type != a.type}
+        self.scans += 1
+        return df.cast(casts) if casts else df
 
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         """Run the fragment in this connector's DataFusion session; streams, conformed to its schema."""

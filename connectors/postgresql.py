@@ -79,6 +79,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS | {exp.Substring},
         ordered_text=False,
         case_sensitive_like=True,
+        key_arrays=True,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
@@ -195,11 +196,14 @@ _PG_FK_RULES = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NUL
 
 
 class _ParallelScan:
-    """A large single-table scan split into ctid page ranges, read over several connections at once.
+    """A large unfiltered single-table scan split into ctid page ranges, read over several connections.
 
     PostgreSQL 14+ scans a ``ctid`` range directly (TID range scan), so each reader touches only its pages.
     The last range is open above, so pages added since the statistics were read are not missed. Measured on
-    this 2-core machine (2M rows, 4 columns): 1 reader 0.86 s, 2 readers 0.71 s, 4 readers 0.69 s.
+    this 2-core machine (TPC-H SF1 orders, 1.5M rows): 4 columns with numeric and date 1 reader 1.14 s,
+    2 readers 0.97 s (the decoding runs on one thread per reader); a filtered scan (57,000 of 1.5M rows)
+    0.09 s as one statement (PostgreSQL's own parallel workers) and 0.16 s split, so filtered scans are not
+    split.
     """
 
     #: seconds the relation's size is remembered (a stale size only moves the split points)
@@ -234,8 +238,9 @@ class _ParallelScan:
         select = fragment.ast
         if readers < 2 or not isinstance(select, exp.Select) or len(fragment.tables) != 1:
             return None
-        if any(select.args.get(k) for k in ("joins", "group", "having", "order", "limit", "offset", "distinct")):
-            return None
+        if any(select.args.get(k) for k in ("joins", "where", "group", "having", "order", "limit", "offset",
+                                             "distinct")):
+            return None  # a filtered scan stays one statement: PostgreSQL may use an index or its own workers
         if select.find(exp.AggFunc, exp.Subquery):
             return None
         _, schema, table = fragment.tables[0].split(".", 2)

@@ -29,6 +29,8 @@ BUILD_ROW_LIMIT = 200_000
 #: past this many distinct keys the probe gets a min/max range instead of an IN list (sources hash long IN
 #: lists; keys scattered over their range make a range filter useless)
 IN_LIST_LIMIT = 20_000
+#: from this many keys on, a source with ``key_arrays`` gets one array literal instead of an IN list
+ARRAY_MIN_KEYS = 100
 #: a probe is chosen only when its table looks at least this many times larger than the build's
 SIZE_RATIO = 4.0
 
@@ -49,7 +51,7 @@ def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
     list). A build must be restricted somehow (its own conditions, or being a probe itself: chains are
     allowed, cycles are not)."""
     fragments = {f.id: f for f in plan.fragments}
-    sizes = {fid: _size(f, catalog) for fid, f in fragments.items()}
+    sizes = {fid: estimated_rows(f, catalog) for fid, f in fragments.items()}
     chosen: dict[str, list[DynamicFilter]] = {}
     for _ in range(len(fragments)):  # rounds: a probe chosen in one round may be a build in the next
         candidates = []
@@ -107,7 +109,7 @@ def _reaches(chosen: dict[str, list[DynamicFilter]], start: str, target: str) ->
     return False
 
 
-def _size(fragment: Fragment, catalog: Catalog) -> float | None:
+def estimated_rows(fragment: Fragment, catalog: Catalog) -> float | None:
     """Estimated rows the fragment returns: its (smallest) table's rows, a quarter of that per filter conjunct
     (a join group's join conditions excepted: key joins do not grow past the smaller side)."""
     counts = []
@@ -168,9 +170,11 @@ def build_keys(batches: list[pa.RecordBatch], schema: pa.Schema, column: str,
     return ctx.sql(select.sql(dialect=RESIDUAL_DIALECT)).to_arrow_table().column(0).combine_chunks()
 
 
-def restrict(fragment: Fragment, column: str, keys: pa.Array) -> tuple[Fragment, str] | None:
+def restrict(fragment: Fragment, column: str, keys: pa.Array, key_arrays: bool = False
+             ) -> tuple[Fragment, str] | None:
     """``fragment`` keeping only rows whose ``column`` is among ``keys``, and a description; None when the
-    condition could not be made exact-or-wider (text range, unsupported key type)."""
+    condition could not be made exact-or-wider (text range, unsupported key type). ``key_arrays``: the
+    source takes integer keys as one array literal (``Capabilities.key_arrays``), at any count."""
     target = _scan_column(fragment, column)
     if target is None:
         return None
@@ -178,6 +182,11 @@ def restrict(fragment: Fragment, column: str, keys: pa.Array) -> tuple[Fragment,
     if len(keys) == 0:
         condition: exp.Expression = exp.false()
         description = f"{column}: no keys (build side empty)"
+    elif key_arrays and len(keys) > ARRAY_MIN_KEYS and pa.types.is_integer(keys.type):
+        array = "{" + ",".join(str(k) for k in keys.to_pylist()) + "}"
+        condition = exp.EQ(this=target.copy(), expression=exp.Any(this=exp.Paren(
+            this=exp.cast(exp.Literal.string(array), exp.DataType.build("BIGINT[]", dialect="postgres")))))
+        description = f"{column} = ANY(array of {len(keys)} values)"
     elif len(keys) <= IN_LIST_LIMIT:
         try:
             values = [literal(v) for v in keys.to_pylist()]

@@ -22,6 +22,7 @@ class FragmentStats:
     seconds: float = 0.0
     partitions: list = field(default_factory=list)  # gateway.partitions.PartitionUse, when cached
     dynamic_filter: str | None = None  # the condition a dynamic filter added, e.g. "id IN (212 values)"
+    read_in_place: bool = False  # scanned by the residual plan itself (files); rows/bytes from its scan metrics
 
 
 @dataclass

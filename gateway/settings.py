@@ -156,6 +156,11 @@ class LimitsConfig(BaseModel):
     statement_ttl_s: float = Field(default=600.0, gt=0)
     dynamic_filters: bool = True
     fragment_memory_bytes: int = Field(default=256 << 20, gt=0, description="a fragment beyond this spills to disk")
+    read_files_in_place: bool = Field(
+        default=True, description="file sources (without a cache rule) are scanned by the residual plan itself")
+    in_place_min_rows: int = Field(
+        default=1_000_000, ge=0,
+        description="file fragments estimated below this many rows are fetched, overlapping other sources' reads")
 
 
 class CacheConfig(BaseModel):

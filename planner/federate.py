@@ -18,6 +18,7 @@ would; everything else stays in the residual and EXPLAIN says why):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -100,6 +101,7 @@ class Federator:
         self._collect_columns(moved)
         self._push_limits()
         self._build_fragments()
+        self._share_fragments()
         return self._residual_plan()
 
     def _next_id(self) -> str:
@@ -138,10 +140,15 @@ class Federator:
     def _local_filters(self) -> dict[str, tuple[str, exp.Expression]]:
         """fragment id -> (alias, conjuncts of its table that DataFusion applies): a dynamic filter built from
         that fragment applies them first, so its keys are as selective as the query."""
-        return {
-            b.fragment_id: (b.alias, exp.and_(*b.local))
-            for b in self.bases if b.local and b.fragment_id is not None and b.partials is None
-        }
+        filters: dict[str, tuple[str, exp.Expression] | None] = {}
+        for b in self.bases:
+            if b.fragment_id is None or b.partials is not None:
+                continue
+            local = (b.alias, exp.and_(*b.local)) if b.local else None
+            if b.fragment_id in filters and filters[b.fragment_id] != local:
+                local = None  # a shared fragment: only conditions every reader applies may narrow its keys
+            filters[b.fragment_id] = local
+        return {fid: local for fid, local in filters.items() if local is not None}
 
     def _passes_through(self) -> bool:
         """Whether the residual is ``SELECT a.c1 AS c1, ... FROM "__fragment_0" AS a`` over every column of
@@ -593,6 +600,49 @@ class Federator:
             ))
         for group in groups:
             self._group_fragment(group)
+
+    def _share_fragments(self) -> None:
+        """Fragments that read the same rows of one source (same tables, joins, filters, grouping: they differ
+        only in their columns) become one, with the union of their columns: the source is read once (TPC-H
+        Q11, Q17 read one table twice). DISTINCT fragments stay apart (more columns, other rows)."""
+        def shape(fragment: Fragment) -> exp.Expression | None:
+            if not isinstance(fragment.ast, exp.Select) or fragment.ast.args.get("distinct"):
+                return None
+            bare = fragment.ast.copy()
+            bare.set("expressions", [])
+            return bare
+
+        kept: list[Fragment] = []
+        renamed: dict[str, str] = {}
+        for fragment in self.fragments:
+            bare = shape(fragment)
+            target = next((i for i, k in enumerate(kept) if bare is not None and k.source == fragment.source
+                           and shape(k) == bare), None)
+            if target is None:
+                kept.append(fragment)
+                continue
+            into = kept[target]
+            have = {p.alias_or_name: p for p in into.ast.expressions}
+            extra = [(p, fragment.schema.field(p.alias_or_name)) for p in fragment.ast.expressions
+                     if p.alias_or_name not in have]
+            if any(have[p.alias_or_name] != p for p in fragment.ast.expressions if p.alias_or_name in have):
+                kept.append(fragment)  # one name, two expressions: cannot share
+                continue
+            select = into.ast.copy()
+            select.set("expressions", [*select.expressions, *(p.copy() for p, _ in extra)])
+            schema = pa.schema([*into.schema, *(f for _, f in extra)])
+            kept[target] = dataclasses.replace(into, ast=select, sql=select.sql(dialect=into.dialect), schema=schema,
+                                               pushed=[*into.pushed, f"shared with {fragment.id}"])
+            renamed[fragment.id] = into.id
+        if not renamed:
+            return
+        self.fragments = kept
+        for table in self.ast.find_all(exp.Table):
+            if table.name in renamed:
+                table.set("this", exp.to_identifier(renamed[table.name], quoted=True))
+        for base in self.bases:
+            if base.fragment_id in renamed:
+                base.fragment_id = renamed[base.fragment_id]
 
     def _projections(self, base: _BaseTable, prefix: bool) -> tuple[list[exp.Expression], list[pa.Field]]:
         names = [n for n in base.schema.names if n in base.columns]

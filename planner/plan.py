@@ -60,12 +60,13 @@ class FederatedPlan:
         return sorted({f.source for f in self.fragments})
 
     def explain(self, fragment_stats: dict[str, dict] | None = None,
-                partitions: dict[str, list[str]] | None = None) -> str:
+                partitions: dict[str, list[str]] | None = None, in_place: set[str] | frozenset = frozenset()) -> str:
         """A text plan: each fragment with its pushed SQL, the residual plan, and what was not pushed.
 
         ``fragment_stats`` (from a run: ``{fragment_id: {"rows": n, "bytes": n}}``) adds what each
         fragment returned; ``partitions`` (``{fragment_id: ["year=2022: cached (3.1s old)", ...]}``) how
-        each partition of a cached source was (or would be) read.
+        each partition of a cached source was (or would be) read; ``in_place`` names the fragments the
+        residual plan scans itself (files) instead of fetching them.
         """
         lines = ["Federated plan"]
         if self.pushed_whole:
@@ -80,6 +81,8 @@ class FederatedPlan:
             else:
                 lines.append(f"    partitions: {', '.join(f.partitions)}")
             lines.append(f"    SQL: {f.sql}")
+            if f.id in in_place:
+                lines.append("    read in place: DataFusion scans the files inside the residual plan")
             if fragment_stats and f.id in fragment_stats:
                 s = fragment_stats[f.id]
                 lines.append(f"    returned: {s.get('rows')} rows, {s.get('bytes')} bytes")

@@ -41,12 +41,15 @@ def tpch_setup(pg_database, tmp_path_factory):
             {"name": "lake", "kind": "parquet", "path": str(lake)},
         ]}, base_dir=lake)
         gateway = Gateway(settings)
+        # every file fragment scanned in place by the residual plan, whatever its size (SF 0.01 is small)
+        in_place = Gateway(settings.model_copy(update={"limits": settings.limits.model_copy(
+            update={"in_place_min_rows": 0})}), catalog=gateway.catalog)
         names = {t: {"pg": f"pg.tpch.{t}", "maria": f"maria.{database}.{t}", "lake": f"lake.main.{t}"}[s]
                  for t, s in tpch.PLACEMENT.items()}
         reference = SessionContext()
         for name, table in tables.items():
             reference.register_record_batches(name, [table.to_batches()])
-        yield gateway, reference, queries, names
+        yield {"fetched": gateway, "in_place": in_place}, reference, queries, names
         gateway.close()
     finally:
         with admin.cursor() as cur:
@@ -68,12 +71,21 @@ def _close(a, b) -> bool:
     return a == b
 
 
+@pytest.mark.parametrize("files", ["fetched", "in_place"])
 @pytest.mark.parametrize("number", range(1, 23))
-def test_tpch_query(tpch_setup, number):
-    gateway, reference, queries, names = tpch_setup
+def test_tpch_query(tpch_setup, number, files):
+    gateways, reference, queries, names = tpch_setup
     sql = queries[number]
     want = reference.sql(sql).to_arrow_table()
-    got = gateway.execute(tpch.qualify_tables(sql, names)).reader.read_all()
+    result = gateways[files].execute(tpch.qualify_tables(sql, names))
+    got = result.reader.read_all()
+    in_place = [f for f in result.stats.fragments if f.read_in_place]
+    if files == "fetched":
+        assert not in_place
+    elif not result.stats.pushed_whole:
+        assert all(f.source == "lake" for f in in_place)
+        if number in (3, 9):  # lineitem is joined, not a dynamic filter's build: scanned in place
+            assert in_place and all(f.rows > 0 for f in in_place)
     assert got.column_names == want.column_names
     assert [f.type for f in got.schema] == [f.type for f in want.schema]
     assert got.num_rows == want.num_rows
