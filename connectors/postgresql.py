@@ -20,6 +20,7 @@ from connectors.base import (
     foreign_keys_from_rows,
 )
 from connectors.information_schema import InformationSchemaTables
+from gateway.errors import ConfigError
 
 # information_schema.columns.data_type -> Arrow type. numeric is handled apart (precision and scale).
 PG_TYPES: dict[str, pa.DataType] = {
@@ -69,8 +70,15 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
     bytes. Floating-point SUM is not pushed (summation order changes the last digits).
 
     Options: ``uri`` (``postgresql://user@host:port/db``; a password comes from the environment through
-    the config's ``${VAR}`` expansion), ``pool_size``.
+    the config's ``${VAR}`` expansion), ``pool_size``, ``parallel_readers`` / ``parallel_min_rows`` (see
+    ``_ParallelScan``), ``session_settings`` (planner settings for the gateway's own sessions, over
+    ``SESSION_SETTINGS``).
     """
+
+    #: Fragments are analytic scans and joins whose every row is copied out: cheaper parallel workers than
+    #: PostgreSQL's OLTP defaults (1000 / 0.1). Measured on TPC-H SF1: customer-orders join fragments of
+    #: Q3 and Q5 256 -> 171 ms and 285 -> 154 ms (serial -> two workers). Session-level; nothing is written.
+    SESSION_SETTINGS = {"parallel_setup_cost": "100", "parallel_tuple_cost": "0.01"}
 
     kind = "postgresql"
     dialect = "postgres"
@@ -86,6 +94,11 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         super().__init__(name, options)
         self.uri = options["uri"]
         self._parallel = _ParallelScan(self)
+        self._session_settings = {**self.SESSION_SETTINGS, **{
+            str(k): str(v) for k, v in dict(options.get("session_settings") or {}).items()}}
+        for setting in self._session_settings:
+            if not setting.replace("_", "").replace(".", "").isalnum():
+                raise ConfigError(f"source '{name}': session_settings key '{setting}' is not a setting name")
 
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         """Stream a fragment; a plain scan of a large table (``parallel_min_rows``, default 500,000 rows) is
@@ -105,6 +118,8 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         with conn.cursor() as cur:
             # timestamptz literals and values are read in UTC, as the residual plan sees them
             cur.execute("SET TIME ZONE 'UTC'")
+            for name, value in self._session_settings.items():
+                cur.execute(f"SET {name} = {sql_literal(value)}")
         return conn
 
     def list_schemas(self) -> list[str]:

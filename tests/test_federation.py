@@ -287,3 +287,21 @@ def test_file_fragments_read_in_place(pg_database, mysql_database, files, refere
         assert all(a == 2 * b for a, b in zip(after["amount"].to_pylist(), before["amount"].to_pylist(), strict=True))
     finally:
         gw.close()
+
+
+def test_postgresql_session_settings(pg_database):
+    """The gateway's PostgreSQL sessions favour parallel workers (analytic fragments); a source may override
+    the settings, and a malformed setting name is refused when the source is built."""
+    from connectors.postgresql import PostgreSQLConnector
+    from gateway.errors import ConfigError
+
+    connector = PostgreSQLConnector("pg", {"uri": pg_database, "session_settings": {"parallel_tuple_cost": 0.05}})
+    try:
+        row = connector.fetch_table("SELECT current_setting('parallel_setup_cost') AS setup, "
+                                    "current_setting('parallel_tuple_cost') AS tuple, "
+                                    "current_setting('TimeZone') AS tz").to_pylist()[0]
+        assert row == {"setup": "100", "tuple": "0.05", "tz": "UTC"}
+    finally:
+        connector.close()
+    with pytest.raises(ConfigError, match="session_settings key 'work_mem; DROP'"):
+        PostgreSQLConnector("pg", {"uri": pg_database, "session_settings": {"work_mem; DROP": "1MB"}})
