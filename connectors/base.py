@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -323,3 +323,55 @@ def conformed_reader(
                 yield conform_batch(batch, schema)
 
     return pa.RecordBatchReader.from_batches(schema, generate())
+
+
+def merge_readers(openers: list[Callable[[], pa.RecordBatchReader]], schema: pa.Schema) -> pa.RecordBatchReader:
+    """``merged_batches`` as a reader of ``schema``."""
+    return pa.RecordBatchReader.from_batches(schema, merged_batches(openers))
+
+
+def merged_batches(openers: list[Callable[[], Iterable[pa.RecordBatch]]]) -> Iterator[pa.RecordBatch]:
+    """The batches of several readers (a source read in ranges over several connections): each ``opener`` is
+    called on its own thread, which drains the reader it returns into a bounded queue; batches come out as
+    they arrive. The first error (opening or reading) is raised to the consumer; stopping early stops the
+    threads."""
+    import queue
+
+    done = object()
+    out: queue.Queue = queue.Queue(maxsize=16)
+    stop = threading.Event()
+
+    def drain(opener) -> None:
+        try:
+            for batch in opener():
+                while not stop.is_set():
+                    try:
+                        out.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            out.put(done)
+        except BaseException as exc:  # handed to the consumer
+            out.put(exc)
+
+    threads = [threading.Thread(target=drain, args=(o,), daemon=True) for o in openers]
+    for t in threads:
+        t.start()
+
+    def batches():
+        finished = 0
+        try:
+            while finished < len(openers):
+                item = out.get()
+                if item is done:
+                    finished += 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            stop.set()
+
+    return batches()

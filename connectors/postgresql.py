@@ -18,6 +18,7 @@ from connectors.base import (
     Fragment,
     TableStatistics,
     foreign_keys_from_rows,
+    merge_readers,
 )
 from connectors.information_schema import InformationSchemaTables
 from gateway.errors import ConfigError
@@ -109,7 +110,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         self.scans += 1 - len(statements)  # one fragment, however many statements
         readers = [super(PostgreSQLConnector, self).scan(dataclasses.replace(fragment, sql=s, ast=None))
                    for s in statements]
-        return _merge(readers, fragment.schema)
+        return merge_readers([lambda r=r: r for r in readers], fragment.schema)
 
     def _connect(self):
         import adbc_driver_postgresql.dbapi as pg
@@ -277,48 +278,3 @@ class _ParallelScan:
                 condition = exp.and_(condition, upper)
             statements.append(select.copy().where(condition).sql(dialect="postgres"))
         return statements
-
-
-def _merge(readers: list[pa.RecordBatchReader], schema: pa.Schema):
-    """Batches of several readers as they arrive, each drained by its own thread (bounded queue)."""
-    import queue
-    import threading
-
-    done = object()
-    out: queue.Queue = queue.Queue(maxsize=16)
-    stop = threading.Event()
-
-    def drain(reader: pa.RecordBatchReader) -> None:
-        try:
-            for batch in reader:
-                while not stop.is_set():
-                    try:
-                        out.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            out.put(done)
-        except BaseException as exc:  # handed to the consumer
-            out.put(exc)
-
-    threads = [threading.Thread(target=drain, args=(r,), daemon=True) for r in readers]
-    for t in threads:
-        t.start()
-
-    def batches():
-        finished = 0
-        try:
-            while finished < len(readers):
-                item = out.get()
-                if item is done:
-                    finished += 1
-                elif isinstance(item, BaseException):
-                    raise item
-                else:
-                    yield item
-        finally:
-            stop.set()
-
-    return pa.RecordBatchReader.from_batches(schema, batches())

@@ -305,3 +305,33 @@ def test_postgresql_session_settings(pg_database):
         connector.close()
     with pytest.raises(ConfigError, match="session_settings key 'work_mem; DROP'"):
         PostgreSQLConnector("pg", {"uri": pg_database, "session_settings": {"work_mem; DROP": "1MB"}})
+
+
+def test_large_mysql_table_is_read_in_key_ranges(mysql_database, pg_database, files, reference):
+    """A scan of a large MariaDB table is read in primary-key ranges over several connections (open first
+    and last ranges), with the same rows as one statement; a key-set filter stays one statement."""
+    from gateway.engine import Gateway
+    from gateway.settings import settings_from_dict
+
+    settings = settings_from_dict({"sources": [
+        {"name": "maria", "kind": "mysql", "uri": mysql_database, "parallel_min_rows": 100, "parallel_readers": 3},
+        {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
+    ]}, base_dir=files["root"])
+    gw = Gateway(settings)
+    try:
+        connector = gw.catalog.connector("maria")
+        shipments = dataset.GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"
+        fragment = gw.plan(f"SELECT s.shipment_id, s.cost FROM {shipments} s JOIN lake.orders o "
+                           "ON o.order_id = s.order_id WHERE s.boxes > 10").fragments[0]
+        statements = connector.split(fragment)
+        assert statements is not None and len(statements) == 3
+        assert "`shipment_id` < " in statements[0] and "`shipment_id` >= " not in statements[0]
+        assert "`shipment_id` >= " in statements[2] and "`shipment_id` < " not in statements[2]
+        sql = ("SELECT s.shipment_id, s.cost, s.picked_at, o.amount FROM {shipments} s "
+               "JOIN {orders} o ON o.order_id = s.order_id WHERE s.boxes > 10")
+        got = gw.execute(sql.format(**GATEWAY_NAMES)).reader.read_all()
+        assert_same(got, reference(sql), ordered=False)
+        keyed = gw.plan(f"SELECT s.cost FROM {shipments} s WHERE s.shipment_id IN (1, 2, 3)").fragments[0]
+        assert connector.split(keyed) is None
+    finally:
+        gw.close()
