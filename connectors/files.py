@@ -229,11 +229,20 @@ class FileConnector(Connector):
             self._current(ctx, [t.name for t in fragment.ast.find_all(exp.Table)])
         self.scans += 1
         try:
-            df = ctx.sql(fragment.sql)
-            stream = pa.RecordBatchReader.from_stream(df)
+            # execute_stream, not the Arrow C stream export (RecordBatchReader.from_stream(df)): measured 1.6x
+            # faster on a selective lineitem scan and 11% on TPC-H Q1 (datafusion-python 55)
+            stream = ctx.sql(fragment.sql).execute_stream()
         except Exception as exc:
             raise SourceQueryError(self.name, str(exc).splitlines()[0], fragment.sql) from exc
-        return conformed_reader(fragment.schema, iter(stream))
+
+        def batches():
+            try:
+                for batch in stream:
+                    yield batch.to_pyarrow()
+            except Exception as exc:
+                raise SourceQueryError(self.name, str(exc).splitlines()[0], fragment.sql) from exc
+
+        return conformed_reader(fragment.schema, batches())
 
 
 class ParquetConnector(FileConnector):

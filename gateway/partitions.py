@@ -269,7 +269,7 @@ class CachedScanner:
         if scan.where is not None:
             local = local.where(scan.where.copy())
         df = ctx.sql(local.sql(dialect=RESIDUAL_DIALECT))
-        return conformed_reader(schema, iter(pa.RecordBatchReader.from_stream(df)))
+        return conformed_reader(schema, (batch.to_pyarrow() for batch in df.execute_stream()))
 
 
 def _chain(readers: list[pa.RecordBatchReader]) -> Iterator[pa.RecordBatch]:
