@@ -53,11 +53,21 @@ def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
     fragments = {f.id: f for f in plan.fragments}
     sizes = {fid: estimated_rows(f, catalog) for fid, f in fragments.items()}
     chosen: dict[str, list[DynamicFilter]] = {}
+    # a fragment the residual reads more than once (shared) is restricted only by a build joined with every
+    # one of its references on the same columns: rows another reference needs must not be dropped
+    uses = _references(plan)
+    covered: dict[tuple[str, str, str, str], set[int]] = {}
+    for a, col_a, b, col_b, either_way, use_a, use_b in plan.joins:
+        covered.setdefault((a, col_a, b, col_b), set()).add(use_b)
+        if either_way:
+            covered.setdefault((b, col_b, a, col_a), set()).add(use_a)
     for _ in range(len(fragments)):  # rounds: a probe chosen in one round may be a build in the next
         candidates = []
-        for a, col_a, b, col_b, either_way in plan.joins:
+        for a, col_a, b, col_b, either_way, _, _ in plan.joins:
             directions = ((a, col_a, b, col_b), (b, col_b, a, col_a)) if either_way else ((a, col_a, b, col_b),)
             for build, build_col, probe, probe_col in directions:
+                if len(covered[(build, build_col, probe, probe_col)]) < uses.get(probe, 1):
+                    continue
                 conditions = _conditions(fragments[build], plan) + (build in chosen)
                 if either_way and conditions == 0:
                     continue  # a build that nothing restricts passes every key: it would restrict nothing
@@ -80,6 +90,15 @@ def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
         if not added:
             break
     return [f for filters in chosen.values() for f in filters]
+
+
+def _references(plan: FederatedPlan) -> dict[str, int]:
+    """How many times the residual names each fragment."""
+    counts: dict[str, int] = {}
+    if plan.residual_ast is not None:
+        for table in plan.residual_ast.find_all(exp.Table):
+            counts[table.name] = counts.get(table.name, 0) + 1
+    return counts
 
 
 def _conditions(fragment: Fragment, plan: FederatedPlan) -> int:

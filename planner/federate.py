@@ -132,10 +132,10 @@ class Federator:
         build = next((f for f in self.fragments if isinstance(table, exp.Table) and f.id == table.name), None)
         if build is None or len(build.schema) != 1:
             return None
-        probe, outer = resolve(scope, conjunct.this.table)
+        probe, outer, use = resolve(scope, conjunct.this.table)
         if probe is None or outer:
             return None
-        return (build.id, build.schema.names[0], probe, conjunct.this.name, False)
+        return (build.id, build.schema.names[0], probe, conjunct.this.name, False, 0, use)
 
     def _local_filters(self) -> dict[str, tuple[str, exp.Expression]]:
         """fragment id -> (alias, conjuncts of its table that DataFusion applies): a dynamic filter built from
@@ -604,9 +604,18 @@ class Federator:
     def _share_fragments(self) -> None:
         """Fragments that read the same rows of one source (same tables, joins, filters, grouping: they differ
         only in their columns) become one, with the union of their columns: the source is read once (TPC-H
-        Q11, Q17 read one table twice). DISTINCT fragments stay apart (more columns, other rows)."""
+        Q11, Q17 read one table twice). DISTINCT fragments stay apart (more columns, other rows), and so do
+        fragments the residual reads with ``SELECT *`` (whole sub-queries). A dynamic filter restricts a shared
+        fragment only when it joins every reference (``gateway.dynamic_filters.choose``)."""
+        starred = {t.name for t in self.ast.find_all(exp.Table)
+                   if isinstance(t.parent_select, exp.Select) and any(
+                       isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+                       for p in t.parent_select.expressions)}
+
         def shape(fragment: Fragment) -> exp.Expression | None:
             if not isinstance(fragment.ast, exp.Select) or fragment.ast.args.get("distinct"):
+                return None
+            if fragment.id in starred:  # read as SELECT *: more columns would change the residual
                 return None
             bare = fragment.ast.copy()
             bare.set("expressions", [])
@@ -767,36 +776,46 @@ class Federator:
             select_node.set("where", exp.Where(this=exp.and_(*existing, *leftover, copy=False)))
         return fragment
 
-    def _fragment_joins(self) -> list[tuple[str, str, str, str, bool]]:
+    def _fragment_joins(self) -> list[tuple[str, str, str, str, bool, int, int]]:
         """Equi-joins between fragments in the residual, candidates for dynamic filters:
-        ``(fragment_a, column_a, fragment_b, column_b, either_way)``.
+        ``(fragment_a, column_a, fragment_b, column_b, either_way, use_a, use_b)``; ``use_*`` tells which
+        reference of a fragment the residual reads more than once (a shared fragment) the join is on.
 
         An inner-join condition of one scope works either way. A correlation ``inner.k = outer.k`` of an
         EXISTS/IN/scalar sub-query only restricts the inner side (its rows with other keys never meet an outer
         row), so it is recorded outer -> inner, ``either_way`` False.
         """
 
-        def own_fragments(select: exp.Select) -> dict[str, str]:
+        occurrences: dict[int, int] = {}  # table node -> its number among the references to its fragment
+        counts: dict[str, int] = {}
+        for table in self.ast.find_all(exp.Table):
+            if table.name.startswith("__fragment_"):
+                occurrences[id(table)] = counts.get(table.name, 0)
+                counts[table.name] = occurrences[id(table)] + 1
+
+        def own_fragments(select: exp.Select) -> dict[str, tuple[str, int]]:
             tables = {}
             from_ = select.find(exp.From)
             items = ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
             for item in items:
                 if isinstance(item, exp.Table) and item.name.startswith("__fragment_"):
-                    tables[item.alias_or_name] = item.name
+                    tables[item.alias_or_name] = (item.name, occurrences.get(id(item), 0))
             return tables
 
         owned = {id(s): own_fragments(s.expression) for s in self.scopes if isinstance(s.expression, exp.Select)}
 
-        def resolve(scope: Scope, alias: str) -> tuple[str | None, bool]:
-            """(fragment id, whether it belongs to an enclosing scope) of a column's table alias."""
+        def resolve(scope: Scope, alias: str) -> tuple[str | None, bool, int]:
+            """(fragment id, whether it belongs to an enclosing scope, which reference of the fragment it is)
+            of a column's table alias."""
             outer = False
             while scope is not None:
                 if alias in owned.get(id(scope), {}):
-                    return owned[id(scope)][alias], outer
+                    fragment, occurrence = owned[id(scope)][alias]
+                    return fragment, outer, occurrence
                 if alias in scope.sources:
-                    return None, outer
+                    return None, outer, 0
                 scope, outer = scope.parent, True
-            return None, outer
+            return None, outer, 0
 
         joins = []
         for scope in self.scopes:
@@ -816,16 +835,16 @@ class Federator:
                     if not (isinstance(conjunct, exp.EQ) and isinstance(conjunct.this, exp.Column)
                             and isinstance(conjunct.expression, exp.Column)):
                         continue
-                    (a, a_outer), (b, b_outer) = (resolve(scope, c.table) for c in (conjunct.this,
-                                                                                      conjunct.expression))
+                    (a, a_outer, a_use), (b, b_outer, b_use) = (
+                        resolve(scope, c.table) for c in (conjunct.this, conjunct.expression))
                     if a is None or b is None or a == b:
                         continue
                     left, right = conjunct.this.name, conjunct.expression.name
                     if not a_outer and not b_outer:
-                        joins.append((a, left, b, right, True))
+                        joins.append((a, left, b, right, True, a_use, b_use))
                     elif a_outer != b_outer and scope.is_subquery:
-                        outer, outer_col, inner, inner_col = (a, left, b, right) if a_outer else (b, right, a, left)
-                        joins.append((outer, outer_col, inner, inner_col, False))
+                        joins.append((a, left, b, right, False, a_use, b_use) if a_outer
+                                     else (b, right, a, left, False, b_use, a_use))
         return joins
 
 

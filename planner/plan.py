@@ -36,7 +36,8 @@ class FederatedPlan:
         residual_plan: DataFusion's optimized logical plan of the residual, as text (for EXPLAIN).
         residual_ast: the residual as a sqlglot expression (may hold ``$n`` parameters until bound).
         joins: equi-joins between fragments in the residual, ``(fragment_a, column_a, fragment_b, column_b,
-            either_way)``, usable for dynamic filters (``either_way`` False: only b may be restricted by a).
+            either_way, use_a, use_b)``, usable for dynamic filters (``either_way`` False: only b may be
+            restricted by a; ``use_*``: which of the residual's references to that fragment the join is on).
         local_filters: per fragment, ``(table alias, condition)`` DataFusion applies to its rows (conjuncts
             the source could not run); a dynamic filter built from the fragment applies them first.
     """
@@ -48,7 +49,7 @@ class FederatedPlan:
     not_pushed: list[NotPushed] = field(default_factory=list)
     residual_plan: str = ""
     residual_ast: exp.Expression | None = None
-    joins: list[tuple[str, str, str, str, bool]] = field(default_factory=list)
+    joins: list[tuple[str, str, str, str, bool, int, int]] = field(default_factory=list)
     local_filters: dict[str, tuple[str, exp.Expression]] = field(default_factory=dict)
 
     @property
