@@ -201,7 +201,8 @@ def restrict(fragment: Fragment, column: str, keys: pa.Array, key_arrays: bool =
     if len(keys) == 0:
         condition: exp.Expression = exp.false()
         description = f"{column}: no keys (build side empty)"
-    elif key_arrays and len(keys) > ARRAY_MIN_KEYS and pa.types.is_integer(keys.type):
+    elif key_arrays and len(keys) > ARRAY_MIN_KEYS and pa.types.is_integer(keys.type) \
+            and pc.max(keys).as_py() <= 2**63 - 1:  # a BIGINT[] literal (unsigned keys may not fit)
         array = "{" + ",".join(str(k) for k in keys.to_pylist()) + "}"
         condition = exp.EQ(this=target.copy(), expression=exp.Any(this=exp.Paren(
             this=exp.cast(exp.Literal.string(array), exp.DataType.build("BIGINT[]", dialect="postgres")))))

@@ -356,3 +356,14 @@ def test_shared_fragment_is_read_once_and_keeps_every_reference_whole(gateway, r
            "WHERE o.product_id = p.product_id)")
     result = gateway.execute(sql.format(**GATEWAY_NAMES))
     assert_same(result.reader.read_all(), reference(sql), ordered=False)
+
+
+def test_postgresql_probe_takes_keys_as_one_array(gateway, reference):
+    """Past ARRAY_MIN_KEYS integer keys, a PostgreSQL probe gets ``key = ANY('{...}'::bigint[])``; exact."""
+    sql = ("SELECT c.id, c.name, o.amount FROM {customers} c JOIN {orders} o ON o.customer_id = c.id "
+           "WHERE o.amount > 500 AND o.status = 'shipped' AND o.year = 2023")
+    result = gateway.execute(sql.format(**GATEWAY_NAMES))
+    assert_same(result.reader.read_all(), reference(sql), ordered=False)
+    pg = next(f for f in result.stats.fragments if f.source == "pg")
+    assert pg.dynamic_filter is not None and "= ANY(array of" in pg.dynamic_filter, pg.dynamic_filter
+    assert "= ANY(CAST('{" in pg.sql and "AS BIGINT[]))" in pg.sql, pg.sql[-200:]
