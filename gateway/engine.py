@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import queue
+import re
 import tempfile
 import threading
 import time
@@ -33,6 +34,7 @@ from gateway.errors import (
     PermissionDeniedError,
     QueryCancelledError,
     QueryTimeoutError,
+    SourceQueryError,
 )
 from gateway.metrics import FragmentStats, Metrics, QueryStats
 from gateway.partitions import CachedScanner
@@ -632,11 +634,20 @@ def referenced_sources(sql: str, sources: Sequence[str]) -> set[str]:
     return named
 
 
+#: DataFusion errors that come from reading files (an in-place fragment's source), not from the plan itself
+_FILE_ERROR = re.compile(r"Parquet|IO error|Object ?Store|CSV error|No such file", re.IGNORECASE)
+
+
 def _as_gateway_error(exc: BaseException, feeds: list[_FragmentFeed]) -> BaseException:
-    """The error to show: a source's own error wins over DataFusion's wrapping of it."""
+    """The error to show: a source's own error wins over DataFusion's wrapping of it; a failure inside the
+    files an in-place fragment scans is that source's."""
     for feed in feeds:
         if isinstance(feed.error, GatewayError):
             return feed.error
+    in_place = [f for f in feeds if isinstance(f, _InPlaceFeed) and f.stats.read_in_place]
+    if len({f.fragment.source for f in in_place}) == 1 and _FILE_ERROR.search(str(exc)):
+        feed = in_place[0]  # DataFusion's file errors do not name the file; one file source is in play
+        return SourceQueryError(feed.fragment.source, str(exc).splitlines()[0], feed.fragment.sql)
     if isinstance(exc, GatewayError | GeneratorExit | KeyboardInterrupt):
         return exc
     if isinstance(exc, TimeoutError):

@@ -367,3 +367,37 @@ def test_postgresql_probe_takes_keys_as_one_array(gateway, reference):
     pg = next(f for f in result.stats.fragments if f.source == "pg")
     assert pg.dynamic_filter is not None and "= ANY(array of" in pg.dynamic_filter, pg.dynamic_filter
     assert "= ANY(CAST('{" in pg.sql and "AS BIGINT[]))" in pg.sql, pg.sql[-200:]
+
+
+def test_in_place_file_error_names_the_source(pg_database, files, tmp_path):
+    """A file that turns unreadable under an in-place scan fails the query with the source's name; the
+    gateway goes on answering other queries."""
+    import os
+    import shutil
+
+    from gateway.engine import Gateway
+    from gateway.errors import SourceQueryError
+    from gateway.settings import settings_from_dict
+
+    lake = tmp_path / "lake"
+    shutil.copytree(files["lake"], lake)
+    settings = settings_from_dict({"sources": [
+        {"name": "pg", "kind": "postgresql", "uri": pg_database},
+        {"name": "lake", "kind": "parquet", "path": str(lake)},
+    ], "limits": {"in_place_min_rows": 0}}, base_dir=tmp_path)
+    gw = Gateway(settings)
+    sql = ("SELECT c.region, sum(o.amount) AS amount FROM pg.crm.customers c JOIN lake.orders o "
+           "ON o.customer_id = c.id GROUP BY c.region")
+    try:
+        assert gw.execute(sql).reader.read_all().num_rows > 0
+        part = lake / "orders" / "year=2023" / "part-0.parquet"
+        stat = part.stat()
+        with open(part, "r+b") as f:  # same size and mtime: the data pages, not the footer, are garbage
+            f.seek(4)
+            f.write(os.urandom(stat.st_size // 2))
+        os.utime(part, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        with pytest.raises(SourceQueryError, match="source 'lake'"):
+            gw.execute(sql).reader.read_all()
+        assert gw.execute("SELECT count(*) AS n FROM pg.crm.customers").reader.read_all()["n"][0].as_py() > 0
+    finally:
+        gw.close()
