@@ -103,7 +103,9 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
 
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         """Stream a fragment; a plain scan of a large table (``parallel_min_rows``, default 500,000 rows) is
-        read over ``parallel_readers`` (default 2) connections by ctid ranges."""
+        read over ``parallel_readers`` (default 2) connections by ctid ranges. Numeric columns travel as
+        text (``_numerics_as_text``)."""
+        fragment = _numerics_as_text(fragment)
         statements = self._parallel.split(fragment)
         if statements is None:
             return super().scan(fragment)
@@ -205,6 +207,31 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         for r in rows:
             r["upd"], r["del"] = _PG_FK_RULES[r["upd"]], _PG_FK_RULES[r["del"]]
         return foreign_keys_from_rows(rows)
+
+
+def _numerics_as_text(fragment: Fragment) -> Fragment:
+    """The fragment with its decimal outputs selected as ``CAST(... AS TEXT)``; the connector casts the text
+    back to the fragment's decimal type (``conform_batch``), exactly. Why: the ADBC driver turns binary
+    NUMERIC into text itself, slowly; PostgreSQL's own numeric output is 2x faster end to end (TPC-H SF1
+    orders.o_totalprice, 1.5M values: 0.92 s -> 0.48 s). Not with ORDER BY (an output-name sort key would
+    sort text) nor DISTINCT (unconstrained numerics print equal values differently)."""
+    select = fragment.ast
+    if not isinstance(select, exp.Select) or select.args.get("order") or select.args.get("distinct"):
+        return fragment
+    if len(select.expressions) != len(fragment.schema) or any(
+        isinstance(p, exp.Star) or isinstance(p.unnest(), exp.Star) for p in select.expressions
+    ):
+        return fragment
+    decimals = [i for i, f in enumerate(fragment.schema) if pa.types.is_decimal(f.type)]
+    if not decimals:
+        return fragment
+    select = select.copy()
+    projections = list(select.expressions)
+    for i in decimals:
+        inner = projections[i].this if isinstance(projections[i], exp.Alias) else projections[i]
+        projections[i] = exp.alias_(exp.cast(inner.copy(), "TEXT"), fragment.schema.field(i).name, quoted=True)
+    select.set("expressions", projections)
+    return dataclasses.replace(fragment, ast=select, sql=select.sql(dialect="postgres"))
 
 
 # pg_constraint.confupdtype / confdeltype codes
