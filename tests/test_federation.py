@@ -401,3 +401,19 @@ def test_in_place_file_error_names_the_source(pg_database, files, tmp_path):
         assert gw.execute("SELECT count(*) AS n FROM pg.crm.customers").reader.read_all()["n"][0].as_py() > 0
     finally:
         gw.close()
+
+
+def test_postgresql_numerics_travel_as_text(gateway, reference):
+    """Decimal outputs of a PostgreSQL fragment are selected as text and cast back to the exact decimal type;
+    not when the fragment sorts (an output-name sort key would sort text)."""
+    from connectors.postgresql import _numerics_as_text
+
+    fragment = gateway.plan("SELECT id, credit FROM pg.crm.customers WHERE tier > 3").fragments[0]
+    sent = _numerics_as_text(fragment)
+    assert 'CAST("customers"."credit" AS TEXT) AS "credit"' in sent.sql and sent.schema == fragment.schema
+    ordered = gateway.plan("SELECT id, credit FROM pg.crm.customers ORDER BY credit DESC LIMIT 5").fragments[0]
+    assert _numerics_as_text(ordered).sql == ordered.sql
+    sql = "SELECT id, credit FROM {customers} WHERE tier > 3"
+    got = gateway.execute(sql.format(**GATEWAY_NAMES)).reader.read_all()
+    assert pa.types.is_decimal(got.schema.field("credit").type)
+    assert_same(got, reference(sql), ordered=False)
