@@ -55,7 +55,7 @@ def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
     chosen: dict[str, list[DynamicFilter]] = {}
     # a fragment the residual reads more than once (shared) is restricted only by a build joined with every
     # one of its references on the same columns: rows another reference needs must not be dropped
-    uses = _references(plan)
+    uses = plan.references()
     covered: dict[tuple[str, str, str, str], set[int]] = {}
     for a, col_a, b, col_b, either_way, use_a, use_b in plan.joins:
         covered.setdefault((a, col_a, b, col_b), set()).add(use_b)
@@ -90,15 +90,6 @@ def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
         if not added:
             break
     return [f for filters in chosen.values() for f in filters]
-
-
-def _references(plan: FederatedPlan) -> dict[str, int]:
-    """How many times the residual names each fragment."""
-    counts: dict[str, int] = {}
-    if plan.residual_ast is not None:
-        for table in plan.residual_ast.find_all(exp.Table):
-            counts[table.name] = counts.get(table.name, 0) + 1
-    return counts
 
 
 def _conditions(fragment: Fragment, plan: FederatedPlan) -> int:

@@ -660,12 +660,12 @@ def _read_twice(plan: FederatedPlan) -> set[str]:
     fetched once rather than scanned in place twice."""
     if plan.residual_ast is None:
         return set()
-    ids = {f.id for f in plan.fragments}
+    references = plan.references()
+    twice = {fid for fid, count in references.items() if count > 1}
     names = [t.name for t in plan.residual_ast.find_all(exp.Table)]
-    twice = {fid for fid in ids if names.count(fid) > 1}
     for cte in plan.residual_ast.find_all(exp.CTE):
         if names.count(cte.alias) > 1:
-            twice |= {t.name for t in cte.this.find_all(exp.Table) if t.name in ids}
+            twice |= {t.name for t in cte.this.find_all(exp.Table) if t.name in references}
     return twice
 
 

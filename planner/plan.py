@@ -56,6 +56,16 @@ class FederatedPlan:
     def pushed_whole(self) -> bool:
         return self.residual_sql is None
 
+    def references(self) -> dict[str, int]:
+        """How many times the residual names each fragment (a shared fragment, more than once)."""
+        counts: dict[str, int] = {}
+        if self.residual_ast is not None:
+            ids = {f.id for f in self.fragments}
+            for table in self.residual_ast.find_all(exp.Table):
+                if table.name in ids:
+                    counts[table.name] = counts.get(table.name, 0) + 1
+        return counts
+
     @property
     def sources(self) -> list[str]:
         return sorted({f.source for f in self.fragments})
