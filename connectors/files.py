@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -192,7 +193,8 @@ class FileConnector(Connector):
 
     def native_view(self, fragment: Fragment, ctx: SessionContext) -> DataFrame | None:
         """The fragment over this folder's tables registered in the residual session ``ctx`` (the same
-        table providers, so file listings and schemas are not inferred again), under ``__<source>__<table>``.
+        table providers, so file listings and schemas are not inferred again), under a name derived from the
+        source and table.
         DataFusion then plans the fragment with the residual plan: only the columns and rows the whole query
         needs are decoded, and hash joins prune row groups by the keys of their build side. The view's
         columns are cast to ``fragment.schema`` where their types differ. Raises SourceQueryError."""
@@ -208,7 +210,8 @@ class FileConnector(Connector):
         self._current(own, sorted({t.name for t in tables}))
         try:
             for table in tables:
-                name = f"__{self.name}__{table.name}"
+                # a plain lower-case name: DataFusion parses (and lower-cases) names given to register_table
+                name = "__file_" + hashlib.sha1(f"{self.name}\0{table.name}".encode()).hexdigest()[:16]
                 if not ctx.table_exist(name):
                     ctx.register_table(name, own.table_provider(table.name))
                 table.set("this", exp.to_identifier(name, quoted=True))

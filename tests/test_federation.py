@@ -274,6 +274,14 @@ def test_file_fragments_read_in_place(pg_database, mysql_database, files, refere
         assert 0 < lake_stats[0].rows <= year_rows
         text = gw.explain(sql.format(**GATEWAY_NAMES), analyze=True)
         assert "read in place: DataFusion scans the files inside the residual plan" in text
+        # a table whose name is not lower case (DataFusion lower-cases names it parses)
+        shutil.copytree(lake / "orders", lake / "Orders_Copy")
+        gw.catalog.connector("lake").refresh()
+        gw.catalog.refresh()
+        mixed = sql.format(**GATEWAY_NAMES).replace("lake.orders", 'lake."Orders_Copy"')
+        result = gw.execute(mixed)
+        assert_same(result.reader.read_all(), reference(sql), False)
+        assert any(f.read_in_place for f in result.stats.fragments)
 
         # rewrite one partition: the next query reads the new file (same rows, amounts doubled)
         part = lake / "orders" / "year=2023" / "part-0.parquet"
