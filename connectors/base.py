@@ -8,6 +8,7 @@ It knows nothing about other sources or about DataFusion's residual plan.
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +36,12 @@ QUERY_SHAPE_EXPRESSIONS: frozenset[type[exp.Expression]] = frozenset({
     exp.Offset, exp.Table, exp.TableAlias, exp.Subquery, exp.Distinct, exp.Exists,
     exp.Count, exp.Sum, exp.Min, exp.Max,
 })
+
+
+#: partitions of every DataFusion plan the gateway runs (file sources, residual plans): twice the cores, so a
+#: few large files balance over smaller units (TPC-H SF1 on 2 cores: joins over lineitem 6-10% faster at 4
+#: partitions than at 2)
+DATAFUSION_PARTITIONS = 2 * (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

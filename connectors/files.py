@@ -13,6 +13,7 @@ from datafusion import DataFrame, SessionConfig, SessionContext
 from sqlglot import exp
 
 from connectors.base import (
+    DATAFUSION_PARTITIONS,
     PORTABLE_EXPRESSIONS,
     QUERY_SHAPE_EXPRESSIONS,
     Capabilities,
@@ -59,9 +60,7 @@ class FileConnector(Connector):
                 # plain utf8/binary, not the *_view types: every client (ADBC, JDBC, pandas) reads those
                 config = SessionConfig().set("datafusion.execution.parquet.schema_force_view_types", "false")
                 config = config.with_batch_size(65536)  # fewer, larger batches: less per-batch work downstream
-                # more partitions than cores: a few large files balance better over smaller units
-                # (TPC-H SF1, 8 queries over lineitem: geomean -6% at 4 partitions against 2 on 2 cores)
-                config = config.with_target_partitions(4)
+                config = config.with_target_partitions(DATAFUSION_PARTITIONS)
                 ctx = SessionContext(config)
                 tables = {}
                 for entry in sorted(self.path.iterdir()):

@@ -25,7 +25,7 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 from sqlglot import exp
 
 from catalog import Catalog
-from connectors.base import Connector, Fragment, conform_batch
+from connectors.base import DATAFUSION_PARTITIONS, Connector, Fragment, conform_batch
 from gateway import dynamic_filters
 from gateway.errors import (
     ExecutionError,
@@ -453,7 +453,7 @@ class Gateway:
             else:
                 ctx = self._session()
                 for feed in feeds:
-                    feed.register(ctx, partitions=2)
+                    feed.register(ctx, partitions=DATAFUSION_PARTITIONS)
                 df = ctx.sql(plan.residual_sql)
                 stream = _residual_batches(df, plan.schema, feeds)
         except BaseException as exc:
@@ -574,9 +574,7 @@ class Gateway:
             runtime = runtime.with_disk_manager_os()
         # large batches: in-place file scans and joins over millions of rows pay per batch (measured on
         # TPC-H SF1: Q3, Q5, Q18 10-20% faster than at the default 8192 rows)
-        # 4 partitions on 2 cores: in-place scans of a few large files balance better over more, smaller
-        # units (TPC-H SF1, 10 joins over lineitem: geomean 0.39 -> 0.36 s against 2 partitions)
-        config = SessionConfig().with_target_partitions(4).with_batch_size(65536)
+        config = SessionConfig().with_target_partitions(DATAFUSION_PARTITIONS).with_batch_size(65536)
         # fragments are build sides of up to a few million rows: one shared hash table (CollectLeft) instead
         # of hash-repartitioning the (often in-place, larger) probe side; 5-10% on TPC-H Q3, Q4, Q8, Q10, Q21
         config = config.set("datafusion.optimizer.hash_join_single_partition_threshold", str(64 << 20))
