@@ -554,6 +554,8 @@ class Gateway:
         TPC-H SF1 with bench/tpch_bench.py)."""
         fetched = {dynamic.build for dynamic in filters} | _read_twice(plan)
         for fragment in plan.fragments:
+            if fragment.id in fetched or not self._reads_in_place(fragment.source):
+                continue
             rows = dynamic_filters.estimated_rows(fragment, self.catalog)
             if rows is not None and rows < self.settings.limits.in_place_min_rows:
                 fetched.add(fragment.id)

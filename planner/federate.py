@@ -621,12 +621,13 @@ class Federator:
             bare.set("expressions", [])
             return bare
 
+        shapes = {f.id: shape(f) for f in self.fragments}  # a merge changes columns only, not the shape
         kept: list[Fragment] = []
         renamed: dict[str, str] = {}
         for fragment in self.fragments:
-            bare = shape(fragment)
+            bare = shapes[fragment.id]
             target = next((i for i, k in enumerate(kept) if bare is not None and k.source == fragment.source
-                           and shape(k) == bare), None)
+                           and shapes[k.id] == bare), None)
             if target is None:
                 kept.append(fragment)
                 continue
