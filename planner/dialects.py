@@ -22,6 +22,13 @@ class DataFusion(Postgres):
             exp.DataType.Type.TIMESTAMPTZ: "TIMESTAMP WITH TIME ZONE",
         }
 
+        TRANSFORMS = {
+            **Postgres.Generator.TRANSFORMS,
+            # lower-case units, as people write them: DataFusion names an unaliased output after the literal
+            exp.TimestampTrunc: lambda self, e: self.func(
+                "DATE_TRUNC", exp.Literal.string(e.args["unit"].name.lower() if e.args.get("unit") else "day"), e.this),
+        }
+
 
 RESIDUAL_DIALECT = "datafusion"
 

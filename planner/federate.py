@@ -19,6 +19,7 @@ would; everything else stays in the residual and EXPLAIN says why):
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -38,6 +39,8 @@ from planner.plan import FederatedPlan, NotPushed
 from planner.pushdown import superset_pushable, unpushable_reason
 
 _READ_AS_TEXT = b"gateway.read_as_text"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -68,11 +71,35 @@ class _JoinGroup:
     alias: str = ""
 
 
+def federate(catalog: Catalog, dialect: str, sql: str, ast: exp.Expression,
+             schemas: dict[TableRef, pa.Schema], params: Sequence[object] | None) -> FederatedPlan:
+    """The federated plan of a qualified query: the passes above, or, when one of them fails on this query
+    shape, the fallback plan (every table read by its own fragment, the whole query run by DataFusion), with
+    the reason in ``FederatedPlan.fallback``. ``ast`` is not modified.
+
+    Raises InvalidRequestError (DataFusion's message) only when the fallback plan cannot be planned either:
+    then the SQL itself is what DataFusion refuses.
+    """
+    try:
+        return Federator(catalog, dialect, sql, ast.copy(), schemas, params).run()
+    except GatewayError as exc:
+        if not isinstance(exc, InvalidRequestError):
+            raise  # a source that cannot be introspected fails the fallback too
+        reason = exc.message
+    except Exception as exc:  # a pass's own defect must not fail a query DataFusion can run
+        log.warning("federation pass failed; falling back", exc_info=True)
+        reason = f"{type(exc).__name__}: {exc}"
+    plan = Federator(catalog, dialect, sql, ast.copy(), schemas, params, per_table=True).run()
+    return dataclasses.replace(plan, fallback=reason)
+
+
 class Federator:
-    """Runs the passes above over one qualified query. ``params`` type ``$n`` parameters for DataFusion."""
+    """Runs the passes above over one qualified query. ``params`` type ``$n`` parameters for DataFusion.
+    ``per_table``: only the fallback plan (a fragment per table with the columns it needs, nothing else)."""
 
     def __init__(self, catalog: Catalog, dialect: str, sql: str, ast: exp.Expression,
-                 schemas: dict[TableRef, pa.Schema], params: Sequence[object] | None) -> None:
+                 schemas: dict[TableRef, pa.Schema], params: Sequence[object] | None, per_table: bool = False) -> None:
+        self.per_table = per_table
         self.catalog = catalog
         self.dialect = dialect
         self.sql = sql
@@ -89,6 +116,10 @@ class Federator:
 
     def run(self) -> FederatedPlan:
         if not self.bases:
+            return self._residual_plan()
+        if self.per_table:
+            self._collect_columns(set())
+            self._build_fragments()
             return self._residual_plan()
         whole = self._subtree_fragment(self.ast, self.bases, "whole query")
         if whole is not None:

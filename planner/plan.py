@@ -40,6 +40,9 @@ class FederatedPlan:
             restricted by a; ``use_*``: which of the residual's references to that fragment the join is on).
         local_filters: per fragment, ``(table alias, condition)`` DataFusion applies to its rows (conjuncts
             the source could not run); a dynamic filter built from the fragment applies them first.
+        fallback: why the federation passes were not used (a pass failed on this query shape), or None.
+            A fallback plan reads each table through its own fragment (columns only) and runs the query in
+            DataFusion: slower, never wrong.
     """
 
     sql: str
@@ -51,6 +54,19 @@ class FederatedPlan:
     residual_ast: exp.Expression | None = None
     joins: list[tuple[str, str, str, str, bool, int, int]] = field(default_factory=list)
     local_filters: dict[str, tuple[str, exp.Expression]] = field(default_factory=dict)
+    fallback: str | None = None
+
+    def with_output_names(self, names: Sequence[str]) -> FederatedPlan:
+        """The plan whose result columns are named ``names`` (same count, same order). Internal names
+        (``_col_N``) stay inside fragments and the residual; batches are renamed by position when they are
+        conformed to ``schema`` (a whole pushed query's fragment carries the final names itself)."""
+        if list(names) == self.schema.names or len(names) != len(self.schema):
+            return self
+        schema = pa.schema([f.with_name(n) for f, n in zip(self.schema, names, strict=True)])
+        if self.residual_sql is None:
+            fragment = dataclasses.replace(self.fragments[0], schema=schema)
+            return dataclasses.replace(self, fragments=[fragment, *self.fragments[1:]], schema=schema)
+        return dataclasses.replace(self, schema=schema)
 
     @property
     def pushed_whole(self) -> bool:
@@ -80,6 +96,8 @@ class FederatedPlan:
         residual plan scans itself (files) instead of fetching them.
         """
         lines = ["Federated plan"]
+        if self.fallback:
+            lines.append(f"  fallback: each table read on its own, the query run by DataFusion ({self.fallback})")
         if self.pushed_whole:
             lines.append(f"  whole query pushed down to source '{self.fragments[0].source}'")
         for f in self.fragments:

@@ -25,9 +25,9 @@ from sqlglot.schema import MappingSchema
 import planner.dialects  # noqa: F401  (registers the "datafusion" sqlglot dialect)
 from catalog import Catalog, TableRef
 from gateway.errors import GatewayError, InvalidRequestError, UnknownObjectError
-from planner.dialects import sqlglot_type
-from planner.federate import Federator, residual_schema
-from planner.parse import Statement, check_parameter_count, parse
+from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
+from planner.federate import federate, residual_schema
+from planner.parse import Statement, check_parameter_count, parse, substitute_parameters
 from planner.plan import FederatedPlan, bind
 
 __all__ = ["Planner", "residual_schema"]
@@ -80,10 +80,11 @@ class Planner:
         refs = self._resolve_tables(ast)
         schemas = {ref: self.catalog.table_schema(ref) for ref in set(refs)}
         self._canonicalize_columns(ast, schemas)
-        unnamed = self._unnamed_outputs(ast)
+        unqualified = ast.copy()
         ast = self._qualify(ast, schemas)
-        self._drop_generated_aliases(ast, unnamed)
-        return statement, Federator(self.catalog, self.dialect, sql, ast, schemas, params).run()
+        names = _output_names(unqualified, schemas, params) if _has_generated_names(ast) else None
+        plan = federate(self.catalog, self.dialect, sql, ast, schemas, params)
+        return statement, plan.with_output_names(names) if names else plan
 
     # -- names ---------------------------------------------------------------------------------------
 
@@ -121,23 +122,6 @@ class Planner:
             if chosen is not None:
                 column.set("this", exp.to_identifier(chosen, quoted=True))
 
-    @staticmethod
-    def _unnamed_outputs(ast: exp.Expression) -> list[int]:
-        """Positions of computed outputs the user did not name (DataFusion names them, as locally)."""
-        select = _leftmost_select(ast)
-        if select is None:
-            return []
-        return [i for i, e in enumerate(select.expressions) if not isinstance(e, exp.Alias | exp.Column | exp.Star)]
-
-    @staticmethod
-    def _drop_generated_aliases(ast: exp.Expression, positions: list[int]) -> None:
-        """Undo the ``_col_N`` aliases sqlglot's qualify gave unnamed outputs."""
-        select = _leftmost_select(ast)
-        for i in positions:
-            projection = select.expressions[i]
-            if isinstance(projection, exp.Alias) and projection.alias.startswith("_col_"):
-                projection.replace(projection.this)
-
     def _qualify(self, ast: exp.Expression, schemas: dict[TableRef, pa.Schema]) -> exp.Expression:
         mapping: dict = {}
         for ref, schema in schemas.items():
@@ -151,6 +135,36 @@ class Planner:
             )
         except OptimizeError as exc:
             raise _qualify_error(str(exc), schemas) from exc
+
+def _has_generated_names(ast: exp.Expression) -> bool:
+    """Whether an output of the query is named ``_col_N``: sqlglot's qualify names unnamed outputs so, and
+    makes ORDER BY ordinals and repeated expressions refer to them (kept inside the plan, renamed at the end)."""
+    select = _leftmost_select(ast)
+    return select is not None and any(p.alias_or_name.startswith("_col_") for p in select.expressions)
+
+
+def _output_names(ast: exp.Expression, schemas: dict[TableRef, pa.Schema],
+                  params: Sequence[object] | None) -> list[str] | None:
+    """The names DataFusion gives the query's outputs, planned as written (before qualification) over empty
+    tables of the catalog's schemas: ``SELECT upper(region), count(*) FROM t GROUP BY 1`` ->
+    ``["upper(t.region)", "count(*)"]``. None when DataFusion cannot plan the query as written."""
+    probe = ast.copy()
+    names: dict[TableRef, str] = {}
+    for table in probe.find_all(exp.Table):
+        if table.args.get("catalog") and table.args.get("db"):
+            ref = TableRef(table.catalog, table.db, table.name)
+            if ref not in schemas:
+                return None
+            name = names.setdefault(ref, f"__table_{len(names)}")
+            table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table.args.get("alias")))
+    if params:
+        probe = substitute_parameters(probe, params)
+    try:
+        schema, _ = residual_schema(probe.sql(dialect=RESIDUAL_DIALECT), {n: schemas[r] for r, n in names.items()})
+    except GatewayError:
+        return None
+    return schema.names
+
 
 def _leftmost_select(ast: exp.Expression) -> exp.Select | None:
     """The SELECT whose outputs name the result's columns (the left branch of set operations)."""
