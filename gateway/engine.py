@@ -156,6 +156,9 @@ class _FragmentFeed:
                     pass
             if self._writer is not None:
                 self._writer.close()
+            # destroy the native reader here, before the consumer can see the end: a daemon thread still
+            # inside pyarrow's reader destructor when the interpreter exits aborts the process (std::terminate)
+            reader = None
             self.started.set()
             self.done.set()
             if not self._collect:
@@ -306,7 +309,7 @@ class Gateway:
     def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
         self.settings = settings
         self.catalog = catalog or Catalog.from_settings(settings)
-        self.planner = Planner(self.catalog)
+        self.planner = Planner(self.catalog, limits=settings.limits.input_limits())
         self._scoped_planners: dict[tuple, Planner] = {}  # per (allowed sources, default catalog/schema)
         self.metrics = Metrics()
         self.scanner = CachedScanner(self.catalog, settings)
@@ -322,14 +325,15 @@ class Gateway:
             return self.planner
         if allowed_sources is not None:
             allowed = set(allowed_sources)
-            for source in referenced_sources(sql, self.catalog.list_sources()):
+            for source in referenced_sources(sql, self.catalog.list_sources(), self.planner.limits):
                 if source not in allowed:
                     raise PermissionDeniedError(f"access to source '{source}' is not allowed", source=source)
         key = (frozenset(allowed_sources) if allowed_sources is not None else None, default_catalog, default_schema)
         planner = self._scoped_planners.get(key)
         if planner is None:
             view = self.catalog.view(allowed_sources, default_catalog, default_schema)
-            planner = self._scoped_planners.setdefault(key, Planner(view, self.planner.dialect))
+            planner = self._scoped_planners.setdefault(
+                key, Planner(view, self.planner.dialect, limits=self.planner.limits))
         return planner
 
     def plan(self, sql: str, params: Sequence[object] | None = None, *,
@@ -358,7 +362,7 @@ class Gateway:
             except GatewayError:
                 return None
 
-        return parameter_schema(parse(sql, self.planner.dialect).expression, table_schema)
+        return parameter_schema(parse(sql, self.planner.dialect, self.planner.limits).expression, table_schema)
 
     def explain(self, sql: str, params: Sequence[object] | None = None, analyze: bool = False,
                 max_staleness_s: float | None = None, **scope) -> str:
@@ -613,7 +617,7 @@ def _scope(scope: dict) -> dict:
             "default_schema": scope.get("default_schema")}
 
 
-def referenced_sources(sql: str, sources: Sequence[str]) -> set[str]:
+def referenced_sources(sql: str, sources: Sequence[str], limits=None) -> set[str]:
     """Sources named explicitly by the query's table names (``src.schema.t``, ``src.t``); case-insensitive.
 
     Parsing only: no catalog lookup, no source contacted. Unparsable SQL yields nothing here (the planner
@@ -621,10 +625,10 @@ def referenced_sources(sql: str, sources: Sequence[str]) -> set[str]:
     """
     from sqlglot import exp
 
-    from planner.parse import parse
+    from planner.parse import DEFAULT_LIMITS, parse
 
     try:
-        expression = parse(sql).expression
+        expression = parse(sql, limits=limits or DEFAULT_LIMITS).expression
     except GatewayError:
         return set()
     by_lower = {s.lower(): s for s in sources}

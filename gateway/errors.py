@@ -104,6 +104,16 @@ class InvalidRequestError(GatewayError):
     phase = "planning"
 
 
+class InputLimitError(GatewayError):
+    """A statement over one of the input limits (``planner.limits.InputLimits``), refused before planning;
+    ``limit`` names the limit and ``value`` its setting."""
+
+    code = "input_limit"
+    http_status = 400
+    flight_kind = "invalid_argument"
+    phase = "parsing"
+
+
 class UnimplementedError(GatewayError):
     """A protocol command or SQL feature the gateway does not serve."""
 
@@ -199,7 +209,7 @@ ERRORS_BY_CODE: dict[str, type[GatewayError]] = {
     cls.code: cls
     for cls in (
         GatewayError, SqlSyntaxError, UnknownObjectError, AmbiguousNameError, UnsupportedStatementError,
-        InvalidRequestError, UnimplementedError, SourceUnavailableError, SourceQueryError, QueryTimeoutError,
+        InvalidRequestError, InputLimitError, UnimplementedError, SourceUnavailableError, SourceQueryError, QueryTimeoutError,
         QueryCancelledError, ResourceLimitError, AuthenticationError, PermissionDeniedError, ConfigError,
         ExecutionError,
     )

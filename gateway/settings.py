@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from connectors import CONNECTOR_CLASSES
 from gateway.errors import ConfigError
+from planner.limits import InputLimits
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
 URI_KINDS = ("postgresql", "mysql")
@@ -161,6 +162,22 @@ class LimitsConfig(BaseModel):
     in_place_min_rows: int = Field(
         default=1_000_000, ge=0,
         description="file fragments estimated below this many rows are fetched, overlapping other sources' reads")
+    # input limits, checked before planning (planner.limits.InputLimits has the defaults and their reasons)
+    max_statement_bytes: int = Field(default=InputLimits.statement_bytes, gt=0)
+    max_nesting_depth: int = Field(default=InputLimits.nesting_depth, gt=0)
+    max_set_operations: int = Field(default=InputLimits.set_operations, ge=0)
+    max_boolean_terms: int = Field(default=InputLimits.boolean_terms, gt=0)
+    max_in_list: int = Field(default=InputLimits.in_list, gt=0)
+    max_parameters: int = Field(default=InputLimits.parameters, ge=0)
+    max_tables: int = Field(default=InputLimits.tables, gt=0)
+
+    def input_limits(self) -> InputLimits:
+        """The ``max_*`` settings as the planner's ``InputLimits``."""
+        return InputLimits(
+            statement_bytes=self.max_statement_bytes, nesting_depth=self.max_nesting_depth,
+            set_operations=self.max_set_operations, boolean_terms=self.max_boolean_terms,
+            in_list=self.max_in_list, parameters=self.max_parameters, tables=self.max_tables,
+        )
 
 
 class CacheConfig(BaseModel):

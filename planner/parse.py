@@ -20,6 +20,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from gateway.errors import InvalidRequestError, SqlSyntaxError, UnsupportedStatementError
+from planner.limits import InputLimits, check_text, check_tree
+
+DEFAULT_LIMITS = InputLimits()
 
 # Root expressions that are queries. Everything else (DDL, DML, SET, transactions, COPY...) is refused.
 QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values, exp.Subquery)
@@ -47,13 +50,16 @@ def parse_statement(sql: str, dialect: str = "postgres") -> exp.Expression:
     return parse(sql, dialect).expression
 
 
-def parse(sql: str, dialect: str = "postgres") -> Statement:
+def parse(sql: str, dialect: str = "postgres", limits: InputLimits = DEFAULT_LIMITS) -> Statement:
     """Parse ``sql`` (optionally prefixed by ``EXPLAIN [ANALYZE]``) into a ``Statement``.
 
     Raises:
+        InputLimitError: the statement is over one of ``limits`` (checked on the text before parsing, then
+            on the tree).
         SqlSyntaxError: the text does not parse; line and column are 1-based.
         UnsupportedStatementError: anything but one query (DDL, DML, several statements).
     """
+    check_text(sql, limits)
     explain = _EXPLAIN.match(sql)
     body = sql[explain.end():] if explain else sql
     if not body.strip():
@@ -82,6 +88,7 @@ def parse(sql: str, dialect: str = "postgres") -> Statement:
     if len(expressions) > 1:
         raise UnsupportedStatementError("only one statement per request is accepted")
     expression = expressions[0]
+    check_tree(expression, limits)
     numbered = _number_placeholders(body, dialect)
     if numbered != body:
         expression = sqlglot.parse_one(numbered, read=dialect)

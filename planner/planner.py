@@ -27,7 +27,8 @@ from catalog import Catalog, TableRef
 from gateway.errors import GatewayError, InvalidRequestError, UnknownObjectError
 from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
 from planner.federate import federate, residual_schema
-from planner.parse import Statement, check_parameter_count, parse, substitute_parameters
+from planner.limits import InputLimits
+from planner.parse import DEFAULT_LIMITS, Statement, check_parameter_count, parse, substitute_parameters
 from planner.plan import FederatedPlan, bind
 
 __all__ = ["Planner", "residual_schema"]
@@ -36,8 +37,10 @@ __all__ = ["Planner", "residual_schema"]
 class Planner:
     """Plans queries over a ``Catalog``. ``dialect`` is the sqlglot dialect clients write in."""
 
-    def __init__(self, catalog: Catalog, dialect: str = "postgres", cache_size: int = 512) -> None:
+    def __init__(self, catalog: Catalog, dialect: str = "postgres", cache_size: int = 512,
+                 limits: InputLimits = DEFAULT_LIMITS) -> None:
         self.catalog = catalog
+        self.limits = limits
         self.dialect = dialect
         self.cache_size = cache_size
         self.cache_hits = 0
@@ -51,7 +54,8 @@ class Planner:
         ``$n`` parameters that ``planner.plan.bind`` replaces by this call's values.
 
         Raises SqlSyntaxError, UnsupportedStatementError, UnknownObjectError, AmbiguousNameError,
-        InvalidRequestError (bad parameters; a residual DataFusion cannot plan), SourceUnavailableError
+        InputLimitError (``limits``), InvalidRequestError (bad parameters; a residual DataFusion cannot plan),
+        SourceUnavailableError
         (a source named by the query cannot be introspected).
         """
         key = (sql, tuple(type(p).__name__ for p in params or ()), self.catalog.version)
@@ -70,7 +74,7 @@ class Planner:
         return statement, bind(template, params)
 
     def _plan_template(self, sql: str, params: Sequence[object] | None) -> tuple[Statement, FederatedPlan]:
-        statement = parse(sql, self.dialect)
+        statement = parse(sql, self.dialect, self.limits)
         check_parameter_count(statement.expression, params)
         ast = statement.expression.copy()
         for exists in ast.find_all(exp.Exists):
