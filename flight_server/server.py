@@ -67,6 +67,7 @@ class _Statement:
     cancel: threading.Event = field(default_factory=threading.Event)
     expires: float = 0.0
     max_staleness_s: float | None = None
+    timeout_s: float | None = None
 
 
 class _Handles:
@@ -212,10 +213,13 @@ class GatewayFlightServer(flight.FlightServerBase):
 
     def _staleness(self, context) -> float | None:
         """The session's ``max_staleness_s`` option (seconds a cached partition may be old), if set."""
+        return self._session_option(context, "max_staleness_s")
+
+    def _session_option(self, context, name: str) -> float | None:
         middleware = self._middleware(context)
         session = self.sessions.get(middleware.cookies.get(SESSION_COOKIE) if middleware else None,
                                     self._owner(context))
-        return session.options.get("max_staleness_s") if session else None
+        return session.options.get(name) if session else None
 
     @staticmethod
     def _command(data: bytes | None):
@@ -265,7 +269,8 @@ class GatewayFlightServer(flight.FlightServerBase):
         scope = self._scope(context)
         schema = self.gateway.schema(command.query, **scope)
         handle = self._statements.add(_Statement(command.query, None, self._owner(context), scope,
-                                                 max_staleness_s=self._staleness(context)))
+                                                 max_staleness_s=self._staleness(context),
+                                                 timeout_s=self._session_option(context, "timeout_s")))
         return self._flight_info(descriptor, schema, pb.pack(pb.TicketStatementQuery(statement_handle=handle)))
 
     def _info_prepared(self, context, descriptor, command) -> flight.FlightInfo:
@@ -277,7 +282,8 @@ class GatewayFlightServer(flight.FlightServerBase):
         scope = self._scope(context)
         schema = self.gateway.schema(prepared.sql, prepared.params, **scope)
         handle = self._statements.add(_Statement(prepared.sql, prepared.params, owner, scope,
-                                                 max_staleness_s=self._staleness(context)))
+                                                 max_staleness_s=self._staleness(context),
+                                                 timeout_s=self._session_option(context, "timeout_s")))
         return self._flight_info(descriptor, schema, pb.pack(pb.TicketStatementQuery(statement_handle=handle)))
 
     # -- DoGet -----------------------------------------------------------------------------------------
@@ -318,6 +324,7 @@ class GatewayFlightServer(flight.FlightServerBase):
             try:
                 result = self.gateway.execute(statement.sql, statement.params, user=statement.owner,
                                               cancel=engine_cancel, max_staleness_s=statement.max_staleness_s,
+                                              timeout_s=statement.timeout_s,
                                               **statement.scope)
                 holder["result"] = result
                 put(result.schema)

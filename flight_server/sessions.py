@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from flight_server import protocol as pb
 
 SESSION_COOKIE = "arrow_flight_session_id"
-OPTIONS = ("catalog", "schema", "max_staleness_s")
+OPTIONS = ("catalog", "schema", "max_staleness_s", "timeout_s")
 
 
 @dataclass
@@ -94,7 +94,7 @@ class Sessions:
             if kind is None:
                 session.options.pop(name, None)
                 continue
-            if name == "max_staleness_s":  # seconds a cached partition may be old (0: proven current only)
+            if name in ("max_staleness_s", "timeout_s"):  # seconds: cache age bound; query time limit (0: none)
                 if kind == "string_value" and value.string_value == "":
                     session.options.pop(name, None)  # "" unsets it (drivers can only send text)
                     continue

@@ -227,7 +227,8 @@ class Connection:
 
 def connect(uri: str = "grpc://127.0.0.1:8815", user: str | None = None, password: str | None = None,
             token: str | None = None, tls: bool | str | os.PathLike | None = None,
-            tls_skip_verify: bool = False, max_staleness_s: float | None = None) -> Connection:
+            tls_skip_verify: bool = False, max_staleness_s: float | None = None,
+            timeout_s: float | None = None) -> Connection:
     """Connect to a gateway's Flight SQL endpoint.
 
     - ``user``/``password``: the driver performs the Basic handshake and uses the returned bearer token.
@@ -236,6 +237,9 @@ def connect(uri: str = "grpc://127.0.0.1:8815", user: str | None = None, passwor
       certificate(s) to trust (a private CA, a self-signed server). ``grpc+tls://`` URIs imply TLS.
       ``tls_skip_verify`` turns certificate checks off (testing only).
     - ``max_staleness_s``: how old cached partitions may be for this connection's queries (0: current only).
+    - ``timeout_s``: the time limit of each of this connection's queries in seconds (default: the gateway's
+      ``limits.query_timeout_s``; 0: none); a query past it raises QueryTimeoutError. Sent as the Flight SQL
+      session option ``timeout_s``.
     """
     import adbc_driver_flightsql.dbapi as flightsql
     from adbc_driver_flightsql import DatabaseOptions
@@ -261,6 +265,12 @@ def connect(uri: str = "grpc://127.0.0.1:8815", user: str | None = None, passwor
     if user is not None or token is not None:
         try:  # authenticate now, so bad credentials fail at connect
             connection.adbc_get_table_types()
+        except Exception as exc:
+            connection.close()
+            raise rebuild_error(exc) from exc
+    if timeout_s is not None:
+        try:
+            connection.adbc_connection.set_options(**{_SESSION_OPTION + "timeout_s": repr(float(timeout_s))})
         except Exception as exc:
             connection.close()
             raise rebuild_error(exc) from exc

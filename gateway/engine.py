@@ -8,6 +8,7 @@ fragment's stream is passed through without DataFusion.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -163,6 +165,13 @@ class _FragmentFeed:
             self.done.set()
             if not self._collect:
                 self._put(_END)
+
+    def stop(self, timeout: float) -> None:
+        """Cancel the read (its query's cancel event and source statement) and wait up to ``timeout`` seconds
+        for the reading thread to end."""
+        self._cancel.set()
+        self.cancel_source()
+        self._thread.join(timeout)
 
     def cancel_source(self) -> None:
         """Ask the connector to cancel the source statement if it still runs (a no-op once it ended)."""
@@ -314,6 +323,7 @@ class Gateway:
         self.metrics = Metrics()
         self.scanner = CachedScanner(self.catalog, settings)
         self.scanner.cache.register_metrics(self.metrics.registry)
+        self._feeds: weakref.WeakSet[_FragmentFeed] = weakref.WeakSet()  # reader threads, stopped by close()
 
     # -- planning --------------------------------------------------------------------------------------
 
@@ -409,7 +419,8 @@ class Gateway:
 
     def execute(
         self, sql: str, params: Sequence[object] | None = None, user: str | None = None,
-        cancel: threading.Event | None = None, max_staleness_s: float | None = None, **scope,
+        cancel: threading.Event | None = None, max_staleness_s: float | None = None,
+        timeout_s: float | None = None, **scope,
     ) -> QueryResult:
         """Run ``sql`` and return its streaming result. ``EXPLAIN [ANALYZE] q`` returns the plan as rows.
 
@@ -418,6 +429,9 @@ class Gateway:
         sources' first rows: their statements are cancelled and QueryCancelledError is raised. The engine
         sets ``cancel`` itself when the query ends (it stops the fragment readers). ``max_staleness_s``
         bounds the age of cached partitions served (0: only those the source's fingerprint proves current).
+        ``timeout_s`` (default ``limits.query_timeout_s``; 0 = none) bounds the run in seconds, from the start
+        of execution to the last batch: past it every source statement is cancelled, the residual plan is
+        dropped, and the reader raises QueryTimeoutError.
         """
         try:
             statement, plan = self._planner(sql, **_scope(scope)).plan(sql, params)
@@ -432,15 +446,24 @@ class Gateway:
             table = pa.table({"plan": text.splitlines()}, schema=_EXPLAIN_SCHEMA)
             stats = QueryStats(uuid.uuid4().hex, sql, user=user, status="ok", rows=table.num_rows)
             return QueryResult(table.schema, table.to_reader(), stats, plan)
-        return self._run(sql, plan, user, cancel, max_staleness_s)
+        return self._run(sql, plan, user, cancel, max_staleness_s, timeout_s)
 
     def _run(self, sql: str, plan: FederatedPlan, user: str | None,
-             cancel: threading.Event | None = None, max_staleness_s: float | None = None) -> QueryResult:
+             cancel: threading.Event | None = None, max_staleness_s: float | None = None,
+             timeout_s: float | None = None) -> QueryResult:
         stats = QueryStats(uuid.uuid4().hex, sql, user=user, pushed_whole=plan.pushed_whole)
         self.metrics.started(stats)
         cancel = cancel or threading.Event()
+        deadline = _Deadline(self.settings.limits.query_timeout_s if timeout_s is None else timeout_s, cancel)
         t0 = time.perf_counter()
-        feeds = self._start_feeds(plan, cancel, max_staleness_s)
+        try:
+            feeds = self._start_feeds(plan, cancel, max_staleness_s)
+        except BaseException as exc:
+            deadline.stop()
+            error = deadline.error() if cancel.is_set() else _as_gateway_error(exc, [])
+            self._finish(stats, t0, error)
+            raise error from exc
+        deadline.feeds = feeds
         stats.fragments = [feed.stats for feed in feeds]
         try:
             # Wait until every source has answered, so a failing source is reported before streaming.
@@ -449,7 +472,7 @@ class Gateway:
                     if cancel.is_set():
                         for other in feeds:
                             other.cancel_source()
-                        raise QueryCancelledError("the query was cancelled")
+                        raise deadline.error()
                 if feed.error is not None:
                     raise feed.error
             if plan.pushed_whole:
@@ -459,13 +482,14 @@ class Gateway:
                 for feed in feeds:
                     feed.register(ctx, partitions=DATAFUSION_PARTITIONS)
                 df = ctx.sql(plan.residual_sql)
-                stream = _residual_batches(df, plan.schema, feeds)
+                stream = _residual_batches(df, plan.schema, feeds, cancel)
         except BaseException as exc:
             cancelled = cancel.is_set()
             cancel.set()
+            deadline.stop()
             for feed in feeds:
                 feed.cleanup()
-            error = QueryCancelledError("the query was cancelled") if cancelled else _as_gateway_error(exc, feeds)
+            error = deadline.error() if cancelled else _as_gateway_error(exc, feeds)
             self._finish(stats, t0, error)
             raise error from exc
 
@@ -482,12 +506,13 @@ class Gateway:
                 raise
             except BaseException as exc:
                 if cancel.is_set():
-                    error = QueryCancelledError("the query was cancelled")
-                    stats.status = "cancelled"
+                    error = deadline.error()
+                    stats.status = "cancelled" if isinstance(error, QueryCancelledError) else "timeout"
                 else:
                     error = _as_gateway_error(exc, feeds)
                 raise error from exc
             finally:
+                deadline.stop()
                 cancel.set()
                 for feed in feeds:
                     feed.cleanup()
@@ -509,9 +534,11 @@ class Gateway:
         fetched = self._fetched_not_in_place(plan, filters)
 
         def fetch(fragment: Fragment, stats: FragmentStats | None = None) -> _FragmentFeed:
-            return _FragmentFeed(fragment, self.catalog, limits.prefetch_batches, cancel, self.scanner,
+            feed = _FragmentFeed(fragment, self.catalog, limits.prefetch_batches, cancel, self.scanner,
                                  max_staleness_s, collect=collect, spill_dir=limits.spill_path,
                                  spill_bytes=limits.fragment_memory_bytes, stats=stats)
+            self._feeds.add(feed)
+            return feed
 
         def start(fragment: Fragment) -> _FragmentFeed | _InPlaceFeed:
             if collect and fragment.id not in fetched and self._reads_in_place(fragment.source):
@@ -590,7 +617,8 @@ class Gateway:
     def _finish(self, stats: QueryStats, t0: float, error: BaseException | None) -> None:
         stats.seconds = time.perf_counter() - t0
         if error is not None:
-            stats.status = "cancelled" if isinstance(error, QueryCancelledError) else "error"
+            stats.status = ("cancelled" if isinstance(error, QueryCancelledError)
+                            else "timeout" if isinstance(error, QueryTimeoutError) else "error")
             stats.error = str(error)
         elif stats.status == "running":
             stats.status = "ok"
@@ -601,7 +629,12 @@ class Gateway:
                    "seconds": round(stats.seconds, 4)},
         )
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the fragment readers still running (their queries are cancelled) and wait up to ``timeout_s``
+        seconds for each thread, then close the connectors' pooled connections. Call before the process exits:
+        a reader thread still inside native code while the interpreter finalizes aborts the process."""
+        for feed in list(self._feeds):
+            feed.stop(timeout_s)
         for connector in self.catalog.connectors.values():
             connector.close()
 
@@ -675,13 +708,76 @@ def _read_twice(plan: FederatedPlan) -> set[str]:
     return twice
 
 
-def _residual_batches(df, schema: pa.Schema, feeds: list) -> Iterator[pa.RecordBatch]:
+class _Deadline:
+    """A query's time limit: past ``timeout_s`` seconds it sets ``cancel`` and cancels the source statements
+    of ``feeds``; ``error()`` then says which of timeout or cancellation stopped the query."""
+
+    def __init__(self, timeout_s: float, cancel: threading.Event) -> None:
+        self.timeout_s = timeout_s
+        self.feeds: list = []
+        self._cancel = cancel
+        self._expired = threading.Event()
+        self._timer = threading.Timer(timeout_s, self._expire) if timeout_s and timeout_s > 0 else None
+        if self._timer is not None:
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expire(self) -> None:
+        self._expired.set()
+        self._cancel.set()
+        for feed in self.feeds:
+            feed.cancel_source()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def error(self) -> GatewayError:
+        if self._expired.is_set():
+            return QueryTimeoutError(f"the query ran longer than its time limit of {self.timeout_s:g} s "
+                                     "(limits.query_timeout_s or the query's timeout)", timeout_s=self.timeout_s)
+        return QueryCancelledError("the query was cancelled")
+
+
+def _residual_batches(df, schema: pa.Schema, feeds: list, cancel: threading.Event) -> Iterator[pa.RecordBatch]:
     """The residual plan's batches conformed to ``schema``; once it ran to the end, the in-place fragments'
-    rows and bytes are read off its executed plan."""
-    for batch in df.execute_stream():
-        batch = batch.to_pyarrow()
-        yield batch if batch.schema == schema else conform_batch(batch, schema)
+    rows and bytes are read off its executed plan.
+
+    Each batch is awaited on a private event loop, checking ``cancel`` every 0.1 s: when it is set, the pending
+    batch and the stream are dropped, which stops DataFusion's work (a blocking ``next()`` cannot be
+    interrupted; measured: a runaway cross join stops within one batch of work instead of running on), and
+    QueryCancelledError is raised."""
+    stream = df.execute_stream()
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            batch = loop.run_until_complete(_next_batch(stream, cancel))
+            if batch is None:
+                break
+            batch = batch.to_pyarrow()
+            yield batch if batch.schema == schema else conform_batch(batch, schema)
+    finally:
+        stream = None  # dropping the native stream aborts DataFusion's tasks
+        loop.close()
     record_scan_metrics(df.execution_plan(), feeds)
+
+
+async def _next_batch(stream, cancel: threading.Event):
+    """The stream's next batch, None at its end; QueryCancelledError once ``cancel`` is set."""
+    pending = asyncio.ensure_future(stream.__anext__())
+    del stream  # a traceback that keeps this frame must not keep the native stream (and its work) alive
+    while True:
+        done, _ = await asyncio.wait({pending}, timeout=0.1)
+        if done:
+            try:
+                return pending.result()
+            except StopAsyncIteration:
+                return None
+        if cancel.is_set():
+            pending.cancel()
+            await asyncio.wait({pending}, timeout=1.0)  # let the cancellation reach the native future
+            pending = None  # nor may the traceback keep the pending batch (it holds the stream)
+            raise QueryCancelledError("the query was cancelled")
 
 
 def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:

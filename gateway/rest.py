@@ -44,6 +44,10 @@ class QueryRequest(BaseModel):
         default=None, ge=0,
         description="Serve cached partitions at most this old (seconds); 0: only ones proven current.",
     )
+    timeout_s: float | None = Field(
+        default=None, ge=0,
+        description="Cancel the query after this many seconds (default: limits.query_timeout_s; 0: no limit).",
+    )
 
 
 class CacheWarmRequest(BaseModel):
@@ -96,7 +100,8 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         """Run a query. JSON: ``{"columns": [{"name", "type"}], "rows": [[...]], "row_count", "query_id"}``
         (decimals as strings, dates ISO-8601, bytes base64). arrow: an Arrow IPC stream."""
         result = gateway.execute(body.sql, body.params, user=user.name if user else None,
-                                 max_staleness_s=body.max_staleness_s, allowed_sources=allowed_sources(user))
+                                 max_staleness_s=body.max_staleness_s, timeout_s=body.timeout_s,
+                                 allowed_sources=allowed_sources(user))
         if body.format == "arrow":
             # the first batch is read before answering, so errors up to it still get their own status
             first = _first_batch(result.reader)

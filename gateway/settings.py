@@ -155,6 +155,8 @@ class LimitsConfig(BaseModel):
     spill_path: str | None = None
     prefetch_batches: int = Field(default=8, ge=1)
     statement_ttl_s: float = Field(default=600.0, gt=0)
+    query_timeout_s: float = Field(
+        default=300.0, ge=0, description="a query running longer is cancelled at its sources (0: no limit)")
     dynamic_filters: bool = True
     fragment_memory_bytes: int = Field(default=256 << 20, gt=0, description="a fragment beyond this spills to disk")
     read_files_in_place: bool = Field(
