@@ -341,7 +341,7 @@ class Federator:
                     break
                 parts.append(exp.and_(*(c.copy() for c in own)))
             else:
-                implied = simplify(exp.or_(*parts))
+                implied = exp.or_(*parts)
                 connector = self.catalog.connector(base.ref.source)
                 if self._reason(implied, base.ref.source) is None or (
                     connector.capabilities.filter
@@ -369,7 +369,8 @@ class Federator:
                     ):
                         kept.append(conjunct)
                         continue
-                    candidate = simplify(conjunct.copy())
+                    # not sqlglot's simplify: it rewrote `x IS NULL IS NULL` to `x IS TRUE` (wrong)
+                    candidate = _fold_date_arithmetic(conjunct.copy())
                     reason = self._reason(candidate, base.ref.source)
                     if reason:
                         connector = self.catalog.connector(base.ref.source)
@@ -1022,6 +1023,25 @@ def _factor_or(disjunction: exp.Or) -> list[exp.Expression]:
     if any(not rest for rest in rests):
         return [c.copy() for c in common]
     return [c.copy() for c in common] + [exp.or_(*(exp.and_(*(c.copy() for c in rest)) for rest in rests))]
+
+
+def _fold_date_arithmetic(expression: exp.Expression) -> exp.Expression:
+    """``DATE '1998-12-01' - INTERVAL '90' DAY`` -> ``CAST('1998-09-02' AS DATE)`` (and timestamps), in place:
+    sources differ in interval syntax, a date literal is portable. Only constant date +/- interval is folded.
+
+        >>> import sqlglot
+        >>> _fold_date_arithmetic(sqlglot.parse_one("d <= DATE '1998-12-01' - INTERVAL '90' DAY")).sql()
+        "d <= CAST('1998-09-02' AS DATE)"
+    """
+    for node in list(expression.find_all(exp.Add, exp.Sub)):
+        operands = [node.this, node.expression]
+        if not any(isinstance(o, exp.Interval) for o in operands) or any(
+                o.find(exp.Column, exp.Subquery, exp.Parameter, exp.Placeholder) for o in operands):
+            continue
+        folded = simplify(node.copy())
+        if isinstance(folded, exp.Cast) and isinstance(folded.this, exp.Literal):
+            node.replace(folded)
+    return expression
 
 
 def _has_subquery(node: exp.Expression) -> bool:

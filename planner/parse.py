@@ -96,6 +96,39 @@ def parse(sql: str, dialect: str = "postgres", limits: InputLimits = DEFAULT_LIM
     return Statement(expression, explain=bool(explain), analyze=bool(explain and explain.group(1)), sql=body)
 
 
+# operators whose operands may need parentheses in another dialect (precedence of IS, BETWEEN, LIKE, NOT,
+# comparisons and arithmetic differs between PostgreSQL, MySQL, SQLite and DataFusion)
+_OPERATORS = (
+    exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Pow, exp.DPipe, exp.EQ, exp.NEQ, exp.GT, exp.GTE,
+    exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ, exp.Is, exp.Like, exp.ILike, exp.SimilarTo, exp.Glob,
+    exp.RegexpLike, exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseXor, exp.BitwiseLeftShift, exp.BitwiseRightShift,
+    exp.Not, exp.Neg, exp.BitwiseNot, exp.Between, exp.In,
+)
+
+
+def parenthesize_operands(expression: exp.Expression) -> exp.Expression:
+    """Wrap every operand of an operator that is itself an operator in parentheses, in place, so that no
+    dialect's precedence can regroup it when the tree is rendered for a source or the residual plan:
+
+        >>> import sqlglot
+        >>> tree = sqlglot.parse_one("SELECT 1 FROM t WHERE g BETWEEN 1.5 AND 0 IS NOT NULL AND NOT a = 1")
+        >>> parenthesize_operands(tree).sql()
+        'SELECT 1 FROM t WHERE (g BETWEEN 1.5 AND 0) IS NOT NULL AND NOT (a = 1)'
+
+    (SQLite reads the unparenthesized text as ``g BETWEEN 1.5 AND (0 IS NOT NULL)``.) AND/OR chains are left
+    as they are (the lowest precedence everywhere): the planner splits them into conjuncts. Returns
+    ``expression``."""
+    for node in list(expression.walk()):
+        if not isinstance(node, _OPERATORS):
+            continue
+        for key in ("this", "expression", "low", "high"):
+            child = node.args.get(key)
+            if isinstance(child, (*_OPERATORS, exp.Connector, exp.Xor)) and not (isinstance(node, exp.Is)
+                                                                                and key == "expression"):
+                child.replace(exp.Paren(this=child.copy()))
+    return expression
+
+
 def check_read_only(expression: exp.Expression) -> None:
     """Refuse anything that is not a query, before any source is contacted."""
     if not isinstance(expression, QUERY_ROOTS):

@@ -28,7 +28,14 @@ from gateway.errors import GatewayError, InvalidRequestError, UnknownObjectError
 from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
 from planner.federate import federate, residual_schema
 from planner.limits import InputLimits
-from planner.parse import DEFAULT_LIMITS, Statement, check_parameter_count, parse, substitute_parameters
+from planner.parse import (
+    DEFAULT_LIMITS,
+    Statement,
+    check_parameter_count,
+    parenthesize_operands,
+    parse,
+    substitute_parameters,
+)
 from planner.plan import FederatedPlan, bind
 
 __all__ = ["Planner", "residual_schema"]
@@ -85,8 +92,10 @@ class Planner:
         schemas = {ref: self.catalog.table_schema(ref) for ref in set(refs)}
         self._canonicalize_columns(ast, schemas)
         unqualified = ast.copy()
-        ast = self._qualify(ast, schemas)
-        names = _output_names(unqualified, schemas, params) if _has_generated_names(ast) else None
+        _name_subquery_outputs(ast)
+        ast = parenthesize_operands(self._qualify(ast, schemas))
+        rename = _has_unnamed_outputs(unqualified) or _has_generated_names(ast)
+        names = _output_names(unqualified, schemas, params) if rename else None
         plan = federate(self.catalog, self.dialect, sql, ast, schemas, params)
         return statement, plan.with_output_names(names) if names else plan
 
@@ -139,6 +148,26 @@ class Planner:
             )
         except OptimizeError as exc:
             raise _qualify_error(str(exc), schemas) from exc
+        except (AssertionError, ValueError, KeyError, TypeError, AttributeError) as exc:  # sqlglot's own defects
+            raise InvalidRequestError(f"the query cannot be resolved: {exc}") from exc
+
+def _name_subquery_outputs(ast: exp.Expression) -> None:
+    """Alias unnamed scalar sub-query outputs ``_col_N`` as qualify would: its positional ORDER BY expansion
+    asserts that a sub-query output is aliased (``SELECT a, (SELECT count(*) FROM t) FROM u ORDER BY 2``)."""
+    for select in list(ast.find_all(exp.Select)):
+        for i, projection in enumerate(select.expressions):
+            if isinstance(projection, exp.Subquery) and not projection.alias:
+                # an Alias node: alias_() would set the sub-query's own alias, which qualify does not accept
+                projection.replace(exp.Alias(this=projection.copy(), alias=exp.to_identifier(f"_col_{i}")))
+
+
+def _has_unnamed_outputs(ast: exp.Expression) -> bool:
+    """Whether the query has an output computed without an alias (qualify names some after a column they
+    read, e.g. ``CAST(a.g AS TEXT)`` as ``g``, where DataFusion says ``a.g``)."""
+    select = _leftmost_select(ast)
+    return select is not None and any(
+        not isinstance(p, exp.Alias | exp.Column | exp.Star) for p in select.expressions)
+
 
 def _has_generated_names(ast: exp.Expression) -> bool:
     """Whether an output of the query is named ``_col_N``: sqlglot's qualify names unnamed outputs so, and

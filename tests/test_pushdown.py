@@ -23,7 +23,7 @@ def test_same_source_join_runs_in_the_source(gateway, reference):
     plan = gateway.plan(sql.format(**GATEWAY_NAMES))
     pg = next(f for f in plan.fragments if f.source == "pg")
     assert pg.tables == ["pg.crm.customers", "pg.crm.customers"] and "CROSS JOIN" in pg.sql
-    assert '"c2"."id" = "c"."id" + 1' in pg.sql and '"c"."tier" < 20' in pg.sql
+    assert '"c2"."id" = ("c"."id" + 1)' in pg.sql and '"c"."tier" < 20' in pg.sql
     result = _run(gateway, reference, sql)
     # the join ran in PostgreSQL: it returned no more rows than the reference join of the two tables
     joined = reference("SELECT count(*) AS n FROM {customers} c JOIN {customers} c2 ON c2.id = c.id + 1 "
