@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+from adbc_driver_manager import NotSupportedError
 from sqlglot import exp
 
 from connectors.base import ConnectionPool, Connector, Fragment, conformed_reader
@@ -135,11 +136,15 @@ class AdbcConnector(Connector):
 
     def cancel(self, fragment: Fragment) -> None:
         """Cancel the fragment's running statement (ADBC ``AdbcStatementCancel``: PostgreSQL gets a cancel
-        request, so the backend stops); its stream then fails and the connection is discarded."""
+        request, so the backend stops); its stream then fails and the connection is discarded. A driver without
+        cancel (SQLite) is not an error: the engine stops reading at the next batch, which closes the cursor."""
         cur = self._running.get(id(fragment))
         if cur is not None:
             self._cancelled.add(id(fragment))  # its connection is then closed, not pooled
-            cur.adbc_cancel()
+            try:
+                cur.adbc_cancel()
+            except NotSupportedError:
+                pass
 
 
 def _first_line(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +23,10 @@ from connectors.base import (
 from gateway.errors import SourceUnavailableError
 
 READ_AS_TEXT = b"gateway.read_as_text"
+
+#: how long a gateway statement waits for a writer's commit (which briefly excludes readers in rollback-journal
+#: mode) before failing with "database is locked"
+BUSY_TIMEOUT_MS = 5000
 
 
 def sqlite_arrow_type(declared: str) -> tuple[pa.DataType, bool]:
@@ -79,6 +84,12 @@ class SQLiteConnector(AdbcConnector):
     one typed witness row (``SELECT <typed literals> UNION ALL SELECT * FROM (<fragment>)``; SQLite emits
     UNION ALL branches in order), which the reader drops.
 
+    The gateway never blocks the database's own writers for longer than one of its statements runs: connections
+    are read-only and in autocommit mode, so each statement is its own read transaction, ended when the statement
+    finishes or its cursor is closed; an idle pooled connection holds no lock and no snapshot. In WAL mode
+    readers never block writers; in rollback-journal mode a writer's commit waits for the statements reading at
+    that moment (SQLite's SHARED lock), and a statement waits up to ``BUSY_TIMEOUT_MS`` for a commit.
+
     Options: ``path`` (the database file; it must exist), ``pool_size``.
     """
 
@@ -96,8 +107,18 @@ class SQLiteConnector(AdbcConnector):
 
         if not os.path.exists(self.path):
             raise SourceUnavailableError(self.name, f"database file {self.path} does not exist")
-        # read-only URI: the gateway never writes to sources
-        return sqlite.connect(f"file:{os.path.abspath(self.path)}?mode=ro")
+        # read-only URI: the gateway never writes to sources. Autocommit: ADBC's default (off) leaves every
+        # connection inside an open transaction after its first read, holding a SHARED lock (rollback journal)
+        # or an old snapshot (WAL) while it sits in the pool, so writers failed with "database is locked"
+        conn = sqlite.connect(f"{Path(os.path.abspath(self.path)).as_uri()}?mode=ro", autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                cur.fetchall()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def list_schemas(self) -> list[str]:
         return ["main"]

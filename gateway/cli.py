@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -28,10 +31,17 @@ def _fail(exc: GatewayError) -> None:
     raise typer.Exit(2)
 
 
-def _gateway(config: Path | None):
+@contextlib.contextmanager
+def _gateway(config: Path | None) -> Iterator:
+    """An in-process gateway on ``config``, closed on the way out: its fragment reader threads are stopped and
+    joined before the interpreter exits (one still inside pyarrow/DataFusion code then aborts the process)."""
     from gateway.engine import Gateway
 
-    return Gateway(prepare(load_settings(config)))
+    gateway = Gateway(prepare(load_settings(config)))
+    try:
+        yield gateway
+    finally:
+        gateway.close()
 
 
 @app.command()
@@ -67,8 +77,8 @@ def query(
     if format not in ("table", "csv", "json"):
         raise typer.BadParameter("format must be table, csv or json", param_hint="--format")
     try:
-        result = _gateway(config).execute(sql)
-        table = result.reader.read_all()
+        with _gateway(config) as gateway:
+            table = gateway.execute(sql).reader.read_all()
     except GatewayError as exc:
         _fail(exc)
     rows = table.to_pylist()
@@ -96,9 +106,11 @@ def explain(
 ) -> None:
     """Print the federated plan: each fragment's pushed SQL and the residual DataFusion plan."""
     try:
-        print(_gateway(config).explain(sql, analyze=analyze))
+        with _gateway(config) as gateway:
+            text = gateway.explain(sql, analyze=analyze)
     except GatewayError as exc:
         _fail(exc)
+    print(text)
 
 
 cache_app = typer.Typer(no_args_is_help=True, help="The hot-partition cache of a running gateway (via its REST API).")
@@ -170,7 +182,35 @@ def cache_clear(source: Annotated[str | None, typer.Option(help="Only this sourc
 
 
 def main() -> None:
-    app()
+    """Run the command, then end the process with its exit code without finalizing the interpreter.
+
+    The command's own threads are stopped and joined (``_gateway`` closes the engine), but DataFusion's tokio
+    worker threads are not Python's to join: one still completing an awaited batch inside the Python C API
+    while the interpreter finalizes aborts the process (exit 134) after a correct answer. Output and logs are
+    flushed first; nothing else is left to clean up at that point.
+    """
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (``gateway query ... | head``)
+            code = code or 1
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    """The process exit code ``sys.exit(code)`` would give (a message is printed to stderr, code 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

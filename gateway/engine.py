@@ -743,22 +743,32 @@ def _residual_batches(df, schema: pa.Schema, feeds: list, cancel: threading.Even
     """The residual plan's batches conformed to ``schema``; once it ran to the end, the in-place fragments'
     rows and bytes are read off its executed plan.
 
-    Each batch is awaited on a private event loop, checking ``cancel`` every 0.1 s: when it is set, the pending
-    batch and the stream are dropped, which stops DataFusion's work (a blocking ``next()`` cannot be
-    interrupted; measured: a runaway cross join stops within one batch of work instead of running on), and
-    QueryCancelledError is raised."""
+    Cancellation (``cancel`` set): the first batch, behind which the long work of a plan hides (hash-join
+    builds, aggregations, sorts), is awaited on a private event loop that checks ``cancel`` every 0.1 s and
+    then drops the pending batch and the stream, which stops DataFusion's work (a blocking ``next()`` cannot
+    be interrupted: a runaway join went on burning CPU after its client left). Later batches are read with
+    plain ``next()`` (cheaper per batch; no DataFusion thread calls into Python, which raced interpreter
+    exit) and ``cancel`` is checked between them. Raises QueryCancelledError once ``cancel`` is set."""
     stream = df.execute_stream()
     loop = asyncio.new_event_loop()
     try:
-        while True:
-            batch = loop.run_until_complete(_next_batch(stream, cancel))
-            if batch is None:
-                break
-            batch = batch.to_pyarrow()
-            yield batch if batch.schema == schema else conform_batch(batch, schema)
-    finally:
+        first = loop.run_until_complete(_next_batch(stream, cancel))
+    except BaseException:
         stream = None  # dropping the native stream aborts DataFusion's tasks
+        raise
+    finally:
         loop.close()
+    if first is None:
+        record_scan_metrics(df.execution_plan(), feeds)
+        return
+    batch = first.to_pyarrow()
+    yield batch if batch.schema == schema else conform_batch(batch, schema)
+    for batch in stream:
+        if cancel.is_set():
+            stream = None
+            raise QueryCancelledError("the query was cancelled")
+        batch = batch.to_pyarrow()
+        yield batch if batch.schema == schema else conform_batch(batch, schema)
     record_scan_metrics(df.execution_plan(), feeds)
 
 

@@ -209,8 +209,8 @@ ERRORS_BY_CODE: dict[str, type[GatewayError]] = {
     cls.code: cls
     for cls in (
         GatewayError, SqlSyntaxError, UnknownObjectError, AmbiguousNameError, UnsupportedStatementError,
-        InvalidRequestError, InputLimitError, UnimplementedError, SourceUnavailableError, SourceQueryError, QueryTimeoutError,
-        QueryCancelledError, ResourceLimitError, AuthenticationError, PermissionDeniedError, ConfigError,
+        InvalidRequestError, InputLimitError, UnimplementedError, SourceUnavailableError, SourceQueryError,
+        QueryTimeoutError, QueryCancelledError, ResourceLimitError, AuthenticationError, PermissionDeniedError, ConfigError,
         ExecutionError,
     )
 }
