@@ -65,6 +65,7 @@ class Capabilities:
         key_arrays: a dynamic filter's integer keys may be sent as one array literal,
             ``col = ANY(CAST('{1,2,...}' AS BIGINT[]))`` (PostgreSQL: parsed as one constant and probed by
             hash or index; measured 2x faster than the same keys as an IN list at 29,000 keys).
+        offset_without_limit: OFFSET may stand without LIMIT (MySQL/MariaDB's grammar requires a LIMIT).
     """
 
     projection: bool = True
@@ -78,6 +79,7 @@ class Capabilities:
     text_equality: bool = True
     top_n: bool = True
     key_arrays: bool = False
+    offset_without_limit: bool = True
 
 
 @dataclass

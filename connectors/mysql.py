@@ -100,6 +100,7 @@ class MySQLConnector(InformationSchemaTables, Connector):
         expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS,
         ordered_text=False,
         text_equality=False,
+        offset_without_limit=False,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
@@ -114,15 +115,33 @@ class MySQLConnector(InformationSchemaTables, Connector):
         import connectorx as cx
 
         try:
-            return cx.read_sql(self.uri, sql, return_type="arrow_stream" if stream else "arrow",
-                               pre_execution_query=SESSION_SETUP)
+            result = cx.read_sql(self.uri, sql, return_type="arrow_stream" if stream else "arrow",
+                                 pre_execution_query=SESSION_SETUP)
         except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt | SystemExit):
+            error = self._source_error(exc, sql)
+            if error is exc:
                 raise
-            message = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__
-            if _UNAVAILABLE.search(message):
-                raise SourceUnavailableError(self.name, message) from exc
-            raise SourceQueryError(self.name, message, sql) from exc
+            raise error from exc
+        return self._batches(result, sql) if stream else result
+
+    def _batches(self, reader, sql: str):
+        """The stream's batches; a failure while reading (connectorx raises a Rust panic for a statement the
+        server refuses) is this source's error, as one at the start would be."""
+        try:
+            yield from reader
+        except BaseException as exc:
+            error = self._source_error(exc, sql)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _source_error(self, exc: BaseException, sql: str) -> BaseException:
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            return exc
+        message = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__
+        if _UNAVAILABLE.search(message):
+            return SourceUnavailableError(self.name, message)
+        return SourceQueryError(self.name, message, sql)
 
     def fetch_table(self, sql: str) -> pa.Table:
         return self._read(sql)
@@ -188,7 +207,7 @@ class MySQLConnector(InformationSchemaTables, Connector):
         self.scans += 1
         statements = self.split(fragment)
         if statements is None:
-            return conformed_reader(fragment.schema, iter(self._read(fragment.sql, stream=True)))
+            return conformed_reader(fragment.schema, self._read(fragment.sql, stream=True))
         return conformed_reader(fragment.schema, merged_batches(
             [lambda sql=sql: self._read(sql, stream=True) for sql in statements]))
 

@@ -906,8 +906,11 @@ def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, 
     for name, schema in tables.items():
         ctx.register_dataset(name, ds.dataset(_plain_schema(schema).empty_table()))
     try:
-        df = ctx.sql(sql)
-        return df.schema(), str(df.optimized_logical_plan().display_indent())
+        optimized = ctx.sql(sql).optimized_logical_plan()
+        # the analyzed plan's schema: DataFrame.schema() is taken before type coercion (CASE WHEN .. THEN 1
+        # ELSE <decimal> END says int64 there, and the batches are decimal128(22, 2))
+        schema = ctx.create_dataframe_from_logical_plan(optimized).schema()
+        return schema, str(optimized.display_indent())
     except Exception as exc:
         message = str(exc).splitlines()[0]
         raise InvalidRequestError(f"the query cannot be planned: {message}") from exc

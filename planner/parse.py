@@ -195,14 +195,24 @@ def substitute_parameters(expression: exp.Expression, params: Sequence[object]) 
 
 
 def literal(value: object) -> exp.Expression:
-    """A sqlglot literal for a Python value, typed so every dialect reads it the same way."""
+    """A sqlglot literal for a Python value, typed so every dialect reads it the same way.
+
+    NaN and ±Infinity (float or Decimal) are refused with InvalidRequestError: as a number they would render
+    as a column name (``= -Infinity`` compared with a column ``infinity``), and as ``CAST('Infinity' AS
+    DOUBLE)`` SQLite and MySQL would read 0.0 where DataFusion and PostgreSQL read infinity."""
     if value is None:
         return exp.null()
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, int | float | decimal.Decimal):
-        if isinstance(value, float) and value != value:
-            raise InvalidRequestError("NaN is not accepted as a parameter")
+        if isinstance(value, decimal.Decimal):
+            nan, infinite = value.is_nan(), value.is_infinite()
+        else:
+            nan, infinite = value != value, isinstance(value, float) and abs(value) == float("inf")
+        if nan or infinite:
+            shown = "NaN" if nan else "-Infinity" if value < 0 else "Infinity"
+            raise InvalidRequestError(f"{shown} is not accepted as a parameter (not every source can compare "
+                                      "with it); pass a finite number or NULL")
         return exp.Literal.number(value)
     if isinstance(value, str):
         return exp.Literal.string(value)

@@ -19,6 +19,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.eliminate_ctes import eliminate_ctes
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
@@ -94,6 +95,8 @@ class Planner:
         unqualified = ast.copy()
         _name_subquery_outputs(ast)
         ast = parenthesize_operands(self._qualify(ast, schemas))
+        ast = eliminate_ctes(ast)  # an unused CTE is never planned by DataFusion: never sent to a source either
+        _drop_constant_order_keys(ast)
         rename = _has_unnamed_outputs(unqualified) or _has_generated_names(ast)
         names = _output_names(unqualified, schemas, params) if rename else None
         plan = federate(self.catalog, self.dialect, sql, ast, schemas, params)
@@ -150,6 +153,29 @@ class Planner:
             raise _qualify_error(str(exc), schemas) from exc
         except (AssertionError, ValueError, KeyError, TypeError, AttributeError) as exc:  # sqlglot's own defects
             raise InvalidRequestError(f"the query cannot be resolved: {exc}") from exc
+
+def _drop_constant_order_keys(ast: exp.Expression) -> None:
+    """Remove constant keys from each query's ORDER BY (``ORDER BY 1`` naming a literal output becomes
+    ``ORDER BY FALSE`` after qualification): they order nothing, and MySQL, PostgreSQL and SQLite would read a
+    number there as a position. Window ORDER BYs are left alone (they define frames)."""
+    constant = (exp.Literal, exp.Boolean, exp.Null)
+    for order in list(ast.find_all(exp.Order)):
+        if not isinstance(order.parent, exp.Select | exp.SetOperation):
+            continue
+        select = _leftmost_select(order.parent)
+        outputs = {p.alias: p.this for p in (select.expressions if select else []) if isinstance(p, exp.Alias)}
+
+        # an unqualified column naming an output alias is qualify's reading of an ordinal
+        resolved = [outputs.get(o.this.name, o.this) if isinstance(o.this, exp.Column) and not o.this.table
+                    else o.this for o in order.expressions]
+        keys = [o for o, key in zip(order.expressions, resolved, strict=True) if not isinstance(key, constant)]
+        if len(keys) == len(order.expressions):
+            continue
+        if keys:
+            order.set("expressions", keys)
+        else:
+            order.pop()
+
 
 def _name_subquery_outputs(ast: exp.Expression) -> None:
     """Alias unnamed scalar sub-query outputs ``_col_N`` as qualify would: its positional ORDER BY expansion

@@ -155,12 +155,12 @@ def superset_pushable(node: exp.Expression, caps: Capabilities, column_type: Col
         exact = dataclasses.replace(caps, text_equality=True)
         return all(
             superset_pushable(c, caps, column_type, dialect)
-            or (unpushable_reason(c, caps, column_type, dialect) is None and not c.find(exp.Not))
+            or (unpushable_reason(c, caps, column_type, dialect) is None and not _negates(c))
             for c in children
         ) and unpushable_reason(node, exact, column_type, dialect) is None
     if not isinstance(node, exp.EQ | exp.In | exp.Like):
         return False
-    if any(isinstance(n, exp.Not) for n in node.walk()) or node.args.get("query") is not None:
+    if _negates(node) or node.args.get("query") is not None:
         return False
     if any(isinstance(lit, exp.Literal) and "\\" in lit.name for lit in node.find_all(exp.Literal)):
         return False
@@ -168,6 +168,12 @@ def superset_pushable(node: exp.Expression, caps: Capabilities, column_type: Col
 
     exact = dataclasses.replace(caps, text_equality=True)
     return unpushable_reason(node, exact, column_type, dialect) is None
+
+
+def _negates(node: exp.Expression) -> bool:
+    """Whether a negation is inside ``node``: ``NOT``, or sqlglot's ``negate`` flag (``x NOT LIKE p`` is
+    ``Like(negate=True)``, not ``Not(Like)``)."""
+    return any(isinstance(n, exp.Not) or n.args.get("negate") for n in node.walk())
 
 
 def _shape_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
@@ -182,6 +188,9 @@ def _shape_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
         return "SUBSTRING positions other than positive literals differ between engines"
     if isinstance(sub, exp.Subquery | exp.Exists) and not caps.full_query:
         return "sub-queries are not pushed to this source"
+    if isinstance(sub, exp.Offset) and not caps.offset_without_limit and not (
+            sub.parent is not None and sub.parent.args.get("limit")):
+        return "OFFSET without LIMIT is not valid in this source's SQL"
     return None
 
 

@@ -1,0 +1,248 @@
+"""Comparing the gateway's answer with the reference's, and running one fuzz query through both.
+
+Values: integers of any width and decimals compare exactly as numbers (``Decimal('1.50') == 1.5``), floats
+(and a float against a decimal) within ``REL_TOL``/``ABS_TOL``, timestamps as UTC instants (a naive timestamp
+is read as UTC). Rows compare in order when the query's top-level ORDER BY covers every output column (the
+generator appends tie-breakers), else as multisets; LIMIT/OFFSET without such an order compares the row count
+only. Output column names that differ are a finding of their own ("names"); so are Arrow types that differ
+other than by integer width ("types", a note that does not fail a query).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pyarrow as pa
+from sqlglot import exp
+
+from tests.fuzz.generator import FuzzQuery, render
+
+REL_TOL, ABS_TOL = 1e-9, 1e-12
+OK, WRONG, ERROR, INVALID, NAMES = "ok", "wrong answer", "planning error", "invalid", "names"
+UNSTABLE = "unstable"  # DataFusion answers differently in two configurations: no reference to hold to
+
+#: DataFusion 55 defects that the reference escapes only where its optimizer removes the failing part (an empty
+#: sub-query), while the gateway, reading real fragments, meets them: error text -> a reproduction in plain
+#: DataFusion (no gateway involved). Such errors count as UNSTABLE, not as gateway failures.
+DATAFUSION_DEFECTS = {
+    "Invalid comparison operation: Decimal128":
+        "SELECT v FROM (SELECT round(d, 1) AS v FROM t) AS s WHERE v <> 50000  -- d DECIMAL(12, 2), one row",
+}
+
+
+@dataclass
+class Outcome:
+    """What one query did: ``category`` (OK, WRONG, ERROR, INVALID, NAMES, UNSTABLE), a detail, and whether the
+    gateway's plan fell back (``fallback``: the reason string) or differed in types (``types``)."""
+
+    category: str
+    detail: str = ""
+    fallback: str | None = None
+    types: str | None = None
+    gateway_sql: str = ""
+    reference_sql: str = ""
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.category in (WRONG, ERROR)
+
+    def signature(self) -> tuple[str, str]:
+        """What a shrunk query must keep to "fail the same way": the category and, for errors, the class."""
+        if self.category == ERROR:
+            return self.category, self.detail.split(":", 1)[0]
+        return self.category, ""
+
+
+def _value(v):
+    if hasattr(v, "to_pydatetime") and hasattr(v, "nanosecond"):  # pandas Timestamp (timestamp[ns] values)
+        nanos = v.nanosecond
+        v = v.to_pydatetime(warn=False)
+        if nanos:
+            return (_value(v), nanos)
+    if isinstance(v, dt.datetime) and v.tzinfo is not None:
+        return v.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(v, Decimal):
+        return v.normalize() if v.is_finite() else v
+    return v
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    numbers = (int, float, Decimal)
+    if isinstance(a, numbers) and isinstance(b, numbers):
+        if isinstance(a, float) or isinstance(b, float):
+            fa, fb = float(a), float(b)
+            if math.isnan(fa) or math.isnan(fb):
+                return math.isnan(fa) and math.isnan(fb)
+            return fa == fb or math.isclose(fa, fb, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+        return Decimal(a) == Decimal(b)
+    return type(a) is type(b) and a == b
+
+
+def _sort_key(row: tuple) -> tuple:
+    key = []
+    for v in row:
+        if v is None:
+            key.append((0, ""))
+        elif isinstance(v, int | float | Decimal) and not isinstance(v, bool):
+            key.append((1, f"{float(v):.6e}"))
+        else:
+            key.append((2, f"{type(v).__name__}:{v}"))
+    return tuple(key)
+
+
+def _rows(table: pa.Table) -> list[tuple]:
+    columns = [[_value(v) for v in c.to_pylist()] for c in table.columns]
+    return list(zip(*columns, strict=True)) if columns else [()] * table.num_rows
+
+
+def _row_same(g: tuple, w: tuple) -> bool:
+    return all(_same(a, b) for a, b in zip(g, w, strict=True))
+
+
+_PLAIN = {pa.string_view(): pa.string(), pa.large_string(): pa.string(), pa.binary_view(): pa.binary()}
+
+
+def _types_differ(got: pa.Schema, want: pa.Schema) -> str | None:
+    """Types that differ other than by integer width or by string/view encoding."""
+    diffs = [f"{w.name}: {g.type}, want {w.type}" for g, w in zip(got, want, strict=True)
+             if _PLAIN.get(g.type, g.type) != _PLAIN.get(w.type, w.type)
+             and not (pa.types.is_integer(g.type) and pa.types.is_integer(w.type))]
+    return "; ".join(diffs) or None
+
+
+def compare(got: pa.Table, want: pa.Table, ordered: bool, count_only: bool = False) -> tuple[str, str]:
+    """(category, detail) of ``got`` against the reference ``want``: OK, WRONG or NAMES."""
+    if got.num_columns != want.num_columns:
+        return WRONG, f"{got.num_columns} columns, want {want.num_columns}"
+    if got.num_rows != want.num_rows:
+        return WRONG, f"{got.num_rows} rows, want {want.num_rows}"
+    if not count_only:
+        g_rows, w_rows = _rows(got), _rows(want)
+        if not ordered:
+            g_rows, w_rows = sorted(g_rows, key=_sort_key), sorted(w_rows, key=_sort_key)
+        bad = [(i, g, w) for i, (g, w) in enumerate(zip(g_rows, w_rows, strict=True)) if not _row_same(g, w)]
+        if bad and not ordered and len(g_rows) <= 5000:
+            bad = _unmatched(g_rows, w_rows)  # float rounding can sort near-equal rows apart: match greedily
+        if bad:
+            i, g, w = bad[0]
+            where = f"row {i}" if ordered else "a row"
+            return WRONG, f"{len(bad)} of {len(w_rows)} rows differ{' (in order)' if ordered else ''}: {where} " \
+                          f"is {_short(g)}, want {_short(w)}"
+    if got.column_names != want.column_names:
+        return NAMES, f"column names {got.column_names}, want {want.column_names}"
+    return OK, ""
+
+
+def _unmatched(g_rows: list[tuple], w_rows: list[tuple]) -> list[tuple]:
+    left = list(w_rows)
+    missing = []
+    for g in g_rows:
+        for j, w in enumerate(left):
+            if _row_same(g, w):
+                left.pop(j)
+                break
+        else:
+            missing.append(g)
+    return [(0, g, w) for g, w in zip(missing, left, strict=True)]
+
+
+def _show(v) -> str:
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, Decimal):
+        return f"dec {v}"
+    if isinstance(v, dt.datetime | dt.date):
+        return f"{type(v).__name__} {v}"
+    return repr(v)
+
+
+def _short(row: tuple) -> str:
+    text = "(" + ", ".join(_show(v) for v in row) + ")"
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+# -- the order a query promises ------------------------------------------------------------------------------
+
+def _outputs(query: exp.Expression) -> list[exp.Expression]:
+    while isinstance(query, exp.SetOperation):
+        query = query.this
+    return list(query.expressions) if isinstance(query, exp.Select) else []
+
+
+def total_order(ast: exp.Expression) -> bool:
+    """Whether the top-level ORDER BY covers every output column (by ordinal, alias or the same expression)."""
+    order = ast.args.get("order")
+    outputs = _outputs(ast)
+    if order is None or not outputs:
+        return False
+    covered = set()
+    for ordered in order.expressions:
+        key = ordered.this
+        for i, out in enumerate(outputs):
+            inner = out.this if isinstance(out, exp.Alias) else out
+            if (isinstance(key, exp.Literal) and key.is_int and int(key.name) == i + 1) or (isinstance(key, exp.Column) and not key.table and key.name == out.alias_or_name) or key == inner:
+                covered.add(i)
+    return len(covered) == len(outputs)
+
+
+# -- one query -------------------------------------------------------------------------------------------------
+
+def _error_text(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:400]}"
+
+
+def check(gateway, reference, names: dict[str, str], query: FuzzQuery) -> Outcome:
+    """Run ``query`` (with its placement) in the reference and through the gateway; compare."""
+    import time
+
+    gw_sql = render(query.ast, query.placement, names)
+    ref_sql = render(query.ast, query.placement, None)
+    t0 = time.perf_counter()
+    try:
+        want = reference.run(ref_sql)
+    except Exception as exc:  # DataFusion cannot answer: not a valid query
+        return Outcome(INVALID, _error_text(exc), gateway_sql=gw_sql, reference_sql=ref_sql)
+    fallback = types = None
+    try:
+        plan = gateway.plan(gw_sql)
+        fallback = getattr(plan, "fallback", None)
+        got = gateway.execute(gw_sql).reader.read_all()
+    except Exception as exc:
+        known = next((repro for text, repro in DATAFUSION_DEFECTS.items() if text in str(exc)), None)
+        if known is not None:
+            return Outcome(UNSTABLE, f"a DataFusion defect ({known}): {_error_text(exc)}", fallback,
+                           gateway_sql=gw_sql, reference_sql=ref_sql)
+        return Outcome(ERROR, _error_text(exc), fallback, gateway_sql=gw_sql, reference_sql=ref_sql,
+                       seconds=time.perf_counter() - t0)
+    limited = query.ast.args.get("limit") is not None or query.ast.args.get("offset") is not None
+    ordered = total_order(query.ast)
+    category, detail = compare(got, want, ordered, count_only=limited and not ordered)
+    if category == WRONG:
+        try:
+            other = reference.run(ref_sql, alternative=True)
+        except Exception as exc:
+            other, detail = None, f"{detail} (the alternative session fails: {_error_text(exc)})"
+        if other is not None and compare(other, want, ordered, count_only=limited and not ordered)[0] == WRONG:
+            category, detail = UNSTABLE, f"DataFusion itself answers differently when planned differently: {detail}"
+    if category != WRONG and got.num_columns == want.num_columns:
+        types = _types_differ(got.schema, want.schema)
+    return Outcome(category, detail, fallback, types, gw_sql, ref_sql, time.perf_counter() - t0)
+
+
+def error_class(outcome: Outcome) -> str:
+    """A short key grouping similar failures: the category, and the error text without names and numbers."""
+    if outcome.category not in (ERROR, INVALID):
+        return outcome.category
+    text = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`", "…", outcome.detail)
+    return re.sub(r"\d+", "N", text)[:160]

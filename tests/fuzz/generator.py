@@ -1,0 +1,463 @@
+"""A seeded random SQL query generator over the fuzz data set (``tests.fuzz.data``).
+
+Queries are written as PostgreSQL text over logical tables (``t1 AS a1``) and parsed by sqlglot; every table
+reference has its own alias, and a query's placement maps each alias to a source. ``render`` gives the same
+query for the gateway (placed names, PostgreSQL dialect) or for the local DataFusion reference
+(``<table>_<source>`` names, the ``datafusion`` dialect). Each query records the shapes it covers.
+
+Generated queries stay deterministic: LIMIT appears in a sub-query only under an ORDER BY of all its outputs,
+order-sensitive window functions (row_number, lag, lead, first_value, ntile, ROWS frames) order by unique keys,
+string_agg orders by its argument.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+
+import planner.dialects  # noqa: F401  (registers the "datafusion" sqlglot dialect)
+from planner.dialects import RESIDUAL_DIALECT
+from tests.fuzz.data import COLUMNS, SOURCES
+from tests.fuzz.expressions import NUMERIC, ExpressionGenerator, Rel
+
+KIND = {"int": "int", "small": "int", "dec": "dec", "float": "float", "text": "text", "date": "date", "ts": "ts",
+        "tstz": "tstz", "bool": "bool"}
+TABLE_COLUMNS = {t: {c: KIND[k] for c, k in cols.items()} for t, cols in COLUMNS.items()}
+JOIN_KEYS = [("t1", "k2", "t2", "id"), ("t1", "k3", "t3", "id"), ("t1", "dk", "dim", "id"), ("t2", "k1", "t1", "id"),
+             ("t3", "k2", "t2", "id"), ("t1", "g", "t2", "g"), ("t1", "g", "dim", "g"), ("t2", "g", "dim", "g"),
+             ("t1", "s", "t2", "s"), ("t1", "s", "t3", "s"), ("t2", "s", "t3", "s"), ("t1", "dt", "t2", "dt")]
+COLUMN_REF = re.compile(r"\ba\d+\.\w+")
+VALUES = "(VALUES (1, 'abc'), (2, 'ABC'), (3, 'Åsa'), (NULL, 'x'), (5, NULL))"
+
+
+@dataclass
+class Block:
+    """A generated SELECT (or set operation): its text and its outputs as (alias or None, kind)."""
+
+    sql: str
+    outputs: list[tuple[str | None, str]]
+    order_exprs: list[str] = field(default_factory=list)  # extra expressions a top-level ORDER BY may use
+
+
+@dataclass
+class FuzzQuery:
+    """A query over logical tables, its placement (table alias -> source) and its shape tags."""
+
+    ast: exp.Expression
+    placement: dict[str, str]
+    shapes: frozenset[str] = frozenset()
+    number: int = 0
+
+    def placed_sql(self) -> str:
+        """The query with its placement baked into the names (``pq.t1 AS a1``): the regression-file form."""
+        return render(self.ast, self.placement, {s: s for s in SOURCES})
+
+
+def render(ast: exp.Expression, placement: dict[str, str], names: dict[str, str] | None) -> str:
+    """The query with its tables placed: with ``names`` (source -> ``catalog.schema``) for the gateway in
+    PostgreSQL dialect; without, for the reference (``<table>_<source>``, DataFusion dialect)."""
+    tree = ast.copy()
+    for table in list(tree.find_all(exp.Table)):
+        if table.name not in COLUMNS or table.args.get("db"):
+            continue
+        source = placement.get(table.alias) or next(iter(placement.values()), "pg")
+        if names is None:
+            table.set("this", exp.to_identifier(f"{table.name}_{source}"))
+        else:
+            parts = names[source].split(".")
+            table.set("db", exp.to_identifier(parts[-1]))
+            if len(parts) > 1:
+                table.set("catalog", exp.to_identifier(parts[0]))
+    return tree.sql(dialect="postgres" if names is not None else RESIDUAL_DIALECT)
+
+
+def parse_placed(sql: str) -> FuzzQuery:
+    """A query in regression-file form (``pq.t1 AS a1``) back to logical tables and a placement."""
+    ast = sqlglot.parse_one(sql, read="postgres")
+    placement = {}
+    for table in ast.find_all(exp.Table):
+        if table.name in COLUMNS and table.db in SOURCES:
+            placement[table.alias or table.name] = table.db
+            table.set("db", None)
+    return FuzzQuery(ast, placement)
+
+
+def _paren(sql: str) -> str:
+    """A grouping element sqlglot parses inside ROLLUP/CUBE/GROUPING SETS (a boolean condition needs parens)."""
+    return sql if sql.replace(".", "").replace("_", "").isalnum() else f"({sql})"
+
+
+def _is_number(sql: str) -> bool:
+    return sql.lstrip("-").replace(".", "").isdigit()
+
+
+class QueryGenerator(ExpressionGenerator):
+    """Random queries; ``generate()`` gives the next ``FuzzQuery``. Same seed, same queries."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.count = 0
+        self.tags: set[str] = set()
+
+    def alias(self) -> str:
+        self.aliases += 1
+        return f"a{self.aliases}"
+
+    def table_rel(self) -> Rel:
+        table = self.rng.choices(["t1", "t2", "t3", "dim"], [4, 3, 2, 1])[0]
+        return Rel(self.alias(), TABLE_COLUMNS[table], table, "id")
+
+    # -- sub-queries ---------------------------------------------------------------------------------------
+    def key_pairs(self, inner: Rel, outer: list[Rel]) -> list[tuple[str, str, str]]:
+        """Joinable (inner column, outer alias, outer column) triples, by foreign key first, else by kind."""
+        pairs = [(a, o.alias, b) for (ta, a, tb, b) in JOIN_KEYS for o in outer if inner.table == ta and o.table == tb]
+        pairs += [(b, o.alias, a) for (ta, a, tb, b) in JOIN_KEYS for o in outer if inner.table == tb and o.table == ta]
+        return pairs or [(c, o.alias, d) for c, k in inner.columns.items() for o in outer
+                         for d, k2 in o.columns.items() if k == k2 and k in ("int", "text")]
+
+    def correlation(self, inner: Rel, outer: list[Rel]) -> str | None:
+        """An equality between a column of ``inner`` and a same-kind column of ``outer``."""
+        pairs = self.key_pairs(inner, outer)
+        if not pairs:
+            return None
+        self.tags.add("correlated")
+        a, alias, b = self.pick(pairs)
+        return f"{inner.alias}.{a} = {alias}.{b}"
+
+    def subquery_pred(self, scope: list[Rel]) -> str:
+        inner = self.table_rel()
+        corr = self.correlation(inner, scope) if self.chance(0.5) else None
+        conds = [c for c in (corr, self.pred([inner], 1) if self.chance(0.6) else None) if c]
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        r = self.rng.randrange(100)
+        if r < 40:
+            kind = self.pick(["int", "int", "text", "dec", "date"])
+            col = self.column(kind, [inner]) or self.literal(kind)
+            # DataFusion 55 answers a correlated NOT IN wrongly when the sub-query's table holds a NULL
+            # anywhere (its null-aware anti join is not per correlation group): NOT IN only uncorrelated
+            neg = self.chance(0.4) and corr is None
+            self.tags.add("not_in" if neg else "in")
+            left = self.column(kind, scope) or self.expr(kind, scope, 1)
+            if self.chance(0.2):
+                self.tags.add("in_agg")
+                col, where = f"max({col})", where + f" GROUP BY {inner.alias}.{self.pick(inner.columns)}"
+            return f"{left} {'NOT IN' if neg else 'IN'} (SELECT {col} FROM {inner.table} AS {inner.alias}{where})"
+        if r < 75:
+            neg = self.chance(0.4)
+            self.tags.add("not_exists" if neg else "exists")
+            return f"{'NOT ' if neg else ''}EXISTS (SELECT 1 FROM {inner.table} AS {inner.alias}{where})"
+        self.tags.add("scalar_sub")
+        kind = self.pick(NUMERIC)
+        return (f"{self.expr(kind, scope, 1)} {self.pick(['>', '<', '=', '>='])} "
+                f"(SELECT {self.aggregate(kind, [inner])} FROM {inner.table} AS {inner.alias}{where})")
+
+    # -- blocks --------------------------------------------------------------------------------------------
+    def from_item(self, pool: list[Rel], p_pool: float) -> tuple[str, Rel]:
+        """A table reference, a VALUES list, or (from ``pool``) a CTE or derived table under a new alias."""
+        if pool and self.chance(p_pool):
+            src = self.pick(pool)
+            rel = Rel(self.alias(), src.columns)
+            self.pool_uses += 1
+            return (f"({src.body}) AS {rel.alias}" if src.body else f"{src.alias} AS {rel.alias}"), rel
+        if self.chance(0.04):
+            self.tags.add("values")
+            rel = Rel(self.alias(), {"id": "int", "s": "text"})
+            return f"{VALUES} AS {rel.alias}(id, s)", rel
+        rel = self.table_rel()
+        return f"{rel.table} AS {rel.alias}", rel
+
+    def from_clause(self, depth: int, pool: list[Rel]) -> tuple[str, list[Rel]]:
+        text, first = self.from_item(pool, 0.7)
+        rels = [first]
+        for _ in range(self.rng.choices([0, 1, 2], [5, 4, 1] if depth == 0 else [7, 3, 0])[0]):
+            item, new = self.from_item(pool, 0.3)
+            kind = self.rng.choices(["inner", "left", "right", "full", "cross", "comma"], [35, 25, 12, 12, 8, 8])[0]
+            small = new.table == "dim" or (len(rels) == 1 and rels[0].table in ("t3", "dim"))
+            pairs = self.key_pairs(new, rels)
+            if kind in ("cross", "comma") and not small:
+                kind = "inner"
+            if not pairs and not small:  # no key to join on: a cross product would be too large
+                continue
+            self.tags.add(kind if kind != "comma" else "inner")
+            a, alias, b = self.pick(pairs) if pairs else (None, None, None)
+            on = f"{new.alias}.{a} = {alias}.{b}" if a else "TRUE"
+            if kind in ("cross", "comma"):
+                text += f"{' CROSS JOIN' if kind == 'cross' else ','} {item}"
+                if kind == "comma":
+                    self.comma_conds.append(on)
+                rels.append(new)
+                continue
+            join = {"inner": "JOIN", "left": "LEFT JOIN", "right": "RIGHT JOIN", "full": "FULL JOIN"}[kind]
+            if a and a == b and len(rels) == 1 and self.chance(0.25):
+                text += f" {join} {item} USING ({a})"
+                self.tags.add("using")
+            else:
+                if self.chance(0.3):
+                    on += f" AND {self.pred([self.pick([*rels, new])], 1)}"
+                text += f" {join} {item} ON {on}"
+            rels.append(new)
+        return text, rels
+
+    def block(self, depth: int, pool: list[Rel] | None = None, kinds: list[str] | None = None,
+              named: bool = False) -> Block:
+        """One SELECT; ``kinds`` forces the output kinds, ``named`` gives outputs unique plain aliases."""
+        self.comma_conds: list[str] = []
+        from_sql, rels = self.from_clause(depth, pool or [])
+        conds = list(self.comma_conds)
+        for _ in range(self.rng.choices([0, 1, 2, 3], [3, 4, 2, 1])[0]):
+            conds.append(self.subquery_pred(rels) if depth < 2 and self.chance(0.25) else self.pred(rels))
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        keys = [f"{r.alias}.{r.key}" for r in rels if r.key]
+        if self.chance(0.4):
+            (select, rest), outputs, order_exprs = self.aggregate_select(rels, kinds, named)
+        else:
+            (select, rest), outputs, order_exprs = self.plain_select(rels, kinds, named, keys, depth)
+        return Block(f"{select} FROM {from_sql}{where}{rest}", outputs, order_exprs)
+
+    def output_alias(self, i: int, named: bool, used: list[str]) -> str | None:
+        if named:
+            return f"v{i + 1}"
+        r = self.rng.randrange(100)
+        if r < 15:
+            self.tags.add("unaliased")
+            return None
+        if r < 17 and used:
+            self.tags.add("repeated_alias")
+            return self.pick(used)
+        if r < 24:
+            self.tags.add("quoted_alias")
+            return f'"{self.pick(["Total", "My Col", "x", "ÅsaCol"])}{i}"'
+        return f"c{i + 1}"
+
+    def plain_select(self, rels, kinds, named, keys, depth):
+        kinds = kinds or [self.pick(["int", "int", "dec", "float", "text", "text", "date", "ts", "tstz", "bool"])
+                          for _ in range(self.rng.randint(1, 4))]
+        items, outputs, used = [], [], []
+        for i, kind in enumerate(kinds):
+            r = self.rng.random()
+            if depth < 2 and r < 0.08 and kind == "int":
+                inner = self.table_rel()
+                corr = self.correlation(inner, rels)
+                self.tags.add("scalar_sub")
+                e = f"(SELECT count(*) FROM {inner.table} AS {inner.alias}{' WHERE ' + corr if corr else ''})"
+            elif r < 0.22 and kind in ("int", "dec", "float", "text"):
+                e = self.window(kind, rels, keys)
+            else:
+                e = self.expr(kind, rels)
+            alias = self.output_alias(i, named, used)
+            items.append(e + (f" AS {alias}" if alias else ""))
+            used += [alias] if alias else []
+            outputs.append((alias, kind))
+        distinct = "DISTINCT " if self.chance(0.1) else ""
+        self.tags.update(["distinct"] if distinct else [])
+        order_exprs = [] if distinct else [self.expr(self.pick(["int", "text", "dec", "date"]), rels, 1)]
+        return (f"SELECT {distinct}{', '.join(items)}", ""), outputs, [e for e in order_exprs if not _is_number(e)]
+
+    def window(self, kind: str, rels: list[Rel], keys: list[str], aggs: list[str] | None = None) -> str:
+        """A window function returning ``kind``; ``aggs`` (aggregate mode) are the expressions it may use."""
+        self.tags.add("window_agg" if aggs else "window")
+        part = ""
+        if self.chance(0.6) and (keys or not aggs):
+            part = f"PARTITION BY {self.pick(keys) if aggs else self.expr(self.pick(['int', 'text', 'date']), rels, 1)}"
+        value = (lambda k: self.pick(aggs)) if aggs else (lambda k: self.expr(k, rels, 1))
+        total = f"ORDER BY {', '.join(keys)}"
+        if kind == "int":
+            fn = self.pick(["row_number", "rank", "dense_rank", "count", "ntile", "lag", "lead"])
+            if fn in ("row_number", "lag", "lead", "ntile") and keys:
+                arg = {"row_number": "", "ntile": "3"}.get(fn, value("int"))
+                return f"{fn}({arg}) OVER ({part} {total})"
+            if fn == "count":
+                return f"count(*) OVER ({part})"
+            fn = fn if fn in ("rank", "dense_rank") else "rank"
+            return f"{fn}() OVER ({part} ORDER BY {value(self.pick(['int', 'dec']))} {self.pick(['', 'DESC'])})"
+        if kind == "float" and self.chance(0.2):
+            return f"{self.pick(['percent_rank', 'cume_dist'])}() OVER ({part} ORDER BY {value('int')})"
+        if keys and self.chance(0.3):
+            self.tags.add("window_frame")
+            fn = self.pick(["sum", "min", "max"] if kind != "text" else ["min", "max"])
+            frame = self.pick(["ROWS BETWEEN 1 PRECEDING AND CURRENT ROW", "ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING",
+                               "ROWS UNBOUNDED PRECEDING"])
+            if self.chance(0.3):
+                return f"first_value({value(kind)}) OVER ({part} {total})"
+            return f"{fn}({value(kind)}) OVER ({part} {total} {frame})"
+        order = f" ORDER BY {value(self.pick(['int', 'date', 'dec']))}" if self.chance(0.5) else ""
+        if kind == "text":
+            return f"max({value('text')}) OVER ({part}{order})"
+        fns = ["sum", "min", "max"] + (["avg"] if kind != "int" else [])
+        return f"{self.pick(fns)}({value(kind)}) OVER ({part}{order})"
+
+    def aggregate_select(self, rels, kinds, named):
+        forced = bool(kinds)
+        if kinds:
+            roles = [("key" if self.chance(0.4) else "agg") for _ in kinds]
+        else:
+            n_keys = self.rng.choices([0, 1, 2, 3], [2, 5, 3, 1])[0]
+            roles = ["key"] * n_keys + ["agg"] * self.rng.randint(0 if n_keys else 1, 3)
+            self.rng.shuffle(roles)
+            kinds = [self.pick(["int", "text", "date", "bool", "ts"]) if r == "key" else
+                     self.pick(["int", "int", "dec", "float", "text", "date"]) for r in roles]
+        items, outputs, used, group, aggs, key_exprs = [], [], [], [], [], []
+        for i, (role, kind) in enumerate(zip(roles, kinds, strict=True)):
+            e = self.expr(kind, rels, 1 if self.chance(0.6) else 0) if role == "key" else self.aggregate(kind, rels)
+            alias = self.output_alias(i, named, used)
+            if role == "key":
+                if not COLUMN_REF.search(e):  # PostgreSQL refuses constant keys; DataFusion mis-sorts them
+                    e = self.column(kind, rels) or next(f"{r.alias}.{c}" for r in rels for c in r.columns)
+                key_exprs.append(e)
+                form = self.pick(["name", "ordinal", "alias"] if alias and not alias.startswith('"') else
+                                 ["name", "ordinal"])
+                if _paren(e) == e:
+                    self.tags.add("group_name" if form != "ordinal" else "group_ordinal")
+                    group.append(str(i + 1) if form == "ordinal" else e)
+                else:
+                    self.tags.add({"name": "group_expr", "ordinal": "group_ordinal", "alias": "group_alias"}[form])
+                    group.append({"name": e, "ordinal": str(i + 1), "alias": alias}[form])
+            else:
+                aggs.append(e)
+            items.append(e + (f" AS {alias}" if alias else ""))
+            used += [alias] if alias else []
+            outputs.append((alias, kind))
+        grouping = self.rng.randrange(10) if key_exprs else 9
+        if grouping == 0:
+            self.tags.add("rollup")
+            group_sql = f" GROUP BY ROLLUP ({', '.join(map(_paren, key_exprs))})"
+        elif grouping == 1 and len(key_exprs) <= 2:
+            self.tags.add("cube")
+            group_sql = f" GROUP BY CUBE ({', '.join(map(_paren, key_exprs))})"
+        elif grouping == 2:
+            self.tags.add("grouping_sets")
+            sets = [f"({_paren(k)})" for k in key_exprs] + ["()"]
+            group_sql = f" GROUP BY GROUPING SETS ({', '.join(sets)})"
+        else:
+            group_sql = f" GROUP BY {', '.join(group)}" if group else ""
+        if aggs and self.chance(0.2) and not named and not forced:
+            kind = self.pick(["int", "dec", "float"])
+            safe_keys = key_exprs if grouping >= 3 else []
+            items.append(self.window(kind, rels, safe_keys, aggs=[self.aggregate(kind, rels)]) + f" AS w{len(items)}")
+            outputs.append((f"w{len(items) - 1}", kind))
+        having = ""
+        if self.chance(0.25):
+            self.tags.add("having")
+            kind = self.pick(["int", "dec", "float"])
+            having = f" HAVING {self.aggregate(kind, rels)} {self.pick(['>', '<', '>=', '<>'])} {self.literal(kind)}"
+            if rels[0].table and self.chance(0.2):
+                inner = self.table_rel()
+                self.tags.add("having_sub")
+                having += f" OR count(*) > (SELECT count(*) FROM {inner.table} AS {inner.alias} WHERE " \
+                          f"{inner.alias}.id < {self.pick([3, 8])})"
+        return (f"SELECT {', '.join(items)}", group_sql + having), outputs, [self.aggregate("int", rels)]
+
+    # -- whole queries -------------------------------------------------------------------------------------
+    def order_by(self, block: Block, exprs_ok: bool) -> str:
+        """ORDER BY chosen keys, then every output ordinal not yet used: the order is total."""
+        keys, used = [], set()
+        aliases = [a for a, _ in block.outputs]
+        for _ in range(self.rng.randint(1, 2)):
+            i = self.rng.randrange(len(block.outputs))
+            alias = block.outputs[i][0]
+            form = self.rng.randrange(3)
+            if form == 1 and alias and aliases.count(alias) == 1:
+                self.tags.add("order_alias")
+                key = alias
+                used.add(i)
+            elif form == 2 and exprs_ok and block.order_exprs:
+                self.tags.add("order_expr")
+                key = self.pick(block.order_exprs)
+            else:
+                self.tags.add("order_ordinal")
+                key = str(i + 1)
+                used.add(i)
+            if self.chance(0.4):
+                key += self.tagged("desc", " DESC")
+            if self.chance(0.3):
+                nulls = self.pick(["FIRST", "LAST"])
+                key += self.tagged(f"nulls_{nulls.lower()}", f" NULLS {nulls}")
+            keys.append(key)
+        keys += [str(i + 1) for i in range(len(block.outputs)) if i not in used]
+        return " ORDER BY " + ", ".join(keys)
+
+    def limit(self) -> str:
+        if self.chance(0.1):
+            return self.tagged("offset", f" OFFSET {self.pick([1, 5])}")
+        text = self.tagged("limit", f" LIMIT {self.pick([0, 1, 3, 10, 25])}")
+        if self.chance(0.3):
+            text += self.tagged("offset", f" OFFSET {self.pick([0, 2, 5])}")
+        return text
+
+    def derived(self, depth: int) -> tuple[str, dict[str, str]]:
+        """A named block as a CTE body or derived table (sometimes with ORDER BY all + LIMIT)."""
+        block = self.block(depth, named=True)
+        sql = block.sql
+        if self.chance(0.2):
+            self.tags.add("sub_limit")
+            sql += " ORDER BY " + ", ".join(str(i + 1) for i in range(len(block.outputs))) + self.limit()
+        return sql, {a: k for a, k in block.outputs}
+
+    def set_operation(self) -> Block:
+        left = self.block(1)
+        kinds = [k for _, k in left.outputs]
+        sql = left.sql
+        for n in range(self.rng.choice([1, 1, 1, 2])):
+            op = self.pick(["UNION", "INTERSECT", "EXCEPT"]) + self.pick(["", " ALL"])
+            self.tags.add(op.lower().replace(" ", "_"))
+            sql = f"{'(' + sql + ')' if n else sql} {op} {self.block(1, kinds=kinds).sql}"
+        return Block(sql, left.outputs)
+
+    def generate(self) -> FuzzQuery:
+        """The next random query with a random placement."""
+        self.count += 1
+        for _ in range(20):
+            try:
+                return self._generate()
+            except sqlglot.errors.ParseError:  # a rare text sqlglot cannot parse: draw another
+                continue
+        raise RuntimeError("the generator keeps writing SQL sqlglot cannot parse")
+
+    def _generate(self) -> FuzzQuery:
+        self.tags = set()
+        self.aliases = self.pool_uses = 0
+        r = self.rng.randrange(100)
+        with_sql, pool = "", []
+        if r < 20:
+            ctes = []
+            for i in range(self.rng.choice([1, 1, 2])):
+                sql, columns = self.derived(1)
+                ctes.append(f"q{i + 1} AS ({sql})")
+                pool.append(Rel(f"q{i + 1}", columns))
+            self.tags.add("cte")
+            with_sql = "WITH " + ", ".join(ctes) + " "
+        elif r < 30:
+            sql, columns = self.derived(1)
+            pool.append(Rel("d1", columns, body=sql))
+            self.tags.add("derived")
+        if 30 <= r < 45:
+            body, exprs_ok = self.set_operation(), False
+        else:
+            body, exprs_ok = self.block(0, pool), True
+            if with_sql and self.pool_uses > 1:
+                self.tags.add("cte_twice")
+        sql = with_sql + body.sql
+        if self.chance(0.6):
+            sql += self.order_by(body, exprs_ok)
+            sql += self.limit() if self.chance(0.35) else ""
+        elif self.chance(0.1):
+            sql += self.limit()
+            self.tags.add("limit_unordered")
+        ast = sqlglot.parse_one(sql, read="postgres")
+        placement = self.place(ast)
+        return FuzzQuery(ast, placement, frozenset(self.tags | self.source_tags(placement)), self.count)
+
+    def place(self, ast: exp.Expression) -> dict[str, str]:
+        """Each table alias to a random source (a third of the queries keep every table in one source)."""
+        aliases = [t.alias for t in ast.find_all(exp.Table) if t.name in COLUMNS]
+        one = self.pick(SOURCES) if self.chance(0.33) else None
+        return {a: one or self.pick(SOURCES) for a in aliases}
+
+    @staticmethod
+    def source_tags(placement: dict[str, str]) -> set[str]:
+        sources = set(placement.values())
+        return {f"src:{s}" for s in sources} | {"one_source" if len(sources) <= 1 else "multi_source"}
