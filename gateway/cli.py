@@ -72,13 +72,15 @@ def query(
     sql: Annotated[str, typer.Argument(help="The SQL query.")],
     config: ConfigOption = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", help="Cancel the query after this many seconds (default: limits.query_timeout_s).")] = None,
 ) -> None:
     """Run one query in-process and print the result."""
     if format not in ("table", "csv", "json"):
         raise typer.BadParameter("format must be table, csv or json", param_hint="--format")
     try:
         with _gateway(config) as gateway:
-            table = gateway.execute(sql).reader.read_all()
+            table = gateway.execute(sql, timeout_s=timeout).reader.read_all()
     except GatewayError as exc:
         _fail(exc)
     rows = table.to_pylist()

@@ -162,7 +162,8 @@ def _drop_constant_order_keys(ast: exp.Expression) -> None:
     for order in list(ast.find_all(exp.Order)):
         if not isinstance(order.parent, exp.Select | exp.SetOperation):
             continue
-        select = _leftmost_select(order.parent)
+        # outputs of a set operation are not its first branch's: only a SELECT's own aliases are resolved
+        select = order.parent if isinstance(order.parent, exp.Select) else None
         outputs = {p.alias: p.this for p in (select.expressions if select else []) if isinstance(p, exp.Alias)}
 
         # an unqualified column naming an output alias is qualify's reading of an ordinal
