@@ -25,7 +25,7 @@ import pyarrow as pa
 from pyarrow import flight
 
 from flight_server import protocol as pb
-from flight_server.errors import to_flight_error
+from flight_server.errors import to_flight_error, unexpected_error
 from flight_server.metadata import MetadataService
 from flight_server.sessions import SESSION_COOKIE, Sessions
 from gateway.auth import Authenticator, Principal
@@ -37,6 +37,7 @@ from gateway.errors import (
     UnimplementedError,
     UnsupportedStatementError,
 )
+from gateway.metrics import query_protocol
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +143,8 @@ class _MiddlewareFactory(flight.ServerMiddlewareFactory):
         values = headers.get("authorization") or headers.get("Authorization") or []
         try:
             principal, token = self.authenticator.user_for_header(values[0] if values else None)
-        except GatewayError as exc:
-            raise to_flight_error(exc) from None
+        except Exception as exc:
+            raise unexpected_error(exc, "authentication") from None
         return _CallMiddleware(principal, token, cookies)
 
 
@@ -249,25 +250,38 @@ class GatewayFlightServer(flight.FlightServerBase):
                 raise UnimplementedError(f"{name} is refused: the gateway is read-only")
             schema = self.metadata.schema_of(command)
             return self._flight_info(descriptor, schema, pb.pack(command))
-        except GatewayError as exc:
-            raise to_flight_error(exc) from None
+        except Exception as exc:
+            raise unexpected_error(exc, "GetFlightInfo") from None
 
     def get_schema(self, context, descriptor):
         command = self._command(descriptor.command)
         try:
             if isinstance(command, pb.CommandStatementQuery):
-                return flight.SchemaResult(self.gateway.schema(command.query, **self._scope(context)))
+                scope = self._scope(context)
+                return flight.SchemaResult(self._recorded(
+                    context, command.query, lambda: self.gateway.schema(command.query, **scope)))
             if isinstance(command, pb.CommandPreparedStatementQuery):
                 prepared = self._prepared.get(command.prepared_statement_handle, self._owner(context),
                                               "prepared statement")
                 return flight.SchemaResult(prepared.dataset_schema)
-        except GatewayError as exc:
-            raise to_flight_error(exc) from None
+        except Exception as exc:
+            raise unexpected_error(exc, "GetSchema") from None
         return flight.SchemaResult(self.get_flight_info(context, descriptor).schema)
+
+    def _recorded(self, context, sql: str, call):
+        """``call()``; a GatewayError it raises is recorded as a failed Flight SQL query of ``sql`` (history,
+        metrics, log: the statement never reaches DoGet, where the engine records the queries it runs)."""
+        t0 = time.perf_counter()
+        try:
+            return call()
+        except GatewayError as exc:
+            self.gateway.metrics.record_failure(sql, exc, user=self._owner(context), protocol="flight_sql",
+                                                seconds=time.perf_counter() - t0)
+            raise
 
     def _info_statement(self, context, descriptor, command) -> flight.FlightInfo:
         scope = self._scope(context)
-        schema = self.gateway.schema(command.query, **scope)
+        schema = self._recorded(context, command.query, lambda: self.gateway.schema(command.query, **scope))
         handle = self._statements.add(_Statement(command.query, None, self._owner(context), scope,
                                                  max_staleness_s=self._staleness(context),
                                                  timeout_s=self._session_option(context, "timeout_s")))
@@ -277,10 +291,14 @@ class GatewayFlightServer(flight.FlightServerBase):
         owner = self._owner(context)
         prepared = self._prepared.get(command.prepared_statement_handle, owner, "prepared statement")
         count = len(prepared.parameter_schema)
-        if count and prepared.params is None:
-            raise InvalidRequestError(f"the prepared statement has {count} parameter(s); bind them first (DoPut)")
         scope = self._scope(context)
-        schema = self.gateway.schema(prepared.sql, prepared.params, **scope)
+
+        def plan() -> pa.Schema:
+            if count and prepared.params is None:
+                raise InvalidRequestError(f"the prepared statement has {count} parameter(s); bind them first (DoPut)")
+            return self.gateway.schema(prepared.sql, prepared.params, **scope)
+
+        schema = self._recorded(context, prepared.sql, plan)
         handle = self._statements.add(_Statement(prepared.sql, prepared.params, owner, scope,
                                                  max_staleness_s=self._staleness(context),
                                                  timeout_s=self._session_option(context, "timeout_s")))
@@ -297,8 +315,8 @@ class GatewayFlightServer(flight.FlightServerBase):
                 self._statements.pop(handle)
                 return self._stream(context, handle, statement)
             return flight.RecordBatchStream(self.metadata.table_of(command, self._scope(context)))
-        except GatewayError as exc:
-            raise to_flight_error(exc) from None
+        except Exception as exc:
+            raise unexpected_error(exc, "DoGet") from None
 
     def _stream(self, context, handle: bytes, statement: _Statement) -> flight.FlightDataStream:
         """Start the statement on a pump thread while this (the call's) thread watches for the client going
@@ -322,10 +340,11 @@ class GatewayFlightServer(flight.FlightServerBase):
 
         def pump() -> None:
             try:
-                result = self.gateway.execute(statement.sql, statement.params, user=statement.owner,
-                                              cancel=engine_cancel, max_staleness_s=statement.max_staleness_s,
-                                              timeout_s=statement.timeout_s,
-                                              **statement.scope)
+                with query_protocol("flight_sql"):
+                    result = self.gateway.execute(statement.sql, statement.params, user=statement.owner,
+                                                  cancel=engine_cancel, max_staleness_s=statement.max_staleness_s,
+                                                  timeout_s=statement.timeout_s,
+                                                  **statement.scope)
                 holder["result"] = result
                 put(result.schema)
                 try:
@@ -392,8 +411,8 @@ class GatewayFlightServer(flight.FlightServerBase):
                         raise QueryCancelledError("the query was cancelled")
                     yield batch
                 completed = True
-            except GatewayError as exc:
-                raise to_flight_error(exc) from None
+            except Exception as exc:
+                raise unexpected_error(exc, "DoGet") from None
             finally:
                 if not completed:  # the client went away or the stream was closed early: stop the sources
                     cancel()
@@ -425,8 +444,8 @@ class GatewayFlightServer(flight.FlightServerBase):
             if name in _READ_ONLY_COMMANDS:
                 raise UnsupportedStatementError(f"{name} is refused: the gateway is read-only")
             raise UnimplementedError(f"DoPut does not accept {name}")
-        except GatewayError as exc:
-            raise to_flight_error(exc) from None
+        except Exception as exc:
+            raise unexpected_error(exc, "DoPut") from None
 
     # -- DoAction --------------------------------------------------------------------------------------
 
@@ -466,15 +485,19 @@ class GatewayFlightServer(flight.FlightServerBase):
                                pb.ACTION_BEGIN_SAVEPOINT, pb.ACTION_END_SAVEPOINT):
                 raise UnimplementedError(f"{action.type}: the gateway is read-only and has no transactions")
             raise UnimplementedError(f"action '{action.type}' is not supported")
-        except GatewayError as exc:
-            raise to_flight_error(exc) from None
+        except Exception as exc:
+            raise unexpected_error(exc, "DoAction") from None
 
     def _prepare(self, context, sql: str) -> bytes:
         scope = self._scope(context)
-        parameter_schema = self.gateway.parameter_schema(sql, **scope)
-        # Plan with NULL parameters: the result schema does not depend on parameter values.
-        params = [None] * len(parameter_schema) if len(parameter_schema) else None
-        schema = self.gateway.schema(sql, params, **scope)
+
+        def plan() -> tuple[pa.Schema, pa.Schema]:
+            parameter_schema = self.gateway.parameter_schema(sql, **scope)
+            # Plan with NULL parameters: the result schema does not depend on parameter values.
+            params = [None] * len(parameter_schema) if len(parameter_schema) else None
+            return parameter_schema, self.gateway.schema(sql, params, **scope)
+
+        parameter_schema, schema = self._recorded(context, sql, plan)
         handle = self._prepared.add(_Prepared(sql, self._owner(context), schema, parameter_schema))
         result = pb.ActionCreatePreparedStatementResult(
             prepared_statement_handle=handle,

@@ -21,7 +21,8 @@ class GatewayError(Exception):
         http_status: the HTTP status code for REST responses.
         flight_kind: one of ``invalid_argument``, ``not_found``, ``unavailable``, ``unauthenticated``,
             ``unauthorized``, ``timed_out``, ``resource_exhausted``, ``unimplemented``, ``internal``.
-        phase: where it happened: ``parsing``, ``planning``, ``execution``, ``auth`` or ``config``.
+        phase: where it happened: ``request`` (the HTTP body or Flight command itself, before its SQL is
+            read), ``parsing``, ``planning``, ``execution``, ``auth`` or ``config``.
     """
 
     code = "internal"
@@ -196,8 +197,19 @@ class ConfigError(GatewayError):
     phase = "config"
 
 
+class InvalidQueryError(GatewayError):
+    """The query is valid SQL but its own values fail while it runs: a division by zero, a value that does not
+    cast to its target type, an arithmetic overflow, a bad argument to a function. The client's error
+    (400 / INVALID_ARGUMENT), unlike ExecutionError (the gateway's)."""
+
+    code = "invalid_query"
+    http_status = 400
+    flight_kind = "invalid_argument"
+    phase = "execution"
+
+
 class ExecutionError(GatewayError):
-    """The residual plan failed in DataFusion."""
+    """The residual plan failed in DataFusion for a reason that is not the query's own (see InvalidQueryError)."""
 
     code = "execution_failed"
     http_status = 500
@@ -210,8 +222,8 @@ ERRORS_BY_CODE: dict[str, type[GatewayError]] = {
     for cls in (
         GatewayError, SqlSyntaxError, UnknownObjectError, AmbiguousNameError, UnsupportedStatementError,
         InvalidRequestError, InputLimitError, UnimplementedError, SourceUnavailableError, SourceQueryError,
-        QueryTimeoutError, QueryCancelledError, ResourceLimitError, AuthenticationError, PermissionDeniedError, ConfigError,
-        ExecutionError,
+        QueryTimeoutError, QueryCancelledError, ResourceLimitError, AuthenticationError, PermissionDeniedError,
+        ConfigError, InvalidQueryError, ExecutionError,
     )
 }
 

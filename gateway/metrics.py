@@ -1,13 +1,43 @@
-"""Query history and Prometheus metrics (one registry per Gateway, so several can live in one process)."""
+"""Query history and Prometheus metrics (one registry per Gateway, so several can live in one process).
+
+Every query that ends, answered or failed at any step (refused, unplannable, failed in a source or in
+DataFusion, cancelled, timed out), is finished once through ``Metrics.finished``: it is counted, stays in the
+history, and gets its one structured log line (``gateway.logs.log_query``). The protocol it came by is read
+from the context (``query_protocol``) when its ``QueryStats`` is made.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from gateway.logs import log_query
+
+#: the protocol of the queries started in this context: "rest", "flight_sql", or "embedded" (in-process)
+_PROTOCOL: ContextVar[str] = ContextVar("gateway_query_protocol", default="embedded")
+
+
+@contextlib.contextmanager
+def query_protocol(name: str) -> Iterator[None]:
+    """Within this block, queries started on this thread (or task) are recorded as coming by ``name``."""
+    token = _PROTOCOL.set(name)
+    try:
+        yield
+    finally:
+        _PROTOCOL.reset(token)
+
+
+def current_protocol() -> str:
+    """The protocol ``query_protocol`` set for this context ("embedded" when none was)."""
+    return _PROTOCOL.get()
 
 
 @dataclass
@@ -27,7 +57,9 @@ class FragmentStats:
 
 @dataclass
 class QueryStats:
-    """One query in the history. ``status`` is ``running``, ``ok``, ``error`` or ``cancelled``."""
+    """One query in the history. ``status`` is ``running``, ``ok``, ``error``, ``cancelled`` or ``timeout``;
+    a failed query has its ``error`` message and ``error_code`` (the ``GatewayError.code``). ``protocol``:
+    ``rest``, ``flight_sql`` or ``embedded``."""
 
     query_id: str
     sql: str
@@ -39,8 +71,17 @@ class QueryStats:
     error: str | None = None
     pushed_whole: bool = False
     fragments: list[FragmentStats] = field(default_factory=list)
+    error_code: str | None = None
+    protocol: str = field(default_factory=current_protocol)
+
+    def failed(self, error: BaseException) -> None:
+        """Mark the query failed with ``error`` (a ``GatewayError``; anything else counts as ``internal``)."""
+        self.error_code = getattr(error, "code", None) or "internal"
+        self.status = {"cancelled": "cancelled", "timeout": "timeout"}.get(self.error_code, "error")
+        self.error = str(error)
 
     def to_dict(self) -> dict:
+        """The history entry: every field, fragments as dicts."""
         return asdict(self)
 
 
@@ -60,19 +101,39 @@ class Metrics:
         self.query_seconds = Histogram(
             "gateway_query_seconds", "Wall time of queries, planning to last batch", registry=self.registry
         )
+        self.query_errors = Counter(
+            "gateway_query_errors", "Queries failed (also refused before planning), by error code and protocol",
+            ["code", "protocol"], registry=self.registry,
+        )
         self._history: deque[QueryStats] = deque(maxlen=history_size)
         self._lock = threading.Lock()
 
     def started(self, stats: QueryStats) -> None:
+        """Add a query to the history (as ``running``)."""
         with self._lock:
             self._history.append(stats)
 
     def finished(self, stats: QueryStats) -> None:
+        """Count a query that ended (its ``status`` and ``error_code`` set) and write its log line."""
         self.queries.labels(stats.status).inc()
+        if stats.error_code is not None:
+            self.query_errors.labels(stats.error_code, stats.protocol).inc()
         self.query_seconds.observe(stats.seconds)
         for f in stats.fragments:
             self.source_rows.labels(f.source).inc(f.rows)
             self.source_bytes.labels(f.source).inc(f.bytes)
+        log_query(stats)
+
+    def record_failure(self, sql: str, error: BaseException, user: str | None = None,
+                       protocol: str | None = None, seconds: float = 0.0) -> QueryStats:
+        """Record a statement that failed before the engine ran it (a Flight SQL statement refused while it
+        was prepared or planned): in the history, counted and logged like any query."""
+        stats = QueryStats(uuid.uuid4().hex, sql, user=user, protocol=protocol or current_protocol())
+        self.started(stats)
+        stats.seconds = seconds
+        stats.failed(error)
+        self.finished(stats)
+        return stats
 
     def history(self, limit: int = 100) -> list[QueryStats]:
         """The most recent queries, newest first."""

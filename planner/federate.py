@@ -142,13 +142,15 @@ class Federator:
         if self._passes_through():
             # the residual only renames nothing and filters nothing: stream the one fragment as is
             return FederatedPlan(self.sql, self.fragments, None, self.fragments[0].schema, self.not_pushed)
+        names = _distinct_output_names(self.ast)
         residual = self.ast.sql(dialect=RESIDUAL_DIALECT)
         typed = self._bound(self.ast).sql(dialect=RESIDUAL_DIALECT)
         schema, plan_text = residual_schema(typed, {f.id: f.schema for f in self.fragments})
-        return FederatedPlan(
+        plan = FederatedPlan(
             self.sql, self.fragments, residual, schema, self.not_pushed, plan_text, residual_ast=self.ast,
             joins=self._fragment_joins(), local_filters=self._local_filters(),
         )
+        return plan.with_output_names(names) if names else plan
 
     def _semi_join(self, scope: Scope, conjunct: exp.Expression, resolve):
         """``t.k IN (SELECT * FROM "__fragment_n")`` over a one-column fragment: n's values restrict t's
@@ -914,6 +916,30 @@ def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, 
     except Exception as exc:
         message = str(exc).splitlines()[0]
         raise InvalidRequestError(f"the query cannot be planned: {message}") from exc
+
+
+def _distinct_output_names(ast: exp.Expression) -> list[str] | None:
+    """Give the residual's top-level outputs that share a name distinct aliases (``id``, ``id_2``): DataFusion
+    refuses two aliased projections of one name (a star over a join pushed as one fragment reads
+    ``"__g0"."c.id" AS "id", "__g0"."t.id" AS "id"``). Returns the names the outputs must carry in the end,
+    or None when they were distinct already."""
+    if not isinstance(ast, exp.Select):
+        return None
+    names = [p.alias_or_name for p in ast.expressions]
+    if len(set(names)) == len(names):
+        return None
+    taken, seen = set(names), set()
+    for projection in ast.expressions:
+        name = projection.alias_or_name
+        if name in seen:
+            suffix = 2
+            while f"{name}_{suffix}" in taken:
+                suffix += 1
+            taken.add(f"{name}_{suffix}")
+            inner = projection.this if isinstance(projection, exp.Alias) else projection
+            projection.replace(exp.alias_(inner.copy(), f"{name}_{suffix}", quoted=True))
+        seen.add(name)
+    return names
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:

@@ -296,9 +296,12 @@ def test_tables_of_unknown_source_is_404_with_nearest(client):
 
 
 def test_healthz(client):
+    """Liveness only: no source names to anyone (readiness per source is /readyz)."""
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "sources": ["demo_db", "demo_lake"]}
+    assert response.json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and sorted(ready["sources"]) == ["demo_db", "demo_lake"]
 
 
 def orders_dataset_count(config: Path, year: int) -> int:
