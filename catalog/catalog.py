@@ -23,7 +23,13 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from connectors import Connector, connector_class
-from gateway.errors import AmbiguousNameError, GatewayError, SourceUnavailableError, UnknownObjectError
+from gateway.errors import (
+    AmbiguousNameError,
+    GatewayError,
+    SourceQueryError,
+    SourceUnavailableError,
+    UnknownObjectError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +185,14 @@ class Catalog:
             schemas = sorted(conn.list_schemas())
             tables = {s: sorted(conn.list_tables(s)) for s in schemas}
             refs = [TableRef(source, s, t) for s, names in tables.items() for t in names]
-            columns = {ref: conn.table_schema(ref.schema, ref.table) for ref in refs}
-            types = {ref: conn.table_type(ref.schema, ref.table) for ref in refs}
+            columns, types = {}, {}
+            for ref in refs:
+                try:
+                    columns[ref] = conn.table_schema(ref.schema, ref.table)
+                    types[ref] = conn.table_type(ref.schema, ref.table)
+                except SourceQueryError as exc:  # this table only (a file source's unreadable file)
+                    log.warning("catalog: table cannot be read", extra={"source": source, "table": str(ref),
+                                                                         "error": exc.message})
         except GatewayError as exc:
             log.warning("catalog refresh failed; serving the last copy", extra={"source": source,
                                                                                 "error": exc.message})
@@ -193,6 +205,20 @@ class Catalog:
             self._types.update(types)
             self._versions[0] += 1
         return True
+
+    def table_errors(self, source: str) -> dict[TableRef, str]:
+        """Tables of ``source`` that are listed but cannot be read, each with the reason (a file source's
+        unparseable file, a symbolic link out of its folder). Other tables of the source are not affected:
+        a query reading one of these fails with SourceQueryError naming the source, the table and the
+        reason. Sources without such tables (every database kind) answer ``{}``."""
+        conn = self.connector(source)
+        table_errors = getattr(conn, "table_errors", None)
+        if table_errors is None:
+            return {}
+        out: dict[TableRef, str] = {}
+        for schema in self.list_schemas(source):
+            out.update({TableRef(source, schema, t): reason for t, reason in table_errors(schema).items()})
+        return out
 
     def _forget(self, source: str) -> None:
         self._schemas.pop(source, None)

@@ -1,33 +1,67 @@
 """The gateway's config: ``config/gateway.toml``, validated by pydantic models.
 
 Secrets are never written in the file: any string may contain ``${VAR}``, read from the environment at
-load time. Relative paths are relative to the config file's folder. A bad config raises ``ConfigError``
-naming the key path (``sources[1].kind``) and the reason.
+load time (a ``${`` that does not start such a reference is an error). Relative paths are relative to the
+config file's folder. A bad config raises ``ConfigError`` naming the key path (``sources[1].kind``) and the
+reason. Unknown keys are rejected at every level, with the nearest valid name; each source kind takes the
+options listed in ``SOURCE_OPTIONS``.
+
+A source whose file or folder does not exist is not a config error: ``prepare`` logs a warning naming it,
+and the gateway starts with that source unavailable until the path appears.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from connectors import CONNECTOR_CLASSES
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, nearest_names
 from planner.limits import InputLimits
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
 URI_KINDS = ("postgresql", "mysql")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+log = logging.getLogger("gateway.settings")
+
+#: keys every ``[[sources]]`` entry may have, whatever its kind
+COMMON_SOURCE_KEYS = frozenset({"name", "kind", "cache_ttl_s", "cache_fingerprint"})
+#: the options each source kind takes (besides ``COMMON_SOURCE_KEYS``); any other key is a config error.
+#: Keep in step with the connectors: ``pool_size`` (ADBC pools), ``partition_*`` (``connectors.partitioning``,
+#: database kinds), ``session_settings``/``parallel_*`` (PostgreSQL, MySQL scans), ``has_header``/``delimiter``
+#: (CSV), ``follow_symlinks`` (file kinds, ``connectors.files``).
+SOURCE_OPTIONS: dict[str, frozenset[str]] = {
+    "postgresql": frozenset({"uri", "pool_size", "partition_column", "partition_granularity", "session_settings",
+                             "parallel_readers", "parallel_min_rows", "connect_timeout_s"}),
+    "mysql": frozenset({"uri", "partition_column", "partition_granularity", "parallel_readers",
+                        "parallel_min_rows"}),
+    "sqlite": frozenset({"path", "pool_size", "partition_column", "partition_granularity"}),
+    "parquet": frozenset({"path", "follow_symlinks"}),
+    "csv": frozenset({"path", "has_header", "delimiter", "follow_symlinks"}),
+}
+
+
+class _KeyProblem(ValueError):
+    """A model-level check's complaint about one of the model's keys (the loader adds it to the key path)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key = key
 
 
 class SourceConfig(BaseModel):
-    """One ``[[sources]]`` entry. ``uri`` for database kinds, ``path`` for file kinds and SQLite."""
+    """One ``[[sources]]`` entry. ``uri`` for database kinds, ``path`` for file kinds and SQLite; the other
+    options a kind takes are listed in ``SOURCE_OPTIONS`` (others are rejected, also those of another kind)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     kind: str
@@ -38,6 +72,18 @@ class SourceConfig(BaseModel):
     cache_fingerprint: bool = Field(default=False, description="check the source's fingerprint before serving")
     partition_column: str | None = Field(default=None, description="database tables: cache by ranges of this")
     partition_granularity: str = Field(default="month", pattern=r"^(day|month|year|[0-9]+)$")
+    session_settings: dict[str, str | int | float | bool] | None = Field(
+        default=None, description="PostgreSQL: settings (SET name = value) of the gateway's own sessions")
+    parallel_readers: int | None = Field(default=None, ge=1, le=64,
+                                         description="database kinds: connections reading one large scan")
+    parallel_min_rows: int | None = Field(default=None, ge=0,
+                                          description="database kinds: scans of tables this large are split")
+    connect_timeout_s: int | None = Field(
+        default=None, ge=1, le=3600, description="PostgreSQL: seconds to establish a connection (default 10)")
+    has_header: bool | None = Field(default=None, description="CSV: the first line names the columns (default)")
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1, description="CSV: default ','")
+    follow_symlinks: bool | None = Field(
+        default=None, description="file kinds: read symbolic links leading outside the folder (default false)")
 
     @property
     def cached(self) -> bool:
@@ -59,6 +105,15 @@ class SourceConfig(BaseModel):
         if kind is not None and info.field_name == needs and value is None:
             raise ValueError(f"required for a '{kind}' source")
         return value
+
+    @model_validator(mode="after")
+    def _options_of_kind(self) -> SourceConfig:
+        allowed = COMMON_SOURCE_KEYS | SOURCE_OPTIONS.get(self.kind, frozenset())
+        foreign = sorted(self.model_fields_set - allowed)
+        if foreign:
+            raise _KeyProblem(foreign[0], f"not an option of a '{self.kind}' source; "
+                                          f"it takes: {', '.join(source_keys(self.kind))}")
+        return self
 
     def options(self) -> dict[str, Any]:
         """The options handed to the connector (everything but name and kind)."""
@@ -120,7 +175,13 @@ class ApiTokenConfig(BaseModel):
 
 
 class AuthConfig(BaseModel):
-    """Users and API tokens. A successful Basic handshake returns a bearer token valid ``token_ttl_s``."""
+    """Users and API tokens. A successful Basic handshake returns a bearer token valid ``token_ttl_s``.
+
+    Password checks (argon2id, 19 MiB each) run on ``login_workers`` threads, with at most ``login_queue``
+    waiting (more are answered 429 at once). After ``login_max_failures`` failed logins for one user name
+    (a success starts its count again), or ``login_max_failures_per_address`` from one client address (many
+    users may share one behind a NAT), within ``login_window_s`` seconds, further attempts are answered 429
+    (Flight: UNAVAILABLE) with a retry-after, without checking the password, until the window has passed."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -128,6 +189,12 @@ class AuthConfig(BaseModel):
     users: list[UserConfig] = Field(default_factory=list)
     api_tokens: list[ApiTokenConfig] = Field(default_factory=list)
     token_ttl_s: float = Field(default=3600.0, gt=0)
+    login_workers: int = Field(default=2, ge=1, le=32, description="threads verifying passwords")
+    login_queue: int = Field(default=16, ge=0, description="password checks waiting for a worker, at most")
+    login_max_failures: int = Field(default=10, ge=1, description="failed logins per user name ...")
+    login_max_failures_per_address: int = Field(default=30, ge=1, description="... per client address ...")
+    login_window_s: float = Field(default=60.0, gt=0, description="... within this many seconds")
+    public_metrics: bool = Field(default=False, description="/metrics open to anyone while auth is on")
 
     @model_validator(mode="after")
     def _users_when_enabled(self) -> AuthConfig:
@@ -244,18 +311,20 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
 
 
 def settings_from_dict(raw: dict[str, Any], base_dir: Path, origin: str = "config") -> Settings:
-    """Validate an already-parsed config. ``${VAR}`` references are expanded; paths made absolute."""
+    """Validate an already-parsed config. ``${VAR}`` references are expanded; paths made absolute.
+
+    Raises ConfigError ``"{origin}: {key path}: {reason}"`` for the first problem (further problems on the
+    following lines); ``details["key"]`` is the first key path."""
     expanded = _expand(raw, origin, "")
     try:
         settings = Settings.model_validate(expanded)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = _key_path(first["loc"])
-        reason = first["msg"].removeprefix("Value error, ")
-        nested = re.match(r"([A-Za-z_][\w.\[\]]*): (.*)", reason, re.DOTALL) if where == "(root)" else None
-        if nested:  # a whole-config check names the key itself
-            where, reason = nested.groups()
-        raise ConfigError(f"{origin}: {where}: {reason}", key=where) from exc
+        # unknown keys first: a misspelled key is usually also why a required one is "missing"
+        errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+        problems = [_problem(error, expanded) for error in errors]
+        where = problems[0][0]
+        lines = [f"{origin}: {w}: {r}" for w, r in dict.fromkeys(problems)]
+        raise ConfigError("\n".join(lines), key=where) from None
     settings.config_dir = str(base_dir)
     for source in settings.sources:
         if source.path is not None and not os.path.isabs(source.path):
@@ -275,12 +344,43 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, origin: str = "confi
 
 
 def prepare(settings: Settings) -> Settings:
-    """Create the bundled demo data when the config asks for it (``demo = true``)."""
+    """Create the bundled demo data when the config asks for it (``demo = true``); then, when logging is set
+    up (``gateway serve``), log a warning for each source whose file or folder is missing (``missing_paths``):
+    the gateway starts anyway, and that source answers "unavailable" until the path appears (it is looked for
+    again on each use and on each catalog refresh)."""
     if settings.demo and settings.config_dir:
         from gateway.demo import ensure_demo_data
 
         ensure_demo_data(Path(settings.config_dir) / "demo_data")
+    if logging.getLogger().handlers:  # a server's log (gateway serve); one-shot commands report it as their error
+        for name, reason in missing_paths(settings).items():
+            source = next(s for s in settings.sources if s.name == name)
+            log.warning(f"source '{name}' is unavailable at start: {reason}; starting without it",
+                        extra={"source": name, "path": source.path})
     return settings
+
+
+def missing_paths(settings: Settings) -> dict[str, str]:
+    """Sources whose ``path`` does not exist or is not what their kind reads (a folder for Parquet/CSV, a
+    file for SQLite): source name -> reason. The reason names the key, not the server path."""
+    out: dict[str, str] = {}
+    for source in settings.sources:
+        if source.path is None:
+            continue
+        wants_folder = source.kind in ("parquet", "csv")
+        if not os.path.exists(source.path):
+            out[source.name] = f"its path (a {'folder' if wants_folder else 'file'}) does not exist"
+        elif wants_folder and not os.path.isdir(source.path):
+            out[source.name] = "its path is not a folder"
+        elif not wants_folder and not os.path.isfile(source.path):
+            out[source.name] = "its path is not a file"
+    return out
+
+
+def source_keys(kind: str) -> list[str]:
+    """The keys a ``[[sources]]`` entry of ``kind`` may have, in the model's order."""
+    allowed = COMMON_SOURCE_KEYS | SOURCE_OPTIONS.get(kind, frozenset())
+    return [name for name in SourceConfig.model_fields if name in allowed]
 
 
 def _expand(value: Any, origin: str, where: str) -> Any:
@@ -291,12 +391,66 @@ def _expand(value: Any, origin: str, where: str) -> Any:
                 raise ConfigError(f"{origin}: {where}: environment variable {name} is not set", key=where)
             return os.environ[name]
 
+        for start in (m.start() for m in re.finditer(r"\$\{", value)):
+            if _ENV_REF.match(value, start) is None:
+                written = re.match(r"\$\{[^}]{0,40}\}", value[start:])
+                what = f"'{written.group()}' is not" if written else "an unterminated '${' is not"
+                raise ConfigError(
+                    f"{origin}: {where}: {what} an environment reference; write ${{NAME}} (a letter or _, "
+                    "then letters, digits or _)", key=where)
         return _ENV_REF.sub(env, value)
     if isinstance(value, dict):
         return {k: _expand(v, origin, f"{where}.{k}" if where else k) for k, v in value.items()}
     if isinstance(value, list):
         return [_expand(v, origin, f"{where}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def _problem(error: dict, raw: Any) -> tuple[str, str]:
+    """(key path, reason) of one pydantic error, with the nearest valid name for an unknown key."""
+    loc = tuple(error["loc"])
+    reason = error["msg"].removeprefix("Value error, ")
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, _KeyProblem):  # a model-level check naming one of the model's keys
+        loc = (*loc, cause.key)
+    elif error["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        valid = _valid_keys(loc[:-1], raw)
+        nearest = nearest_names(key, valid, limit=1)
+        reason = (f"unknown key '{key}'; did you mean '{nearest[0]}'?" if nearest
+                  else f"unknown key '{key}'; valid keys here: {', '.join(valid)}")
+    where = _key_path(loc)
+    nested = re.match(r"([A-Za-z_][\w.\[\]]*): (.*)", reason, re.DOTALL) if where == "(root)" else None
+    if nested:  # a whole-config check names the key itself
+        where, reason = nested.groups()
+    return where, reason
+
+
+def _valid_keys(loc: tuple, raw: Any) -> list[str]:
+    """The keys the model at ``loc`` accepts (for a source: those of its kind, when the kind is known)."""
+    model: type[BaseModel] | None = Settings
+    for part in loc:
+        if isinstance(part, int):
+            raw = raw[part] if isinstance(raw, list) and part < len(raw) else None
+            continue
+        field = model.model_fields.get(part) if model else None
+        model = _model_in(field.annotation) if field else None
+        raw = raw.get(part) if isinstance(raw, dict) else None
+    if model is SourceConfig and isinstance(raw, dict) and raw.get("kind") in SOURCE_OPTIONS:
+        return source_keys(raw["kind"])
+    return [name for name in model.model_fields if name != "config_dir"] if model else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``list[UserConfig]`` or ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
 
 
 def _key_path(loc: tuple) -> str:
