@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,17 +51,29 @@ class AdbcConnector(Connector):
 
     def fetch_table(self, sql: str) -> pa.Table:
         """Run a small metadata query and return all its rows. Raises SourceQueryError/Unavailable."""
-        conn = self._pool.acquire()
-        broken = False
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-                return cur.fetch_arrow_table()
-        except Exception as exc:
-            broken = True
-            raise SourceQueryError(self.name, _first_line(exc), sql) from exc
-        finally:
-            self._pool.release(conn, broken=broken)
+        conn, reused = self._pool.acquire_reporting()
+        while True:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(sql)
+                    table = cur.fetch_arrow_table()
+            except Exception as exc:
+                self._pool.release(conn, broken=True)
+                if reused and connection_lost(exc):  # died while pooled (a server restart): once more, anew
+                    conn, reused = self._pool.acquire_new(), False
+                    continue
+                raise self._error(exc, sql) from exc
+            self._pool.release(conn)
+            return table
+
+    def _error(self, exc: BaseException, sql: str) -> SourceQueryError | SourceUnavailableError:
+        """The source's error for a failed statement: unavailable when the connection is gone (clients retry
+        on 503 / UNAVAILABLE), else the statement's failure."""
+        if isinstance(exc, SourceUnavailableError | SourceQueryError):
+            return exc
+        if connection_lost(exc):
+            return SourceUnavailableError(self.name, _first_line(exc))
+        return SourceQueryError(self.name, _first_line(exc), sql)
 
     def fragment_sql(self, fragment: Fragment) -> str:
         """The SQL actually sent for a fragment (subclasses may wrap it)."""
@@ -74,16 +87,21 @@ class AdbcConnector(Connector):
         """
         self.scans += 1
         sql = self.fragment_sql(fragment)
-        conn = self._pool.acquire()
-        try:
-            cur = conn.cursor()
-            self._running[id(fragment)] = cur  # for cancel(), from another thread
-            cur.execute(sql)
-            reader = cur.fetch_record_batch()
-        except Exception as exc:
-            self._running.pop(id(fragment), None)
-            self._pool.release(conn, broken=True)
-            raise SourceQueryError(self.name, _first_line(exc), sql) from exc
+        conn, reused = self._pool.acquire_reporting()
+        while True:
+            try:
+                cur = conn.cursor()
+                self._running[id(fragment)] = cur  # for cancel(), from another thread
+                cur.execute(sql)
+                reader = cur.fetch_record_batch()
+                break
+            except Exception as exc:
+                self._running.pop(id(fragment), None)
+                self._pool.release(conn, broken=True)
+                if reused and connection_lost(exc):  # died while pooled (a server restart): once more, anew
+                    conn, reused = self._pool.acquire_new(), False
+                    continue
+                raise self._error(exc, sql) from exc
 
         def batches() -> Iterator[pa.RecordBatch]:
             broken = True
@@ -96,7 +114,7 @@ class AdbcConnector(Connector):
             except GeneratorExit:
                 raise
             except Exception as exc:
-                raise SourceQueryError(self.name, _first_line(exc), sql) from exc
+                raise self._error(exc, sql) from exc
             finally:
                 self._running.pop(id(fragment), None)
                 self._cancelled.discard(id(fragment))
@@ -145,6 +163,21 @@ class AdbcConnector(Connector):
                 cur.adbc_cancel()
             except NotSupportedError:
                 pass
+
+
+#: errors that mean the connection or the server is gone, not that the statement failed (PostgreSQL: libpq's
+#: messages; SQLite: the file)
+_CONNECTION_LOST = re.compile(
+    r"server closed the connection|terminating connection|connection (?:to server .* failed|refused|reset)"
+    r"|could not connect|no connection to the server|PQgetCopyData|PQgetResult|SSL SYSCALL|broken pipe"
+    r"|EOF detected|the database system is (?:shutting down|starting up|in recovery)|IO error|unable to open",
+    re.IGNORECASE)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection or server is gone (reported as SourceUnavailableError, and a
+    statement on a pooled connection is retried once on a new one)."""
+    return bool(_CONNECTION_LOST.search(str(exc)))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -66,6 +66,7 @@ class Capabilities:
             ``col = ANY(CAST('{1,2,...}' AS BIGINT[]))`` (PostgreSQL: parsed as one constant and probed by
             hash or index; measured 2x faster than the same keys as an IN list at 29,000 keys).
         offset_without_limit: OFFSET may stand without LIMIT (MySQL/MariaDB's grammar requires a LIMIT).
+        boolean_min_max: MIN and MAX take booleans (PostgreSQL has no such aggregates).
     """
 
     projection: bool = True
@@ -80,6 +81,7 @@ class Capabilities:
     top_n: bool = True
     key_arrays: bool = False
     offset_without_limit: bool = True
+    boolean_min_max: bool = True
 
 
 @dataclass
@@ -269,9 +271,19 @@ class ConnectionPool:
         self._lock = threading.Lock()
 
     def acquire(self):
+        """A connection: an idle one when there is one, else a new one (``factory`` errors propagate)."""
+        return self.acquire_reporting()[0]
+
+    def acquire_reporting(self) -> tuple[Any, bool]:
+        """(connection, whether it was idle in the pool): a pooled connection may have died while idle (the
+        server restarted), which a caller may retry once on a new one (``acquire_new``)."""
         with self._lock:
             if self._idle:
-                return self._idle.pop()
+                return self._idle.pop(), True
+        return self._factory(), False
+
+    def acquire_new(self):
+        """A new connection, never an idle one."""
         return self._factory()
 
     def release(self, conn, broken: bool = False) -> None:
@@ -310,6 +322,8 @@ def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         if column.type != target.type:
             if pa.types.is_null(column.type):
                 column = pa.nulls(len(column), target.type)
+            elif pa.types.is_null(target.type) and column.null_count == len(column):
+                column = pa.nulls(len(column))  # a NULL output the source typed (PostgreSQL: text)
             else:
                 column = pc.cast(column, target.type)
         columns.append(column)

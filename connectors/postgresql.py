@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 from sqlglot import exp
@@ -63,6 +64,19 @@ def pg_arrow_type(data_type: str, precision: int | None, scale: int | None) -> p
     return PG_TYPES.get(data_type, pa.string())
 
 
+def _with_parameters(uri: str, parameters: dict[str, str]) -> str:
+    """``uri`` with each of ``parameters`` added to its query string unless the URI sets it already.
+
+        >>> _with_parameters("postgresql://u@h/db?sslmode=require", {"sslmode": "disable", "connect_timeout": "5"})
+        'postgresql://u@h/db?sslmode=require&connect_timeout=5'
+    """
+    parts = urlsplit(uri)
+    present = {k for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    extra = [(k, v) for k, v in parameters.items() if k not in present]
+    query = "&".join(p for p in (parts.query, urlencode(extra)) if p)
+    return urlunsplit(parts._replace(query=query))
+
+
 class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
     """A PostgreSQL database: schemas, tables and views, keys, statistics from pg_class.
 
@@ -73,7 +87,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
     Options: ``uri`` (``postgresql://user@host:port/db``; a password comes from the environment through
     the config's ``${VAR}`` expansion), ``pool_size``, ``parallel_readers`` / ``parallel_min_rows`` (see
     ``_ParallelScan``), ``session_settings`` (planner settings for the gateway's own sessions, over
-    ``SESSION_SETTINGS``).
+    ``SESSION_SETTINGS``), ``connect_timeout_s`` (default 10; see ``CONNECTION_PARAMETERS``).
     """
 
     #: Fragments are analytic scans and joins whose every row is copied out: cheaper parallel workers than
@@ -89,6 +103,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         ordered_text=False,
         case_sensitive_like=True,
         key_arrays=True,
+        boolean_min_max=False,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
@@ -114,10 +129,19 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
                    for s in statements]
         return merge_readers([lambda r=r: r for r in readers], fragment.schema)
 
+    #: libpq connection parameters the gateway sets unless the URI does: a server that does not answer fails the
+    #: connection within ``connect_timeout`` seconds (source_unavailable), and TCP keepalives find a peer that
+    #: vanished (a dead host or network) while a statement waits. A stalled server is bounded by the query's
+    #: time limit instead (keepalives are answered by its kernel).
+    CONNECTION_PARAMETERS = {"connect_timeout": "10", "keepalives": "1", "keepalives_idle": "30",
+                             "keepalives_interval": "10", "keepalives_count": "3"}
+
     def _connect(self):
         import adbc_driver_postgresql.dbapi as pg
 
-        conn = pg.connect(self.uri, autocommit=True)
+        conn = pg.connect(_with_parameters(self.uri, {
+            **self.CONNECTION_PARAMETERS, "connect_timeout": str(int(self.options.get("connect_timeout_s", 10)))}),
+            autocommit=True)
         with conn.cursor() as cur:
             # timestamptz literals and values are read in UTC, as the residual plan sees them
             cur.execute("SET TIME ZONE 'UTC'")

@@ -32,10 +32,12 @@ from gateway import dynamic_filters
 from gateway.errors import (
     ExecutionError,
     GatewayError,
+    InvalidQueryError,
     InvalidRequestError,
     PermissionDeniedError,
     QueryCancelledError,
     QueryTimeoutError,
+    ResourceLimitError,
     SourceQueryError,
 )
 from gateway.metrics import FragmentStats, Metrics, QueryStats
@@ -96,6 +98,7 @@ class _FragmentFeed:
         self.spill_path: str | None = None
         self._writer = None
         self.started = threading.Event()  # set once the source answered (first batch, end, or error)
+        self._cancel_requested = threading.Event()  # cancel_source() sends one request per fragment
         self.done = threading.Event()  # collect mode: every batch is kept
         self.error: BaseException | None = None
         # the source is read on its own thread even when passed through: on two cores, decoding there
@@ -174,12 +177,18 @@ class _FragmentFeed:
         self._thread.join(timeout)
 
     def cancel_source(self) -> None:
-        """Ask the connector to cancel the source statement if it still runs (a no-op once it ended)."""
-        if self._thread.is_alive():
-            try:
-                self._catalog.connector(self.fragment.source).cancel(self.fragment)
-            except Exception as exc:  # cancelling is best effort; the statement ends with its connection
-                log.warning("source cancel failed", extra={"source": self.fragment.source, "error": str(exc)})
+        """Ask the connector to cancel the source statement if it still runs (a no-op once it ended or was
+        asked). Never blocks: the request is sent from its own thread, since sending it may wait on a stalled
+        server (PostgreSQL's cancel request opens a connection to the postmaster)."""
+        if self._thread.is_alive() and not self._cancel_requested.is_set():
+            self._cancel_requested.set()
+            threading.Thread(target=self._send_cancel, name=f"cancel-{self.fragment.id}", daemon=True).start()
+
+    def _send_cancel(self) -> None:
+        try:
+            self._catalog.connector(self.fragment.source).cancel(self.fragment)
+        except Exception as exc:  # cancelling is best effort; the statement ends with its connection
+            log.warning("source cancel failed", extra={"source": self.fragment.source, "error": str(exc)})
 
     def _wait_done(self) -> None:
         while not self.done.wait(0.1):
@@ -617,17 +626,10 @@ class Gateway:
     def _finish(self, stats: QueryStats, t0: float, error: BaseException | None) -> None:
         stats.seconds = time.perf_counter() - t0
         if error is not None:
-            stats.status = ("cancelled" if isinstance(error, QueryCancelledError)
-                            else "timeout" if isinstance(error, QueryTimeoutError) else "error")
-            stats.error = str(error)
+            stats.failed(error)  # status cancelled / timeout / error, with the error's code
         elif stats.status == "running":
             stats.status = "ok"
-        self.metrics.finished(stats)
-        log.info(
-            "query finished",
-            extra={"query_id": stats.query_id, "status": stats.status, "rows": stats.rows,
-                   "seconds": round(stats.seconds, 4)},
-        )
+        self.metrics.finished(stats)  # counted, and its one log line (gateway.logs.log_query)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the fragment readers still running (their queries are cancelled) and wait up to ``timeout_s``
@@ -675,12 +677,41 @@ def referenced_sources(sql: str, sources: Sequence[str], limits=None) -> set[str
 
 #: DataFusion errors that come from reading files (an in-place fragment's source), not from the plan itself
 _FILE_ERROR = re.compile(r"Parquet|IO error|Object ?Store|CSV error|No such file", re.IGNORECASE)
+#: DataFusion errors caused by the query's own values (InvalidQueryError, 400): division by zero, a value that
+#: does not cast, overflow, a string that does not parse as a date/time, a function's argument out of range
+_QUERY_ERROR = re.compile(r"Divide by zero|Cast error|overflow|Parser error|Compute error|out of range|"
+                          r"not allowed|regex parse error|Invalid regex", re.IGNORECASE)
+#: a source's own report that the query's values failed (a file source runs DataFusion too): the client's error
+_SOURCE_VALUE_ERROR = re.compile(r"Divide by zero|division by zero|Arithmetic overflow", re.IGNORECASE)
+#: DataFusion's memory pool (limits.memory_bytes) refused an allocation
+_RESOURCES_ERROR = re.compile(r"Resources exhausted", re.IGNORECASE)
+#: DataFusion's wrappings in front of the reason
+_DATAFUSION_PREFIX = re.compile(r"^(?:DataFusion error|Arrow error|External error|Execution error|Compute error)"
+                                r":\s*")
+_DATAFUSION_WRAPPING = re.compile(r"(?:DataFusion|Arrow|External) error:\s*")
+
+
+def _datafusion_reason(exc: BaseException) -> str:
+    """DataFusion's innermost reason (the last ``caused by`` line), without its ``DataFusion error:`` /
+    ``Arrow error:`` wrappings: ``Divide by zero error``, ``Cast error: Cannot cast string 'x' to ...``."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and line.strip() != "caused by"]
+    reason = lines[-1] if lines else repr(exc)
+    while (shorter := _DATAFUSION_PREFIX.sub("", reason, count=1)) != reason:
+        reason = shorter
+    return reason
 
 
 def _as_gateway_error(exc: BaseException, feeds: list[_FragmentFeed]) -> BaseException:
     """The error to show: a source's own error wins over DataFusion's wrapping of it; a failure inside the
-    files an in-place fragment scans is that source's."""
+    files an in-place fragment scans is that source's. The query's values failing (division by zero, a failed
+    cast, overflow; in DataFusion, or a division by zero or overflow a source reports) is InvalidQueryError
+    (400); DataFusion's memory limit ResourceLimitError; anything else of DataFusion's ExecutionError (500).
+    Messages never carry a traceback or a path."""
     for feed in feeds:
+        if isinstance(feed.error, SourceQueryError) and _SOURCE_VALUE_ERROR.search(feed.error.message):
+            reason = feed.error.message.split("failed the query: ", 1)[-1]
+            return InvalidQueryError(f"the query failed on its values in source '{feed.error.source}': "
+                                     f"{_DATAFUSION_WRAPPING.sub('', reason)}", source=feed.error.source)
         if isinstance(feed.error, GatewayError):
             return feed.error
     in_place = [f for f in feeds if isinstance(f, _InPlaceFeed) and f.stats.read_in_place]
@@ -691,6 +722,12 @@ def _as_gateway_error(exc: BaseException, feeds: list[_FragmentFeed]) -> BaseExc
         return exc
     if isinstance(exc, TimeoutError):
         return QueryTimeoutError(str(exc))
+    if not isinstance(exc, pa.ArrowException):  # pyarrow's are the gateway's conformance of a fragment's batches
+        if _RESOURCES_ERROR.search(str(exc)):
+            return ResourceLimitError(f"the query needs more memory than limits.memory_bytes allows: "
+                                      f"{_datafusion_reason(exc)}")
+        if _QUERY_ERROR.search(str(exc)):
+            return InvalidQueryError(f"the query failed on its values: {_datafusion_reason(exc)}")
     return ExecutionError(f"the residual plan failed in DataFusion: {str(exc).splitlines()[0] if str(exc) else exc!r}")
 
 

@@ -49,7 +49,7 @@ def test_engine_timeout_cancels_the_source_statement(settings, pg_server, pg_dat
         t0 = time.perf_counter()
         with pytest.raises(QueryTimeoutError, match="time limit of 1 s"):
             gateway.execute(SLOW, timeout_s=1).reader.read_all()
-        assert time.perf_counter() - t0 < 3.0
+        assert time.perf_counter() - t0 < 5.0  # 1 s limit; slack for a loaded 2-core machine
         assert _no_slow_backend_within(pg_server, pg_database, 2.0)
         assert gateway.metrics.history()[0].status == "timeout"
         # the next query runs as usual
@@ -83,10 +83,10 @@ def test_local_runaway_join_is_stopped(settings):
         t0 = time.perf_counter()
         with pytest.raises(QueryTimeoutError):
             gateway.execute(sql, timeout_s=1).reader.read_all()
-        assert time.perf_counter() - t0 < 3.0
+        assert time.perf_counter() - t0 < 5.0  # 1 s limit; slack for a loaded 2-core machine
         t1 = time.perf_counter()
         assert gateway.execute("SELECT 1 AS one").reader.read_all().num_rows == 1
-        assert time.perf_counter() - t1 < 2.0
+        assert time.perf_counter() - t1 < 3.0
     finally:
         gateway.close()
 
@@ -108,6 +108,6 @@ def test_flight_sql_session_timeout(settings, pg_server, pg_database):
         t0 = time.perf_counter()
         with pytest.raises(QueryTimeoutError):
             conn.query(SLOW)
-        assert time.perf_counter() - t0 < 3.0
+        assert time.perf_counter() - t0 < 5.0  # 1 s limit; slack for a loaded 2-core machine
         assert _no_slow_backend_within(pg_server, pg_database, 2.0)
         assert conn.query("SELECT 1 AS one").num_rows == 1
