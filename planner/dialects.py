@@ -27,6 +27,10 @@ class DataFusion(Postgres):
             # lower-case units, as people write them: DataFusion names an unaliased output after the literal
             exp.TimestampTrunc: lambda self, e: self.func(
                 "DATE_TRUNC", exp.Literal.string(e.args["unit"].name.lower() if e.args.get("unit") else "day"), e.this),
+            # DataFusion's parser binds IS [NOT] DISTINCT FROM looser than AND: `a IS NOT DISTINCT FROM b AND c`
+            # reads as `a IS NOT DISTINCT FROM (b AND c)` ("Cannot infer common argument type ... Utf8 AND Boolean")
+            exp.NullSafeEQ: lambda self, e: f"({self.binary(e, 'IS NOT DISTINCT FROM')})",
+            exp.NullSafeNEQ: lambda self, e: f"({self.binary(e, 'IS DISTINCT FROM')})",
         }
 
 

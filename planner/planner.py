@@ -169,13 +169,20 @@ def _drop_constant_order_keys(ast: exp.Expression) -> None:
         # an unqualified column naming an output alias is qualify's reading of an ordinal
         resolved = [outputs.get(o.this.name, o.this) if isinstance(o.this, exp.Column) and not o.this.table
                     else o.this for o in order.expressions]
-        keys = [o for o, key in zip(order.expressions, resolved, strict=True) if not isinstance(key, constant)]
+        keys = [o for o, key in zip(order.expressions, resolved, strict=True) if not _is_constant(key, constant)]
         if len(keys) == len(order.expressions):
             continue
         if keys:
             order.set("expressions", keys)
         else:
             order.pop()
+
+
+def _is_constant(key: exp.Expression, constant: tuple) -> bool:
+    """A literal, possibly negated or parenthesized (``-1``, ``(2)``)."""
+    while isinstance(key, exp.Neg | exp.Paren):
+        key = key.this
+    return isinstance(key, constant)
 
 
 def _name_subquery_outputs(ast: exp.Expression) -> None:

@@ -21,6 +21,7 @@ nothing is dropped silently):
    text
    float summation order          SUM AVG                           float                       all but
                                                                                                 DataFusion
+   no MIN/MAX of booleans         MIN MAX                           boolean                     PostgreSQL
    no exact Arrow reading         anything but a plain projection   read-as-text columns        all
    =============================  ================================  ==========================  ===============
 
@@ -54,6 +55,10 @@ def _is_text(field: pa.Field) -> bool:
 
 def _is_float(field: pa.Field) -> bool:
     return pa.types.is_floating(field.type)
+
+
+def _is_boolean(field: pa.Field) -> bool:
+    return pa.types.is_boolean(field.type)
 
 
 def _is_temporal(field: pa.Field) -> bool:
@@ -107,6 +112,10 @@ SEMANTIC_RULES: tuple[SemanticRule, ...] = (
     SemanticRule(
         "float summation order", (exp.Sum, exp.Avg), _is_float, lambda caps, dialect: not caps.exact_float_sum,
         "floating-point sums depend on summation order",
+    ),
+    SemanticRule(
+        "MIN/MAX of booleans", (exp.Min, exp.Max), _is_boolean, lambda caps, dialect: not caps.boolean_min_max,
+        "MIN/MAX of booleans do not exist in this source (PostgreSQL has bool_and/bool_or)",
     ),
 )
 
