@@ -9,7 +9,6 @@ It knows nothing about other sources or about DataFusion's residual plan.
 from __future__ import annotations
 
 import asyncio
-
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -309,7 +308,7 @@ def _close_quietly(conn) -> None:
         pass
 
 
-class StreamCancelled(Exception):  # noqa: N818 - a signal, not a failure: callers raise their own error
+class StreamCancelled(Exception):
     """``datafusion_batches`` stopped because its ``cancel`` event was set."""
 
 

@@ -8,7 +8,6 @@ fragment's stream is passed through without DataFusion.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
@@ -27,7 +26,14 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 from sqlglot import exp
 
 from catalog import Catalog
-from connectors.base import DATAFUSION_PARTITIONS, Connector, Fragment, conform_batch
+from connectors.base import (
+    DATAFUSION_PARTITIONS,
+    Connector,
+    Fragment,
+    StreamCancelled,
+    conform_batch,
+    datafusion_batches,
+)
 from gateway import dynamic_filters
 from gateway.errors import (
     ExecutionError,
@@ -778,53 +784,14 @@ class _Deadline:
 
 def _residual_batches(df, schema: pa.Schema, feeds: list, cancel: threading.Event) -> Iterator[pa.RecordBatch]:
     """The residual plan's batches conformed to ``schema``; once it ran to the end, the in-place fragments'
-    rows and bytes are read off its executed plan.
-
-    Cancellation (``cancel`` set): the first batch, behind which the long work of a plan hides (hash-join
-    builds, aggregations, sorts), is awaited on a private event loop that checks ``cancel`` every 0.1 s and
-    then drops the pending batch and the stream, which stops DataFusion's work (a blocking ``next()`` cannot
-    be interrupted: a runaway join went on burning CPU after its client left). Later batches are read with
-    plain ``next()`` (cheaper per batch; no DataFusion thread calls into Python, which raced interpreter
-    exit) and ``cancel`` is checked between them. Raises QueryCancelledError once ``cancel`` is set."""
-    stream = df.execute_stream()
-    loop = asyncio.new_event_loop()
+    rows and bytes are read off its executed plan. Stops DataFusion's work when ``cancel`` is set
+    (``connectors.base.datafusion_batches``) and raises QueryCancelledError."""
     try:
-        first = loop.run_until_complete(_next_batch(stream, cancel))
-    except BaseException:
-        stream = None  # dropping the native stream aborts DataFusion's tasks
-        raise
-    finally:
-        loop.close()
-    if first is None:
-        record_scan_metrics(df.execution_plan(), feeds)
-        return
-    batch = first.to_pyarrow()
-    yield batch if batch.schema == schema else conform_batch(batch, schema)
-    for batch in stream:
-        if cancel.is_set():
-            stream = None
-            raise QueryCancelledError("the query was cancelled")
-        batch = batch.to_pyarrow()
-        yield batch if batch.schema == schema else conform_batch(batch, schema)
+        for batch in datafusion_batches(df, cancel):
+            yield batch if batch.schema == schema else conform_batch(batch, schema)
+    except StreamCancelled:
+        raise QueryCancelledError("the query was cancelled") from None
     record_scan_metrics(df.execution_plan(), feeds)
-
-
-async def _next_batch(stream, cancel: threading.Event):
-    """The stream's next batch, None at its end; QueryCancelledError once ``cancel`` is set."""
-    pending = asyncio.ensure_future(stream.__anext__())
-    del stream  # a traceback that keeps this frame must not keep the native stream (and its work) alive
-    while True:
-        done, _ = await asyncio.wait({pending}, timeout=0.1)
-        if done:
-            try:
-                return pending.result()
-            except StopAsyncIteration:
-                return None
-        if cancel.is_set():
-            pending.cancel()
-            await asyncio.wait({pending}, timeout=1.0)  # let the cancellation reach the native future
-            pending = None  # nor may the traceback keep the pending batch (it holds the stream)
-            raise QueryCancelledError("the query was cancelled")
 
 
 def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
