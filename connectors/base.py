@@ -68,6 +68,8 @@ class Capabilities:
             hash or index; measured 2x faster than the same keys as an IN list at 29,000 keys).
         offset_without_limit: OFFSET may stand without LIMIT (MySQL/MariaDB's grammar requires a LIMIT).
         boolean_min_max: MIN and MAX take booleans (PostgreSQL has no such aggregates).
+        full_join: FULL OUTER JOIN runs natively (MySQL/MariaDB have none; sqlglot's emulation as a UNION of
+            LEFT and RIGHT joins breaks an ORDER BY over it).
     """
 
     projection: bool = True
@@ -83,6 +85,7 @@ class Capabilities:
     key_arrays: bool = False
     offset_without_limit: bool = True
     boolean_min_max: bool = True
+    full_join: bool = True
 
 
 @dataclass

@@ -101,6 +101,7 @@ class MySQLConnector(InformationSchemaTables, Connector):
         ordered_text=False,
         text_equality=False,
         offset_without_limit=False,
+        full_join=False,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:

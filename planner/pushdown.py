@@ -197,6 +197,8 @@ def _shape_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
         return "SUBSTRING positions other than positive literals differ between engines"
     if isinstance(sub, exp.Subquery | exp.Exists) and not caps.full_query:
         return "sub-queries are not pushed to this source"
+    if isinstance(sub, exp.Join) and (sub.side or "").upper() == "FULL" and not caps.full_join:
+        return "FULL OUTER JOIN does not exist in this source's SQL"
     if isinstance(sub, exp.Offset) and not caps.offset_without_limit and not (
             sub.parent is not None and sub.parent.args.get("limit")):
         return "OFFSET without LIMIT is not valid in this source's SQL"
