@@ -216,4 +216,16 @@ def _operands_match(node: exp.Expression, operand: Callable[[pa.Field], bool], c
         field = column_type(column)
         if field is not None and operand(field):
             return True
+    # string literals are text too: `'trail ' <= 'Åsa'` follows the source's collation as a column would
+    if any(lit.is_string and not isinstance(lit.parent, exp.Cast | exp.Func | exp.DataType)
+           for lit in scope.find_all(exp.Literal)) and operand(_TEXT_LITERAL):
+        return True
+    # predicates are booleans: MIN(x IN (2)) is a MIN of booleans
+    if isinstance(node, exp.Min | exp.Max) and isinstance(node.this, _PREDICATES) and operand(_BOOLEAN_VALUE):
+        return True
     return False
+
+
+_TEXT_LITERAL = pa.field("literal", pa.string())
+_BOOLEAN_VALUE = pa.field("predicate", pa.bool_())
+_PREDICATES = (exp.Predicate, exp.Connector, exp.Not, exp.Boolean, exp.In, exp.Between, exp.Is, exp.Like)
