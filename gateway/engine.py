@@ -35,6 +35,7 @@ from connectors.base import (
     datafusion_batches,
 )
 from gateway import dynamic_filters
+from gateway.admission import Admission
 from gateway.errors import (
     ExecutionError,
     GatewayError,
@@ -338,6 +339,8 @@ class Gateway:
         self.metrics = Metrics()
         self.scanner = CachedScanner(self.catalog, settings)
         self.scanner.cache.register_metrics(self.metrics.registry)
+        self.admission = Admission(settings.limits, self.catalog)  # light and heavy lanes (gateway.admission)
+        self.admission.register_metrics(self.metrics.registry)
         self._feeds: weakref.WeakSet[_FragmentFeed] = weakref.WeakSet()  # reader threads, stopped by close()
 
     # -- planning --------------------------------------------------------------------------------------
@@ -435,7 +438,7 @@ class Gateway:
     def execute(
         self, sql: str, params: Sequence[object] | None = None, user: str | None = None,
         cancel: threading.Event | None = None, max_staleness_s: float | None = None,
-        timeout_s: float | None = None, **scope,
+        timeout_s: float | None = None, query_id: str | None = None, **scope,
     ) -> QueryResult:
         """Run ``sql`` and return its streaming result. ``EXPLAIN [ANALYZE] q`` returns the plan as rows.
 
@@ -446,32 +449,35 @@ class Gateway:
         bounds the age of cached partitions served (0: only those the source's fingerprint proves current).
         ``timeout_s`` (default ``limits.query_timeout_s``; 0 = none) bounds the run in seconds, from the start
         of execution to the last batch: past it every source statement is cancelled, the residual plan is
-        dropped, and the reader raises QueryTimeoutError.
+        dropped, and the reader raises QueryTimeoutError. ``query_id`` (default: a new random hex id) names the
+        query in its stats and history: a protocol may choose it so that its client can cancel the query
+        before the first row arrives.
         """
         try:
             statement, plan = self._planner(sql, **_scope(scope)).plan(sql, params)
         except GatewayError as exc:
             # refused and unplannable queries are part of the history too
-            stats = QueryStats(uuid.uuid4().hex, sql, user=user)
+            stats = QueryStats(query_id or uuid.uuid4().hex, sql, user=user)
             self.metrics.started(stats)
             self._finish(stats, time.perf_counter(), exc)
             raise
         if statement.explain:
             text = self.explain(statement.sql, params, analyze=statement.analyze, **scope)
             table = pa.table({"plan": text.splitlines()}, schema=_EXPLAIN_SCHEMA)
-            stats = QueryStats(uuid.uuid4().hex, sql, user=user, status="ok", rows=table.num_rows)
+            stats = QueryStats(query_id or uuid.uuid4().hex, sql, user=user, status="ok", rows=table.num_rows)
             return QueryResult(table.schema, table.to_reader(), stats, plan)
-        return self._run(sql, plan, user, cancel, max_staleness_s, timeout_s)
+        return self._run(sql, plan, user, cancel, max_staleness_s, timeout_s, query_id)
 
     def _run(self, sql: str, plan: FederatedPlan, user: str | None,
              cancel: threading.Event | None = None, max_staleness_s: float | None = None,
-             timeout_s: float | None = None) -> QueryResult:
-        stats = QueryStats(uuid.uuid4().hex, sql, user=user, pushed_whole=plan.pushed_whole)
+             timeout_s: float | None = None, query_id: str | None = None) -> QueryResult:
+        stats = QueryStats(query_id or uuid.uuid4().hex, sql, user=user, pushed_whole=plan.pushed_whole)
         self.metrics.started(stats)
         cancel = cancel or threading.Event()
         deadline = _Deadline(self.settings.limits.query_timeout_s if timeout_s is None else timeout_s, cancel)
         t0 = time.perf_counter()
         try:
+            self.admission.admit(plan, stats, cancel)  # a heavy query waits for a slot; released in _finish
             feeds = self._start_feeds(plan, cancel, max_staleness_s)
         except BaseException as exc:
             deadline.stop()
@@ -635,6 +641,7 @@ class Gateway:
             stats.failed(error)  # status cancelled / timeout / error, with the error's code
         elif stats.status == "running":
             stats.status = "ok"
+        self.admission.release(stats)  # its admission slot, if it holds one
         self.metrics.finished(stats)  # counted, and its one log line (gateway.logs.log_query)
 
     def close(self, timeout_s: float = 5.0) -> None:

@@ -1,28 +1,41 @@
-"""The REST API (FastAPI). This module only wires routes, auth and the error handlers.
+"""The REST API (FastAPI). This module only wires routes, auth, result streaming and the error handlers.
 
-Routes: ``POST /v1/query``, ``POST /v1/explain``, ``GET /v1/sources``, ``GET /v1/sources/{source}/tables``,
-``GET /v1/history``, ``GET /healthz`` (liveness), ``GET /readyz`` (every source answers), ``GET /metrics``;
-OpenAPI at ``/docs``.
+Routes: ``POST /v1/query``, ``DELETE /v1/queries/{query_id}``, ``POST /v1/explain``, ``GET /v1/sources``,
+``GET /v1/sources/{source}/tables``, ``GET /v1/history``, ``GET /healthz`` (liveness), ``GET /readyz`` (every
+source answers), ``GET /metrics``; OpenAPI at ``/docs``.
 
 Every error answers one body shape, ``{"error": {"code", "message", "phase", ...}}``, with the status its
 ``GatewayError`` class carries; a malformed request (FastAPI's validation, a NaN or Infinity in the JSON body)
 is 400 ``invalid_request``, never a traceback.
+
+Results are streamed batch by batch in every format (memory stays bounded whatever the result's size). The
+query runs and its first batch is read before the status line is sent, so errors up to the first row keep their
+own status. An error after that can only end the stream (status 200 was sent): JSON ends with an ``"error"``
+member and is left unterminated (no ``row_count``, no closing brace: a JSON parser fails on it, so a truncated
+result is never taken for a whole one); NDJSON ends with an ``{"error": {...}}`` line instead of the
+``{"row_count": n}`` line; an Arrow stream is cut off (the connection is closed without the end of the HTTP
+message). A client that goes away cancels its query (its source statements are cancelled within a second);
+so does ``DELETE /v1/queries/{query_id}``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import decimal
 import io
+import itertools
 import json
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
+import anyio
 import pyarrow as pa
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,17 +45,25 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.auth import Authenticator, Principal, allowed_sources
-from gateway.engine import Gateway
+from gateway.engine import Gateway, QueryResult
 from gateway.errors import (
     AuthenticationError,
     GatewayError,
     InvalidRequestError,
     PermissionDeniedError,
+    QueryCancelledError,
     UnknownObjectError,
 )
 from gateway.metrics import query_protocol
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+NDJSON = "application/x-ndjson"
+#: rows encoded per JSON/NDJSON chunk (a record batch is sliced: its Python values are built a slice at a time)
+ROWS_PER_CHUNK = 8192
+#: seconds ``DELETE /v1/queries/{id}`` waits for the query to end before answering ``cancelling``
+CANCEL_WAIT_S = 2.0
+#: a client-chosen query id
+QUERY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 #: seconds each source has to answer ``GET /readyz`` (all are probed at once)
 READINESS_TIMEOUT_S = 2.0
 
@@ -62,7 +83,20 @@ User = Annotated[Principal | None, Depends(_current_user)]
 class QueryRequest(BaseModel):
     sql: str = Field(description="One read-only query (SELECT, WITH, VALUES, set operations, EXPLAIN).")
     params: list[Any] | None = Field(default=None, description="Values for positional ? placeholders.")
-    format: Literal["json", "arrow"] = "json"
+    format: Literal["json", "ndjson", "arrow"] = Field(
+        default="json",
+        description='json: one document {"query_id", "columns", "rows": [[...]], "row_count"}; ndjson: a '
+                    '{"query_id", "columns"} line, one JSON array per row, then a {"row_count"} line; arrow: an '
+                    "Arrow IPC stream. All are streamed; an error after the first row ends the stream: json with an "
+                    '"error" member, the document left unterminated (it does not parse); ndjson with an {"error"} '
+                    "line instead of the row_count line; arrow cut off.",
+    )
+    query_id: str | None = Field(
+        default=None, pattern=QUERY_ID_PATTERN,
+        description="An id for this query, unique among the running ones (default: a random one); answered in "
+                    "the x-query-id header. DELETE /v1/queries/{query_id} cancels the query, also before its "
+                    "first row.",
+    )
     max_staleness_s: float | None = Field(
         default=None, ge=0, allow_inf_nan=False,
         description="Serve cached partitions at most this old (seconds); 0: only ones proven current.",
@@ -91,6 +125,8 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
     auth = authenticator or Authenticator(gateway.settings.auth)
     app = FastAPI(title="Federated SQL gateway", version="0.1.0")
     app.state.authenticator = auth
+    queries = RunningQueries()
+    app.state.running_queries = queries  # the composition root cancels them all at shutdown (close())
     public_metrics = gateway.settings.auth.public_metrics
     readiness = _Readiness(gateway, READINESS_TIMEOUT_S)
 
@@ -173,28 +209,49 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/query", response_model=None)
-    def query(body: QueryRequest, user: User) -> Response:
-        """Run a query. JSON: ``{"columns": [{"name", "type"}], "rows": [[...]], "row_count", "query_id"}``
-        (decimals as strings, dates ISO-8601, bytes base64). arrow: an Arrow IPC stream."""
-        with query_protocol("rest"):
-            result = gateway.execute(body.sql, body.params, user=user.name if user else None,
-                                     max_staleness_s=body.max_staleness_s, timeout_s=body.timeout_s,
-                                     allowed_sources=allowed_sources(user))
-        if body.format == "arrow":
+    async def query(body: QueryRequest, request: Request, user: User) -> Response:
+        """Run a query and stream its result. json: ``{"query_id", "columns": [{"name", "type"}], "rows":
+        [[...]], "row_count"}`` (decimals as strings, dates ISO-8601, bytes base64); ndjson: the same values,
+        a ``{"query_id", "columns"}`` line, one array per row, a ``{"row_count"}`` line; arrow: an Arrow IPC
+        stream. The ``x-query-id`` header carries the query's id (``query_id`` if given). Errors up to the
+        first row answer their own status; an error after it ends the stream (see the module docstring). A
+        client that disconnects cancels the query."""
+        running = queries.start(body.query_id, user.name if user else None)
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(request.receive, running))
+
+        def open_result() -> tuple[QueryResult, pa.RecordBatch | None]:
+            with query_protocol("rest"):
+                result = gateway.execute(body.sql, body.params, user=running.owner, cancel=running.cancel_event,
+                                         max_staleness_s=body.max_staleness_s, timeout_s=body.timeout_s,
+                                         query_id=running.id, allowed_sources=allowed_sources(user))
+            running.attach(result)
             # the first batch is read before answering, so errors up to it still get their own status
-            first = _first_batch(result.reader)
-            return StreamingResponse(_ipc_stream(result.reader, first), media_type=ARROW_STREAM,
-                                     headers={"x-query-id": result.stats.query_id})
-        table = result.reader.read_all()
-        payload = {
-            "query_id": result.stats.query_id,
-            "columns": [{"name": f.name, "type": str(f.type)} for f in table.schema],
-            # by position: to_pylist's dicts would merge columns of one name (SELECT * over a join)
-            "rows": [list(row) for row in zip(*(column.to_pylist() for column in table.columns), strict=True)]
-            if table.num_columns else [[] for _ in range(table.num_rows)],
-            "row_count": table.num_rows,
-        }
-        return Response(json.dumps(payload, default=_json_value), media_type="application/json")
+            return result, _first_batch(result.reader)
+
+        try:
+            result, first = await anyio.to_thread.run_sync(open_result)
+        except BaseException:
+            watcher.cancel()
+            running.cancel()  # a no-op once the engine failed the query; stops it if this request was cancelled
+            queries.finish(running)
+            raise
+        if body.format == "arrow":
+            chunks, media_type = _ipc_stream(result.reader, first), ARROW_STREAM
+        else:
+            chunks = _json_chunks(result, first, running.id, ndjson=body.format == "ndjson")
+            media_type = NDJSON if body.format == "ndjson" else "application/json"
+        return _ResultStream(chunks, result, media_type, running, watcher, queries.finish,
+                             cut_off_on_error=body.format == "arrow")
+
+    @app.delete("/v1/queries/{query_id}")
+    def cancel_query(query_id: str, user: User) -> dict:
+        """Cancel a query this REST API runs (its id is the ``x-query-id`` header, or the ``query_id`` the
+        client chose): its source statements are cancelled and its client answered ``cancelled`` (499, or the
+        stream ends with that error). Waits up to ``CANCEL_WAIT_S`` seconds for it to end: ``{"query_id",
+        "status": "cancelled"}``, or ``"cancelling"`` if it still winds down. 404 for an id no running query
+        has; with auth on, 403 for another user's query."""
+        ended = queries.cancel(query_id, user, auth.enabled, wait_s=CANCEL_WAIT_S)
+        return {"query_id": query_id, "status": "cancelled" if ended else "cancelling"}
 
     @app.post("/v1/explain")
     def explain(body: ExplainRequest, user: User) -> dict:
@@ -288,12 +345,175 @@ class _UnexpectedErrors:
         except Exception as exc:
             if started:
                 raise
-            error_id = secrets.token_hex(6)
-            log.error("REST request failed unexpectedly", exc_info=exc,
-                      extra={"error_id": error_id, "path": scope.get("path")})
-            body = {"error": {"code": "internal", "message": "the server failed (the server log has the details)",
-                              "phase": "execution", "error_id": error_id}}
-            await JSONResponse(body, status_code=500)(scope, receive, send)
+            await JSONResponse(_unexpected_error(exc, scope.get("path")), status_code=500)(scope, receive, send)
+
+
+def _unexpected_error(exc: BaseException, path: str | None) -> dict:
+    """The body of an unexpected failure (a defect): ``internal``, naming an error id; the traceback goes to
+    the server log under that id."""
+    error_id = secrets.token_hex(6)
+    log.error("REST request failed unexpectedly", exc_info=exc, extra={"error_id": error_id, "path": path})
+    return {"error": {"code": "internal", "message": "the server failed (the server log has the details)",
+                      "phase": "execution", "error_id": error_id}}
+
+
+class _RunningQuery:
+    """One query of ``POST /v1/query`` while it runs: its id, its owner (the user name; None with auth off),
+    the cancel event handed to the engine, and its ``QueryResult`` once the engine returned it."""
+
+    def __init__(self, query_id: str, owner: str | None) -> None:
+        self.id = query_id
+        self.owner = owner
+        self.cancel_event = threading.Event()  # the engine's; the engine also sets it when the query ends
+        self.cancelled = False
+        self.completed = False  # the stream was sent to its end (all rows, or the error that ended them)
+        self.ended = threading.Event()  # the request is over (answered, streamed, or failed)
+        self._result: QueryResult | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, result: QueryResult) -> None:
+        """The engine's result; cancelled at once if the query was cancelled while the engine started it."""
+        with self._lock:
+            self._result = result
+            cancelled = self.cancelled
+        if cancelled:
+            result.cancel()
+
+    def cancel(self) -> None:
+        """Stop the query (safe from any thread, a no-op once it ended): the engine's cancel event is set and
+        the source statements still running are cancelled. Never blocks."""
+        with self._lock:
+            self.cancelled = True
+            result = self._result
+        self.cancel_event.set()
+        if result is not None:
+            result.cancel()
+
+
+class RunningQueries:
+    """The queries the REST API runs now, by id; thread-safe. ``cancel`` stops one for its owner (``DELETE
+    /v1/queries/{id}``); ``close`` stops them all and refuses new ones (the server is shutting down)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queries: dict[str, _RunningQuery] = {}
+        self._closed = False
+
+    def start(self, query_id: str | None, owner: str | None) -> _RunningQuery:
+        """Register a new query under ``query_id`` (default: a random hex id). InvalidRequestError if a
+        running query has that id; QueryCancelledError once ``close`` was called."""
+        running = _RunningQuery(query_id or uuid.uuid4().hex, owner)
+        with self._lock:
+            if self._closed:
+                raise QueryCancelledError("the server is shutting down: the query was not started")
+            if running.id in self._queries:
+                error = InvalidRequestError(f"query_id '{running.id}' is in use by a running query",
+                                            query_id=running.id)
+                error.phase = "request"
+                raise error
+            self._queries[running.id] = running
+        return running
+
+    def finish(self, running: _RunningQuery) -> None:
+        """The request of ``running`` is over: forget it."""
+        with self._lock:
+            if self._queries.get(running.id) is running:
+                del self._queries[running.id]
+        running.ended.set()
+
+    def cancel(self, query_id: str, user: Principal | None, check_owner: bool, wait_s: float = 0.0) -> bool:
+        """Cancel the running query ``query_id`` and wait up to ``wait_s`` seconds for its request to end;
+        True if it did. UnknownObjectError (404) when no running query has the id; with ``check_owner`` (auth
+        on), PermissionDeniedError (403) when ``user`` does not own it."""
+        with self._lock:
+            running = self._queries.get(query_id)
+        if running is None:
+            error = UnknownObjectError("query", query_id)
+            error.phase = "request"
+            raise error
+        name = user.name if user is not None else None
+        if check_owner and running.owner != name:
+            raise PermissionDeniedError(f"query '{query_id}' belongs to another user", query_id=query_id)
+        running.cancel()
+        return running.ended.wait(wait_s)
+
+    def close(self) -> int:
+        """Cancel every running query and refuse new ones; returns how many were cancelled."""
+        with self._lock:
+            self._closed = True
+            running = list(self._queries.values())
+        for query in running:
+            query.cancel()
+        return len(running)
+
+
+async def _cancel_on_disconnect(receive: Callable, running: _RunningQuery) -> None:
+    """Wait for the client to go away (``http.disconnect``; the request body was read already), then cancel
+    its query unless the whole result was sent."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if not running.completed:
+                running.cancel()
+            return
+
+
+class _ResultStream(StreamingResponse):
+    """The streamed answer of ``POST /v1/query``: status 200 and the headers, then each chunk of ``chunks``
+    (a blocking iterator, pulled on a worker thread) as it is made. The sender waits for the client (the
+    server's write buffer is bounded), so a slow client slows the query down instead of filling memory.
+
+    When the stream ends early (the client left, the query was cancelled, or a chunk failed), the query is
+    cancelled and the result's reader closed, which stops the engine and the source statements. An error
+    raised by ``chunks`` (Arrow: nothing can follow the last batch) cuts the HTTP message off when
+    ``cut_off_on_error``; the JSON formats write their error into the stream instead (``_json_chunks``)."""
+
+    def __init__(self, chunks: Iterator[bytes], result: QueryResult, media_type: str, running: _RunningQuery,
+                 watcher: asyncio.Future, on_end: Callable[[_RunningQuery], None], cut_off_on_error: bool) -> None:
+        # StreamingResponse for its headers (no content-length); its body iterator is unused: __call__ pulls
+        # ``chunks`` itself
+        super().__init__(iter(()), media_type=media_type, headers={"x-query-id": running.id})
+        self._chunks = chunks
+        self._result = result
+        self._running = running
+        self._watcher = watcher
+        self._on_end = on_end
+        self._cut_off_on_error = cut_off_on_error
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            while True:
+                try:
+                    chunk = await anyio.to_thread.run_sync(next, self._chunks, None)
+                except Exception as exc:
+                    if not self._cut_off_on_error:
+                        raise
+                    log.warning("REST result stream cut off by an error", extra={
+                        "query_id": self._running.id, "error": getattr(exc, "code", type(exc).__name__)})
+                    return  # without the end of the message: the server closes the connection
+                if chunk is None:
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            self._running.completed = not self._running.cancelled
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self._watcher.cancel()
+            try:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._close)
+            finally:
+                self._on_end(self._running)
+
+    def _close(self) -> None:
+        if not self._running.completed:
+            self._running.cancel()
+        try:
+            self._chunks.close()  # type: ignore[attr-defined]
+            self._result.reader.close()  # ends the engine's generators now, which release the sources
+        except Exception as exc:  # the query was cancelled above; closing is best effort
+            log.warning("closing a REST result stream failed", extra={"query_id": self._running.id,
+                                                                      "error": str(exc)})
 
 
 class _Chunks(io.RawIOBase):
@@ -335,6 +555,49 @@ def _ipc_stream(reader: pa.RecordBatchReader, first: pa.RecordBatch | None) -> I
                 writer.write_batch(batch)
                 yield sink.take()
     yield sink.take()
+
+
+def _json_chunks(result: QueryResult, first: pa.RecordBatch | None, query_id: str, ndjson: bool
+                 ) -> Iterator[bytes]:
+    """The JSON (or NDJSON) encoding of a result, a chunk per at most ``ROWS_PER_CHUNK`` rows; ``first`` is
+    the reader's first batch (already read). Rows are arrays by position (a dict would merge columns of one
+    name, as in ``SELECT *`` over a join); values as ``_json_value`` encodes them.
+
+    JSON: ``{"query_id", "columns", "rows": [...], "row_count"}``, byte for byte what ``json.dumps`` gives
+    for the whole document. NDJSON: ``{"query_id", "columns"}``, one line per row, ``{"row_count"}``. An error
+    while streaming ends JSON with ``], "error": {...}`` left unterminated, NDJSON with an ``{"error": {...}}``
+    line (``GatewayError.to_dict``'s shape; an unexpected failure is ``internal`` with an error id)."""
+    encode = json.JSONEncoder(default=_json_value).encode
+    head = encode({"query_id": query_id, "columns": [{"name": f.name, "type": str(f.type)} for f in result.schema]})
+    pending = head + "\n" if ndjson else head[:-1] + ', "rows": ['
+    count = 0
+    batches = itertools.chain([first], result.reader) if first is not None else iter(())
+    try:
+        for batch in batches:
+            for rows in _row_slices(batch):
+                if ndjson:
+                    text = "".join([encode(row) + "\n" for row in rows])
+                else:
+                    text = (", " if count else "") + encode(rows)[1:-1]
+                count += len(rows)
+                yield (pending + text).encode()
+                pending = ""
+    except Exception as exc:
+        error = exc.to_dict() if isinstance(exc, GatewayError) else _unexpected_error(exc, "/v1/query")
+        tail = encode(error) + "\n" if ndjson else '], "error": ' + encode(error["error"])
+        yield (pending + tail).encode()
+        return
+    yield (pending + (encode({"row_count": count}) + "\n" if ndjson else f'], "row_count": {count}}}')).encode()
+
+
+def _row_slices(batch: pa.RecordBatch) -> Iterator[list[tuple]]:
+    """The batch's rows as tuples, ``ROWS_PER_CHUNK`` at a time (nothing for an empty batch)."""
+    for offset in range(0, batch.num_rows, ROWS_PER_CHUNK):
+        part = batch.slice(offset, ROWS_PER_CHUNK)
+        if part.num_columns:
+            yield list(zip(*(column.to_pylist() for column in part.columns), strict=True))
+        else:
+            yield [()] * part.num_rows
 
 
 def _json_value(value: Any) -> Any:

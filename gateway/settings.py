@@ -231,6 +231,23 @@ class LimitsConfig(BaseModel):
     in_place_min_rows: int = Field(
         default=1_000_000, ge=0,
         description="file fragments estimated below this many rows are fetched, overlapping other sources' reads")
+    # admission control (gateway.admission): light queries and heavy ones run in separate bounded lanes
+    admission_control: bool = Field(
+        default=True, description="false: every query is admitted at once (the lanes are only counted)")
+    max_heavy_queries: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024,
+        description="heavy queries (large scans, residual DataFusion plans) running at once")
+    max_light_queries: int = Field(
+        default=64, ge=1, le=4096, description="light queries (key lookups, small estimates) running at once")
+    max_queued_queries: int = Field(
+        default=256, ge=0, description="queries waiting per lane, at most; more are refused at once (429)")
+    queue_timeout_s: float = Field(
+        default=30.0, gt=0, description="a query waiting longer for a slot is refused (429 / RESOURCE_EXHAUSTED)")
+    light_query_max_rows: int = Field(
+        default=10_000, ge=0,
+        description="a query pushed whole to one source and estimated at this many rows or fewer is light")
+    light_residual_plans: bool = Field(
+        default=False, description="residual plans over fragments within light_query_max_rows rows are light too")
     # input limits, checked before planning (planner.limits.InputLimits has the defaults and their reasons)
     max_statement_bytes: int = Field(default=InputLimits.statement_bytes, gt=0)
     max_nesting_depth: int = Field(default=InputLimits.nesting_depth, gt=0)

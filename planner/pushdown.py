@@ -221,9 +221,7 @@ def _operands_match(node: exp.Expression, operand: Callable[[pa.Field], bool], c
            for lit in scope.find_all(exp.Literal)) and operand(_TEXT_LITERAL):
         return True
     # predicates are booleans: MIN(x IN (2)) is a MIN of booleans
-    if isinstance(node, exp.Min | exp.Max) and isinstance(node.this, _PREDICATES) and operand(_BOOLEAN_VALUE):
-        return True
-    return False
+    return isinstance(node, exp.Min | exp.Max) and isinstance(node.this, _PREDICATES) and operand(_BOOLEAN_VALUE)
 
 
 _TEXT_LITERAL = pa.field("literal", pa.string())
