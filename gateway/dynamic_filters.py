@@ -190,6 +190,13 @@ def restrict(fragment: Fragment, column: str, keys: pa.Array, key_arrays: bool =
     target = _scan_column(fragment, column)
     if target is None:
         return None
+    where = fragment.ast.args.get("where") if fragment.ast is not None else None
+    if where is not None and any(
+            ((isinstance(node, exp.Not) and isinstance(node.this.unnest(), exp.In)) or node.args.get("negate"))
+            and node.find(exp.Column) == target for node in where.find_all(exp.Not, exp.In)):
+        # DataFusion 55 merges `NOT (k IN (NULL)) AND k IN (1, 2)` into `k IN (1, 2)` (NOT IN with a NULL keeps no
+        # row): no IN list next to a negated one on the same column (the fuzzer's wrong answer)
+        return None
     keys = pc.unique(keys.drop_null()) if len(keys) else keys
     if len(keys) == 0:
         condition: exp.Expression = exp.false()
