@@ -245,6 +245,7 @@ class Federator:
         if unpushable_reason(expression, connector.capabilities, self.column_type, connector.dialect):
             return None
         pushed, oracle = expression.copy(), self._bound(expression.copy())
+        _order_by_computed_outputs(pushed)
         for table in _source_tables(pushed):
             target = connector.table_expression(table.db, table.name)
             target.set("alias", table.args.get("alias"))
@@ -1052,6 +1053,24 @@ def _factor_or(disjunction: exp.Or) -> list[exp.Expression]:
     if any(not rest for rest in rests):
         return [c.copy() for c in common]
     return [c.copy() for c in common] + [exp.or_(*(exp.and_(*(c.copy() for c in rest)) for rest in rests))]
+
+
+def _order_by_computed_outputs(query: exp.Expression) -> None:
+    """ORDER BY keys naming a computed output (``ORDER BY "_col_2"``, an ordinal's reading) become the output's
+    expression in parentheses, in place. Sources rewrite ORDER BY keys (MySQL's NULL-ordering emulation writes
+    ``CASE WHEN <key> IS NULL``, and reads ``NOT (x IN (1)) IS NULL`` as ``NOT (... IS NULL)``): in
+    parentheses the key stays one operand whatever the dialect does with it."""
+    for select in list(query.find_all(exp.Select)):
+        order = select.args.get("order")
+        if order is None:
+            continue
+        outputs = {p.alias: p.this for p in select.expressions if isinstance(p, exp.Alias)}
+        for ordered in order.expressions:
+            key = ordered.this
+            if isinstance(key, exp.Column) and not key.table and key.name in outputs:
+                target = outputs[key.name]
+                if not isinstance(target, exp.Column | exp.Literal | exp.Paren | exp.Func | exp.AggFunc | exp.Window):
+                    key.replace(exp.Paren(this=target.copy()))
 
 
 def _fold_date_arithmetic(expression: exp.Expression) -> exp.Expression:
