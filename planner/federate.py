@@ -1062,7 +1062,7 @@ def _order_by_computed_outputs(query: exp.Expression) -> None:
     parentheses the key stays one operand whatever the dialect does with it."""
     for select in list(query.find_all(exp.Select)):
         order = select.args.get("order")
-        if order is None:
+        if order is None or select.args.get("distinct"):  # SELECT DISTINCT orders by its outputs only
             continue
         outputs = {p.alias: p.this for p in select.expressions if isinstance(p, exp.Alias)}
         for ordered in order.expressions:
