@@ -107,7 +107,7 @@ class AdbcConnector(Connector):
             broken = True
             try:
                 yield from reader
-                if id(fragment) in self._cancelled:
+                if id(cur) in self._cancelled:
                     # a cancelled stream may just end: never let that pass as a complete result
                     raise SourceQueryError(self.name, "the statement was cancelled", sql)
                 broken = False
@@ -117,7 +117,7 @@ class AdbcConnector(Connector):
                 raise self._error(exc, sql) from exc
             finally:
                 self._running.pop(id(fragment), None)
-                self._cancelled.discard(id(fragment))
+                self._cancelled.discard(id(cur))
                 try:
                     cur.close()
                 except Exception:
@@ -141,7 +141,7 @@ class AdbcConnector(Connector):
 
     @property
     def _cancelled(self) -> set[int]:
-        """id(fragment) of statements cancelled while running."""
+        """id(cursor) of statements cancelled while running (not id(fragment): a cached plan reruns its fragments)."""
         return self.__dict__.setdefault("_cancelled_fragments", set())
 
     @property
@@ -158,7 +158,7 @@ class AdbcConnector(Connector):
         cancel (SQLite) is not an error: the engine stops reading at the next batch, which closes the cursor."""
         cur = self._running.get(id(fragment))
         if cur is not None:
-            self._cancelled.add(id(fragment))  # its connection is then closed, not pooled
+            self._cancelled.add(id(cur))  # by cursor: a cached plan runs the same fragment object again
             try:
                 cur.adbc_cancel()
             except NotSupportedError:
