@@ -67,6 +67,8 @@ class Capabilities:
             ``col = ANY(CAST('{1,2,...}' AS BIGINT[]))`` (PostgreSQL: parsed as one constant and probed by
             hash or index; measured 2x faster than the same keys as an IN list at 29,000 keys).
         offset_without_limit: OFFSET may stand without LIMIT (MySQL/MariaDB's grammar requires a LIMIT).
+        float_literals: a numeric literal with a decimal point is a Float64, as in DataFusion (elsewhere it is
+            an exact decimal: ``amt + 0.01`` over a decimal column differs in the last digits).
         boolean_min_max: MIN and MAX take booleans (PostgreSQL has no such aggregates).
         full_join: FULL OUTER JOIN runs natively (MySQL/MariaDB have none; sqlglot's emulation as a UNION of
             LEFT and RIGHT joins breaks an ORDER BY over it).
@@ -85,6 +87,7 @@ class Capabilities:
     key_arrays: bool = False
     offset_without_limit: bool = True
     boolean_min_max: bool = True
+    float_literals: bool = False
     full_join: bool = True
 
 

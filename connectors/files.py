@@ -59,6 +59,7 @@ class FileConnector(Connector):
         expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS | {exp.Avg, exp.Div},
         ordered_text=True,
         exact_float_sum=True,
+        float_literals=True,
     )
     extension: str = ""
 

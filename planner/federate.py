@@ -1060,17 +1060,26 @@ def _order_by_computed_outputs(query: exp.Expression) -> None:
     expression in parentheses, in place. Sources rewrite ORDER BY keys (MySQL's NULL-ordering emulation writes
     ``CASE WHEN <key> IS NULL``, and reads ``NOT (x IN (1)) IS NULL`` as ``NOT (... IS NULL)``): in
     parentheses the key stays one operand whatever the dialect does with it."""
+    simple = (exp.Column, exp.Literal, exp.Paren, exp.Func, exp.AggFunc, exp.Window)
     for select in list(query.find_all(exp.Select)):
         order = select.args.get("order")
-        if order is None or select.args.get("distinct"):  # SELECT DISTINCT orders by its outputs only
+        if order is None:
             continue
+        # SELECT DISTINCT orders by its outputs only: names stay names there
+        distinct = bool(select.args.get("distinct"))
         outputs = {p.alias: p.this for p in select.expressions if isinstance(p, exp.Alias)}
         for ordered in order.expressions:
             key = ordered.this
             if isinstance(key, exp.Column) and not key.table and key.name in outputs:
                 target = outputs[key.name]
-                if not isinstance(target, exp.Column | exp.Literal | exp.Paren | exp.Func | exp.AggFunc | exp.Window):
+                if isinstance(target, simple):
+                    continue
+                if distinct:  # the output itself in parentheses: MySQL's emulation copies it into the CASE
+                    target.replace(exp.Paren(this=target.copy()))
+                else:
                     key.replace(exp.Paren(this=target.copy()))
+            elif not isinstance(key, simple):  # an expression key: the same expression, as one operand
+                key.replace(exp.Paren(this=key.copy()))
 
 
 def _fold_date_arithmetic(expression: exp.Expression) -> exp.Expression:

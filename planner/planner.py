@@ -169,6 +169,8 @@ def _drop_constant_order_keys(ast: exp.Expression) -> None:
         # an unqualified column naming an output alias is qualify's reading of an ordinal
         resolved = [outputs.get(o.this.name, o.this) if isinstance(o.this, exp.Column) and not o.this.table
                     else o.this for o in order.expressions]
+        if select is not None:
+            _resolve_ordinals(select, order, resolved)
         keys = [o for o, key in zip(order.expressions, resolved, strict=True) if not _is_constant(key, constant)]
         if len(keys) == len(order.expressions):
             continue
@@ -176,6 +178,25 @@ def _drop_constant_order_keys(ast: exp.Expression) -> None:
             order.set("expressions", keys)
         else:
             order.pop()
+
+
+def _resolve_ordinals(select: exp.Select, order: exp.Order, resolved: list[exp.Expression]) -> None:
+    """Replace the ordinals qualify leaves in place (it does when the output's name is ambiguous:
+    ``SELECT a.ts, b.ts ... ORDER BY 2``) by the output's expression, so that no later pass reads them as
+    constants and renamed duplicate outputs (``ts_2``) keep their order. Outputs with a window function
+    stay ordinals."""
+    for i, (ordered, key) in enumerate(zip(order.expressions, resolved, strict=True)):
+        if not (isinstance(key, exp.Literal) and key.is_int):
+            continue
+        position = int(key.name)
+        if not 1 <= position <= len(select.expressions):
+            continue
+        projection = select.expressions[position - 1]
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        if inner.find(exp.Window) or isinstance(inner, exp.Star):
+            continue
+        ordered.set("this", inner.copy())
+        resolved[i] = inner
 
 
 def _is_constant(key: exp.Expression, constant: tuple) -> bool:

@@ -23,6 +23,8 @@ nothing is dropped silently):
                                                                                                 DataFusion
    no MIN/MAX of booleans         MIN MAX                           boolean                     PostgreSQL
    no exact Arrow reading         anything but a plain projection   read-as-text columns        all
+   Float64 literals               + - * % of a column and ``0.01``  non-integer literal         all but
+                                                                                                DataFusion
    =============================  ================================  ==========================  ===============
 
    Handled elsewhere: NULL ordering (made explicit in every pushed ORDER BY, see ``planner.federate``);
@@ -140,7 +142,7 @@ def unpushable_reason(
             if _read_as_text(field):
                 return f"column {sub.sql()} is read as text (its type has no exact Arrow reading in the source)"
             continue
-        reason = _shape_reason(sub, caps)
+        reason = _shape_reason(sub, caps) or _float_literal_reason(sub, caps)
         if reason:
             return reason
         for rule in rules:
@@ -202,6 +204,23 @@ def _shape_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
     if isinstance(sub, exp.Offset) and not caps.offset_without_limit and not (
             sub.parent is not None and sub.parent.args.get("limit")):
         return "OFFSET without LIMIT is not valid in this source's SQL"
+    return None
+
+
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Mod)
+
+
+def _float_literal_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
+    """Arithmetic of a column with a literal such as ``0.01``: DataFusion computes it in Float64, the
+    source exactly (a decimal), and the results differ in the last digits. Literal-only arithmetic
+    (``0.06 - 0.01``) is left pushable: it folds to the same comparison bounds in practice."""
+    if caps.float_literals or not isinstance(sub, _ARITHMETIC) or not sub.find(exp.Column):
+        return None
+    for operand in (sub.left, sub.right):
+        while isinstance(operand, exp.Paren | exp.Neg):
+            operand = operand.this
+        if isinstance(operand, exp.Literal) and not operand.is_string and not operand.is_int:
+            return "arithmetic with a non-integer literal is Float64 in DataFusion and exact in this source"
     return None
 
 
