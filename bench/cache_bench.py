@@ -28,7 +28,7 @@ from datafusion import SessionConfig, SessionContext
 from rich.progress import Progress
 
 from bench.common import geomean, median, write_results
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.settings import settings_from_dict
 from tests import tpch
 
@@ -67,7 +67,7 @@ def main() -> None:
         for table_name, table in tables.items():
             pq.write_table(table, local / f"{table_name}.parquet")
         rule = {"cache_ttl_s": 3600}
-        gateway = Gateway(settings_from_dict({
+        gateway = QueryEngine(settings_from_dict({
             "sources": [
                 {"name": "pg", "kind": "postgresql", "uri": pg_uri, **rule},
                 {"name": "maria", "kind": "mysql", "uri": f"mysql://root@127.0.0.1:3306/{name}", **rule},
@@ -92,7 +92,7 @@ def main() -> None:
     print(markdown(results))
 
 
-def run(gateway: Gateway, reference: SessionContext, queries, names, numbers, repeat) -> dict:
+def run(gateway: QueryEngine, reference: SessionContext, queries, names, numbers, repeat) -> dict:
     connectors = {s: gateway.catalog.connector(s) for s in ("pg", "maria", "lake")}
     t0 = time.perf_counter()
     for table_name in tpch.PLACEMENT:

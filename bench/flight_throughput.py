@@ -37,7 +37,7 @@ from pyarrow import flight
 from bench.common import write_results
 from flight_server import protocol as pb
 from flight_server.server import GatewayFlightServer
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.settings import settings_from_dict
 
 GOAL_RATIO = 0.8
@@ -89,7 +89,7 @@ def main() -> None:
                         {"name": "cached", "kind": "parquet", "path": str(lake.parent), "cache_ttl_s": 3600}],
             "cache": {"memory_bytes": 2 << 30},
         }, base_dir=Path(tmp))
-        gateway = Gateway(settings)
+        gateway = QueryEngine(settings)
         gateway.cache_warm("cached.main.big")
         server = GatewayFlightServer(gateway, "grpc://127.0.0.1:0")
         threading.Thread(target=server.serve, daemon=True).start()

@@ -134,11 +134,11 @@ def serve(config_json: str) -> None:
     """Child process: a Flight SQL server over the given settings on a free 127.0.0.1 port. Prints
     ``port N``, serves until stdin closes, then prints the admission lanes' counters as JSON."""
     from flight_server.server import GatewayFlightServer
-    from gateway.engine import Gateway
+    from gateway.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
     config = json.loads(config_json)
-    gateway = Gateway(settings_from_dict(config, base_dir=Path(tempfile.gettempdir())))
+    gateway = QueryEngine(settings_from_dict(config, base_dir=Path(tempfile.gettempdir())))
     server = GatewayFlightServer(gateway, "grpc://127.0.0.1:0")
     thread = threading.Thread(target=server.serve, name="flight-sql", daemon=True)
     thread.start()

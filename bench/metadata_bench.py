@@ -29,7 +29,7 @@ from pyarrow import flight
 from bench.common import write_results
 from flight_server import protocol as pb
 from flight_server.server import GatewayFlightServer
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.settings import settings_from_dict
 
 GOAL_MS = 50.0
@@ -61,7 +61,7 @@ def main() -> None:
         make_db(db, args.tables)
         settings = settings_from_dict({"sources": [{"name": "wide", "kind": "sqlite", "path": str(db)}]},
                                       base_dir=Path(tmp))
-        gateway = Gateway(settings)
+        gateway = QueryEngine(settings)
         t0 = time.perf_counter()
         assert gateway.catalog.reload("wide")  # the background refresher's work, done once here
         load_s = time.perf_counter() - t0

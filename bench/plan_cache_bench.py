@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.progress import track
 
 from bench.common import write_results
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.settings import load_settings, prepare
 
 QUERIES = {
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2000)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "plan_cache.json"))
     args = parser.parse_args()
-    gateway = Gateway(prepare(load_settings()))
+    gateway = QueryEngine(prepare(load_settings()))
     results = {}
     for name, (sql, params) in QUERIES.items():
         t0 = time.perf_counter()

@@ -10,7 +10,7 @@ Parquet file per ship year), nation, region -> a Parquet folder. A copy of all e
 files sits beside it for the all-local contender and for counting the rows each query needs.
 
 Contenders, each with one warm-up run and ``--repeat`` timed runs per query (the median is reported):
-- ``gateway``: the real Flight SQL server (GatewayFlightServer on a free loopback port) over a Gateway with the
+- ``gateway``: the real Flight SQL server (GatewayFlightServer on a free loopback port) over a QueryEngine with the
   three sources, queried through the ADBC Flight SQL driver (``fetch_arrow_table``); rows and bytes fetched
   per source come from the gateway's query history.
 - ``duckdb``: DuckDB with postgres_scanner and mysql_scanner (loaded from the duckdb-extension-* wheels of the
@@ -381,7 +381,7 @@ class GatewayContender(Contender):
         import adbc_driver_flightsql.dbapi as flightsql
 
         from flight_server.server import GatewayFlightServer
-        from gateway.engine import Gateway
+        from gateway.engine import QueryEngine
         from gateway.settings import settings_from_dict
 
         lake = folder / "lake"
@@ -390,7 +390,7 @@ class GatewayContender(Contender):
             {"name": "maria", "kind": "mysql", "uri": with_database(args.mysql, DATABASE)},
             {"name": "lake", "kind": "parquet", "path": str(lake)},
         ]}, base_dir=lake)
-        self.engine = Gateway(settings)
+        self.engine = QueryEngine(settings)
         self.server = GatewayFlightServer(self.engine, "grpc://127.0.0.1:0")
         self.thread = threading.Thread(target=self.server.serve, name="bench-flight-sql", daemon=True)
         self.thread.start()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from connectors import Connector, connector_class
-from gateway.errors import (
+from connectors.errors import (
     AmbiguousNameError,
     GatewayError,
     SourceQueryError,

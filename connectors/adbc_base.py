@@ -13,7 +13,7 @@ from adbc_driver_manager import NotSupportedError
 from sqlglot import exp
 
 from connectors.base import ConnectionPool, Connector, Fragment, conformed_reader
-from gateway.errors import SourceQueryError, SourceUnavailableError
+from connectors.errors import SourceQueryError, SourceUnavailableError
 
 log = logging.getLogger(__name__)
 

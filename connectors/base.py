@@ -8,8 +8,6 @@ It knows nothing about other sources or about DataFusion's residual plan.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -37,12 +35,6 @@ QUERY_SHAPE_EXPRESSIONS: frozenset[type[exp.Expression]] = frozenset({
     exp.Offset, exp.Table, exp.TableAlias, exp.Subquery, exp.Distinct, exp.Exists,
     exp.Count, exp.Sum, exp.Min, exp.Max,
 })
-
-
-#: partitions of every DataFusion plan the gateway runs (file sources, residual plans): twice the cores, so a
-#: few large files balance over smaller units (TPC-H SF1 on 2 cores: joins over lineitem 6-10% faster at 4
-#: partitions than at 2)
-DATAFUSION_PARTITIONS = 2 * (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -133,7 +125,7 @@ class TableStatistics:
 class Connector(ABC):
     """One source. Subclasses set ``kind``, ``dialect`` (a sqlglot dialect name) and ``capabilities``.
 
-    Methods raise ``gateway.errors.SourceUnavailableError`` when the source cannot be reached and
+    Methods raise ``connectors.errors.SourceUnavailableError`` when the source cannot be reached and
     ``SourceQueryError`` when it fails a statement; both name the source.
     """
 
@@ -312,57 +304,6 @@ def _close_quietly(conn) -> None:
         conn.close()
     except Exception:
         pass
-
-
-class StreamCancelled(Exception):
-    """``datafusion_batches`` stopped because its ``cancel`` event was set."""
-
-
-def datafusion_batches(df, cancel: threading.Event) -> Iterator[pa.RecordBatch]:
-    """The batches of a DataFusion DataFrame as pyarrow batches, stoppable from another thread.
-
-    The first batch, behind which the long work of a plan hides (hash-join builds, aggregations, sorts), is
-    awaited on a private event loop that checks ``cancel`` every 0.1 s; once it is set, the pending batch and
-    the stream are dropped, which stops DataFusion's work (a blocking ``next()`` cannot be interrupted: a
-    runaway join went on burning CPU after its client left). Later batches are read with plain ``next()``
-    (cheaper per batch; no DataFusion thread calls into Python, which raced interpreter exit) and ``cancel`` is
-    checked between them. Raises StreamCancelled once ``cancel`` is set, and DataFusion's own errors.
-    """
-    stream = df.execute_stream()
-    loop = asyncio.new_event_loop()
-    try:
-        first = loop.run_until_complete(_next_batch(stream, cancel))
-    except BaseException:
-        stream = None  # dropping the native stream aborts DataFusion's tasks
-        raise
-    finally:
-        loop.close()
-    if first is None:
-        return
-    yield first.to_pyarrow()
-    for batch in stream:
-        if cancel.is_set():
-            stream = None
-            raise StreamCancelled("the stream was cancelled")
-        yield batch.to_pyarrow()
-
-
-async def _next_batch(stream, cancel: threading.Event):
-    """The stream's next batch, None at its end; StreamCancelled once ``cancel`` is set."""
-    pending = asyncio.ensure_future(stream.__anext__())
-    del stream  # a traceback that keeps this frame must not keep the native stream (and its work) alive
-    while True:
-        done, _ = await asyncio.wait({pending}, timeout=0.1)
-        if done:
-            try:
-                return pending.result()
-            except StopAsyncIteration:
-                return None
-        if cancel.is_set():
-            pending.cancel()
-            await asyncio.wait({pending}, timeout=1.0)  # let the cancellation reach the native future
-            pending = None  # nor may the traceback keep the pending batch (it holds the stream)
-            raise StreamCancelled("the stream was cancelled")
 
 
 def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

@@ -30,8 +30,8 @@ from connectors.base import (
     foreign_keys_from_rows,
     merged_batches,
 )
+from connectors.errors import SourceQueryError, SourceUnavailableError
 from connectors.information_schema import InformationSchemaTables
-from gateway.errors import SourceQueryError, SourceUnavailableError
 
 READ_AS_TEXT = b"gateway.read_as_text"
 SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")

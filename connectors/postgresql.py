@@ -21,8 +21,8 @@ from connectors.base import (
     foreign_keys_from_rows,
     merge_readers,
 )
+from connectors.errors import ConfigError
 from connectors.information_schema import InformationSchemaTables
-from gateway.errors import ConfigError
 
 # information_schema.columns.data_type -> Arrow type. numeric is handled apart (precision and scale).
 PG_TYPES: dict[str, pa.DataType] = {

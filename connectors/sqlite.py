@@ -20,7 +20,7 @@ from connectors.base import (
     TableStatistics,
     foreign_keys_from_rows,
 )
-from gateway.errors import SourceUnavailableError
+from connectors.errors import SourceUnavailableError
 
 READ_AS_TEXT = b"gateway.read_as_text"
 

@@ -24,7 +24,7 @@ from flight_server.sql_info import (
     default_sql_info,
     sql_info_table,
 )
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import GatewayError, UnimplementedError
 from planner.dialects import sqlglot_type
 
@@ -56,7 +56,7 @@ def _matches(regex: re.Pattern | None, value: str) -> bool:
 class MetadataService:
     """Schemas and result tables of the Flight SQL metadata commands."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: QueryEngine) -> None:
         self.gateway = gateway
         self.catalog = gateway.catalog
         from gateway import __version__

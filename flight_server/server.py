@@ -29,7 +29,7 @@ from flight_server.errors import to_flight_error, unexpected_error
 from flight_server.metadata import MetadataService
 from flight_server.sessions import SESSION_COOKIE, Sessions
 from gateway.auth import Authenticator, Principal
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import (
     GatewayError,
     InvalidRequestError,
@@ -159,7 +159,7 @@ def _cookies(values: list[str]) -> dict[str, str]:
 
 
 class GatewayFlightServer(flight.FlightServerBase):
-    """Flight SQL over a ``Gateway``.
+    """Flight SQL over a ``QueryEngine``.
 
     Served: Handshake; GetFlightInfo/GetSchema/DoGet for CommandStatementQuery, CommandPreparedStatementQuery
     and the metadata commands (GetSqlInfo, GetXdbcTypeInfo, GetCatalogs, GetDbSchemas, GetTables,
@@ -172,7 +172,7 @@ class GatewayFlightServer(flight.FlightServerBase):
     """
 
     def __init__(
-        self, gateway: Gateway, location: str, authenticator: Authenticator | None = None, **kwargs
+        self, gateway: QueryEngine, location: str, authenticator: Authenticator | None = None, **kwargs
     ) -> None:
         self.gateway = gateway
         self.authenticator = authenticator or Authenticator(gateway.settings.auth)

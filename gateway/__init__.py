@@ -6,9 +6,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # Lazy so that `import gateway.errors` from lower layers stays light.
-    if name == "Gateway":
-        from gateway.engine import Gateway
+    # Lazy: the Python client (gateway.client, gateway.errors) imports without DataFusion and the engine.
+    if name == "QueryEngine":
+        from gateway.engine import QueryEngine
 
-        return Gateway
+        return QueryEngine
     raise AttributeError(name)

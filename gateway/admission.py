@@ -26,7 +26,7 @@ time limit passing, takes it out of the line.
     >>> admission.release(stats)              # when the query ends; idempotent     # doctest: +SKIP
 
 The engine admits a query right before it starts its fragments and releases it when the query is finished
-(``Gateway._finish``: last batch, error, cancel, time limit, or the reader closed early). Two cases never get
+(``QueryEngine._finish``: last batch, error, cancel, time limit, or the reader closed early). Two cases never get
 there, and their slots are taken back when their lane is full and a query waits: a query whose cancel event
 has been set for a second (the engine sets it whenever a query ends, is cancelled or times out: a client that
 stopped reading but keeps its stream open gives its slot back when its time limit passes) and one whose

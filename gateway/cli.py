@@ -35,9 +35,9 @@ def _fail(exc: GatewayError) -> None:
 def _gateway(config: Path | None) -> Iterator:
     """An in-process gateway on ``config``, closed on the way out: its fragment reader threads are stopped and
     joined before the interpreter exits (one still inside pyarrow/DataFusion code then aborts the process)."""
-    from gateway.engine import Gateway
+    from gateway.engine import QueryEngine
 
-    gateway = Gateway(prepare(load_settings(config)))
+    gateway = QueryEngine(prepare(load_settings(config)))
     try:
         yield gateway
     finally:

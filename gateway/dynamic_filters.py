@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from catalog import Catalog, TableRef
+from connectors.arrow.datafusion import run_local
 from connectors.base import Fragment
 from planner.federate import _read_per_table
 from planner.parse import literal
@@ -168,18 +169,13 @@ def build_keys(batches: list[pa.RecordBatch], schema: pa.Schema, column: str,
     table = pa.Table.from_batches(batches, schema=schema)
     if local_filter is None or table.num_rows == 0:
         return table.column(column).combine_chunks()
-    from datafusion import SessionContext
-
     from planner.dialects import RESIDUAL_DIALECT
 
     alias, condition = local_filter
-    ctx = SessionContext()
-    plain = pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
-    ctx.register_record_batches("__build", [table.cast(plain).to_batches()])
     select = exp.select(exp.column(column, table=alias, quoted=True)).from_(exp.Table(
         this=exp.to_identifier("__build", quoted=True), alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))
     )).where(condition.copy())
-    return ctx.sql(select.sql(dialect=RESIDUAL_DIALECT)).to_arrow_table().column(0).combine_chunks()
+    return run_local(select.sql(dialect=RESIDUAL_DIALECT), {"__build": table}).column(0).combine_chunks()
 
 
 def restrict(fragment: Fragment, column: str, keys: pa.Array, key_arrays: bool = False

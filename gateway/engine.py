@@ -22,18 +22,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
+from datafusion import SessionContext
 from sqlglot import exp
 
 from catalog import Catalog
-from connectors.base import (
-    DATAFUSION_PARTITIONS,
-    Connector,
-    Fragment,
-    StreamCancelled,
-    conform_batch,
-    datafusion_batches,
-)
+from connectors.arrow import datafusion as df_boundary
+from connectors.arrow.datafusion import TARGET_PARTITIONS, StreamCancelled
+from connectors.base import Connector, Fragment, conform_batch
 from gateway import dynamic_filters
 from gateway.admission import Admission
 from gateway.errors import (
@@ -323,7 +318,7 @@ def record_scan_metrics(plan, feeds: list) -> None:
     visit(plan, [])
 
 
-class Gateway:
+class QueryEngine:
     """The gateway's entry point for every protocol: plan, explain and execute SQL over the catalog.
 
     ``execute`` returns a ``QueryResult`` whose reader streams Arrow record batches. Errors are
@@ -501,7 +496,7 @@ class Gateway:
             else:
                 ctx = self._session()
                 for feed in feeds:
-                    feed.register(ctx, partitions=DATAFUSION_PARTITIONS)
+                    feed.register(ctx, partitions=TARGET_PARTITIONS)
                 df = ctx.sql(plan.residual_sql)
                 stream = _residual_batches(df, plan.schema, feeds, cancel)
         except BaseException as exc:
@@ -621,19 +616,9 @@ class Gateway:
 
     def _session(self) -> SessionContext:
         limits = self.settings.limits
-        runtime = RuntimeEnvBuilder().with_fair_spill_pool(limits.memory_bytes)
-        if limits.spill_path:
-            runtime = runtime.with_temp_file_path(limits.spill_path)
-        else:
-            runtime = runtime.with_disk_manager_os()
-        # large batches: in-place file scans and joins over millions of rows pay per batch (measured on
-        # TPC-H SF1: Q3, Q5, Q18 10-20% faster than at the default 8192 rows)
-        config = SessionConfig().with_target_partitions(DATAFUSION_PARTITIONS).with_batch_size(65536)
-        # fragments are build sides of up to a few million rows: one shared hash table (CollectLeft) instead
-        # of hash-repartitioning the (often in-place, larger) probe side; 5-10% on TPC-H Q3, Q4, Q8, Q10, Q21
-        config = config.set("datafusion.optimizer.hash_join_single_partition_threshold", str(64 << 20))
-        config = config.set("datafusion.optimizer.hash_join_single_partition_threshold_rows", "4000000")
-        return SessionContext(config, runtime)
+        # fragments are build sides of up to a few million rows: one shared hash table per join
+        return df_boundary.session(memory_bytes=limits.memory_bytes, spill_path=limits.spill_path or None,
+                                   broadcast_builds=True)
 
     def _finish(self, stats: QueryStats, t0: float, error: BaseException | None) -> None:
         stats.seconds = time.perf_counter() - t0
@@ -792,9 +777,9 @@ class _Deadline:
 def _residual_batches(df, schema: pa.Schema, feeds: list, cancel: threading.Event) -> Iterator[pa.RecordBatch]:
     """The residual plan's batches conformed to ``schema``; once it ran to the end, the in-place fragments'
     rows and bytes are read off its executed plan. Stops DataFusion's work when ``cancel`` is set
-    (``connectors.base.datafusion_batches``) and raises QueryCancelledError."""
+    (``connectors.arrow.datafusion.batches``) and raises QueryCancelledError."""
     try:
-        for batch in datafusion_batches(df, cancel):
+        for batch in df_boundary.batches(df, cancel):
             yield batch if batch.schema == schema else conform_batch(batch, schema)
     except StreamCancelled:
         raise QueryCancelledError("the query was cancelled") from None

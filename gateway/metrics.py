@@ -1,4 +1,4 @@
-"""Query history and Prometheus metrics (one registry per Gateway, so several can live in one process).
+"""Query history and Prometheus metrics (one registry per QueryEngine, so several can live in one process).
 
 Every query that ends, answered or failed at any step (refused, unplannable, failed in a source or in
 DataFusion, cancelled, timed out), is finished once through ``Metrics.finished``: it is counted, stays in the

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import pyarrow as pa
 from sqlglot import exp
 
+from connectors.arrow.datafusion import sql_type
 from planner.dialects import RESIDUAL_DIALECT
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike, exp.Is)
@@ -70,11 +71,8 @@ def _typed(node: exp.Expression, tables: dict[str, pa.Schema]) -> pa.DataType | 
 
 
 def _cast_type(cast: exp.Cast) -> pa.DataType | None:
-    from datafusion import SessionContext
-
     try:
-        sql = f"SELECT CAST(NULL AS {cast.to.sql(dialect=RESIDUAL_DIALECT)}) AS x"
-        return SessionContext().sql(sql).schema().field("x").type
+        return sql_type(cast.to.sql(dialect=RESIDUAL_DIALECT))
     except Exception:
         return None
 

@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from datafusion import SessionContext
 from sqlglot import exp
 
 from catalog import Catalog, TableRef
+from connectors.arrow.datafusion import plain_schema, session
 from connectors.base import Fragment, conformed_reader
 from gateway.cache import PartitionCache, PartitionKey
 from gateway.errors import InvalidRequestError
@@ -255,11 +255,11 @@ class CachedScanner:
         from planner.dialects import RESIDUAL_DIALECT
 
         schema = fragment.schema
-        cached = pa.schema([pa.field(f.name, f.type, f.nullable) for f in scan.cached])
+        cached = plain_schema(scan.cached)
         if scan.where is None and scan.outputs == cached.names:  # nothing to filter: stream the partitions
             return pa.RecordBatchReader.from_batches(schema, (b for t in tables for b in t.cast(schema).to_batches()))
         batches = [b for t in tables for b in t.cast(cached).to_batches()]
-        ctx = SessionContext()
+        ctx = session()
         empty = [pa.RecordBatch.from_pylist([], schema=cached)]
         ctx.register_record_batches("__cached", [batches or empty])
         local = exp.select(*(exp.column(c, table=scan.alias, quoted=True) for c in scan.outputs)).from_(

@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.auth import Authenticator, Principal, allowed_sources
-from gateway.engine import Gateway, QueryResult
+from gateway.engine import QueryEngine, QueryResult
 from gateway.errors import (
     AuthenticationError,
     GatewayError,
@@ -119,7 +119,7 @@ class ExplainRequest(BaseModel):
     analyze: bool = False
 
 
-def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> FastAPI:
+def create_app(gateway: QueryEngine, authenticator: Authenticator | None = None) -> FastAPI:
     """The REST app over ``gateway``. Errors answer ``{"error": {code, message, phase, ...}}`` with the
     status each ``GatewayError`` class carries (see the handlers below)."""
     auth = authenticator or Authenticator(gateway.settings.auth)
@@ -618,7 +618,7 @@ class _Readiness:
     runs is reported ``timeout`` without a new probe, so a hung source never piles up threads. Errors are
     logged with the source's name; the answer says only ``unavailable`` (their text may hold paths)."""
 
-    def __init__(self, gateway: Gateway, timeout_s: float) -> None:
+    def __init__(self, gateway: QueryEngine, timeout_s: float) -> None:
         self._gateway = gateway
         self.timeout_s = timeout_s
         self._running: dict[str, threading.Thread] = {}

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from gateway.auth import Authenticator
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import Settings
 
@@ -44,7 +44,7 @@ def tls_certificates(settings: Settings) -> list[tuple[bytes, bytes]]:
         return [(cert.read(), key.read())]
 
 
-def start_flight(gateway: Gateway, authenticator: Authenticator, host: str, port: int):
+def start_flight(gateway: QueryEngine, authenticator: Authenticator, host: str, port: int):
     """Start the Flight SQL server (it listens once constructed; TLS per the config) on a daemon thread."""
     from flight_server.server import GatewayFlightServer, location_uri
 
@@ -90,7 +90,7 @@ class RestServer(uvicorn.Server):
 
 def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT (see the module docstring). Logs the addresses both servers listen on."""
-    gateway = Gateway(settings)
+    gateway = QueryEngine(settings)
     authenticator = Authenticator(settings.auth)
     cfg = settings.server
     flight = start_flight(gateway, authenticator, cfg.host, cfg.flight_port)

@@ -24,15 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.dataset as ds
-from datafusion import SessionContext
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.optimizer.simplify import simplify
 
 from catalog import Catalog, TableRef
+from connectors.arrow.datafusion import plain_schema, plan_over_empty
 from connectors.base import Fragment
-from gateway.errors import GatewayError, InvalidRequestError
+from connectors.errors import GatewayError, InvalidRequestError
 from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
 from planner.parse import substitute_parameters
 from planner.plan import FederatedPlan, NotPushed
@@ -531,7 +530,7 @@ class Federator:
         partials: list[tuple[str, exp.Expression]] = []
         replacements: list[exp.Expression] = []
         names: list[str] = []
-        plain = _plain_schema(target.schema)
+        plain = plain_schema(target.schema)
         for i, aggregate in enumerate(aggregates):
             name = f"__partial_{i}"
             partial = aggregate.copy()
@@ -905,15 +904,11 @@ def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, 
 
     No data is read. Raises InvalidRequestError with DataFusion's message when it cannot plan the query.
     """
-    ctx = SessionContext()
-    for name, schema in tables.items():
-        ctx.register_dataset(name, ds.dataset(_plain_schema(schema).empty_table()))
     try:
-        optimized = ctx.sql(sql).optimized_logical_plan()
         # the analyzed plan's schema: DataFrame.schema() is taken before type coercion (CASE WHEN .. THEN 1
         # ELSE <decimal> END says int64 there, and the batches are decimal128(22, 2))
-        schema = ctx.create_dataframe_from_logical_plan(optimized).schema()
-        return schema, str(optimized.display_indent())
+        optimized, frame = plan_over_empty(sql, tables)
+        return frame.schema(), str(optimized.display_indent())
     except Exception as exc:
         message = str(exc).splitlines()[0]
         raise InvalidRequestError(f"the query cannot be planned: {message}") from exc
@@ -941,10 +936,6 @@ def _distinct_output_names(ast: exp.Expression) -> list[str] | None:
             projection.replace(exp.alias_(inner.copy(), f"{name}_{suffix}", quoted=True))
         seen.add(name)
     return names
-
-
-def _plain_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
 
 
 def _source_tables(ast: exp.Expression) -> list[exp.Table]:

@@ -4,7 +4,7 @@ DataFusion's native stack and killed the process), and planning time grows with 
 
     >>> check_text("SELECT " + "(" * 60 + "1" + ")" * 60, InputLimits())
     Traceback (most recent call last):
-    gateway.errors.InputLimitError: the statement nests parentheses 60 deep; the limit (nesting_depth) is 40
+    connectors.errors.InputLimitError: the statement nests parentheses 60 deep; the limit (nesting_depth) is 40
 
 ``check_text`` runs on the raw text (milliseconds even for megabytes: regular expressions, no parsing);
 ``check_tree`` on the parsed expression (one walk). Both raise ``InputLimitError`` naming the limit, its
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from gateway.errors import InputLimitError
+from connectors.errors import InputLimitError
 
 # Parsing and qualifying recurse about 20 Python frames per nesting level; the default limit of 1,000
 # frames failed at 50 levels. Python 3.11+ keeps pure-Python frames off the C stack, so this is safe.

@@ -4,7 +4,7 @@
     'SELECT 1'
     >>> parse_statement("DELETE FROM t")
     Traceback (most recent call last):
-    gateway.errors.UnsupportedStatementError: DELETE statements are refused: the gateway is read-only ...
+    connectors.errors.UnsupportedStatementError: DELETE statements are refused: the gateway is read-only ...
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from gateway.errors import InvalidRequestError, SqlSyntaxError, UnsupportedStatementError
+from connectors.errors import InvalidRequestError, SqlSyntaxError, UnsupportedStatementError
 from planner.limits import InputLimits, check_text, check_tree
 
 DEFAULT_LIMITS = InputLimits()

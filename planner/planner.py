@@ -25,7 +25,7 @@ from sqlglot.schema import MappingSchema
 
 import planner.dialects  # noqa: F401  (registers the "datafusion" sqlglot dialect)
 from catalog import Catalog, TableRef
-from gateway.errors import GatewayError, InvalidRequestError, UnknownObjectError
+from connectors.errors import GatewayError, InvalidRequestError, UnknownObjectError
 from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
 from planner.federate import federate, residual_schema
 from planner.limits import InputLimits

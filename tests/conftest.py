@@ -192,10 +192,10 @@ def reference():
 
 @pytest.fixture(scope="session")
 def gateway(federated_settings, mysql_database):
-    from gateway.engine import Gateway
+    from gateway.engine import QueryEngine
 
     # MariaDB's schema is the test database, whose name is made per run
     dataset.GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"
-    gw = Gateway(federated_settings)
+    gw = QueryEngine(federated_settings)
     yield gw
     gw.close()

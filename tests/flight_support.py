@@ -11,7 +11,7 @@ import adbc_driver_postgresql.dbapi as pg
 
 from flight_server.server import GatewayFlightServer
 from gateway.auth import Authenticator
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 
 # PostgreSQL objects the BI tests add to the session's test database (schema bi)
 PG_SETUP = [
@@ -44,7 +44,7 @@ def slow_backends(admin_uri: str, database: str) -> list[tuple]:
 @contextlib.contextmanager
 def serve(settings, **server_kwargs) -> Iterator[tuple[str, GatewayFlightServer]]:
     """(uri, server) of a real Flight SQL server over ``settings`` on a free loopback port."""
-    engine = Gateway(settings)
+    engine = QueryEngine(settings)
     tls = bool(server_kwargs.get("tls_certificates"))
     server = GatewayFlightServer(engine, f"grpc{'+tls' if tls else ''}://127.0.0.1:0",
                                  Authenticator(settings.auth), **server_kwargs)

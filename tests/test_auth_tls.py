@@ -27,7 +27,7 @@ from pyarrow import flight
 from flight_server import protocol as pb
 from gateway import client as gw_client
 from gateway.auth import Authenticator, hash_password
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import (
     AuthenticationError,
     ConfigError,
@@ -306,7 +306,7 @@ def test_flight_over_tls(folder, certificate, monkeypatch):
 
 def test_rest_over_tls(settings, certificate):
     cert, key = certificate
-    gateway = Gateway(settings)
+    gateway = QueryEngine(settings)
     app = create_app(gateway, Authenticator(settings.auth))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,

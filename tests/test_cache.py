@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.settings import settings_from_dict
 from tests import dataset
 from tests.conftest import MYSQL_URI, _mysql_params
@@ -47,7 +47,7 @@ def sources(pg_database, mysql_database, tmp_path_factory):
     return {"pg": pg_database, "maria": mysql_database, "maria_db": database, "lake": lake}
 
 
-def _gateway(sources, tmp: Path, *, memory=64 << 20, disk=True, admit_after=1, extra=None) -> Gateway:
+def _gateway(sources, tmp: Path, *, memory=64 << 20, disk=True, admit_after=1, extra=None) -> QueryEngine:
     part = {"partition_column": "day", "partition_granularity": "month"}
     raw = {
         "sources": [
@@ -60,7 +60,7 @@ def _gateway(sources, tmp: Path, *, memory=64 << 20, disk=True, admit_after=1, e
                   **({"disk_path": str(tmp / "cache")} if disk else {})},
         **(extra or {}),
     }
-    return Gateway(settings_from_dict(raw, base_dir=tmp))
+    return QueryEngine(settings_from_dict(raw, base_dir=tmp))
 
 
 def _pg_rows(uri: str, sql: str) -> list[tuple]:

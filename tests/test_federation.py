@@ -180,14 +180,14 @@ def test_pushed_filter_in_explain_and_counters(gateway, reference):
 
 
 def test_large_postgresql_table_is_read_in_parallel(pg_database, files, reference):
-    from gateway.engine import Gateway
+    from gateway.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
     settings = settings_from_dict({"sources": [
         {"name": "pg", "kind": "postgresql", "uri": pg_database, "parallel_min_rows": 1000, "parallel_readers": 3},
         {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
     ]}, base_dir=files["root"])
-    gw = Gateway(settings)
+    gw = QueryEngine(settings)
     connector = gw.catalog.connector("pg")
     fragment = gw.plan("SELECT c.id, c.credit FROM pg.crm.customers c JOIN lake.orders o ON o.customer_id = c.id"
                        ).fragments[0]
@@ -249,7 +249,7 @@ def test_file_fragments_read_in_place(pg_database, mysql_database, files, refere
 
     import pyarrow.parquet as pq
 
-    from gateway.engine import Gateway
+    from gateway.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
     lake = tmp_path / "lake"
@@ -259,7 +259,7 @@ def test_file_fragments_read_in_place(pg_database, mysql_database, files, refere
         {"name": "lake", "kind": "parquet", "path": str(lake)},
         {"name": "shop", "kind": "sqlite", "path": str(files["sqlite"])},
     ], "limits": {"in_place_min_rows": 0}}, base_dir=tmp_path)
-    gw = Gateway(settings)
+    gw = QueryEngine(settings)
     try:
         for sql, ordered in QUERIES.values():
             if "{shipments}" not in sql:  # MariaDB is not a source here
@@ -318,14 +318,14 @@ def test_postgresql_session_settings(pg_database):
 def test_large_mysql_table_is_read_in_key_ranges(mysql_database, pg_database, files, reference):
     """A scan of a large MariaDB table is read in primary-key ranges over several connections (open first
     and last ranges), with the same rows as one statement; a key-set filter stays one statement."""
-    from gateway.engine import Gateway
+    from gateway.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
     settings = settings_from_dict({"sources": [
         {"name": "maria", "kind": "mysql", "uri": mysql_database, "parallel_min_rows": 100, "parallel_readers": 3},
         {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
     ]}, base_dir=files["root"])
-    gw = Gateway(settings)
+    gw = QueryEngine(settings)
     try:
         connector = gw.catalog.connector("maria")
         shipments = dataset.GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"
@@ -383,7 +383,7 @@ def test_in_place_file_error_names_the_source(pg_database, files, tmp_path):
     import os
     import shutil
 
-    from gateway.engine import Gateway
+    from gateway.engine import QueryEngine
     from gateway.errors import SourceQueryError
     from gateway.settings import settings_from_dict
 
@@ -393,7 +393,7 @@ def test_in_place_file_error_names_the_source(pg_database, files, tmp_path):
         {"name": "pg", "kind": "postgresql", "uri": pg_database},
         {"name": "lake", "kind": "parquet", "path": str(lake)},
     ], "limits": {"in_place_min_rows": 0}}, base_dir=tmp_path)
-    gw = Gateway(settings)
+    gw = QueryEngine(settings)
     sql = ("SELECT c.region, sum(o.amount) AS amount FROM pg.crm.customers c JOIN lake.orders o "
            "ON o.customer_id = c.id GROUP BY c.region")
     try:

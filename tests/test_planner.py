@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import (
     AmbiguousNameError,
     InvalidRequestError,
@@ -28,7 +28,7 @@ def offline_gateway(files):
         {"name": "lake2", "kind": "parquet", "path": str(files["lake"])},
         {"name": "shop", "kind": "sqlite", "path": str(files["sqlite"])},
     ]}, base_dir=files["root"])
-    gw = Gateway(settings)
+    gw = QueryEngine(settings)
     yield gw
     gw.close()
 
@@ -179,7 +179,7 @@ def test_csv_source(tmp_path):
     (folder / "rivers.csv").write_text("river,length_km\nGlomma,621\n")
     settings = settings_from_dict({"sources": [{"name": "csvs", "kind": "csv", "path": str(folder)}]},
                                   base_dir=tmp_path)
-    gw = Gateway(settings)
+    gw = QueryEngine(settings)
     assert gw.catalog.list_tables("csvs", "main") == ["cities", "rivers"]
     got = gw.execute("SELECT city, population FROM csvs.cities WHERE founded > 1050 ORDER BY city").reader.read_all()
     assert got.to_pylist() == [{"city": "Bergen", "population": 286000}, {"city": "Tromsø", "population": 77000}]

@@ -23,7 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.auth import Authenticator
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import load_settings, settings_from_dict
 from tests.demo_support import (
@@ -104,7 +104,7 @@ def demo_config(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def base_url(demo_config):
-    gateway = Gateway(load_settings(demo_config))
+    gateway = QueryEngine(load_settings(demo_config))
     try:
         with running_app(create_app(gateway)) as url:
             yield url
@@ -126,7 +126,7 @@ def _auth_settings(config: Path, ttl_s: float):
 
 def _auth_server(config: Path, ttl_s: float):
     settings = _auth_settings(config, ttl_s)
-    gateway = Gateway(settings)
+    gateway = QueryEngine(settings)
     authenticator = Authenticator(settings.auth)
     try:
         with running_app(create_app(gateway, authenticator)) as url, httpx.Client(base_url=url, timeout=30) as c:

@@ -31,7 +31,7 @@ def tpch_setup(pg_database, tmp_path_factory):
     try:
         tpch.load_mysql(params, database, tables)
         lake = tpch.write_parquet(tmp_path_factory.mktemp("tpch") / "lake", tables)
-        from gateway.engine import Gateway
+        from gateway.engine import QueryEngine
         from gateway.settings import settings_from_dict
 
         settings = settings_from_dict({"sources": [
@@ -40,9 +40,9 @@ def tpch_setup(pg_database, tmp_path_factory):
              "uri": urlunsplit(urlsplit(MYSQL_URI)._replace(path=f"/{database}"))},
             {"name": "lake", "kind": "parquet", "path": str(lake)},
         ]}, base_dir=lake)
-        gateway = Gateway(settings)
+        gateway = QueryEngine(settings)
         # every file fragment scanned in place by the residual plan, whatever its size (SF 0.01 is small)
-        in_place = Gateway(settings.model_copy(update={"limits": settings.limits.model_copy(
+        in_place = QueryEngine(settings.model_copy(update={"limits": settings.limits.model_copy(
             update={"in_place_min_rows": 0})}), catalog=gateway.catalog)
         names = {t: {"pg": f"pg.tpch.{t}", "maria": f"maria.{database}.{t}", "lake": f"lake.main.{t}"}[s]
                  for t, s in tpch.PLACEMENT.items()}

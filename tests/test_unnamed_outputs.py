@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from datafusion import SessionContext
 
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.settings import load_settings, prepare
 from tests.dataset import GATEWAY_NAMES
 from tests.demo_support import write_demo_config
@@ -45,7 +45,7 @@ DEMO_NAMES = {"customers": "demo_db.main.customers", "orders": "demo_lake.main.o
 def demo(tmp_path_factory):
     """The bundled demo catalog, and a DataFusion session holding the same tables locally."""
     config = write_demo_config(tmp_path_factory.mktemp("demo"))
-    gw = Gateway(prepare(load_settings(config)))
+    gw = QueryEngine(prepare(load_settings(config)))
     local = SessionContext()
     for name, qualified in DEMO_NAMES.items():
         table = gw.execute(f"SELECT * FROM {qualified}").reader.read_all()

@@ -98,14 +98,14 @@ class FuzzSession:
     """The five sources loaded, a gateway over them and the reference; ``close()`` drops everything."""
 
     def __init__(self, pg_admin_uri: str, mysql_uri: str) -> None:
-        from gateway.engine import Gateway
+        from gateway.engine import QueryEngine
 
         self.sources = FuzzSources(pg_admin_uri, mysql_uri)
         try:
             self.sources.create()
-            self.gateway = Gateway(self.sources.settings())
+            self.gateway = QueryEngine(self.sources.settings())
             # file fragments scanned inside the residual plan, however small (another execution path)
-            self.in_place = Gateway(self.sources.settings({"in_place_min_rows": 0}))
+            self.in_place = QueryEngine(self.sources.settings({"in_place_min_rows": 0}))
             self.reference = Reference(self.gateway, self.sources)
         except BaseException:
             self.sources.close()

@@ -23,7 +23,7 @@ from pyarrow import flight
 from flight_server import protocol
 from gateway.auth import Authenticator
 from gateway.client import connect
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import ConfigError, QueryCancelledError, QueryTimeoutError, ResourceLimitError
 from gateway.rest import create_app
 from gateway.settings import Settings, settings_from_dict
@@ -55,15 +55,15 @@ def make_settings(pg_database, files) -> Callable[..., Settings]:
 
 
 @contextlib.contextmanager
-def engine(settings: Settings) -> Iterator[Gateway]:
-    gateway = Gateway(settings)
+def engine(settings: Settings) -> Iterator[QueryEngine]:
+    gateway = QueryEngine(settings)
     try:
         yield gateway
     finally:
         gateway.close()
 
 
-def lanes(gateway: Gateway) -> dict:
+def lanes(gateway: QueryEngine) -> dict:
     return gateway.admission.snapshot()
 
 
@@ -75,7 +75,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def heavy_slots_taken(gateway: Gateway, count: int = 1) -> Iterator[None]:
+def heavy_slots_taken(gateway: QueryEngine, count: int = 1) -> Iterator[None]:
     """``count`` slow heavy queries hold heavy slots until the block ends (then they are cancelled)."""
     cancels = [threading.Event() for _ in range(count)]
 
@@ -97,7 +97,7 @@ def heavy_slots_taken(gateway: Gateway, count: int = 1) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def started(gateway: Gateway, sql: str, cancel: threading.Event | None = None, **kwargs) -> Iterator[dict]:
+def started(gateway: QueryEngine, sql: str, cancel: threading.Event | None = None, **kwargs) -> Iterator[dict]:
     """``sql`` run on a thread; yields its outcome box (``result`` or ``error``, and ``ended``, a monotonic
     time). Cancelled at the end of the block if it still runs."""
     box: dict = {}

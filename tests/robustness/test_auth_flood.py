@@ -30,7 +30,7 @@ from pyarrow import flight
 import gateway.auth as auth_module
 from flight_server import protocol as pb
 from gateway.auth import Authenticator, LoginThrottledError, hash_password
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import AuthenticationError
 from gateway.rest import create_app
 from gateway.settings import AuthConfig, settings_from_dict
@@ -73,7 +73,7 @@ def settings(tmp_path: Path):
 @pytest.fixture
 def app(settings):
     """The base URL of the real REST app (served in this process, so its memory is this process's)."""
-    gateway = Gateway(settings)
+    gateway = QueryEngine(settings)
     authenticator = Authenticator(settings.auth)
     with running_app(create_app(gateway, authenticator)) as base:
         yield base

@@ -76,10 +76,10 @@ def test_no_fragment_reader_thread_outlives_gateway_close(demo_config):
     """In-process, without the CLI's exit: the engine stops and joins the threads that read fragments."""
     import threading
 
-    from gateway.engine import Gateway
+    from gateway.engine import QueryEngine
     from gateway.settings import load_settings, prepare
 
-    gateway = Gateway(prepare(load_settings(demo_config)))
+    gateway = QueryEngine(prepare(load_settings(demo_config)))
     assert gateway.execute(QUERY_SQL).reader.read_all().num_rows == 2
     # 25 million rows: its reader thread is still running (held back by the full batch queue) when closed
     unfinished = gateway.execute("SELECT a.order_id FROM demo_lake.orders a CROSS JOIN demo_lake.orders b")

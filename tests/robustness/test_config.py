@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import ConfigError
 from gateway.settings import load_settings, settings_from_dict
 from tests.demo_support import customers_db, free_port, wait_for_health, write_demo_config
@@ -114,7 +114,7 @@ def test_csv_options_reach_the_connector(tmp_path):
     (tmp_path / "lake").mkdir()
     (tmp_path / "lake" / "points.csv").write_text("1;north\n2;south\n")
     source = {"name": "lake", "kind": "csv", "path": "lake", "has_header": False, "delimiter": ";"}
-    gateway = Gateway(settings_from_dict({"sources": [source]}, base_dir=tmp_path))
+    gateway = QueryEngine(settings_from_dict({"sources": [source]}, base_dir=tmp_path))
     try:
         table = gateway.execute("SELECT * FROM lake.points ORDER BY 1").reader.read_all()
     finally:

@@ -31,7 +31,7 @@ from flight_server.server import GatewayFlightServer
 from gateway import rest as rest_module
 from gateway.auth import Authenticator
 from gateway.client import rebuild_error
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import (
     InvalidQueryError,
     InvalidRequestError,
@@ -103,13 +103,13 @@ def gateway(folder, pg_uri):
         *_demo_sources(), {"name": "pg", "kind": "postgresql", "uri": pg_uri},
         {"name": "down", "kind": "postgresql", "uri": "postgresql://postgres@127.0.0.1:1/nothing"},
     ]}, base_dir=folder)
-    engine = Gateway(settings)
+    engine = QueryEngine(settings)
     yield engine
     engine.close()
 
 
 @contextlib.contextmanager
-def _flight(engine: Gateway, authenticator: Authenticator):
+def _flight(engine: QueryEngine, authenticator: Authenticator):
     """(uri, server): a real Flight SQL server over ``engine`` on a free loopback port."""
     server = GatewayFlightServer(engine, "grpc://127.0.0.1:0", authenticator)
     thread = threading.Thread(target=server.serve, name="flight-errors-test", daemon=True)
@@ -151,7 +151,7 @@ def auth_gateway(folder):
             {"name": "ops", "token": "${GW_ERR_OPS_TOKEN}"},
             {"name": "limited", "token": "${GW_ERR_LIMITED_TOKEN}", "sources": ["demo_db"]},
         ]}}, base_dir=folder)
-    engine = Gateway(settings)
+    engine = QueryEngine(settings)
     yield engine
     engine.close()
 
@@ -173,7 +173,7 @@ def down_gateway(folder):
         {"name": "down_pg", "kind": "postgresql", "uri": "postgresql://postgres@127.0.0.1:1/nothing"},
         {"name": "down_lake", "kind": "parquet", "path": "no_such_folder"},
     ]}, base_dir=folder)
-    engine = Gateway(settings)
+    engine = QueryEngine(settings)
     yield engine
     engine.close()
 

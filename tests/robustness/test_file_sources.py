@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from catalog.catalog import TableRef
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import SourceQueryError
 from gateway.rest import create_app
 from gateway.settings import settings_from_dict
@@ -48,10 +48,10 @@ def lake(tmp_path) -> Path:
     return lake
 
 
-def serve(root: Path, kind: str = "parquet", **options) -> Gateway:
+def serve(root: Path, kind: str = "parquet", **options) -> QueryEngine:
     """A gateway over one source ``lake`` of ``kind`` at ``root``."""
     source = {"name": "lake", "kind": kind, "path": str(root), **options}
-    return Gateway(settings_from_dict({"sources": [source]}, base_dir=root.parent))
+    return QueryEngine(settings_from_dict({"sources": [source]}, base_dir=root.parent))
 
 
 def query(base: str, sql: str) -> httpx.Response:

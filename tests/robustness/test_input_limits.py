@@ -10,7 +10,7 @@ import adbc_driver_flightsql.dbapi as flightsql
 import httpx
 import pytest
 
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import load_settings
 from planner.limits import InputLimits
@@ -44,7 +44,7 @@ def demo_settings(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rest(demo_settings):
-    gateway = Gateway(demo_settings)
+    gateway = QueryEngine(demo_settings)
     try:
         with running_app(create_app(gateway)) as url, httpx.Client(base_url=url, timeout=60.0) as client:
             yield client
@@ -93,7 +93,7 @@ def test_limits_are_configurable(tmp_path):
     config.write_text(config.read_text() + "\n[limits]\nmax_set_operations = 2\nmax_statement_bytes = 100\n")
     settings = load_settings(config)
     assert settings.limits.input_limits() == InputLimits(set_operations=2, statement_bytes=100)
-    gateway = Gateway(settings)
+    gateway = QueryEngine(settings)
     try:
         from gateway.errors import InputLimitError
 

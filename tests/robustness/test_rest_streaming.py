@@ -26,7 +26,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import settings_from_dict
 from tests.demo_support import running_app
@@ -72,7 +72,7 @@ def settings(pg_database, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base_url(settings):
-    gateway = Gateway(settings)
+    gateway = QueryEngine(settings)
     try:
         with running_app(create_app(gateway)) as url:
             yield url
@@ -425,7 +425,7 @@ def test_query_id_of_a_running_query_is_refused(base_url, client, slow):
 
 
 def test_delete_another_users_query_is_403(pg_database, tmp_path, slow):
-    gateway = Gateway(settings_from_dict({
+    gateway = QueryEngine(settings_from_dict({
         "sources": [{"name": "pg", "kind": "postgresql", "uri": pg_database}],
         "auth": {"enabled": True, "users": [{"name": "alice", "password": "alice-secret-pw"},
                                             {"name": "bob", "password": "bob-secret-pw"}]},

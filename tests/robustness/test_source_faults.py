@@ -16,7 +16,7 @@ from pathlib import Path
 import adbc_driver_postgresql.dbapi as pg
 import pytest
 
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import QueryTimeoutError, SourceUnavailableError
 from gateway.settings import settings_from_dict
 from tests.conftest import IN_CI, _throwaway_postgres
@@ -68,8 +68,8 @@ def _postmaster_pid(data: Path) -> int:
     return int((data / "postmaster.pid").read_text().splitlines()[0])
 
 
-def _gateway(uri: str, files) -> Gateway:
-    return Gateway(settings_from_dict({"sources": [
+def _gateway(uri: str, files) -> QueryEngine:
+    return QueryEngine(settings_from_dict({"sources": [
         {"name": "own", "kind": "postgresql", "uri": uri, "pool_size": 4},
         {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
     ]}, base_dir=files["root"]))
@@ -78,7 +78,7 @@ def _gateway(uri: str, files) -> Gateway:
 COUNT = "SELECT count(*) AS n FROM own.public.t"
 
 
-def _count(gateway: Gateway, sql: str = COUNT, **kwargs) -> int:
+def _count(gateway: QueryEngine, sql: str = COUNT, **kwargs) -> int:
     return gateway.execute(sql, **kwargs).reader.read_all().column(0)[0].as_py()
 
 

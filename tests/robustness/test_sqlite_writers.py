@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.settings import settings_from_dict
 
 ROWS = 100_000  # ~100 driver batches: a stream read part-way still has its statement open
@@ -67,11 +67,11 @@ def database(journal_mode, tmp_path) -> Path:
 
 
 @pytest.fixture
-def gateway(database) -> Gateway:
+def gateway(database) -> QueryEngine:
     """A gateway on the database, registered as ``gateway serve`` registers it (the catalog's whole copy)."""
     settings = settings_from_dict({"sources": [{"name": "app", "kind": "sqlite", "path": str(database)}]},
                                   base_dir=database.parent)
-    gw = Gateway(settings)
+    gw = QueryEngine(settings)
     assert gw.catalog.reload("app")  # lists tables and reads their columns through the pool
     yield gw
     gw.close()
@@ -92,7 +92,7 @@ def write(database: Path, *statements: str) -> None:
     assert "committed" in out
 
 
-def scalar(gateway: Gateway, sql: str):
+def scalar(gateway: QueryEngine, sql: str):
     """The first value of the query's result, read through the gateway."""
     return gateway.execute(sql).reader.read_all().column(0)[0].as_py()
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gateway.client import connect
-from gateway.engine import Gateway
+from gateway.engine import QueryEngine
 from gateway.errors import QueryTimeoutError
 from gateway.rest import create_app
 from gateway.settings import settings_from_dict
@@ -44,7 +44,7 @@ def _no_slow_backend_within(pg_server, pg_database, seconds: float) -> bool:
 
 
 def test_engine_timeout_cancels_the_source_statement(settings, pg_server, pg_database):
-    gateway = Gateway(settings)
+    gateway = QueryEngine(settings)
     try:
         t0 = time.perf_counter()
         with pytest.raises(QueryTimeoutError, match="time limit of 1 s"):
@@ -64,7 +64,7 @@ def test_default_limit_from_settings(pg_database, files, pg_server):
         "limits": {"query_timeout_s": 1},
     }, base_dir=files["root"])
     setup_pg(pg_database)
-    gateway = Gateway(settings)
+    gateway = QueryEngine(settings)
     try:
         with pytest.raises(QueryTimeoutError):
             gateway.execute(SLOW).reader.read_all()
@@ -75,7 +75,7 @@ def test_default_limit_from_settings(pg_database, files, pg_server):
 
 def test_local_runaway_join_is_stopped(settings):
     """A residual hash join that explodes (5 self-joins on a low-cardinality key) stops at its time limit."""
-    gateway = Gateway(settings)
+    gateway = QueryEngine(settings)
     try:
         sql = ("SELECT count(*) AS n FROM lake.orders a JOIN lake.orders b ON a.status = b.status "
                "JOIN lake.orders c ON c.status = b.status JOIN lake.orders d ON d.status = c.status "
@@ -92,7 +92,7 @@ def test_local_runaway_join_is_stopped(settings):
 
 
 def test_rest_timeout_is_504(settings, pg_server, pg_database):
-    gateway = Gateway(settings)
+    gateway = QueryEngine(settings)
     try:
         with running_app(create_app(gateway)) as url, httpx.Client(base_url=url, timeout=30) as client:
             response = client.post("/v1/query", json={"sql": SLOW, "timeout_s": 1})

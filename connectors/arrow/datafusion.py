@@ -1,0 +1,142 @@
+"""The one DataFusion boundary: every ``SessionContext`` the gateway builds comes from ``session()``.
+
+Residual plans (the engine), file sources (the file connector), planning-time typing (the planner), cached
+partitions filtered locally and dynamic-filter keys all run here, so target partitions, batch size, the memory
+pool and the type settings are decided in one place. DataFusion's Python API (``datafusion`` 52):
+https://datafusion.apache.org/python/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
+
+#: partitions of every DataFusion plan the gateway runs (file sources, residual plans): twice the cores, so a
+#: few large files balance over smaller units (TPC-H SF1 on 2 cores: joins over lineitem 6-10% faster at 4
+#: partitions than at 2)
+TARGET_PARTITIONS = 2 * (os.cpu_count() or 1)
+
+#: rows per batch of scans and residual plans: in-place file scans and joins over millions of rows pay per
+#: batch (TPC-H SF1: Q3, Q5, Q18 10-20% faster than at DataFusion's default 8192 rows)
+BATCH_SIZE = 65536
+
+
+def session(*, memory_bytes: int | None = None, spill_path: str | None = None, plain_types: bool = False,
+            broadcast_builds: bool = False, target_partitions: int = TARGET_PARTITIONS) -> SessionContext:
+    """A DataFusion session with the gateway's settings.
+
+    Args:
+        memory_bytes: a fair spill pool of this many bytes (operators spill to disk beyond it); None: unbounded
+            (planning-time and small local sessions that hold no user data beyond their inputs).
+        spill_path: the directory for spill files (None: the OS temporary directory).
+        plain_types: Parquet strings and binaries read as plain ``utf8``/``binary``, not the ``*_view`` types
+            every client (ADBC, JDBC, pandas) would have to convert.
+        broadcast_builds: hash joins build one shared table (CollectLeft) up to 64 MiB / 4M rows instead of
+            hash-repartitioning the (often larger, in-place) probe side: 5-10% on TPC-H Q3, Q4, Q8, Q10, Q21.
+        target_partitions: parallel partitions of each plan.
+    """
+    config = SessionConfig().with_target_partitions(target_partitions).with_batch_size(BATCH_SIZE)
+    if plain_types:
+        config = config.set("datafusion.execution.parquet.schema_force_view_types", "false")
+    if broadcast_builds:
+        config = config.set("datafusion.optimizer.hash_join_single_partition_threshold", str(64 << 20))
+        config = config.set("datafusion.optimizer.hash_join_single_partition_threshold_rows", "4000000")
+    if memory_bytes is None:
+        return SessionContext(config)
+    runtime = RuntimeEnvBuilder().with_fair_spill_pool(memory_bytes)
+    runtime = runtime.with_temp_file_path(spill_path) if spill_path else runtime.with_disk_manager_os()
+    return SessionContext(config, runtime)
+
+
+def plain_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` without field metadata (DataFusion keeps metadata into plans, where it never belongs)."""
+    return pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
+
+
+def plan_over_empty(sql: str, tables: Mapping[str, pa.Schema]):
+    """DataFusion's optimized logical plan of ``sql`` over empty tables of these schemas, and the DataFrame
+    over it: ``(plan, dataframe)``. Reads no data. Raises DataFusion's own exception when it cannot plan."""
+    ctx = session(target_partitions=1)
+    for name, schema in tables.items():
+        ctx.register_dataset(name, ds.dataset(plain_schema(schema).empty_table()))
+    optimized = ctx.sql(sql).optimized_logical_plan()
+    return optimized, ctx.create_dataframe_from_logical_plan(optimized)
+
+
+def run_local(sql: str, tables: Mapping[str, pa.Table | Sequence[pa.RecordBatch]],
+              schemas: Mapping[str, pa.Schema] | None = None) -> pa.Table:
+    """Run ``sql`` over small in-memory tables (cached partitions, a build side's keys) and return the result.
+
+    ``tables`` maps a name to a table or to batches; ``schemas`` gives the schema of a name whose batches may
+    be empty. Raises DataFusion's own exception on a bad query."""
+    ctx = session(target_partitions=1)
+    for name, data in tables.items():
+        if isinstance(data, pa.Table):
+            schema, batches = plain_schema(data.schema), data.cast(plain_schema(data.schema)).to_batches()
+        else:
+            schema, batches = plain_schema((schemas or {}).get(name) or data[0].schema), list(data)
+        ctx.register_record_batches(name, [batches or [pa.RecordBatch.from_pylist([], schema=schema)]])
+    return ctx.sql(sql).to_arrow_table()
+
+
+def sql_type(type_sql: str) -> pa.DataType:
+    """The Arrow type DataFusion gives a SQL type name (``DECIMAL(10, 2)`` -> ``decimal128(10, 2)``).
+    Raises DataFusion's exception for a type it does not know."""
+    return session(target_partitions=1).sql(f"SELECT CAST(NULL AS {type_sql}) AS x").schema().field("x").type
+
+
+class StreamCancelled(Exception):
+    """``batches`` stopped because its ``cancel`` event was set."""
+
+
+def batches(df, cancel: threading.Event) -> Iterator[pa.RecordBatch]:
+    """The batches of a DataFusion DataFrame as pyarrow batches, stoppable from another thread.
+
+    The first batch, behind which the long work of a plan hides (hash-join builds, aggregations, sorts), is
+    awaited on a private event loop that checks ``cancel`` every 0.1 s; once it is set, the pending batch and
+    the stream are dropped, which stops DataFusion's work (a blocking ``next()`` cannot be interrupted: a
+    runaway join went on burning CPU after its client left). Later batches are read with plain ``next()``
+    (cheaper per batch; no DataFusion thread calls into Python, which raced interpreter exit) and ``cancel`` is
+    checked between them. Raises StreamCancelled once ``cancel`` is set, and DataFusion's own errors.
+    """
+    stream = df.execute_stream()
+    loop = asyncio.new_event_loop()
+    try:
+        first = loop.run_until_complete(_next_batch(stream, cancel))
+    except BaseException:
+        stream = None  # dropping the native stream aborts DataFusion's tasks
+        raise
+    finally:
+        loop.close()
+    if first is None:
+        return
+    yield first.to_pyarrow()
+    for batch in stream:
+        if cancel.is_set():
+            stream = None
+            raise StreamCancelled("the stream was cancelled")
+        yield batch.to_pyarrow()
+
+
+async def _next_batch(stream, cancel: threading.Event):
+    """The stream's next batch, None at its end; StreamCancelled once ``cancel`` is set."""
+    pending = asyncio.ensure_future(stream.__anext__())
+    del stream  # a traceback that keeps this frame must not keep the native stream (and its work) alive
+    while True:
+        done, _ = await asyncio.wait({pending}, timeout=0.1)
+        if done:
+            try:
+                return pending.result()
+            except StopAsyncIteration:
+                return None
+        if cancel.is_set():
+            pending.cancel()
+            await asyncio.wait({pending}, timeout=1.0)  # let the cancellation reach the native future
+            pending = None  # nor may the traceback keep the pending batch (it holds the stream)
+            raise StreamCancelled("the stream was cancelled")
