@@ -28,7 +28,7 @@ from datafusion import SessionConfig, SessionContext
 from rich.progress import Progress
 
 from bench.common import geomean, median, write_results
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
 from tests import tpch
 

@@ -11,7 +11,7 @@ the clients are threads of this process, each with its own ADBC Flight SQL conne
 - ``lookup`` (70%): ``SELECT id, name, region_id, balance FROM pg.app.accounts WHERE id = ?``; light (a
   primary-key equality pushed whole to PostgreSQL);
 - ``join`` (20%): an account by id joined with ``lake.main.regions`` (PostgreSQL and Parquet, the join in
-  DataFusion); heavy (a residual plan; see ``gateway.admission``);
+  DataFusion); heavy (a residual plan; see ``gateway.execution.admission``);
 - ``aggregate`` (10%): ``SELECT region_id, count(*), sum(amount), avg(amount) FROM lake.main.sales WHERE day >=
   ? GROUP BY region_id``; heavy (4 M rows).
 
@@ -134,7 +134,7 @@ def serve(config_json: str) -> None:
     """Child process: a Flight SQL server over the given settings on a free 127.0.0.1 port. Prints
     ``port N``, serves until stdin closes, then prints the admission lanes' counters as JSON."""
     from flight_server.server import GatewayFlightServer
-    from gateway.engine import QueryEngine
+    from gateway.execution.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
     config = json.loads(config_json)

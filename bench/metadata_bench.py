@@ -29,7 +29,7 @@ from pyarrow import flight
 from bench.common import write_results
 from flight_server import protocol as pb
 from flight_server.server import GatewayFlightServer
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
 
 GOAL_MS = 50.0

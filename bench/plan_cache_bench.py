@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.progress import track
 
 from bench.common import write_results
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 from gateway.settings import load_settings, prepare
 
 QUERIES = {

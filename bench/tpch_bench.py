@@ -381,7 +381,7 @@ class GatewayContender(Contender):
         import adbc_driver_flightsql.dbapi as flightsql
 
         from flight_server.server import GatewayFlightServer
-        from gateway.engine import QueryEngine
+        from gateway.execution.engine import QueryEngine
         from gateway.settings import settings_from_dict
 
         lake = folder / "lake"

@@ -24,8 +24,8 @@ from flight_server.sql_info import (
     default_sql_info,
     sql_info_table,
 )
-from gateway.engine import QueryEngine
 from gateway.errors import GatewayError, UnimplementedError
+from gateway.execution.engine import QueryEngine
 from planner.dialects import sqlglot_type
 
 log = logging.getLogger(__name__)

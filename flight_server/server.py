@@ -2,7 +2,7 @@
 
 Follows the Flight SQL protocol (FlightSql.proto): commands arrive Any-packed in a FlightDescriptor's
 ``cmd``; GetFlightInfo answers a schema and one endpoint whose ticket this server can DoGet; actions carry
-Any-packed requests and results. SQL planning and execution are the gateway's (``gateway.engine``); this
+Any-packed requests and results. SQL planning and execution are the gateway's (``gateway.execution.engine``); this
 module only speaks the protocol. Auth is a middleware (Basic on Handshake or any call -> Bearer token, or an
 API token); every call carries the caller's ``Principal``, whose sources bound what it sees and queries.
 
@@ -29,7 +29,6 @@ from flight_server.errors import to_flight_error, unexpected_error
 from flight_server.metadata import MetadataService
 from flight_server.sessions import SESSION_COOKIE, Sessions
 from gateway.auth import Authenticator, Principal
-from gateway.engine import QueryEngine
 from gateway.errors import (
     GatewayError,
     InvalidRequestError,
@@ -37,6 +36,7 @@ from gateway.errors import (
     UnimplementedError,
     UnsupportedStatementError,
 )
+from gateway.execution.engine import QueryEngine
 from gateway.metrics import query_protocol
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # Lazy: the Python client (gateway.client, gateway.errors) imports without DataFusion and the engine.
     if name == "QueryEngine":
-        from gateway.engine import QueryEngine
+        from gateway.execution.engine import QueryEngine
 
         return QueryEngine
     raise AttributeError(name)

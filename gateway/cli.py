@@ -35,7 +35,7 @@ def _fail(exc: GatewayError) -> None:
 def _gateway(config: Path | None) -> Iterator:
     """An in-process gateway on ``config``, closed on the way out: its fragment reader threads are stopped and
     joined before the interpreter exits (one still inside pyarrow/DataFusion code then aborts the process)."""
-    from gateway.engine import QueryEngine
+    from gateway.execution.engine import QueryEngine
 
     gateway = QueryEngine(prepare(load_settings(config)))
     try:

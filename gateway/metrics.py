@@ -50,7 +50,7 @@ class FragmentStats:
     rows: int = 0
     bytes: int = 0
     seconds: float = 0.0
-    partitions: list = field(default_factory=list)  # gateway.partitions.PartitionUse, when cached
+    partitions: list = field(default_factory=list)  # gateway.cache.scanner.PartitionUse, when cached
     dynamic_filter: str | None = None  # the condition a dynamic filter added, e.g. "id IN (212 values)"
     read_in_place: bool = False  # scanned by the residual plan itself (files); rows/bytes from its scan metrics
 

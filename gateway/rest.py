@@ -45,7 +45,6 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.auth import Authenticator, Principal, allowed_sources
-from gateway.engine import QueryEngine, QueryResult
 from gateway.errors import (
     AuthenticationError,
     GatewayError,
@@ -54,6 +53,7 @@ from gateway.errors import (
     QueryCancelledError,
     UnknownObjectError,
 )
+from gateway.execution.engine import QueryEngine, QueryResult
 from gateway.metrics import query_protocol
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from gateway.auth import Authenticator
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import Settings
 

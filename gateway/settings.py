@@ -231,7 +231,7 @@ class LimitsConfig(BaseModel):
     in_place_min_rows: int = Field(
         default=1_000_000, ge=0,
         description="file fragments estimated below this many rows are fetched, overlapping other sources' reads")
-    # admission control (gateway.admission): light queries and heavy ones run in separate bounded lanes
+    # admission control (gateway.execution.admission): light queries and heavy ones run in separate bounded lanes
     admission_control: bool = Field(
         default=True, description="false: every query is admitted at once (the lanes are only counted)")
     max_heavy_queries: int = Field(

@@ -192,7 +192,7 @@ def reference():
 
 @pytest.fixture(scope="session")
 def gateway(federated_settings, mysql_database):
-    from gateway.engine import QueryEngine
+    from gateway.execution.engine import QueryEngine
 
     # MariaDB's schema is the test database, whose name is made per run
     dataset.GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"

@@ -11,7 +11,7 @@ import adbc_driver_postgresql.dbapi as pg
 
 from flight_server.server import GatewayFlightServer
 from gateway.auth import Authenticator
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 
 # PostgreSQL objects the BI tests add to the session's test database (schema bi)
 PG_SETUP = [

@@ -27,7 +27,6 @@ from pyarrow import flight
 from flight_server import protocol as pb
 from gateway import client as gw_client
 from gateway.auth import Authenticator, hash_password
-from gateway.engine import QueryEngine
 from gateway.errors import (
     AuthenticationError,
     ConfigError,
@@ -35,6 +34,7 @@ from gateway.errors import (
     SourceUnavailableError,
     UnknownObjectError,
 )
+from gateway.execution.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.server import tls_certificates
 from gateway.settings import prepare, settings_from_dict

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
 from tests import dataset
 from tests.conftest import MYSQL_URI, _mysql_params

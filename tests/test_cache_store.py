@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway.cache import CachedPartition, PartitionCache, PartitionKey
+from gateway.cache.store import CachedPartition, PartitionCache, PartitionKey
 
 ROWS = 1000  # int64 + float64 columns: 16_000 bytes per table
 TABLE_BYTES = 16 * ROWS

@@ -180,7 +180,7 @@ def test_pushed_filter_in_explain_and_counters(gateway, reference):
 
 
 def test_large_postgresql_table_is_read_in_parallel(pg_database, files, reference):
-    from gateway.engine import QueryEngine
+    from gateway.execution.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
     settings = settings_from_dict({"sources": [
@@ -249,7 +249,7 @@ def test_file_fragments_read_in_place(pg_database, mysql_database, files, refere
 
     import pyarrow.parquet as pq
 
-    from gateway.engine import QueryEngine
+    from gateway.execution.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
     lake = tmp_path / "lake"
@@ -318,7 +318,7 @@ def test_postgresql_session_settings(pg_database):
 def test_large_mysql_table_is_read_in_key_ranges(mysql_database, pg_database, files, reference):
     """A scan of a large MariaDB table is read in primary-key ranges over several connections (open first
     and last ranges), with the same rows as one statement; a key-set filter stays one statement."""
-    from gateway.engine import QueryEngine
+    from gateway.execution.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
     settings = settings_from_dict({"sources": [
@@ -383,8 +383,8 @@ def test_in_place_file_error_names_the_source(pg_database, files, tmp_path):
     import os
     import shutil
 
-    from gateway.engine import QueryEngine
     from gateway.errors import SourceQueryError
+    from gateway.execution.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
     lake = tmp_path / "lake"

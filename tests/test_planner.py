@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.engine import QueryEngine
 from gateway.errors import (
     AmbiguousNameError,
     InvalidRequestError,
@@ -15,6 +14,7 @@ from gateway.errors import (
     UnknownObjectError,
     UnsupportedStatementError,
 )
+from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
 from tests.conftest import free_port
 

@@ -23,7 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.auth import Authenticator
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import load_settings, settings_from_dict
 from tests.demo_support import (

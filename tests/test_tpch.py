@@ -31,7 +31,7 @@ def tpch_setup(pg_database, tmp_path_factory):
     try:
         tpch.load_mysql(params, database, tables)
         lake = tpch.write_parquet(tmp_path_factory.mktemp("tpch") / "lake", tables)
-        from gateway.engine import QueryEngine
+        from gateway.execution.engine import QueryEngine
         from gateway.settings import settings_from_dict
 
         settings = settings_from_dict({"sources": [

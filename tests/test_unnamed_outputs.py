@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from datafusion import SessionContext
 
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 from gateway.settings import load_settings, prepare
 from tests.dataset import GATEWAY_NAMES
 from tests.demo_support import write_demo_config

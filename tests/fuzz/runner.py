@@ -98,7 +98,7 @@ class FuzzSession:
     """The five sources loaded, a gateway over them and the reference; ``close()`` drops everything."""
 
     def __init__(self, pg_admin_uri: str, mysql_uri: str) -> None:
-        from gateway.engine import QueryEngine
+        from gateway.execution.engine import QueryEngine
 
         self.sources = FuzzSources(pg_admin_uri, mysql_uri)
         try:

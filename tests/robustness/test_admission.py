@@ -1,4 +1,4 @@
-"""Admission control (``gateway.admission``): heavy queries take one of ``limits.max_heavy_queries`` slots or
+"""Admission control (``gateway.execution.admission``): heavy queries take one of ``limits.max_heavy_queries`` slots or
 wait in a FIFO queue up to ``limits.queue_timeout_s`` (then ResourceLimitError: HTTP 429, Flight
 ``[resource_limit]``); light queries have their own lane and never wait behind heavy ones; a slot is given back
 however its query ends. Issue: with 32 clients every query was admitted at once and a 7.6 ms point lookup took
@@ -23,8 +23,8 @@ from pyarrow import flight
 from flight_server import protocol
 from gateway.auth import Authenticator
 from gateway.client import connect
-from gateway.engine import QueryEngine
 from gateway.errors import ConfigError, QueryCancelledError, QueryTimeoutError, ResourceLimitError
+from gateway.execution.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import Settings, settings_from_dict
 from tests.demo_support import running_app

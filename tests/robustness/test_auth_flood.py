@@ -30,8 +30,8 @@ from pyarrow import flight
 import gateway.auth as auth_module
 from flight_server import protocol as pb
 from gateway.auth import Authenticator, LoginThrottledError, hash_password
-from gateway.engine import QueryEngine
 from gateway.errors import AuthenticationError
+from gateway.execution.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import AuthConfig, settings_from_dict
 from tests.demo_support import running_app

@@ -76,7 +76,7 @@ def test_no_fragment_reader_thread_outlives_gateway_close(demo_config):
     """In-process, without the CLI's exit: the engine stops and joins the threads that read fragments."""
     import threading
 
-    from gateway.engine import QueryEngine
+    from gateway.execution.engine import QueryEngine
     from gateway.settings import load_settings, prepare
 
     gateway = QueryEngine(prepare(load_settings(demo_config)))

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gateway.engine import QueryEngine
 from gateway.errors import ConfigError
+from gateway.execution.engine import QueryEngine
 from gateway.settings import load_settings, settings_from_dict
 from tests.demo_support import customers_db, free_port, wait_for_health, write_demo_config
 from tests.test_cli import _stop, cli_env, gateway_command

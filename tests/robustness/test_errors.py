@@ -31,7 +31,6 @@ from flight_server.server import GatewayFlightServer
 from gateway import rest as rest_module
 from gateway.auth import Authenticator
 from gateway.client import rebuild_error
-from gateway.engine import QueryEngine
 from gateway.errors import (
     InvalidQueryError,
     InvalidRequestError,
@@ -40,6 +39,7 @@ from gateway.errors import (
     SqlSyntaxError,
     UnknownObjectError,
 )
+from gateway.execution.engine import QueryEngine
 from gateway.logs import LOG_SQL_CHARS
 from gateway.rest import create_app
 from gateway.settings import settings_from_dict

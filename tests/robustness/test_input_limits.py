@@ -10,7 +10,7 @@ import adbc_driver_flightsql.dbapi as flightsql
 import httpx
 import pytest
 
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import load_settings
 from planner.limits import InputLimits

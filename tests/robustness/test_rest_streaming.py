@@ -26,7 +26,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import settings_from_dict
 from tests.demo_support import running_app

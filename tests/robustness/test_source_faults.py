@@ -16,8 +16,8 @@ from pathlib import Path
 import adbc_driver_postgresql.dbapi as pg
 import pytest
 
-from gateway.engine import QueryEngine
 from gateway.errors import QueryTimeoutError, SourceUnavailableError
+from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
 from tests.conftest import IN_CI, _throwaway_postgres
 

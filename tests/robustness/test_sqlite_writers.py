@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engine import QueryEngine
+from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
 
 ROWS = 100_000  # ~100 driver batches: a stream read part-way still has its statement open

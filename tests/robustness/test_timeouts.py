@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from gateway.client import connect
-from gateway.engine import QueryEngine
 from gateway.errors import QueryTimeoutError
+from gateway.execution.engine import QueryEngine
 from gateway.rest import create_app
 from gateway.settings import settings_from_dict
 from tests.demo_support import running_app

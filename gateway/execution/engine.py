@@ -30,7 +30,7 @@ from connectors.arrow import datafusion as df_boundary
 from connectors.arrow.datafusion import TARGET_PARTITIONS, StreamCancelled
 from connectors.base import Connector, Fragment, conform_batch
 from gateway import dynamic_filters
-from gateway.admission import Admission
+from gateway.cache.scanner import CachedScanner
 from gateway.errors import (
     ExecutionError,
     GatewayError,
@@ -42,8 +42,8 @@ from gateway.errors import (
     ResourceLimitError,
     SourceQueryError,
 )
+from gateway.execution.admission import Admission
 from gateway.metrics import FragmentStats, Metrics, QueryStats
-from gateway.partitions import CachedScanner
 from gateway.settings import Settings
 from planner import FederatedPlan, Planner
 
@@ -334,7 +334,7 @@ class QueryEngine:
         self.metrics = Metrics()
         self.scanner = CachedScanner(self.catalog, settings)
         self.scanner.cache.register_metrics(self.metrics.registry)
-        self.admission = Admission(settings.limits, self.catalog)  # light and heavy lanes (gateway.admission)
+        self.admission = Admission(settings.limits, self.catalog)  # light and heavy lanes (gateway.execution.admission)
         self.admission.register_metrics(self.metrics.registry)
         self._feeds: weakref.WeakSet[_FragmentFeed] = weakref.WeakSet()  # reader threads, stopped by close()
 
@@ -373,8 +373,8 @@ class QueryEngine:
         return _EXPLAIN_SCHEMA if statement.explain else plan.schema
 
     def parameter_schema(self, sql: str, **scope) -> pa.Schema:
-        """Fields ``$1``..``$n`` typed from their context in ``sql`` (see ``gateway.params``)."""
-        from gateway.params import parameter_schema
+        """Fields ``$1``..``$n`` typed from their context in ``sql`` (see ``planner.params``)."""
+        from planner.params import parameter_schema
         from planner.parse import parse
 
         catalog = self._planner(sql, **_scope(scope)).catalog
@@ -420,7 +420,7 @@ class QueryEngine:
         return [dataclasses.asdict(u) for u in self.scanner.warm(plan.fragments[0])]
 
     def cache_status(self) -> dict:
-        """The cache's entries, budgets and counters (``gateway.cache.PartitionCache.status``)."""
+        """The cache's entries, budgets and counters (``gateway.cache.store.PartitionCache.status``)."""
         return self.scanner.cache.status()
 
     def cache_clear(self, source: str | None = None, table: str | None = None) -> int:

@@ -28,7 +28,7 @@ from sqlglot import exp
 from catalog import Catalog, TableRef
 from connectors.arrow.datafusion import plain_schema, session
 from connectors.base import Fragment, conformed_reader
-from gateway.cache import PartitionCache, PartitionKey
+from gateway.cache.store import PartitionCache, PartitionKey
 from gateway.errors import InvalidRequestError
 from gateway.settings import Settings
 

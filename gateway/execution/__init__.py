@@ -1,0 +1,1 @@
+"""Execution: the engine facade, fragment feeds, residual plans in DataFusion, admission control."""
