@@ -185,7 +185,8 @@ def _resolve_ordinals(select: exp.Select, order: exp.Order, resolved: list[exp.E
     ``SELECT a.ts, b.ts ... ORDER BY 2``) by the output's expression, so that no later pass reads them as
     constants and renamed duplicate outputs (``ts_2``) keep their order. Outputs with a window function
     stay ordinals."""
-    for i, (ordered, key) in enumerate(zip(order.expressions, resolved, strict=True)):
+    for i, ordered in enumerate(order.expressions):
+        key = ordered.this  # a literal as written, not an output's value (``3 AS c1 .. ORDER BY c1``)
         if not (isinstance(key, exp.Literal) and key.is_int):
             continue
         position = int(key.name)

@@ -34,7 +34,22 @@ DATAFUSION_DEFECTS = {
     "Physical input schema should be the same as the one converted from logical input schema":
         "SELECT MAX(MIN(b IS FALSE)) OVER (ORDER BY MIN(CASE WHEN NOT (b IS FALSE) THEN 10.0 ELSE 1e2 END)) "
         "FROM t  -- b BOOLEAN, any rows",
+    "aggregate_statistics":
+        "WITH q AS (SELECT COUNT(*) AS v FROM t) SELECT COUNT('x') FILTER (WHERE q.v) FROM q  -- any t",
 }
+
+
+def _count_constant_filtered(ast: exp.Expression) -> bool:
+    """``COUNT(<constant>) FILTER (WHERE ..)``: DataFusion 52's aggregate_statistics rule answers it from the
+    input's row-count statistics, ignoring the filter (the reference says 200 where 1 row passes)."""
+    return any(isinstance(f.this, exp.Count) and isinstance(f.this.this, exp.Literal)
+               for f in ast.find_all(exp.Filter))
+
+
+#: query shapes for which the reference itself is known to be wrong: (predicate over the AST, the defect)
+DATAFUSION_WRONG_SHAPES = (
+    (_count_constant_filtered, "COUNT(<constant>) FILTER (..) answered from row-count statistics"),
+)
 
 
 @dataclass
@@ -236,18 +251,24 @@ def check(gateway, reference, names: dict[str, str], query: FuzzQuery) -> Outcom
     limited = query.ast.args.get("limit") is not None or query.ast.args.get("offset") is not None
     ordered = total_order(query.ast)
     category, detail = compare(got, want, ordered, count_only=limited and not ordered)
+    known = next((defect for shape, defect in DATAFUSION_WRONG_SHAPES if shape(query.ast)), None)
+    if category == WRONG and known:
+        return Outcome(UNSTABLE, f"a DataFusion defect ({known}): {detail}", fallback,
+                       gateway_sql=gw_sql, reference_sql=ref_sql)
     if category == WRONG and _order_sensitive_outputs(query.ast):
         keep = [i for i in range(got.num_columns) if i not in _order_sensitive_outputs(query.ast)]
         if keep and compare(got.select(keep), want.select(keep), False)[0] != WRONG:
             return Outcome(UNSTABLE, f"only order-sensitive window outputs differ (ties in their ORDER BY): {detail}",
                            fallback, gateway_sql=gw_sql, reference_sql=ref_sql)
-    if category == WRONG:
+    for variant in ("alternative", "single") if category == WRONG else ():
         try:
-            other = reference.run(ref_sql, alternative=True)
+            other = reference.run(ref_sql, alternative=variant)
         except Exception as exc:
-            other, detail = None, f"{detail} (the alternative session fails: {_error_text(exc)})"
+            other, detail = None, f"{detail} (the {variant} session fails: {_error_text(exc)})"
         if other is not None and compare(other, want, ordered, count_only=limited and not ordered)[0] == WRONG:
-            category, detail = UNSTABLE, f"DataFusion itself answers differently when planned differently: {detail}"
+            category = UNSTABLE
+            detail = f"DataFusion itself answers differently when planned differently ({variant}): {detail}"
+            break
     if category != WRONG and got.num_columns == want.num_columns:
         types = _types_differ(got.schema, want.schema)
     return Outcome(category, detail, fallback, types, gw_sql, ref_sql, time.perf_counter() - t0)
