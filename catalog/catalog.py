@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from connectors import Connector, connector_class
+from catalog.statistics import StatisticsCache
+from connectors import Connector, TableStatistics
 from connectors.errors import (
     AmbiguousNameError,
     GatewayError,
@@ -65,17 +66,10 @@ class Catalog:
         self._types: dict[TableRef, str] = {}
         self._foreign_keys: dict[TableRef, list] = {}
         self._statistics: dict[TableRef, object] = {}
+        self.statistics_cache = StatisticsCache(self._statistics)  # ttl_s, timeout_s may be set after start
         self._versions = [0]
         self._refresher: threading.Thread | None = None
         self._stop = threading.Event()
-
-    @classmethod
-    def from_settings(cls, settings) -> Catalog:
-        """Build connectors for every ``[[sources]]`` entry of a ``gateway.settings.Settings``."""
-        connectors = {
-            s.name: connector_class(s.kind)(s.name, s.options()) for s in settings.sources
-        }
-        return cls(connectors)
 
     # -- listing -------------------------------------------------------------------------------------
 
@@ -154,15 +148,14 @@ class Catalog:
                 self._foreign_keys[ref] = cached
         return cached
 
-    def statistics(self, ref: TableRef):
-        """The table's rows and bytes (``connectors.base.TableStatistics``), cached with the rest of the copy:
-        the planner and dynamic filters read them on every query, the source is asked once."""
-        cached = self._statistics.get(ref)
-        if cached is None:
-            cached = self.connector(ref.source).statistics(ref.schema, ref.table)
-            with self._lock:
-                self._statistics[ref] = cached
-        return cached
+    def statistics(self, ref: TableRef) -> TableStatistics:
+        """The table's ``TableStatistics`` (rows, bytes, per-column distinct, nulls, min/max, common values),
+        from ``catalog.statistics.StatisticsCache``: the planner and dynamic filters read them on every
+        query; the source is asked once per TTL (``statistics_cache.ttl_s`` seconds) and after a refresh of
+        the source. A source that fails or does not answer within ``statistics_cache.timeout_s`` seconds
+        gives unknown statistics (``TableStatistics(None, None)``) and a logged warning, never an error.
+        Raises UnknownObjectError for an unknown source."""
+        return self.statistics_cache.get(ref, self.connector(ref.source))
 
     def refresh(self, source: str | None = None) -> None:
         """Forget the cached copy (of one source, or of all)."""

@@ -12,7 +12,8 @@ import pyarrow as pa
 from adbc_driver_manager import NotSupportedError
 from sqlglot import exp
 
-from connectors.base import ConnectionPool, Connector, Fragment, conformed_reader
+from connectors.arrow.streams import conformed_reader
+from connectors.base import ConnectionPool, Connector, Fragment
 from connectors.errors import SourceQueryError, SourceUnavailableError
 
 log = logging.getLogger(__name__)

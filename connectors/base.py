@@ -8,15 +8,25 @@ It knows nothing about other sources or about DataFusion's residual plan.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
+
+from connectors.errors import InvalidRequestError
+
+#: field metadata key marking a column the connector reads as text (its type has no exact Arrow reading in the
+#: source: PostgreSQL ranges, MySQL's unsigned 64-bit decimals...); value ``b"1"``
+READ_AS_TEXT = b"gateway.read_as_text"
+#: a dynamic filter with more distinct keys than this becomes a min/max range instead of an IN list (sources
+#: hash long IN lists; keys scattered over their range make a range filter useless)
+IN_LIST_LIMIT = 20_000
 
 # Expression classes whose meaning is the same in every SQL engine we federate (and in DataFusion), given
 # operands of the same types. Per-source sets add to or remove from this (see each connector).
@@ -55,15 +65,16 @@ class Capabilities:
         text_equality: text equality, grouping and DISTINCT are byte-wise, as in DataFusion. False where the
             default collation ignores case, accents or trailing spaces (MySQL/MariaDB ``*_ci``).
         top_n: ORDER BY + LIMIT on one table may be pushed (NULL ordering is made explicit).
-        key_arrays: a dynamic filter's integer keys may be sent as one array literal,
-            ``col = ANY(CAST('{1,2,...}' AS BIGINT[]))`` (PostgreSQL: parsed as one constant and probed by
-            hash or index; measured 2x faster than the same keys as an IN list at 29,000 keys).
         offset_without_limit: OFFSET may stand without LIMIT (MySQL/MariaDB's grammar requires a LIMIT).
+        local_compute: the source computes inside this process with DataFusion (file sources): a join pushed
+            there moves no rows over a network, so the planner's join-growth rule does not apply.
         float_literals: a numeric literal with a decimal point is a Float64, as in DataFusion (elsewhere it is
             an exact decimal: ``amt + 0.01`` over a decimal column differs in the last digits).
         boolean_min_max: MIN and MAX take booleans (PostgreSQL has no such aggregates).
         full_join: FULL OUTER JOIN runs natively (MySQL/MariaDB have none; sqlglot's emulation as a UNION of
             LEFT and RIGHT joins breaks an ORDER BY over it).
+        temporal_as_text: dates and timestamps are stored as text (SQLite): comparing or ordering them there
+            compares strings, not instants.
     """
 
     projection: bool = True
@@ -76,11 +87,12 @@ class Capabilities:
     exact_float_sum: bool = False
     text_equality: bool = True
     top_n: bool = True
-    key_arrays: bool = False
     offset_without_limit: bool = True
     boolean_min_max: bool = True
     float_literals: bool = False
+    local_compute: bool = False
     full_join: bool = True
+    temporal_as_text: bool = False
 
 
 @dataclass
@@ -115,15 +127,52 @@ class Fragment:
 
 
 @dataclass(frozen=True)
+class ColumnStatistics:
+    """What a source knows cheaply about one column; every number may be an estimate (see ``origin``).
+
+    Attributes:
+        distinct: estimated number of distinct non-null values (a count, not a fraction); None when unknown.
+        null_fraction: fraction of rows (0..1) that are NULL; None when unknown.
+        min, max: the smallest and largest non-null value as a Python value of the column's type (int,
+            float, Decimal, str, date, datetime, bool); None when unknown. From a sample they bound the
+            sample only.
+        most_common: ``(value, frequency)`` pairs, most frequent first; frequency is a fraction of all rows.
+        origin: where the numbers come from, e.g. ``pg_stats``, ``mysql.column_stats``, ``index``,
+            ``parquet footer``, ``sample 10000 of ~200000 rows`` (a sample's distinct count is scaled to the
+            table, an estimate).
+    """
+
+    distinct: float | None = None
+    null_fraction: float | None = None
+    min: object | None = None
+    max: object | None = None
+    most_common: tuple[tuple[object, float], ...] = ()
+    origin: str = ""
+
+
+@dataclass(frozen=True)
 class TableStatistics:
-    """Row count and size in bytes of one table, as far as the source knows cheaply (may be estimates)."""
+    """Row count and size in bytes of one table, and per-column statistics, as far as the source knows
+    cheaply (may be estimates). ``TableStatistics(None, None)`` means unknown.
+
+    Attributes:
+        rows: number of rows (an estimate for most sources); None when unknown.
+        bytes: size on disk in bytes (table and indexes for databases, files for file sources); None when
+            unknown.
+        columns: column name -> ``ColumnStatistics``; columns the source knows nothing about are absent.
+    """
 
     rows: int | None
     bytes: int | None
+    columns: dict[str, ColumnStatistics] = field(default_factory=dict, hash=False, compare=True)
 
 
 class Connector(ABC):
     """One source. Subclasses set ``kind``, ``dialect`` (a sqlglot dialect name) and ``capabilities``.
+
+    ``read_per_table``: a cache freshness rule is configured for the source (``cache_ttl_s`` and/or
+    ``cache_fingerprint``): its tables are read table by table, never joined or aggregated in the source and
+    never restricted by dynamic filters, so that cached partitions can serve them.
 
     Methods raise ``connectors.errors.SourceUnavailableError`` when the source cannot be reached and
     ``SourceQueryError`` when it fails a statement; both name the source.
@@ -136,6 +185,7 @@ class Connector(ABC):
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         self.name = name
         self.options = options
+        self.read_per_table = options.get("cache_ttl_s") is not None or bool(options.get("cache_fingerprint"))
         self.scans = 0  # fragments run against the source (tests and metrics read it)
 
     @abstractmethod
@@ -210,6 +260,28 @@ class Connector(ABC):
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         """Run ``fragment.sql`` and stream its rows, conformed to ``fragment.schema``."""
 
+    def key_filter(self, column: exp.Expression, keys: pa.Array) -> exp.Expression | None:
+        """How this source wants a dynamic filter: ``column`` among ``keys`` (distinct, not null, at least one),
+        as a condition in the source's SQL that keeps every row the keys match (it may keep more: the residual
+        join still decides). By default ``column IN (...)``, or ``column BETWEEN min AND max`` past
+        ``IN_LIST_LIMIT`` keys. None when no such condition can be written: a text range (the source may order
+        text by another collation, which could drop rows), or a key type without a portable literal.
+
+            >>> import pyarrow as pa
+            >>> Connector.key_filter(None, exp.column("k", "o"), pa.array([3, 17])).sql()
+            'o.k IN (3, 17)'
+        """
+        if len(keys) <= IN_LIST_LIMIT:
+            try:
+                values = [literal(v) for v in keys.to_pylist()]
+            except Exception:
+                return None
+            return exp.In(this=column.copy(), expressions=values)
+        if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type) or pa.types.is_binary(keys.type):
+            return None  # the source may order text by another collation: a range could drop rows
+        bounds = pc.min_max(keys)
+        return exp.Between(this=column.copy(), low=literal(bounds["min"].as_py()), high=literal(bounds["max"].as_py()))
+
     def native_view(self, fragment: Fragment, ctx: Any) -> Any | None:
         """For sources DataFusion reads in place (files): register the fragment's tables in the residual
         session ``ctx`` and return the fragment as a ``datafusion.DataFrame`` (a view the residual plan
@@ -228,6 +300,53 @@ class Connector(ABC):
 
     def cancel(self, fragment: Fragment) -> None:  # noqa: B027 - optional hook
         """Cancel ``fragment``'s statement if it is running (from another thread); a no-op by default."""
+
+
+def _decimal_literal(value: decimal.Decimal) -> exp.Expression:
+    """``CAST('12.50' AS DECIMAL(4, 2))``: a bare ``12.50`` is a float in DataFusion, which compares decimals
+    with it lossily (``amt IN (39383.85, ...)`` missed rows: a dynamic filter's keys the fuzzer caught)."""
+    text = format(value, "f")
+    whole, _, fraction = text.lstrip("-").partition(".")
+    scale = len(fraction)
+    precision = max(len(whole.lstrip("0")) + scale, scale + 1, 1)
+    if precision > 38:
+        return exp.Literal.number(value)
+    return exp.cast(exp.Literal.string(text), exp.DataType.build(f"DECIMAL({precision}, {scale})"))
+
+
+def literal(value: object) -> exp.Expression:
+    """A sqlglot literal for a Python value, typed so every dialect reads it the same way (query parameters,
+    dynamic filters' keys).
+
+    NaN and ±Infinity (float or Decimal) are refused with InvalidRequestError: as a number they would render
+    as a column name (``= -Infinity`` compared with a column ``infinity``), and as ``CAST('Infinity' AS
+    DOUBLE)`` SQLite and MySQL would read 0.0 where DataFusion and PostgreSQL read infinity."""
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float | decimal.Decimal):
+        if isinstance(value, decimal.Decimal):
+            nan, infinite = value.is_nan(), value.is_infinite()
+        else:
+            nan, infinite = value != value, isinstance(value, float) and abs(value) == float("inf")
+        if nan or infinite:
+            shown = "NaN" if nan else "-Infinity" if value < 0 else "Infinity"
+            raise InvalidRequestError(f"{shown} is not accepted as a parameter (not every source can compare "
+                                      "with it); pass a finite number or NULL")
+        if isinstance(value, decimal.Decimal):
+            return _decimal_literal(value)
+        return exp.Literal.number(value)
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, datetime.datetime):
+        target = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), target)
+    if isinstance(value, datetime.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if isinstance(value, bytes):
+        return exp.HexString(this=value.hex())
+    raise InvalidRequestError(f"parameter of type {type(value).__name__} is not supported")
 
 
 @dataclass(frozen=True)
@@ -304,96 +423,3 @@ def _close_quietly(conn) -> None:
         conn.close()
     except Exception:
         pass
-
-
-def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """Cast ``batch`` column by column (by position) to ``schema``, renaming to its field names.
-
-    Extension types (PostgreSQL numeric arrives as ``arrow.opaque`` over strings) are cast from their
-    storage. Raises ``pyarrow.ArrowInvalid`` when a value does not fit the target type.
-    """
-    if batch.num_columns != len(schema):
-        raise ValueError(f"fragment returned {batch.num_columns} columns, expected {len(schema)}")
-    columns = []
-    for column, target in zip(batch.columns, schema, strict=True):
-        if isinstance(column.type, pa.ExtensionType):
-            column = column.storage
-        if column.type != target.type:
-            if pa.types.is_null(column.type):
-                column = pa.nulls(len(column), target.type)
-            elif pa.types.is_null(target.type) and column.null_count == len(column):
-                column = pa.nulls(len(column))  # a NULL output the source typed (PostgreSQL: text)
-            else:
-                column = pc.cast(column, target.type)
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def conformed_reader(
-    schema: pa.Schema, batches: Iterator[pa.RecordBatch], skip_rows: int = 0
-) -> pa.RecordBatchReader:
-    """A reader that conforms each batch of ``batches`` to ``schema``, dropping the first ``skip_rows``."""
-
-    def generate() -> Iterator[pa.RecordBatch]:
-        to_skip = skip_rows
-        for batch in batches:
-            if to_skip:
-                dropped = min(to_skip, batch.num_rows)
-                batch = batch.slice(dropped)
-                to_skip -= dropped
-            if batch.num_rows:
-                yield conform_batch(batch, schema)
-
-    return pa.RecordBatchReader.from_batches(schema, generate())
-
-
-def merge_readers(openers: list[Callable[[], pa.RecordBatchReader]], schema: pa.Schema) -> pa.RecordBatchReader:
-    """``merged_batches`` as a reader of ``schema``."""
-    return pa.RecordBatchReader.from_batches(schema, merged_batches(openers))
-
-
-def merged_batches(openers: list[Callable[[], Iterable[pa.RecordBatch]]]) -> Iterator[pa.RecordBatch]:
-    """The batches of several readers (a source read in ranges over several connections): each ``opener`` is
-    called on its own thread, which drains the reader it returns into a bounded queue; batches come out as
-    they arrive. The first error (opening or reading) is raised to the consumer; stopping early stops the
-    threads."""
-    import queue
-
-    done = object()
-    out: queue.Queue = queue.Queue(maxsize=16)
-    stop = threading.Event()
-
-    def drain(opener) -> None:
-        try:
-            for batch in opener():
-                while not stop.is_set():
-                    try:
-                        out.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            out.put(done)
-        except BaseException as exc:  # handed to the consumer
-            out.put(exc)
-
-    threads = [threading.Thread(target=drain, args=(o,), daemon=True) for o in openers]
-    for t in threads:
-        t.start()
-
-    def batches():
-        finished = 0
-        try:
-            while finished < len(openers):
-                item = out.get()
-                if item is done:
-                    finished += 1
-                elif isinstance(item, BaseException):
-                    raise item
-                else:
-                    yield item
-        finally:
-            stop.set()
-
-    return batches()

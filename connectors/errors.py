@@ -2,7 +2,7 @@
 
 Every error a client can see is a ``GatewayError``. Each class carries, as class data, the HTTP status the
 REST app answers with and the Flight status kind the Flight SQL server raises (``flight_server.errors`` maps
-the kind to a ``pyarrow.flight`` exception; ``gateway.rest`` maps ``http_status``). Messages name what was
+the kind to a ``pyarrow.flight`` exception; ``gateway.api.errors`` maps ``http_status``). Messages name what was
 wrong: the source, the table, the column, the position in the SQL. Clients import it as ``gateway.errors``
 (a re-export); connectors, the catalog and the planner import it from here.
 """

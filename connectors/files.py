@@ -22,16 +22,18 @@ from sqlglot import exp
 
 from connectors.arrow import datafusion as df_boundary
 from connectors.arrow.datafusion import StreamCancelled
+from connectors.arrow.streams import conformed_reader
 from connectors.base import (
     PORTABLE_EXPRESSIONS,
     QUERY_SHAPE_EXPRESSIONS,
     Capabilities,
+    ColumnStatistics,
     Connector,
     Fragment,
     TableStatistics,
-    conformed_reader,
 )
 from connectors.errors import SourceQueryError, SourceUnavailableError, UnknownObjectError
+from connectors.statistics import SAMPLE_ROWS, largest, sample_column_statistics, smallest, value_from_text
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class FileConnector(Connector):
         ordered_text=True,
         exact_float_sum=True,
         float_literals=True,
+        local_compute=True,
     )
     extension: str = ""
 
@@ -178,21 +181,40 @@ class FileConnector(Connector):
         return ctx.table(table).schema()
 
     def statistics(self, schema: str, table: str) -> TableStatistics:
+        """Rows, bytes (the files' sizes) and per-column statistics of a readable table; unknown
+        (``TableStatistics(None, None)``) for one that cannot be read. Parquet: rows, null counts and min/max
+        from the footers (every row group's statistics combined; nothing else is read), distinct counts and
+        common values from a sample of at most ``SAMPLE_ROWS`` rows over row groups spread across the files.
+        CSV: a sample of at most ``SAMPLE_ROWS`` rows in blocks spread across the files (the whole table when it
+        is at most ``CSV_WHOLE_BYTES``), rows estimated from the sampled bytes per row. Hive partition columns:
+        their folder values. Raises SourceQueryError naming the table when a file cannot be parsed."""
         self._context()
         if table not in self._tables or table in self._errors:
             return TableStatistics(None, None)
-        files = self._files(table, self._tables[table])
-        rows = None
-        if self.extension == ".parquet":
-            import pyarrow.parquet as pq
-
-            try:
-                rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)  # footers only
-            except BaseException as exc:
-                if not _failure(exc):
-                    raise
-                raise _TableError(self.name, table, self._reason(exc)) from exc
-        return TableStatistics(rows=rows, bytes=sum(f.stat().st_size for f in files))
+        location = self._tables[table]
+        files = self._files(table, location)
+        fields = self._context().table(table).schema()
+        partition_names = {name for name, _ in (_hive_partition_columns(location) if location.is_dir() else [])}
+        data_fields = [f for f in fields if f.name not in partition_names]
+        try:
+            if self.extension == ".parquet":
+                rows, columns = _parquet_statistics(files, data_fields)
+            else:
+                rows, columns = _csv_statistics(files, data_fields, bool(self.options.get("has_header", True)),
+                                                str(self.options.get("delimiter", ",")))
+        except BaseException as exc:
+            if not _failure(exc):
+                raise
+            raise _TableError(self.name, table, self._reason(exc)) from exc
+        for f in fields:
+            if f.name in partition_names:
+                values = [value_from_text(part.split("=", 1)[1], f.type) for file in files
+                          for part in file.relative_to(location).parts[:-1] if part.split("=", 1)[0] == f.name]
+                distinct = {v for v in values if v is not None}
+                columns[f.name] = ColumnStatistics(distinct=float(len(distinct)), null_fraction=0.0,
+                                                   min=smallest(distinct), max=largest(distinct),
+                                                   origin="partition folders")
+        return TableStatistics(rows=rows, bytes=sum(f.stat().st_size for f in files), columns=columns)
 
     def partitions(self, schema: str, table: str) -> list[str]:
         """``["*"]`` for a one-file table; each Hive ``key=value`` leaf folder (``year=2022``) of a
@@ -423,3 +445,130 @@ def _hive_partition_columns(folder: Path) -> list[tuple[str, pa.DataType]]:
         is_int = all(v.lstrip("-").isdigit() for v in values[key])
         columns.append((key, pa.int64() if is_int else pa.string()))
     return columns
+
+
+#: a CSV table at most this large (bytes) is read whole for its statistics; a larger one in sampled blocks
+CSV_WHOLE_BYTES = 4 * 1024 * 1024
+#: blocks a larger CSV table is sampled in, spread evenly over its bytes (the first and the last included)
+CSV_BLOCKS = 10
+
+
+def _parquet_statistics(files: list[Path], fields: list[pa.Field]) -> tuple[int, dict[str, ColumnStatistics]]:
+    """(rows, column statistics) of Parquet files: rows, null counts and min/max from every row group's footer
+    statistics (``_parquet_footers``), distinct and common values from up to ``SAMPLE_ROWS`` rows read from at
+    most ten row groups spread over the files."""
+    import pyarrow.parquet as pq
+
+    parquets = [pq.ParquetFile(file) for file in files]
+    rows, nulls, bounds = _parquet_footers(parquets, [f.name for f in fields])
+    sample = _parquet_sample(parquets, fields)
+    sampled = sample_column_statistics(sample, rows, f"parquet footer; distinct from a sample of {sample.num_rows} "
+                                                     f"of {rows} rows")
+    columns = {}
+    for field in fields:
+        name, seen = field.name, sampled.get(field.name, ColumnStatistics())
+        lo, hi = bounds[name]
+        distinct = seen.distinct
+        if distinct is not None and isinstance(lo, int) and isinstance(hi, int) and not isinstance(lo, bool):
+            distinct = min(distinct, float(hi - lo + 1))
+        columns[name] = ColumnStatistics(
+            distinct=distinct, null_fraction=(nulls[name] / rows) if rows and nulls[name] is not None else None,
+            min=lo, max=hi, most_common=seen.most_common, origin=seen.origin or "parquet footer")
+    return rows, columns
+
+
+def _parquet_footers(parquets: list, names: list[str]) -> tuple[int, dict[str, int | None], dict[str, tuple]]:
+    """(rows, null count per column, (min, max) per column) combined over every row group's footer statistics;
+    a count or bound that some row group lacks is None (a row group of only NULLs has no bounds to lack)."""
+    rows = 0
+    nulls: dict[str, int | None] = dict.fromkeys(names, 0)
+    lows: dict[str, list | None] = {n: [] for n in names}
+    highs: dict[str, list] = {n: [] for n in names}
+    for parquet in parquets:
+        meta = parquet.metadata
+        rows += meta.num_rows
+        positions = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            for name in names:
+                stats = group.column(positions[name]).statistics if name in positions else None
+                has_nulls = stats is not None and stats.has_null_count
+                nulls[name] = nulls[name] + stats.null_count if has_nulls and nulls[name] is not None else None
+                if stats is not None and stats.has_min_max:
+                    if lows[name] is not None:
+                        lows[name].append(stats.min)
+                        highs[name].append(stats.max)
+                elif group.num_rows and not (has_nulls and stats.null_count == group.num_rows):
+                    lows[name] = None
+    bounds = {n: (smallest(lows[n]), largest(highs[n])) if lows[n] is not None else (None, None) for n in names}
+    return rows, nulls, bounds
+
+
+def _parquet_sample(parquets: list, fields: list[pa.Field]) -> pa.Table:
+    """At most ``SAMPLE_ROWS`` rows: the first rows of at most ten row groups spread over the files."""
+    groups = [(parquet, g) for parquet in parquets for g in range(parquet.metadata.num_row_groups)
+              if parquet.metadata.row_group(g).num_rows]
+    if len(groups) > 10:
+        groups = [groups[i] for i in sorted({round(i * (len(groups) - 1) / 9) for i in range(10)})]
+    per_group = max(SAMPLE_ROWS // max(len(groups), 1), 1)
+    batches = []
+    for parquet, g in groups:
+        batch = next(parquet.iter_batches(batch_size=per_group, row_groups=[g], columns=[f.name for f in fields]),
+                     None)
+        if batch is not None:
+            batches.append(pa.Table.from_batches([batch]).cast(pa.schema(fields)))
+    return pa.concat_tables(batches) if batches else pa.schema(fields).empty_table()
+
+
+def _csv_statistics(files: list[Path], fields: list[pa.Field], header: bool, delimiter: str
+                    ) -> tuple[int | None, dict[str, ColumnStatistics]]:
+    """(rows, column statistics) of CSV files from a bounded sample: every row when the files hold at most
+    ``CSV_WHOLE_BYTES``, else ``CSV_BLOCKS`` blocks of about ``SAMPLE_ROWS / CSV_BLOCKS`` rows at offsets
+    spread over the files (each block starts after a line break; a block that does not parse is skipped). Rows
+    are then estimated as the files' bytes over the sampled bytes per row."""
+    import io
+
+    from pyarrow import csv
+
+    sizes = [f.stat().st_size for f in files]
+    total = sum(sizes)
+    read = csv.ReadOptions(column_names=[f.name for f in fields], autogenerate_column_names=False)
+    parse = csv.ParseOptions(delimiter=delimiter)
+    convert = csv.ConvertOptions(column_types={f.name: f.type for f in fields}, strings_can_be_null=True)
+
+    def parsed(data: bytes) -> pa.Table | None:
+        try:
+            return csv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse, convert_options=convert)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+
+    def without_header(data: bytes) -> bytes:
+        return data.split(b"\n", 1)[1] if header and b"\n" in data else data
+
+    if total <= CSV_WHOLE_BYTES:
+        tables = [t for t in (parsed(without_header(f.read_bytes())) for f in files) if t is not None]
+        sample = pa.concat_tables(tables) if tables else pa.schema(fields).empty_table()
+        return sample.num_rows, sample_column_statistics(sample, sample.num_rows, f"all {sample.num_rows} rows")
+    with open(files[0], "rb") as first:
+        head = without_header(first.read(256 * 1024))
+    line = max(len(head) / max(head.count(b"\n"), 1), 1.0)
+    block = int(min(line * SAMPLE_ROWS / CSV_BLOCKS, total / CSV_BLOCKS, 1024 * 1024))
+    tables, sampled_bytes = [], 0
+    for i in range(CSV_BLOCKS):
+        offset = round(i * (total - block) / (CSV_BLOCKS - 1))
+        index = 0
+        while index < len(sizes) - 1 and offset >= sizes[index]:
+            offset -= sizes[index]
+            index += 1
+        with open(files[index], "rb") as handle:
+            handle.seek(max(offset, 0))
+            data = handle.read(block)
+        data = without_header(data) if offset <= 0 else (data.split(b"\n", 1)[1] if b"\n" in data else b"")
+        data = data[: data.rfind(b"\n") + 1] if offset + block < sizes[index] else data
+        table = parsed(data) if data.strip() else None
+        if table is not None and table.num_rows:
+            tables.append(table)
+            sampled_bytes += len(data)
+    sample = pa.concat_tables(tables) if tables else pa.schema(fields).empty_table()
+    rows = round(total * sample.num_rows / sampled_bytes) if sampled_bytes else None
+    return rows, sample_column_statistics(sample, rows, f"sample {sample.num_rows} of ~{rows} rows")

@@ -8,21 +8,32 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from connectors.adbc_base import AdbcConnector, sql_literal
+from connectors.arrow.streams import merge_readers
 from connectors.base import (
     PORTABLE_EXPRESSIONS,
     QUERY_SHAPE_EXPRESSIONS,
+    READ_AS_TEXT,
     Capabilities,
+    ColumnStatistics,
     ForeignKey,
     Fragment,
     TableStatistics,
     foreign_keys_from_rows,
-    merge_readers,
 )
 from connectors.errors import ConfigError
 from connectors.information_schema import InformationSchemaTables
+from connectors.statistics import (
+    SAMPLE_ROWS,
+    STATEMENT_TIMEOUT_S,
+    largest,
+    sample_column_statistics,
+    smallest,
+    value_from_text,
+)
 
 # information_schema.columns.data_type -> Arrow type. numeric is handled apart (precision and scale).
 PG_TYPES: dict[str, pa.DataType] = {
@@ -44,7 +55,9 @@ PG_TYPES: dict[str, pa.DataType] = {
 }
 
 # Types read through a text cast (uuid, json, arrays, intervals, user types): marked on the field.
-READ_AS_TEXT = {b"gateway.read_as_text": b"1"}
+_AS_TEXT = {READ_AS_TEXT: b"1"}
+#: from this many integer keys on, a dynamic filter is one array literal instead of an IN list (``key_filter``)
+ARRAY_MIN_KEYS = 100
 
 # Unconstrained numeric has no declared scale; we read it at this precision and scale (documented loss).
 UNCONSTRAINED_NUMERIC = pa.decimal128(38, 10)
@@ -102,7 +115,6 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS | {exp.Substring},
         ordered_text=False,
         case_sensitive_like=True,
-        key_arrays=True,
         boolean_min_max=False,
     )
 
@@ -115,6 +127,16 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         for setting in self._session_settings:
             if not setting.replace("_", "").replace(".", "").isalnum():
                 raise ConfigError(f"source '{name}': session_settings key '{setting}' is not a setting name")
+
+    def key_filter(self, column: exp.Expression, keys: pa.Array) -> exp.Expression | None:
+        """Past ``ARRAY_MIN_KEYS`` integer keys, one array literal ``column = ANY(CAST('{1,2,...}' AS BIGINT[]))``:
+        parsed as one constant and probed by hash or index (measured 2x faster than the same keys as an IN list
+        at 29,000 keys), at any count. Otherwise (and for unsigned keys past BIGINT) the default."""
+        if len(keys) > ARRAY_MIN_KEYS and pa.types.is_integer(keys.type) and pc.max(keys).as_py() <= 2**63 - 1:
+            array = "{" + ",".join(str(k) for k in keys.to_pylist()) + "}"
+            return exp.EQ(this=column.copy(), expression=exp.Any(this=exp.Paren(
+                this=exp.cast(exp.Literal.string(array), exp.DataType.build("BIGINT[]", dialect="postgres")))))
+        return super().key_filter(column, keys)
 
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         """Stream a fragment; a plain scan of a large table (``parallel_min_rows``, default 500,000 rows) is
@@ -168,7 +190,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
                 r["column_name"],
                 pg_arrow_type(r["data_type"], r["numeric_precision"], r["numeric_scale"]),
                 nullable=r["is_nullable"] == "YES",
-                metadata=None if r["data_type"] in PG_TYPES or r["data_type"] == "numeric" else READ_AS_TEXT,
+                metadata=None if r["data_type"] in PG_TYPES or r["data_type"] == "numeric" else _AS_TEXT,
             )
             for r in rows
         ])
@@ -201,15 +223,123 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         return f"lsn:{rows[0]['lsn']}"
 
     def statistics(self, schema: str, table: str) -> TableStatistics:
-        rows = self.fetch_table(
-            "SELECT c.reltuples::bigint, pg_catalog.pg_total_relation_size(c.oid) FROM pg_catalog.pg_class c "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        """Rows (``pg_class.reltuples``), bytes (``pg_total_relation_size``: table, indexes, TOAST) and per-column
+        statistics from ``pg_stats`` (what ANALYZE or autovacuum gathered): distinct (a negative
+        ``n_distinct`` is a fraction of the rows), null fraction, min/max from the histogram bounds and the
+        most common values, and those values with their frequencies. A table never analyzed gets a bounded
+        sample instead (``TABLESAMPLE SYSTEM`` then at most ``SAMPLE_ROWS`` rows; its rows estimated from the
+        pages the sample read); the gateway never runs ANALYZE (it writes nothing). Views and foreign tables
+        have no rows or columns (unknown). Every statement runs under a ``STATEMENT_TIMEOUT_S`` statement
+        timeout. Raises SourceUnavailableError, SourceQueryError (a timeout among them)."""
+        relation = self._bounded(
+            "SELECT c.relkind::text AS kind, c.reltuples::float8 AS tuples, "
+            "pg_catalog.pg_total_relation_size(c.oid) AS bytes, pg_catalog.pg_relation_size(c.oid) AS heap, "
+            "current_setting('block_size')::bigint AS block "
+            "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
             f"WHERE n.nspname = {sql_literal(schema)} AND c.relname = {sql_literal(table)}"
         ).to_pylist()
-        if not rows:
+        if not relation:
             return TableStatistics(None, None)
-        reltuples, size = rows[0].values()
-        return TableStatistics(rows=reltuples if reltuples and reltuples >= 0 else None, bytes=size)
+        relation = relation[0]
+        if relation["kind"] not in ("r", "p", "m"):
+            return TableStatistics(rows=None, bytes=relation["bytes"])
+        fields = self.table_schema(schema, table)
+        tuples = relation["tuples"] if relation["tuples"] is not None and relation["tuples"] >= 0 else None
+        columns = self._pg_stats(schema, table, fields, tuples) if tuples else {}
+        if not columns:
+            sampled_rows, columns = self._sampled_statistics(schema, table, fields, tuples, relation)
+            tuples = tuples if tuples is not None else sampled_rows
+        return TableStatistics(rows=round(tuples) if tuples is not None else None, bytes=relation["bytes"],
+                               columns=columns)
+
+    def _bounded(self, sql: str) -> pa.Table:
+        """``fetch_table`` under a ``STATEMENT_TIMEOUT_S`` statement timeout, reset before the connection goes
+        back to the pool (a connection whose reset fails is discarded)."""
+        conn = self._pool.acquire()
+        broken = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_S * 1000)}")
+                try:
+                    cur.execute(sql)
+                    table = cur.fetch_arrow_table()
+                finally:
+                    cur.execute("RESET statement_timeout")
+            broken = False
+            return table
+        except Exception as exc:
+            raise self._error(exc, sql) from exc
+        finally:
+            self._pool.release(conn, broken=broken)
+
+    def _pg_stats(self, schema: str, table: str, fields: pa.Schema, tuples: float) -> dict[str, ColumnStatistics]:
+        """Column statistics from ``pg_stats``; {} when the table has never been analyzed."""
+        typed = [f.name for f in fields if not (f.metadata or {}).get(b"gateway.read_as_text")]
+        values = f"s.attname::text IN ({', '.join(sql_literal(n) for n in typed)})" if typed else "false"
+        rows = self._bounded(
+            "SELECT s.attname::text AS col, s.null_frac::float8 AS nulls, s.n_distinct::float8 AS nd, "
+            f"CASE WHEN {values} THEN s.most_common_vals::text::text[] END AS mcv, "
+            "s.most_common_freqs::float8[] AS freqs, "
+            f"CASE WHEN {values} THEN s.histogram_bounds::text::text[] END AS hist "
+            f"FROM pg_catalog.pg_stats s WHERE s.schemaname = {sql_literal(schema)} "
+            f"AND s.tablename = {sql_literal(table)} AND NOT s.inherited"
+        ).to_pylist()
+        types = {f.name: f.type for f in fields}
+        out: dict[str, ColumnStatistics] = {}
+        for r in rows:
+            kind = types.get(r["col"], pa.string())
+            nulls = r["nulls"]
+            distinct = r["nd"] if r["nd"] is None or r["nd"] >= 0 else -r["nd"] * tuples * (1 - (nulls or 0))
+            common = tuple((value_from_text(v, kind), float(f)) for v, f in zip(
+                r["mcv"] or [], r["freqs"] or [], strict=False))
+            bounds = [value_from_text(v, kind) for v in (r["hist"] or [])[:1] + (r["hist"] or [])[-1:]]
+            candidates = [v for v, _ in common] + bounds
+            ordered = r["mcv"] is not None or r["hist"] is not None
+            out[r["col"]] = ColumnStatistics(
+                distinct=distinct, null_fraction=nulls,
+                min=smallest(candidates) if ordered else None, max=largest(candidates) if ordered else None,
+                most_common=common, origin="pg_stats")
+        return out
+
+    def _sampled_statistics(self, schema: str, table: str, fields: pa.Schema, tuples: float | None,
+                            relation: dict) -> tuple[float | None, dict[str, ColumnStatistics]]:
+        """(rows, column statistics) from a bounded sample of a table without ``pg_stats``: ``TABLESAMPLE
+        SYSTEM`` of about ``2 * SAMPLE_ROWS`` rows when the table is larger, else its first ``SAMPLE_ROWS``
+        rows. Without ``reltuples`` (never vacuumed or analyzed) the rows are estimated from the first 1,000
+        rows' pages: rows per page read x the heap's pages."""
+        name = self.table_expression(schema, table).sql(dialect="postgres")
+        if not tuples:  # never vacuumed or analyzed (-1), or possibly stale (0)
+            probe = self._bounded(f"SELECT (ctid::text::point)[0]::bigint AS page FROM {name} LIMIT 1000")
+            if probe.num_rows < 1000:
+                tuples = float(probe.num_rows)  # the whole table
+            else:
+                last = pc.max(probe.column(0)).as_py()  # a page read in part: count the full ones before it
+                full = pc.sum(pc.less(probe.column(0), last)).as_py() if last else probe.num_rows
+                tuples = full / max(last, 1) * relation["heap"] / relation["block"]
+        projections = []
+        for f in fields:
+            column = exp.column(f.name, quoted=True).sql(dialect="postgres")
+            text = (f.metadata or {}).get(b"gateway.read_as_text") or pa.types.is_decimal(f.type)
+            projections.append(f"{column}::text AS {column}" if text else column)
+        sample = ""
+        if tuples and tuples > 2 * SAMPLE_ROWS:  # whole pages at random, about SAMPLE_ROWS rows
+            sample = f" TABLESAMPLE SYSTEM ({100.0 * SAMPLE_ROWS / tuples:.6f})"
+        limit = 2 * SAMPLE_ROWS if sample else SAMPLE_ROWS
+        select = f"SELECT {', '.join(projections)} FROM {name}"
+        data = _typed(self._bounded(f"{select}{sample} LIMIT {limit}"), fields)
+        if data.num_rows < SAMPLE_ROWS and not sample:
+            tuples = float(data.num_rows)  # the whole table
+        columns = sample_column_statistics(data, tuples)
+        if sample:  # widen min/max by the physically first and last rows (data appended in order)
+            last = max(int(relation["heap"] // relation["block"]) - 1, 0)
+            ends = _typed(self._bounded(f"({select} LIMIT 100) UNION ALL "
+                                        f"({select} WHERE ctid >= '({last},0)'::tid LIMIT 100)"), fields)
+            for name_, ends_stats in sample_column_statistics(ends, None).items():
+                seen = columns.get(name_)
+                if seen is not None and seen.min is not None:
+                    columns[name_] = dataclasses.replace(seen, min=smallest([seen.min, ends_stats.min]),
+                                                         max=largest([seen.max, ends_stats.max]))
+        return tuples, columns
 
     def foreign_keys(self, schema: str, table: str) -> list[ForeignKey]:
         """From pg_constraint, one row per key column in key order (multi-column keys stay paired)."""
@@ -231,6 +361,21 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         for r in rows:
             r["upd"], r["del"] = _PG_FK_RULES[r["upd"]], _PG_FK_RULES[r["del"]]
         return foreign_keys_from_rows(rows)
+
+
+def _typed(data: pa.Table, fields: pa.Schema) -> pa.Table:
+    """``data`` (statistics samples: decimals and text-read types as text) cast to ``fields``' types where
+    the cast succeeds."""
+    converted = []
+    for f in fields:
+        column = data.column(f.name)
+        if column.type != f.type:
+            try:
+                column = pc.cast(column, f.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        converted.append(column)
+    return pa.table(converted, names=fields.names)
 
 
 def _numerics_as_text(fragment: Fragment) -> Fragment:

@@ -1,4 +1,8 @@
-"""Run the gateway process: the Flight SQL server on a thread, the REST app (uvicorn) on the main thread.
+"""The composition root: settings -> connectors -> catalog -> engine -> REST app + Flight SQL server.
+
+``build_engine(settings)`` makes the engine over a catalog of the configured sources; ``run(settings)`` serves
+it: the Flight SQL server on a thread, the REST app (uvicorn) on the main thread. This is the only module that
+imports both servers.
 
 Stopping (SIGTERM or SIGINT): the REST queries still running are cancelled first (their clients are answered
 ``cancelled``, their source statements end), uvicorn then closes its connections (waiting at most
@@ -18,10 +22,12 @@ from collections.abc import Callable, Iterator
 
 import uvicorn
 
+from catalog import Catalog
+from flight_server.server import GatewayFlightServer, location_uri
+from gateway.api import create_app
 from gateway.auth import Authenticator
 from gateway.execution.engine import QueryEngine
-from gateway.rest import create_app
-from gateway.settings import Settings
+from gateway.settings import Settings, build_connectors
 
 log = logging.getLogger("gateway.server")
 
@@ -35,6 +41,16 @@ READER_STOP_S = 1.0
 STARTUP_FAILURE = 3
 
 
+def build_catalog(settings: Settings) -> Catalog:
+    """The catalog of the configured sources (a connector per ``[[sources]]`` entry; nothing is contacted)."""
+    return Catalog(build_connectors(settings))
+
+
+def build_engine(settings: Settings) -> QueryEngine:
+    """settings -> connectors -> catalog -> engine."""
+    return QueryEngine(settings, build_catalog(settings))
+
+
 def tls_certificates(settings: Settings) -> list[tuple[bytes, bytes]]:
     """``[(cert_pem, key_pem)]`` from ``[server] tls_cert`` / ``tls_key``, or ``[]`` without TLS."""
     cfg = settings.server
@@ -46,8 +62,6 @@ def tls_certificates(settings: Settings) -> list[tuple[bytes, bytes]]:
 
 def start_flight(gateway: QueryEngine, authenticator: Authenticator, host: str, port: int):
     """Start the Flight SQL server (it listens once constructed; TLS per the config) on a daemon thread."""
-    from flight_server.server import GatewayFlightServer, location_uri
-
     certificates = tls_certificates(gateway.settings)
     server = GatewayFlightServer(gateway, location_uri(host, port, tls=bool(certificates)), authenticator,
                                  tls_certificates=certificates)
@@ -90,7 +104,7 @@ class RestServer(uvicorn.Server):
 
 def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT (see the module docstring). Logs the addresses both servers listen on."""
-    gateway = QueryEngine(settings)
+    gateway = build_engine(settings)
     authenticator = Authenticator(settings.auth)
     cfg = settings.server
     flight = start_flight(gateway, authenticator, cfg.host, cfg.flight_port)

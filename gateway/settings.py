@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from connectors import CONNECTOR_CLASSES
+from connectors import CONNECTOR_CLASSES, Connector, connector_class
 from gateway.errors import ConfigError, nearest_names
 from planner.limits import InputLimits
 
@@ -84,11 +84,6 @@ class SourceConfig(BaseModel):
     delimiter: str | None = Field(default=None, min_length=1, max_length=1, description="CSV: default ','")
     follow_symlinks: bool | None = Field(
         default=None, description="file kinds: read symbolic links leading outside the folder (default false)")
-
-    @property
-    def cached(self) -> bool:
-        """Whether this source's partitions may be cached (a freshness rule is configured)."""
-        return self.cache_ttl_s is not None or self.cache_fingerprint
 
     @field_validator("kind")
     @classmethod
@@ -478,3 +473,10 @@ def _key_path(loc: tuple) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out or "(root)"
+
+
+def build_connectors(settings: Settings) -> dict[str, Connector]:
+    """A connector for every ``[[sources]]`` entry, by source name: the first step of settings -> connectors ->
+    catalog -> engine (``gateway.server.build_engine``; ``QueryEngine(settings)`` takes the same step itself).
+    It lives here, beside the source options it reads, so that the catalog never reads settings."""
+    return {source.name: connector_class(source.kind)(source.name, source.options()) for source in settings.sources}

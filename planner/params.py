@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from connectors.arrow.datafusion import sql_type
 from planner.dialects import RESIDUAL_DIALECT
+from planner.parse import placeholders
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike, exp.Is)
 
@@ -28,8 +29,6 @@ _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp
 def parameter_schema(expression: exp.Expression,
                      table_schema: Callable[[tuple[str, ...]], pa.Schema | None]) -> pa.Schema:
     """Fields ``$1``.. ``$n`` typed from context; ``table_schema(parts)`` gives a table name's schema."""
-    from planner.parse import placeholders
-
     tables: dict[str, pa.Schema] = {}
     for table in expression.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):

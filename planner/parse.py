@@ -9,17 +9,17 @@
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
-from connectors.errors import InvalidRequestError, SqlSyntaxError, UnsupportedStatementError
+from connectors.base import literal
+from connectors.errors import GatewayError, InvalidRequestError, SqlSyntaxError, UnsupportedStatementError
 from planner.limits import InputLimits, check_text, check_tree
 
 DEFAULT_LIMITS = InputLimits()
@@ -155,8 +155,6 @@ def _statement_name(expression: exp.Expression) -> str:
 
 def _number_placeholders(sql: str, dialect: str) -> str:
     """Rewrite positional ``?`` placeholders as ``$1, $2, ...`` in text order (strings/comments untouched)."""
-    from sqlglot.dialects.dialect import Dialect
-
     tokens = [t for t in Dialect.get_or_raise(dialect).tokenize(sql) if t.token_type.name == "PLACEHOLDER"]
     if not tokens:
         return sql
@@ -194,47 +192,23 @@ def substitute_parameters(expression: exp.Expression, params: Sequence[object]) 
     return expression
 
 
-def _decimal_literal(value: decimal.Decimal) -> exp.Expression:
-    """``CAST('12.50' AS DECIMAL(4, 2))``: a bare ``12.50`` is a float in DataFusion, which compares decimals
-    with it lossily (``amt IN (39383.85, ...)`` missed rows: a dynamic filter's keys the fuzzer caught)."""
-    text = format(value, "f")
-    whole, _, fraction = text.lstrip("-").partition(".")
-    scale = len(fraction)
-    precision = max(len(whole.lstrip("0")) + scale, scale + 1, 1)
-    if precision > 38:
-        return exp.Literal.number(value)
-    return exp.cast(exp.Literal.string(text), exp.DataType.build(f"DECIMAL({precision}, {scale})"))
+def referenced_sources(sql: str, sources: Sequence[str], limits: InputLimits | None = None) -> set[str]:
+    """Sources named explicitly by the query's table names (``src.schema.t``, ``src.t``); case-insensitive.
 
+    Parsing only: no catalog lookup, no source contacted. Unparsable SQL yields nothing here (the planner
+    reports the syntax error).
 
-def literal(value: object) -> exp.Expression:
-    """A sqlglot literal for a Python value, typed so every dialect reads it the same way.
-
-    NaN and ±Infinity (float or Decimal) are refused with InvalidRequestError: as a number they would render
-    as a column name (``= -Infinity`` compared with a column ``infinity``), and as ``CAST('Infinity' AS
-    DOUBLE)`` SQLite and MySQL would read 0.0 where DataFusion and PostgreSQL read infinity."""
-    if value is None:
-        return exp.null()
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, int | float | decimal.Decimal):
-        if isinstance(value, decimal.Decimal):
-            nan, infinite = value.is_nan(), value.is_infinite()
-        else:
-            nan, infinite = value != value, isinstance(value, float) and abs(value) == float("inf")
-        if nan or infinite:
-            shown = "NaN" if nan else "-Infinity" if value < 0 else "Infinity"
-            raise InvalidRequestError(f"{shown} is not accepted as a parameter (not every source can compare "
-                                      "with it); pass a finite number or NULL")
-        if isinstance(value, decimal.Decimal):
-            return _decimal_literal(value)
-        return exp.Literal.number(value)
-    if isinstance(value, str):
-        return exp.Literal.string(value)
-    if isinstance(value, datetime.datetime):
-        target = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), target)
-    if isinstance(value, datetime.date):
-        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
-    if isinstance(value, bytes):
-        return exp.HexString(this=value.hex())
-    raise InvalidRequestError(f"parameter of type {type(value).__name__} is not supported")
+        >>> sorted(referenced_sources("SELECT * FROM PG.public.t JOIN lake.o ON true", ["pg", "lake", "x"]))
+        ['lake', 'pg']
+    """
+    try:
+        expression = parse(sql, limits=limits or DEFAULT_LIMITS).expression
+    except GatewayError:
+        return set()
+    by_lower = {s.lower(): s for s in sources}
+    named = set()
+    for table in expression.find_all(exp.Table):
+        parts = [p.name for p in table.parts]
+        if len(parts) >= 2 and parts[0].lower() in by_lower:
+            named.add(by_lower[parts[0].lower()])
+    return named

@@ -11,6 +11,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from connectors.base import Fragment
+from planner.dialects import RESIDUAL_DIALECT
+from planner.parse import literal, substitute_parameters
 
 
 @dataclass
@@ -19,6 +21,36 @@ class NotPushed:
 
     what: str
     reason: str
+
+
+@dataclass(frozen=True)
+class FragmentJoin:
+    """An equi-join between two fragments in the residual, ``left.left_column = right.right_column``: a
+    candidate for a dynamic filter.
+
+    Attributes:
+        either_way: False for a correlation ``inner.k = outer.k`` of a sub-query: only ``right`` (the inner
+            side) may be restricted by ``left``; True for an inner join of one scope.
+        left_use, right_use: which of the residual's references to that fragment the join is on (a shared
+            fragment is referenced more than once; 0 for the first).
+    """
+
+    left: str
+    left_column: str
+    right: str
+    right_column: str
+    either_way: bool
+    left_use: int = 0
+    right_use: int = 0
+
+
+@dataclass(frozen=True)
+class LocalFilter:
+    """A condition DataFusion applies to a fragment's rows (conjuncts its source could not run), written over
+    the table alias ``alias``: a dynamic filter built from the fragment applies it first."""
+
+    alias: str
+    condition: exp.Expression
 
 
 @dataclass
@@ -35,11 +67,9 @@ class FederatedPlan:
         not_pushed: what stayed in DataFusion, with the reason.
         residual_plan: DataFusion's optimized logical plan of the residual, as text (for EXPLAIN).
         residual_ast: the residual as a sqlglot expression (may hold ``$n`` parameters until bound).
-        joins: equi-joins between fragments in the residual, ``(fragment_a, column_a, fragment_b, column_b,
-            either_way, use_a, use_b)``, usable for dynamic filters (``either_way`` False: only b may be
-            restricted by a; ``use_*``: which of the residual's references to that fragment the join is on).
-        local_filters: per fragment, ``(table alias, condition)`` DataFusion applies to its rows (conjuncts
-            the source could not run); a dynamic filter built from the fragment applies them first.
+        joins: equi-joins between fragments in the residual (``FragmentJoin``), usable for dynamic filters.
+        local_filters: per fragment id, the ``LocalFilter`` DataFusion applies to its rows (conjuncts the
+            source could not run); a dynamic filter built from the fragment applies it first.
         fallback: why the federation passes were not used (a pass failed on this query shape), or None.
             A fallback plan reads each table through its own fragment (columns only) and runs the query in
             DataFusion: slower, never wrong.
@@ -52,8 +82,8 @@ class FederatedPlan:
     not_pushed: list[NotPushed] = field(default_factory=list)
     residual_plan: str = ""
     residual_ast: exp.Expression | None = None
-    joins: list[tuple[str, str, str, str, bool, int, int]] = field(default_factory=list)
-    local_filters: dict[str, tuple[str, exp.Expression]] = field(default_factory=dict)
+    joins: list[FragmentJoin] = field(default_factory=list)
+    local_filters: dict[str, LocalFilter] = field(default_factory=dict)
     fallback: str | None = None
 
     def with_output_names(self, names: Sequence[str]) -> FederatedPlan:
@@ -112,9 +142,13 @@ class FederatedPlan:
             lines.append(f"    SQL: {f.sql}")
             if f.id in in_place:
                 lines.append("    read in place: DataFusion scans the files inside the residual plan")
+            if f.estimated_rows is not None:
+                lines.append(f"    estimated: {f.estimated_rows:,} rows")
             if fragment_stats and f.id in fragment_stats:
                 s = fragment_stats[f.id]
-                lines.append(f"    returned: {s.get('rows')} rows, {s.get('bytes')} bytes")
+                off = estimate_error(f.estimated_rows, s.get("rows"))
+                lines.append(f"    returned: {s.get('rows')} rows, {s.get('bytes')} bytes"
+                             + (f" (estimate off by {off:.1f}x)" if off is not None and off >= 2 else ""))
                 if s.get("dynamic_filter"):
                     lines.append(f"    dynamic filter: {s['dynamic_filter']}")
         if self.residual_sql is not None:
@@ -130,17 +164,26 @@ class FederatedPlan:
         return "\n".join(lines)
 
 
+def estimate_error(estimated: float | None, actual: int | None) -> float | None:
+    """How far an estimate was off, as a factor >= 1 (``max(e, a) / min(e, a)``, each at least one row);
+    None when either is unknown.
+
+        >>> estimate_error(100, 1000), estimate_error(50, 5), estimate_error(None, 3)
+        (10.0, 10.0, None)
+    """
+    if estimated is None or actual is None:
+        return None
+    low, high = sorted((max(float(estimated), 1.0), max(float(actual), 1.0)))
+    return high / low
+
+
 def bind(plan: FederatedPlan, params: Sequence[object] | None) -> FederatedPlan:
     """The plan with its ``$n`` parameters replaced by typed literals, SQL rendered per dialect.
 
     A plan without parameters is returned as is (plans are immutable once built).
     """
-    from planner.dialects import RESIDUAL_DIALECT
-    from planner.parse import substitute_parameters
-
     if not params:
         return plan
-    from planner.parse import literal
 
     def described(text: str) -> str:  # EXPLAIN's descriptions show the values, not $n
         return re.sub(r"\$(\d+)", lambda m: literal(params[int(m.group(1)) - 1]).sql(), text)
@@ -157,7 +200,8 @@ def bind(plan: FederatedPlan, params: Sequence[object] | None) -> FederatedPlan:
         residual = substitute_parameters(plan.residual_ast, params).sql(dialect=RESIDUAL_DIALECT)
     not_pushed = [NotPushed(described(n.what), n.reason) for n in plan.not_pushed]
     local_filters = {
-        fid: (alias, substitute_parameters(cond, params)) for fid, (alias, cond) in plan.local_filters.items()
+        fid: LocalFilter(local.alias, substitute_parameters(local.condition, params))
+        for fid, local in plan.local_filters.items()
     }
     return dataclasses.replace(plan, fragments=fragments, residual_sql=residual, not_pushed=not_pushed,
                                local_filters=local_filters)

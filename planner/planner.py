@@ -1,7 +1,7 @@
 """SQL text -> FederatedPlan, in passes over one sqlglot expression.
 
     parse (read-only check) -> resolve table names in the catalog -> canonicalize column spellings ->
-    qualify (sqlglot: expand stars, qualify columns) -> federate (``planner.federate``: whole query,
+    qualify (sqlglot: expand stars, qualify columns) -> federate (``planner.federation``: whole query,
     sub-queries, filters, join groups, columns, LIMIT/top-N) -> bind parameters.
 
 The planner reads the catalog only; it does no I/O on sources' data. Plans are cached as templates keyed by
@@ -27,7 +27,7 @@ import planner.dialects  # noqa: F401  (registers the "datafusion" sqlglot diale
 from catalog import Catalog, TableRef
 from connectors.errors import GatewayError, InvalidRequestError, UnknownObjectError
 from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
-from planner.federate import federate, residual_schema
+from planner.federation import federate, residual_schema
 from planner.limits import InputLimits
 from planner.parse import (
     DEFAULT_LIMITS,
@@ -99,6 +99,8 @@ class Planner:
         _drop_constant_order_keys(ast)
         rename = _has_unnamed_outputs(unqualified) or _has_generated_names(ast)
         names = _output_names(unqualified, schemas, params) if rename else None
+        if names:
+            _generated_aliases_as_positions(unqualified, ast)
         plan = federate(self.catalog, self.dialect, sql, ast, schemas, params)
         return statement, plan.with_output_names(names) if names else plan
 
@@ -223,6 +225,31 @@ def _has_unnamed_outputs(ast: exp.Expression) -> bool:
     select = _leftmost_select(ast)
     return select is not None and any(
         not isinstance(p, exp.Alias | exp.Column | exp.Star) for p in select.expressions)
+
+
+def _generated_aliases_as_positions(unqualified: exp.Expression, ast: exp.Expression) -> None:
+    """Rename the aliases qualify gave the top-level SELECT's unnamed computed outputs to ``_col_<i>``
+    (references in its ORDER BY follow), in place. Qualify names ``CAST(a1.dt AS TIMESTAMP)`` ``dt``, and
+    DataFusion then finds ``ORDER BY a2.dt`` ambiguous next to an output ``dt``; the final names are
+    DataFusion's own anyway (``FederatedPlan.with_output_names``)."""
+    written, select = _leftmost_select(unqualified), ast if isinstance(ast, exp.Select) else None
+    if written is None or select is None or len(written.expressions) != len(select.expressions):
+        return
+    names = [p.alias_or_name for p in select.expressions]
+    taken = set(names)
+    renamed: dict[str, str] = {}
+    for i, (as_written, projection) in enumerate(zip(written.expressions, select.expressions, strict=True)):
+        if isinstance(as_written, exp.Alias | exp.Column | exp.Star) or not isinstance(projection, exp.Alias):
+            continue
+        old, new = projection.alias, f"_col_{i}"
+        if old == new or new in taken or names.count(old) > 1:  # a shared name: references stay as qualify read them
+            continue
+        projection.set("alias", exp.to_identifier(new, quoted=True))
+        renamed[old] = new
+    order = select.args.get("order")
+    for column in list(order.find_all(exp.Column)) if order else []:
+        if not column.table and column.name in renamed:
+            column.set("this", exp.to_identifier(renamed[column.name], quoted=True))
 
 
 def _has_generated_names(ast: exp.Expression) -> bool:

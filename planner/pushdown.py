@@ -27,7 +27,7 @@ nothing is dropped silently):
                                                                                                 DataFusion
    =============================  ================================  ==========================  ===============
 
-   Handled elsewhere: NULL ordering (made explicit in every pushed ORDER BY, see ``planner.federate``);
+   Handled elsewhere: NULL ordering (made explicit in every pushed ORDER BY, see ``planner.federation``);
    integer and decimal division (``/`` is pushed only to DataFusion-backed sources); decimal precision and
    scale and every result type (fragment results are cast to the types DataFusion gives the same SQL);
    time zones (PostgreSQL and MySQL sessions run in UTC).
@@ -40,13 +40,14 @@ nothing is dropped silently):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
 from sqlglot import exp
 
-from connectors.base import Capabilities
+from connectors.base import READ_AS_TEXT, Capabilities
 
 ColumnType = Callable[[exp.Column], "pa.Field | None"]
 
@@ -68,7 +69,7 @@ def _is_temporal(field: pa.Field) -> bool:
 
 
 def _read_as_text(field: pa.Field | None) -> bool:
-    return bool(field is not None and field.metadata and field.metadata.get(b"gateway.read_as_text") == b"1")
+    return bool(field is not None and field.metadata and field.metadata.get(READ_AS_TEXT) == b"1")
 
 
 def _any(field: pa.Field) -> bool:
@@ -78,12 +79,12 @@ def _any(field: pa.Field) -> bool:
 @dataclass(frozen=True)
 class SemanticRule:
     """One trap: ``operations`` on an operand for which ``operand`` holds behave differently in sources
-    for which ``differs(capabilities, dialect)`` holds."""
+    for which ``differs(capabilities)`` holds."""
 
     name: str
     operations: tuple[type[exp.Expression], ...]
     operand: Callable[[pa.Field], bool]
-    differs: Callable[[Capabilities, str], bool]
+    differs: Callable[[Capabilities], bool]
     reason: str
 
 
@@ -93,47 +94,44 @@ _COMPARING = (exp.EQ, exp.NEQ, exp.In, *_ORDERING)
 SEMANTIC_RULES: tuple[SemanticRule, ...] = (
     SemanticRule(
         "collation order", (*_ORDERING, exp.Ordered, exp.Min, exp.Max), _is_text,
-        lambda caps, dialect: not caps.ordered_text,
+        lambda caps: not caps.ordered_text,
         "text ordering follows the source's collation, not byte order",
     ),
     SemanticRule(
         "case/accent-insensitive equality",
         (*_COMPARING, exp.Like, exp.Group, exp.Ordered, exp.Min, exp.Max, exp.Count, exp.Distinct),
-        _is_text, lambda caps, dialect: not caps.text_equality,
+        _is_text, lambda caps: not caps.text_equality,
         "text comparison in this source follows its collation (case/accent-insensitive)",
     ),
     SemanticRule(
-        "case-insensitive LIKE", (exp.Like,), _any, lambda caps, dialect: not caps.case_sensitive_like,
+        "case-insensitive LIKE", (exp.Like,), _any, lambda caps: not caps.case_sensitive_like,
         "LIKE ignores case in this source's dialect",
     ),
     SemanticRule(
         "temporal values stored as text", (*_COMPARING, exp.Ordered), _is_temporal,
-        lambda caps, dialect: dialect == "sqlite",
+        lambda caps: caps.temporal_as_text,
         "dates and timestamps are stored as text in this source",
     ),
     SemanticRule(
-        "float summation order", (exp.Sum, exp.Avg), _is_float, lambda caps, dialect: not caps.exact_float_sum,
+        "float summation order", (exp.Sum, exp.Avg), _is_float, lambda caps: not caps.exact_float_sum,
         "floating-point sums depend on summation order",
     ),
     SemanticRule(
-        "MIN/MAX of booleans", (exp.Min, exp.Max), _is_boolean, lambda caps, dialect: not caps.boolean_min_max,
+        "MIN/MAX of booleans", (exp.Min, exp.Max), _is_boolean, lambda caps: not caps.boolean_min_max,
         "MIN/MAX of booleans do not exist in this source (PostgreSQL has bool_and/bool_or)",
     ),
 )
 
 
-def unpushable_reason(
-    node: exp.Expression, caps: Capabilities, column_type: ColumnType, dialect: str = ""
-) -> str | None:
+def unpushable_reason(node: exp.Expression, caps: Capabilities, column_type: ColumnType) -> str | None:
     """The reason ``node`` must stay in DataFusion, or None when the source computes the same result.
 
     Args:
         node: a predicate, a projection, or a whole query.
         caps: the source's declared capabilities.
         column_type: the catalog field of a (qualified) column, or None if unknown.
-        dialect: the source's sqlglot dialect.
     """
-    rules = [r for r in SEMANTIC_RULES if r.differs(caps, dialect)]
+    rules = [r for r in SEMANTIC_RULES if r.differs(caps)]
     for sub in node.walk():
         if isinstance(sub, exp.Column):
             field = column_type(sub)
@@ -151,7 +149,7 @@ def unpushable_reason(
     return None
 
 
-def superset_pushable(node: exp.Expression, caps: Capabilities, column_type: ColumnType, dialect: str = "") -> bool:
+def superset_pushable(node: exp.Expression, caps: Capabilities, column_type: ColumnType) -> bool:
     """Whether ``node`` may be pushed to a source with case/accent-insensitive text equality as a *superset*
     filter: ``=``, ``IN`` and ``LIKE`` there keep every row they keep in DataFusion (an exact match is also a
     case-insensitive one) and more, so the fragment may apply them while the residual re-checks them exactly.
@@ -161,24 +159,20 @@ def superset_pushable(node: exp.Expression, caps: Capabilities, column_type: Col
         return False
     if isinstance(node, exp.And | exp.Or | exp.Paren):  # AND/OR of wider filters is wider
         children = [node.this] if isinstance(node, exp.Paren) else [node.left, node.right]
-        import dataclasses
-
         exact = dataclasses.replace(caps, text_equality=True)
         return all(
-            superset_pushable(c, caps, column_type, dialect)
-            or (unpushable_reason(c, caps, column_type, dialect) is None and not _negates(c))
+            superset_pushable(c, caps, column_type)
+            or (unpushable_reason(c, caps, column_type) is None and not _negates(c))
             for c in children
-        ) and unpushable_reason(node, exact, column_type, dialect) is None
+        ) and unpushable_reason(node, exact, column_type) is None
     if not isinstance(node, exp.EQ | exp.In | exp.Like):
         return False
     if _negates(node) or node.args.get("query") is not None:
         return False
     if any(isinstance(lit, exp.Literal) and "\\" in lit.name for lit in node.find_all(exp.Literal)):
         return False
-    import dataclasses
-
     exact = dataclasses.replace(caps, text_equality=True)
-    return unpushable_reason(node, exact, column_type, dialect) is None
+    return unpushable_reason(node, exact, column_type) is None
 
 
 def _negates(node: exp.Expression) -> bool:

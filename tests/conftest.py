@@ -1,4 +1,7 @@
-"""Shared fixtures: the real PostgreSQL (a database created and dropped per session), SQLite and Parquet files.
+"""Shared fixtures, one definition each: the real PostgreSQL (a database created and dropped per session), the
+real MariaDB, SQLite and Parquet files, the demo world (``demo_config``: one copy of the demo config and data
+per session, read by every test that serves the demo) and a real Flight SQL server (``served``/``uri``/``raw``
+over the ``flight_settings`` a module defines).
 
 PostgreSQL: ``GATEWAY_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``). When it does not
 answer and CI is not set, a throwaway server is started from the local PostgreSQL binaries if they exist;
@@ -11,25 +14,22 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from pyarrow import flight
 
 from tests import dataset
+from tests.demo_support import free_port, write_demo_config
+from tests.flight_support import serve
 
 PG_URI = os.environ.get("GATEWAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_URI = os.environ.get("GATEWAY_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pg_answers(uri: str) -> bool:
@@ -120,23 +120,30 @@ def _mysql_params(uri: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def mysql_database() -> str:
-    """A fresh MariaDB/MySQL database loaded with ``dataset.shipments``; dropped at the end of the session.
-
-    ``GATEWAY_TEST_MYSQL`` (default ``mysql://root@127.0.0.1:3306/test``) must answer; with CI=true a missing
-    server fails the run, otherwise the run stops with one message saying what to install.
-    """
+def mysql_server() -> str:
+    """A MariaDB/MySQL admin URI that answers: ``GATEWAY_TEST_MYSQL`` (default
+    ``mysql://root@127.0.0.1:3306/test``). With CI=true a missing server fails the run, otherwise the run stops
+    with one message saying what to install."""
     import pymysql
 
-    params = _mysql_params(MYSQL_URI)
     try:
-        admin = pymysql.connect(autocommit=True, **params)
+        pymysql.connect(**_mysql_params(MYSQL_URI)).close()
     except pymysql.Error as exc:
         message = f"MariaDB/MySQL does not answer at {MYSQL_URI}: {exc}"
         if IN_CI:
             pytest.fail(f"{message} (CI=true: .ci/run must start it)", pytrace=False)
         pytest.exit(f"{message}; install MariaDB (e.g. `apt-get install mariadb-server`) or set "
                     "GATEWAY_TEST_MYSQL", returncode=3)
+    return MYSQL_URI
+
+
+@pytest.fixture(scope="session")
+def mysql_database(mysql_server) -> str:
+    """A fresh MariaDB/MySQL database loaded with ``dataset.shipments``; dropped at the end of the session."""
+    import pymysql
+
+    params = _mysql_params(mysql_server)
+    admin = pymysql.connect(autocommit=True, **params)
     name = f"gw_test_{secrets.token_hex(4)}"
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE {name}")
@@ -199,3 +206,40 @@ def gateway(federated_settings, mysql_database):
     gw = QueryEngine(federated_settings)
     yield gw
     gw.close()
+
+
+# -- the demo world ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def demo_config(tmp_path_factory) -> Path:
+    """``gateway.toml`` of a temp copy of the demo config, its data generated once (``demo_data/`` beside it).
+    Shared by every test of the session: tests read it and never write into ``demo_data/``."""
+    return write_demo_config(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def demo_folder(demo_config) -> Path:
+    """The folder of ``demo_config``: ``base_dir`` for settings whose sources are ``demo_data/...``."""
+    return demo_config.parent
+
+
+# -- a real Flight SQL server --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def served(flight_settings):
+    """(uri, server) of a real Flight SQL server on a free loopback port over the module's ``flight_settings``."""
+    with serve(flight_settings) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="module")
+def uri(served) -> str:
+    """The ``grpc://`` (or ``grpc+tls://``) URI of ``served``."""
+    return served[0]
+
+
+@pytest.fixture(scope="module")
+def raw(uri) -> Iterator:
+    """A plain ``pyarrow.flight.FlightClient`` connected to ``uri``."""
+    with flight.connect(uri) as client:
+        yield client

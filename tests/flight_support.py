@@ -33,10 +33,12 @@ def setup_pg(uri: str) -> None:
 
 
 def slow_backends(admin_uri: str, database: str) -> list[tuple]:
-    """(pid, state, query) of backends of ``database`` whose query reads the slow view."""
+    """(pid, state, query) of backends of ``database`` whose query reads a slow view, as a fragment names it
+    (``"bi"."slow"``, ``"bi"."slow_stream"``). The catalog's statistics query about the view (``relname =
+    'slow'``) is no read of it, and it may sit idle on a pooled connection."""
     with pg.connect(admin_uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT pid, state, query FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%slow%' "
+            """SELECT pid, state, query FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%"bi"."slow%' """
             "AND pid <> pg_backend_pid()", parameters=(database,))
         return cur.fetchall()
 

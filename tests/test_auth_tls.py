@@ -26,6 +26,7 @@ from pyarrow import flight
 
 from flight_server import protocol as pb
 from gateway import client as gw_client
+from gateway.api import create_app
 from gateway.auth import Authenticator, hash_password
 from gateway.errors import (
     AuthenticationError,
@@ -35,9 +36,8 @@ from gateway.errors import (
     UnknownObjectError,
 )
 from gateway.execution.engine import QueryEngine
-from gateway.rest import create_app
 from gateway.server import tls_certificates
-from gateway.settings import prepare, settings_from_dict
+from gateway.settings import settings_from_dict
 from tests.demo_support import free_port, wait_for_health
 from tests.flight_support import serve
 
@@ -46,10 +46,8 @@ API_TOKEN = "tok_" + "9" * 40
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("auth_tls")
-    prepare(settings_from_dict({"demo": True}, base_dir=path))
-    return path
+def folder(demo_folder) -> Path:
+    return demo_folder
 
 
 def auth_settings(folder: Path, monkeypatch=None, ttl_s: float = 60.0, **server):
@@ -82,14 +80,9 @@ def settings(folder):
 
 
 @pytest.fixture(scope="module")
-def served(settings):
-    with serve(settings) as pair:
-        yield pair
-
-
-@pytest.fixture(scope="module")
-def uri(served) -> str:
-    return served[0]
+def flight_settings(settings):
+    """What ``served`` (tests/conftest.py) serves: the auth-enabled demo."""
+    return settings
 
 
 def _basic(user: str, password: str) -> str:

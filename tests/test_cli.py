@@ -28,7 +28,6 @@ from tests.demo_support import (
     orders_dataset,
     orders_table,
     wait_for_health,
-    write_demo_config,
 )
 
 # orders (Parquet) JOIN customers (SQLite); NULLs in email (customer id % 17 == 0) and status
@@ -61,11 +60,6 @@ def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*gateway_command(), *args], check=False, capture_output=True, text=True, env=cli_env(), timeout=timeout,
     )
-
-
-@pytest.fixture(scope="session")
-def demo_config(tmp_path_factory) -> Path:
-    return write_demo_config(tmp_path_factory.mktemp("cli-demo"))
 
 
 @pytest.fixture(scope="session")

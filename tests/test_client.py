@@ -24,26 +24,21 @@ from gateway.errors import (
     SqlSyntaxError,
     UnknownObjectError,
 )
-from gateway.settings import prepare, settings_from_dict
-from tests.flight_support import serve
+from gateway.settings import settings_from_dict
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("client")
-    prepare(settings_from_dict({"demo": True}, base_dir=path))
-    return path
+def folder(demo_folder) -> Path:
+    return demo_folder
 
 
 @pytest.fixture(scope="module")
-def uri(folder):
-    settings = settings_from_dict({"sources": [
+def flight_settings(folder):
+    return settings_from_dict({"sources": [
         {"name": "demo_db", "kind": "sqlite", "path": "demo_data/demo.db"},
         {"name": "demo_lake", "kind": "parquet", "path": "demo_data/lake"},
         {"name": "gone", "kind": "sqlite", "path": "missing/gone.db"},
     ]}, base_dir=folder)
-    with serve(settings) as (address, _):
-        yield address
 
 
 @pytest.fixture(scope="module")

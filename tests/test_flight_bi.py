@@ -26,7 +26,7 @@ from pyarrow import flight
 from flight_server import protocol as pb
 from flight_server import schemas
 from flight_server.sql_info import SQL_INFO_VALUE_KIND, SqlInfo, UpdateDeleteRules
-from gateway.settings import prepare, settings_from_dict
+from gateway.settings import settings_from_dict
 from tests.flight_support import serve, setup_pg, slow_backends
 
 KIND_CODE = {"string": 0, "bool": 1, "bigint": 2, "int32_bitmask": 3, "string_list": 4,
@@ -34,32 +34,14 @@ KIND_CODE = {"string": 0, "bool": 1, "bigint": 2, "int32_bitmask": 3, "string_li
 
 
 @pytest.fixture(scope="module")
-def bi_settings(tmp_path_factory, pg_database):
+def flight_settings(demo_folder, pg_database):
     setup_pg(pg_database)
-    folder = tmp_path_factory.mktemp("flight_bi")
-    raw = {"demo": True, "sources": [
+    raw = {"sources": [
         {"name": "demo_db", "kind": "sqlite", "path": "demo_data/demo.db"},
         {"name": "demo_lake", "kind": "parquet", "path": "demo_data/lake"},
         {"name": "pg", "kind": "postgresql", "uri": pg_database},
     ]}
-    return prepare(settings_from_dict(raw, base_dir=folder))
-
-
-@pytest.fixture(scope="module")
-def served(bi_settings):
-    with serve(bi_settings) as pair:
-        yield pair
-
-
-@pytest.fixture(scope="module")
-def uri(served) -> str:
-    return served[0]
-
-
-@pytest.fixture(scope="module")
-def raw(uri):
-    with flight.connect(uri) as client:
-        yield client
+    return settings_from_dict(raw, base_dir=demo_folder)
 
 
 @pytest.fixture
@@ -192,16 +174,16 @@ def test_prepared_handle_kept_across_executions_and_closed(raw, orders_count):
 
 
 @pytest.fixture(scope="module")
-def orders_count(bi_settings):
+def orders_count(flight_settings):
     import pyarrow.dataset as ds
 
-    orders = ds.dataset(Path(bi_settings.config_dir) / "demo_data" / "lake" / "orders", partitioning="hive")
+    orders = ds.dataset(Path(flight_settings.config_dir) / "demo_data" / "lake" / "orders", partitioning="hive")
     ids = orders.to_table(columns=["customer_id"]).column("customer_id").to_pylist()
     return ids.count
 
 
-def test_prepared_statement_expires_when_idle(bi_settings):
-    settings = bi_settings.model_copy(update={"limits": bi_settings.limits.model_copy(
+def test_prepared_statement_expires_when_idle(flight_settings):
+    settings = flight_settings.model_copy(update={"limits": flight_settings.limits.model_copy(
         update={"statement_ttl_s": 0.5})})
     with serve(settings) as (address, _), flight.connect(address) as client:
         created = _prepare(client, "SELECT count(*) AS n FROM demo_db.main.customers")
@@ -389,7 +371,7 @@ def test_flightsql_dbapi_cursor_with_parameters(served):
         client.close()
 
 
-def test_sqlalchemy_inspector_and_query(served, bi_settings):
+def test_sqlalchemy_inspector_and_query(served, flight_settings):
     import flightsql.sqlalchemy  # noqa: F401  (registers datafusion+flightsql)
     import sqlalchemy as sa
 
@@ -406,7 +388,7 @@ def test_sqlalchemy_inspector_and_query(served, bi_settings):
                 "SELECT region, count(*) AS n FROM demo_db.main.customers GROUP BY region ORDER BY region")).fetchall()
         import sqlite3
 
-        with sqlite3.connect(Path(bi_settings.config_dir) / "demo_data" / "demo.db") as db:
+        with sqlite3.connect(Path(flight_settings.config_dir) / "demo_data" / "demo.db") as db:
             expected = db.execute("SELECT region, count(*) FROM customers GROUP BY region ORDER BY region").fetchall()
         assert [tuple(r) for r in rows] == expected
     finally:
@@ -416,10 +398,10 @@ def test_sqlalchemy_inspector_and_query(served, bi_settings):
 # ---- pandas and polars through ADBC ------------------------------------------------------------------------------
 
 
-def test_pandas_and_polars_read_through_adbc(uri, bi_settings):
+def test_pandas_and_polars_read_through_adbc(uri, flight_settings):
     import sqlite3
 
-    with sqlite3.connect(Path(bi_settings.config_dir) / "demo_data" / "demo.db") as db:
+    with sqlite3.connect(Path(flight_settings.config_dir) / "demo_data" / "demo.db") as db:
         expected = db.execute("SELECT id, name FROM customers WHERE id <= 5 ORDER BY id").fetchall()
     sql = "SELECT id, name FROM demo_db.main.customers WHERE id <= 5 ORDER BY id"
     with flightsql.connect(uri, autocommit=True) as conn:

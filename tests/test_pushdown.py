@@ -109,9 +109,9 @@ def test_dynamic_filter_with_an_empty_build_side(gateway, reference):
 
 
 def test_dynamic_filter_falls_back_to_a_range(gateway, reference, monkeypatch):
-    from gateway import dynamic_filters
+    from connectors import base
 
-    monkeypatch.setattr(dynamic_filters, "IN_LIST_LIMIT", 5)
+    monkeypatch.setattr(base, "IN_LIST_LIMIT", 5)
     sql = ("SELECT c.name, o.amount FROM {customers} c JOIN {orders} o ON o.customer_id = c.id "
            "WHERE c.id BETWEEN 100 AND 160 AND c.active")
     result = _run(gateway, reference, sql)

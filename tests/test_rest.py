@@ -1,6 +1,6 @@
 """The REST API over real HTTP.
 
-``gateway.rest.create_app`` runs in a real uvicorn server on a background thread (one per module, plus
+``gateway.api.create_app`` runs in a real uvicorn server on a background thread (one per module, plus
 auth-enabled ones); requests go through ``httpx``. Every expected value is computed from the demo files
 directly (sqlite3 for ``demo_db``, pyarrow.dataset for ``demo_lake``), never through the gateway.
 """
@@ -22,9 +22,9 @@ import pyarrow.dataset as ds
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.api import create_app
 from gateway.auth import Authenticator
 from gateway.execution.engine import QueryEngine
-from gateway.rest import create_app
 from gateway.settings import load_settings, settings_from_dict
 from tests.demo_support import (
     customers_db,
@@ -32,7 +32,6 @@ from tests.demo_support import (
     orders_table,
     running_app,
     sqlite_scalar,
-    write_demo_config,
 )
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -96,11 +95,6 @@ def error_of(response: httpx.Response, status: int, code: str) -> dict:
 
 
 # -- fixtures -------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def demo_config(tmp_path_factory) -> Path:
-    return write_demo_config(tmp_path_factory.mktemp("rest-demo"))
-
 
 @pytest.fixture(scope="module")
 def base_url(demo_config):
@@ -253,7 +247,24 @@ def test_explain_shows_pushed_sqlite_filter_and_residual(client):
     assert "JOIN" in residual.upper() and "GROUP BY" in residual.upper()
     assert "north" not in residual  # the filter is gone from the residual: it runs in SQLite
     assert "Residual" in body["plan"] and sqlite_fragment["sql"] in body["plan"]
-    assert isinstance(body["not_pushed"], list)
+    assert body["not_pushed"] == []  # both filters ran in their sources: nothing stayed behind
+
+
+def test_explain_lists_what_stayed_local_and_why(client):
+    # SQLite's LIKE ignores case: the filter stays in DataFusion, and so the LIMIT (which must follow it)
+    sql = "SELECT name FROM demo_db.customers WHERE name LIKE 'A%' ORDER BY id LIMIT 3"
+    response = client.post("/v1/explain", json={"sql": sql})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["not_pushed"] == [
+        {"what": """filter "customers"."name" LIKE 'A%' on demo_db.main.customers""",
+         "reason": "LIKE ignores case in this source's dialect"},
+        {"what": "LIMIT on demo_db.main.customers", "reason": "the query has a filter that stays in DataFusion"},
+    ]
+    [fragment] = body["fragments"]
+    assert "LIKE" not in fragment["sql"] and "LIMIT" not in fragment["sql"]
+    for item in body["not_pushed"]:
+        assert item["reason"] in body["plan"]
 
 
 def test_explain_single_source_query_is_pushed_whole(client):

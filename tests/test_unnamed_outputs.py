@@ -10,7 +10,6 @@ from datafusion import SessionContext
 from gateway.execution.engine import QueryEngine
 from gateway.settings import load_settings, prepare
 from tests.dataset import GATEWAY_NAMES
-from tests.demo_support import write_demo_config
 from tests.test_federation import assert_same
 
 DEMO_QUERIES = {
@@ -42,10 +41,9 @@ DEMO_NAMES = {"customers": "demo_db.main.customers", "orders": "demo_lake.main.o
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(demo_config):
     """The bundled demo catalog, and a DataFusion session holding the same tables locally."""
-    config = write_demo_config(tmp_path_factory.mktemp("demo"))
-    gw = QueryEngine(prepare(load_settings(config)))
+    gw = QueryEngine(prepare(load_settings(demo_config)))
     local = SessionContext()
     for name, qualified in DEMO_NAMES.items():
         table = gw.execute(f"SELECT * FROM {qualified}").reader.read_all()
@@ -90,16 +88,17 @@ def test_federated_query_answers_as_datafusion(gateway, reference, name):
 
 def test_fallback_plan_reads_tables_and_says_why(gateway, reference, monkeypatch):
     """A defect in a federation pass costs speed, never the answer: the per-table plan runs instead."""
-    from planner.federate import Federator
+    from planner import federation
 
     sql = ("SELECT c.region, count(*) AS n FROM {customers} c JOIN {orders} o ON o.customer_id = c.id "
            "WHERE o.qty > 3 GROUP BY 1")
     assert gateway.plan(sql.format(**GATEWAY_NAMES) + " ").fallback is None
 
-    def failing(self):
+    def failing(state):
         raise RuntimeError("a pass failed on purpose")
 
-    monkeypatch.setattr(Federator, "_push_filters", failing)
+    passes = tuple(failing if p is federation.push_filters else p for p in federation.PASSES)
+    monkeypatch.setattr(federation, "PASSES", passes)
     text = sql.format(**GATEWAY_NAMES) + "  "  # not in the plan cache
     plan = gateway.plan(text)
     assert plan.fallback and "a pass failed on purpose" in plan.fallback

@@ -105,7 +105,7 @@ def batches(df, cancel: threading.Event) -> Iterator[pa.RecordBatch]:
     (cheaper per batch; no DataFusion thread calls into Python, which raced interpreter exit) and ``cancel`` is
     checked between them. Raises StreamCancelled once ``cancel`` is set, and DataFusion's own errors.
     """
-    stream = df.execute_stream()
+    stream = _started_stream(df, cancel)
     loop = asyncio.new_event_loop()
     try:
         first = loop.run_until_complete(_next_batch(stream, cancel))
@@ -122,6 +122,31 @@ def batches(df, cancel: threading.Event) -> Iterator[pa.RecordBatch]:
             stream = None
             raise StreamCancelled("the stream was cancelled")
         yield batch.to_pyarrow()
+
+
+def _started_stream(df, cancel: threading.Event):
+    """``df.execute_stream()`` on a helper thread, waited for while checking ``cancel`` every 0.1 s: starting a
+    plan can block for as long as its first operators run (measured: a residual of four self-joins on a
+    low-cardinality key never returned from ``execute_stream`` on the caller's thread), and a time limit must
+    still end the query. Raises StreamCancelled once ``cancel`` is set (the stream, if it comes, is dropped)."""
+    box: dict = {}
+    done = threading.Event()
+
+    def start() -> None:
+        try:
+            box["stream"] = df.execute_stream()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=start, name="datafusion-start", daemon=True).start()
+    while not done.wait(0.1):
+        if cancel.is_set():
+            raise StreamCancelled("the stream was cancelled")
+    if "error" in box:
+        raise box["error"]
+    return box.pop("stream")
 
 
 async def _next_batch(stream, cancel: threading.Event):

@@ -27,7 +27,8 @@ from sqlglot import exp
 
 from catalog import Catalog, TableRef
 from connectors.arrow.datafusion import plain_schema, session
-from connectors.base import Fragment, conformed_reader
+from connectors.arrow.streams import conformed_reader
+from connectors.base import READ_AS_TEXT, Fragment
 from gateway.cache.store import PartitionCache, PartitionKey
 from gateway.errors import InvalidRequestError
 from gateway.settings import Settings
@@ -81,8 +82,8 @@ class CachedScanner:
                                         tuple(entry["columns"])))
 
     def cached_source(self, source: str) -> bool:
-        config = self._sources.get(source)
-        return bool(config is not None and config.cached)
+        """Whether the source's partitions may be cached (``Connector.read_per_table``: a freshness rule)."""
+        return source in self._sources and self.catalog.connector(source).read_per_table
 
     def _freshness(self, source: str, max_staleness_s: float | None):
         config = self._sources[source]
@@ -240,7 +241,7 @@ class CachedScanner:
         projections = []
         for f in scan.cached:
             column: exp.Expression = exp.column(f.name, table=scan.alias, quoted=True)
-            if f.metadata and f.metadata.get(b"gateway.read_as_text") == b"1":
+            if f.metadata and f.metadata.get(READ_AS_TEXT) == b"1":
                 column = exp.cast(column, "TEXT")
             projections.append(exp.alias_(column, f.name, quoted=True))
         whole = exp.select(*projections).from_(scan.select.find(exp.From).this.copy())

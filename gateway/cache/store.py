@@ -13,27 +13,20 @@ source's fingerprint read when the data was fetched. The storage rules:
   written to disk when there is room, so the hot set survives a restart. A memory eviction keeps the disk copy
   (a demotion); a disk hit is copied back to memory when it fits (a promotion).
 - Budgets are never exceeded: space is reserved (evicting first) before anything is written or inserted.
-- Eviction is LFU with exponential aging (see ``PartitionCache``).
+- Eviction is LFU with exponential aging (``gateway.cache.policy``).
 - A damaged disk entry is detected on read, deleted and counted; it is a miss, never served.
 
-One process owns a disk folder; several gateways must not share one.
+One process owns a disk folder; several gateways must not share one. Modules: ``entries`` (keys, entries,
+counters), ``policy`` (admission and eviction), ``disk`` (the disk tier's files), ``store`` (this API).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import math
-import os
-import secrets
 import threading
 import time
-import zlib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,214 +34,15 @@ import pyarrow as pa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-log = logging.getLogger(__name__)
+from gateway.cache.disk import DiskTier
+from gateway.cache.entries import DISK, MEMORY, CachedPartition, CacheStats, Entry, Flight, PartitionKey
 
-MEMORY = "memory"
-DISK = "disk"
+__all__ = ["DISK", "MEMORY", "CacheStats", "CachedPartition", "PartitionCache", "PartitionKey"]
 
-_DATA_SUFFIX = ".arrow"
-_SIDECAR_SUFFIX = ".json"
-_TMP_SUFFIX = ".tmp"
-_FORMAT = 1
-# same length as a real "crc32:%08x", so the sidecar's size is known before the data file is written
-_CHECKSUM_PLACEHOLDER = "crc32:00000000"
-_MAX_TRACKED_KEYS = 100_000  # admission history bound (keys), oldest dropped first
 _MAX_STALE_KEYS = 4096  # keys remembered as rejected-stale, only to count refreshes
 
 
-@dataclass(frozen=True)
-class PartitionKey:
-    """What is cached: ``columns`` (in the order the table has them) of one ``partition`` of a source table.
-
-    ``partition`` is the connector's name for the unit fetched and invalidated on its own: a file or
-    Hive-style directory, a value range of a partition column, or the whole table. A list given as
-    ``columns`` is stored as a tuple, so keys stay hashable.
-    """
-
-    source: str
-    schema: str
-    table: str
-    partition: str
-    columns: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "columns", tuple(self.columns))
-
-    def id(self) -> str:
-        """Stable 32-character hex digest of all fields (the disk file names); equal keys give equal ids."""
-        payload = json.dumps(
-            [self.source, self.schema, self.table, self.partition, list(self.columns)], separators=(",", ":")
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-    def as_dict(self) -> dict[str, Any]:
-        """The key as a JSON-ready dict: source, schema, table, partition, columns (a list)."""
-        return {"source": self.source, "schema": self.schema, "table": self.table,
-                "partition": self.partition, "columns": list(self.columns)}
-
-
-@dataclass
-class CachedPartition:
-    """One cached partition as served by ``PartitionCache.lookup``.
-
-    ``fetched_at`` is a clock reading in seconds (``time.time()`` unless the cache was given another clock),
-    taken when the fetch began; ``nbytes`` is ``table.nbytes``; ``tier`` is where it was served from:
-    ``"memory"`` or ``"disk"``.
-    """
-
-    key: PartitionKey
-    table: pa.Table
-    fingerprint: str
-    fetched_at: float
-    nbytes: int
-    tier: str
-    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
-
-    def age_s(self) -> float:
-        """Seconds since the fetch began (never negative)."""
-        return max(0.0, self.clock() - self.fetched_at)
-
-
-@dataclass
-class CacheStats:
-    """Counters since the cache was made; bytes are Arrow buffer bytes (``pa.Table.nbytes``).
-
-    - ``hits`` / ``misses``: lookups served / not served (a stale or damaged entry is a miss).
-    - ``bytes_served``: bytes of tables served from the cache; ``bytes_fetched``: bytes ``get_or_fetch`` read
-      from sources.
-    - ``evictions``: copies removed from a tier to stay within its budget (a memory eviction that keeps a disk
-      copy also counts as a demotion). ``demotions`` / ``promotions``: memory -> disk / disk -> memory.
-    - ``refreshes``: entries rejected as stale and then replaced by a newer ``put``.
-    - ``stale_rejections``: entries not served for freshness (age, changed fingerprint, or strict without
-      a fingerprint).
-    - ``corruptions``: disk entries found damaged (checksum, Arrow parse, sidecar, missing file) and deleted.
-    - ``coalesced``: ``get_or_fetch`` callers that were given another caller's fetch (single-flight).
-    """
-
-    hits: int = 0
-    misses: int = 0
-    bytes_served: int = 0
-    bytes_fetched: int = 0
-    evictions: int = 0
-    demotions: int = 0
-    promotions: int = 0
-    refreshes: int = 0
-    stale_rejections: int = 0
-    corruptions: int = 0
-    coalesced: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-@dataclass(eq=False)
-class _Entry:
-    key: PartitionKey
-    fingerprint: str
-    fetched_at: float
-    nbytes: int  # table.nbytes: the memory-tier charge
-    seq: int = 0  # store order, lets get_or_fetch see a put that raced its lookup
-    table: pa.Table | None = None  # set while in the memory tier
-    checksum: str | None = None  # set while a committed disk copy exists
-    disk_bytes: int = 0  # data file + sidecar, while on disk
-    writing: bool = False  # a disk write of this entry is under way
-    hits: int = 0
-    freq: float = 0.0  # decayed use count as of freq_at
-    freq_at: float = 0.0
-    last_access: float = 0.0
-
-    def has_data(self) -> bool:
-        return self.table is not None or self.checksum is not None
-
-
-@dataclass(eq=False)
-class _Flight:
-    """One fetch under way in get_or_fetch; followers wait on ``future`` for ``(table, fingerprint)``."""
-
-    future: Future = field(default_factory=Future)
-    invalidated: bool = False  # an invalidate matched the key while fetching: the result must not be stored
-
-
-class _Crc32Writer:
-    """File-like sink for pa.PythonFile that computes the CRC-32 of what it writes (no second read)."""
-
-    closed = False
-
-    def __init__(self, f) -> None:
-        self._f = f
-        self.crc = 0
-        self.size = 0
-
-    def write(self, data) -> int:
-        self.crc = zlib.crc32(data, self.crc)
-        self.size += memoryview(data).nbytes
-        return self._f.write(data)
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self._f.flush()
-
-    def close(self) -> None:  # the real file is closed by its own `with`
-        pass
-
-
-class _CorruptEntry(Exception):
-    """A disk entry failed verification (internal: it becomes a miss and a ``corruptions`` count)."""
-
-
-def _ipc_size(table: pa.Table) -> int:
-    # serialising to a mock sink counts bytes without copying buffers; the real write produces the same bytes
-    sink = pa.MockOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.size()
-
-
-def _sidecar_bytes(e: _Entry, file_bytes: int, checksum: str) -> bytes:
-    doc = {"format": _FORMAT, "id": e.key.id(), **e.key.as_dict(), "fingerprint": e.fingerprint,
-           "fetched_at": e.fetched_at, "nbytes": e.nbytes, "file_bytes": file_bytes, "checksum": checksum}
-    return json.dumps(doc, sort_keys=True).encode()
-
-
-def _parse_sidecar(raw: bytes, key_id: str) -> tuple[PartitionKey, dict[str, Any]]:
-    """The key and fields of a sidecar; ValueError when it is not a complete sidecar for ``key_id``."""
-    doc = json.loads(raw)
-    if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
-        raise ValueError("not a cache sidecar of a known format")
-    try:
-        key = PartitionKey(
-            doc["source"], doc["schema"], doc["table"], doc["partition"], tuple(doc["columns"])
-        )
-        strings = [key.source, key.schema, key.table, key.partition, *key.columns, doc["fingerprint"]]
-        numbers = [doc["fetched_at"], doc["nbytes"], doc["file_bytes"]]
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"sidecar field missing or of the wrong type: {exc}") from exc
-    if not all(isinstance(s, str) for s in strings) or not all(
-        isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
-    ):
-        raise ValueError("sidecar field of the wrong type")
-    checksum = doc.get("checksum")
-    well_formed = isinstance(checksum, str) and checksum.startswith("crc32:")
-    if not well_formed or len(checksum) != len(_CHECKSUM_PLACEHOLDER):
-        raise ValueError("sidecar checksum missing or malformed")
-    if key.id() != key_id or doc.get("id") != key_id:
-        raise ValueError("sidecar describes another key")
-    return key, doc
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:  # a file we cannot delete only wastes space; the index no longer points at it
-        log.warning("cache: could not delete %s: %s", path, exc)
-
-
-class PartitionCache:
+class PartitionCache(DiskTier):
     """Byte-budgeted two-tier store of Arrow partitions, with admission by use and freshness checks.
 
     Args:
@@ -265,23 +59,7 @@ class PartitionCache:
         ValueError: a negative budget, ``admit_after < 1`` or a non-positive window or half-life.
         OSError: ``disk_path`` cannot be created or listed.
 
-    Eviction is LFU with exponential aging: each entry has a use count that halves every
-    ``frequency_half_life_s`` and grows by one per hit; the entry with the lowest decayed count goes first,
-    ties to the least recently used. Frequency, not recency, because queries over a hot dimension or the last
-    day's partition repeat all day while a large ad-hoc scan touches many partitions once; aging lets
-    yesterday's hot set fade. As in TinyLFU, a newcomer (scored by its uses within the admission window) may
-    only evict entries whose decayed count is not above its own; otherwise it is not stored in that tier.
-    Choosing a victim is a scan over the entries (O(n log n)); caches hold thousands of partitions, not
-    millions.
-
-    Disk files: ``<key.id()>.arrow`` (Arrow IPC file format, uncompressed, so reads are one ``read`` plus
-    zero-copy parsing) and ``<key.id()>.json`` (key fields, fingerprint, fetched_at, nbytes, file_bytes,
-    checksum). Both are written to temp files and moved in with ``os.replace``, data first, so a sidecar
-    exists only for a complete data file. The checksum is CRC-32 of the data file: the threat is accidental
-    damage (torn writes after a crash, truncation, bit rot), not an attacker, since whoever can write the
-    folder can rewrite the sidecar too; CRC-32 checks at ~7 GB/s against ~2 GB/s for SHA-256, so verifying
-    stays cheaper than the read itself. No fsync: after a power loss a short or empty file is caught by the
-    size check at start or the checksum on read, and is a miss, never wrong data.
+    Eviction: ``gateway.cache.policy``; disk files and their verification: ``gateway.cache.disk``.
 
     Thread-safe: one lock guards the index and counters; fetches, fingerprint calls and file writes and reads
     run outside it, with identity checks on commit so a racing put, eviction or invalidation wins cleanly.
@@ -312,7 +90,7 @@ class PartitionCache:
         self.frequency_half_life_s = frequency_half_life_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[PartitionKey, _Entry] = {}
+        self._entries: dict[PartitionKey, Entry] = {}
         self._memory_used = 0
         self._disk_used = 0
         self._disk_reserved = 0  # bytes of disk writes under way
@@ -321,7 +99,7 @@ class PartitionCache:
         self._accesses: OrderedDict[PartitionKey, deque[float]] = OrderedDict()
         self._window_count = max(admit_after, 16)
         self._stale_keys: OrderedDict[PartitionKey, None] = OrderedDict()
-        self._flights: dict[PartitionKey, _Flight] = {}
+        self._flights: dict[PartitionKey, Flight] = {}
         self.stats = CacheStats()
         if self.disk_path is not None:
             self.disk_path.mkdir(parents=True, exist_ok=True)
@@ -345,28 +123,6 @@ class PartitionCache:
         """Count one use of ``key`` now; True when it is admitted (``admit_after`` uses within the window)."""
         with self._lock:
             return self._record_access(key, self._clock())
-
-    def _record_access(self, key: PartitionKey, now: float) -> bool:
-        times = self._accesses.get(key)
-        if times is None:
-            times = self._accesses[key] = deque(maxlen=self._window_count)
-        else:
-            self._accesses.move_to_end(key)
-        times.append(now)
-        while self._accesses:  # keys unused for a whole window, or beyond the bound, are forgotten
-            oldest = next(iter(self._accesses.values()))
-            if len(self._accesses) <= _MAX_TRACKED_KEYS and now - oldest[-1] <= self.admission_window_s:
-                break
-            self._accesses.popitem(last=False)
-        return self._recent_uses(key, now) >= self.admit_after
-
-    def _recent_uses(self, key: PartitionKey, now: float) -> int:
-        n = 0
-        for t in reversed(self._accesses.get(key, ())):
-            if now - t > self.admission_window_s:
-                break
-            n += 1
-        return n
 
     # ---------------------------------------------------------------- lookup
 
@@ -427,7 +183,7 @@ class PartitionCache:
                         self._drop(seen)
                     self._reject_stale(key)
                 return None, fp_now
-        spills: list[tuple[_Entry, pa.Table]] = []
+        spills: list[tuple[Entry, pa.Table]] = []
         with self._lock:
             now = self._clock()
             e = self._entries.get(key)
@@ -456,7 +212,7 @@ class PartitionCache:
         self._run_spills(spills)
         return hit, fp_now
 
-    def _served(self, e: _Entry, table: pa.Table, tier: str) -> CachedPartition:
+    def _served(self, e: Entry, table: pa.Table, tier: str) -> CachedPartition:
         return CachedPartition(e.key, table, e.fingerprint, e.fetched_at, table.nbytes, tier, self._clock)
 
     def _reject_stale(self, key: PartitionKey) -> None:
@@ -499,7 +255,7 @@ class PartitionCache:
         fingerprint: str,
         force: bool,
         fetched_at: float | None,
-        flight: _Flight | None,
+        flight: Flight | None,
     ) -> bool:
         nbytes = table.nbytes
         with self._lock:
@@ -515,7 +271,7 @@ class PartitionCache:
                 freq = max(freq, self._score(old, now))  # a new version of a popular partition stays popular
                 self._drop(old)
             self._seq += 1
-            e = _Entry(key, fingerprint, now if fetched_at is None else fetched_at, nbytes, seq=self._seq,
+            e = Entry(key, fingerprint, now if fetched_at is None else fetched_at, nbytes, seq=self._seq,
                        freq=freq, freq_at=now, last_access=now)
             candidate = math.inf if force else freq
             in_memory, spills = self._admit_memory(e, table, now, candidate)
@@ -574,7 +330,7 @@ class PartitionCache:
                     continue  # someone stored it while we looked: look again rather than fetch again
                 leader = flight is None
                 if leader:
-                    flight = self._flights[key] = _Flight()
+                    flight = self._flights[key] = Flight()
             break
         if leader:
             return self._lead(key, flight, fetch, force_admit), False
@@ -584,7 +340,7 @@ class PartitionCache:
         table = self._fetch_and_store(key, fetch, force_admit, None)
         return table, False
 
-    def _lead(self, key: PartitionKey, flight: _Flight, fetch: Callable, force_admit: bool) -> pa.Table:
+    def _lead(self, key: PartitionKey, flight: Flight, fetch: Callable, force_admit: bool) -> pa.Table:
         try:
             return self._fetch_and_store(key, fetch, force_admit, flight)
         except BaseException as exc:
@@ -597,7 +353,7 @@ class PartitionCache:
                     del self._flights[key]
 
     def _fetch_and_store(
-        self, key: PartitionKey, fetch: Callable, force: bool, flight: _Flight | None
+        self, key: PartitionKey, fetch: Callable, force: bool, flight: Flight | None
     ) -> pa.Table:
         started = self._clock()
         table, fingerprint = fetch()
@@ -611,7 +367,7 @@ class PartitionCache:
 
     def _follow(
         self,
-        flight: _Flight,
+        flight: Flight,
         strict: bool,
         fp_now: str | None,
         current_fingerprint: Callable[[], str] | None,
@@ -723,237 +479,6 @@ class PartitionCache:
                 "disk_entries": sum(e.checksum is not None for e in self._entries.values()),
             }
             return self.stats.as_dict(), gauges
-
-    # ---------------------------------------------------------------- internals (caller holds the lock)
-
-    def _score(self, e: _Entry, now: float) -> float:
-        return e.freq * 0.5 ** (max(0.0, now - e.freq_at) / self.frequency_half_life_s)
-
-    def _touch(self, e: _Entry, now: float) -> None:
-        e.freq = self._score(e, now) + 1.0
-        e.freq_at = now
-        e.hits += 1
-        e.last_access = now
-
-    def _victims(self, pool: Iterator[_Entry], need: int, free: int, size: Callable[[_Entry], int],
-                 candidate: float, now: float) -> list[_Entry] | None:
-        """Entries to evict so ``need`` bytes fit in ``free``, coldest first; None when not allowed."""
-        if need <= free:
-            return []
-        chosen = []
-        for v in sorted(pool, key=lambda x: (self._score(x, now), x.last_access)):
-            if self._score(v, now) > candidate:
-                return None  # every remaining entry is used more than the newcomer
-            chosen.append(v)
-            free += size(v)
-            if need <= free:
-                return chosen
-        return None
-
-    def _admit_memory(
-        self, e: _Entry, table: pa.Table, now: float, candidate: float
-    ) -> tuple[bool, list[tuple[_Entry, pa.Table]]]:
-        """Put ``e`` in the memory tier if it can get room; returns (stored, demotions still to write)."""
-        if e.nbytes > self.memory_budget_bytes:
-            return False, []
-        pool = (x for x in self._entries.values() if x.table is not None and x is not e)
-        victims = self._victims(pool, e.nbytes, self.memory_budget_bytes - self._memory_used,
-                                lambda x: x.nbytes, candidate, now)
-        if victims is None:
-            return False, []
-        spills = []
-        for v in victims:
-            spilled = v.table
-            self._memory_used -= v.nbytes
-            v.table = None
-            self.stats.evictions += 1
-            if v.checksum is not None:
-                self.stats.demotions += 1
-            elif v.writing:
-                pass  # its write-through is under way; the commit counts the demotion
-            elif self.disk_path is not None:
-                v.writing = True
-                spills.append((v, spilled))
-            else:
-                del self._entries[v.key]
-        e.table = table
-        self._memory_used += e.nbytes
-        return True, spills
-
-    def _reserve_disk(self, e: _Entry, size: int, candidate: float, now: float) -> bool:
-        if size > self.disk_budget_bytes:
-            return False
-        pool = (x for x in self._entries.values() if x.checksum is not None and x is not e)
-        free = self.disk_budget_bytes - self._disk_used - self._disk_reserved
-        victims = self._victims(pool, size, free, lambda x: x.disk_bytes, candidate, now)
-        if victims is None:
-            return False
-        for v in victims:
-            self._evict_disk(v)
-        self._disk_reserved += size
-        return True
-
-    def _evict_disk(self, v: _Entry) -> None:
-        self._delete_disk_copy(v)
-        self.stats.evictions += 1
-        if v.table is None and not v.writing:
-            del self._entries[v.key]
-
-    def _delete_disk_copy(self, e: _Entry) -> None:
-        if e.checksum is None or self.disk_path is None:
-            return
-        key_id = e.key.id()
-        _unlink(self.disk_path / (key_id + _SIDECAR_SUFFIX))  # sidecar first: no sidecar means no entry
-        _unlink(self.disk_path / (key_id + _DATA_SUFFIX))
-        self._disk_used -= e.disk_bytes
-        e.checksum = None
-        e.disk_bytes = 0
-
-    def _drop(self, e: _Entry) -> None:
-        """Remove ``e`` from both tiers and the index (a write under way will see it is gone)."""
-        if e.table is not None:
-            self._memory_used -= e.nbytes
-            e.table = None
-        self._delete_disk_copy(e)
-        if self._entries.get(e.key) is e:
-            del self._entries[e.key]
-
-    # ------------------------------------------------------------ disk I/O (caller does not hold the lock)
-
-    def _run_spills(self, spills: list[tuple[_Entry, pa.Table]]) -> None:
-        for v, table in spills:
-            with self._lock:
-                candidate = self._score(v, self._clock())
-            self._write_disk(v, table, candidate)
-
-    def _write_disk(self, e: _Entry, table: pa.Table, candidate: float) -> bool:
-        """Write ``e`` (already marked ``writing``) to disk if room can be made; True when committed."""
-        assert self.disk_path is not None
-        key_id = e.key.id()
-        reserved = 0
-        tmp_data = self.disk_path / f"{key_id}.{secrets.token_hex(4)}{_DATA_SUFFIX}{_TMP_SUFFIX}"
-        tmp_meta = self.disk_path / f"{key_id}.{secrets.token_hex(4)}{_SIDECAR_SUFFIX}{_TMP_SUFFIX}"
-        try:
-            file_bytes = _ipc_size(table)
-            total = file_bytes + len(_sidecar_bytes(e, file_bytes, _CHECKSUM_PLACEHOLDER))
-            with self._lock:
-                current = self._entries.get(e.key) is e
-                if not current or not self._reserve_disk(e, total, candidate, self._clock()):
-                    return False
-                reserved = total
-            with open(tmp_data, "wb") as f:
-                sink = _Crc32Writer(f)
-                with pa.ipc.new_file(pa.PythonFile(sink, mode="w"), table.schema) as writer:
-                    writer.write_table(table)
-            if sink.size != file_bytes:
-                raise OSError(f"wrote {sink.size} bytes, {file_bytes} were reserved")
-            checksum = f"crc32:{sink.crc:08x}"
-            meta = _sidecar_bytes(e, file_bytes, checksum)
-            tmp_meta.write_bytes(meta)
-            with self._lock:
-                if self._entries.get(e.key) is not e:
-                    return False  # replaced or invalidated while writing; the reservation outlives the temps
-                final_data = self.disk_path / (key_id + _DATA_SUFFIX)
-                os.replace(tmp_data, final_data)
-                try:
-                    os.replace(tmp_meta, self.disk_path / (key_id + _SIDECAR_SUFFIX))
-                except OSError:
-                    _unlink(final_data)  # uncounted bytes must not stay behind
-                    raise
-                self._disk_reserved -= reserved
-                reserved = 0
-                e.checksum = checksum
-                e.disk_bytes = file_bytes + len(meta)
-                self._disk_used += e.disk_bytes
-                if e.table is None:
-                    self.stats.demotions += 1
-                return True
-        except OSError as exc:
-            log.warning("cache: could not write %s to disk: %s", key_id, exc)
-            return False
-        finally:
-            _unlink(tmp_data)  # both are gone after a commit; otherwise delete before releasing the room
-            _unlink(tmp_meta)
-            with self._lock:
-                self._disk_reserved -= reserved
-                e.writing = False
-                if not e.has_data() and self._entries.get(e.key) is e:
-                    del self._entries[e.key]
-
-    def _read_disk(self, e: _Entry, checksum: str | None) -> pa.Table | None:
-        """The verified table of ``e``'s disk copy, or None (a damaged copy is deleted and counted)."""
-        assert self.disk_path is not None
-        key_id = e.key.id()
-        try:
-            try:
-                _, doc = _parse_sidecar((self.disk_path / (key_id + _SIDECAR_SUFFIX)).read_bytes(), key_id)
-                data = (self.disk_path / (key_id + _DATA_SUFFIX)).read_bytes()
-            except OSError as exc:
-                raise _CorruptEntry(f"unreadable: {exc}") from exc
-            except ValueError as exc:
-                raise _CorruptEntry(f"bad sidecar: {exc}") from exc
-            if doc["checksum"] != checksum or doc["fingerprint"] != e.fingerprint:
-                raise _CorruptEntry("sidecar does not match the index")
-            if len(data) != doc["file_bytes"] or f"crc32:{zlib.crc32(data):08x}" != checksum:
-                raise _CorruptEntry("data file size or checksum does not match")
-            try:
-                return pa.ipc.open_file(pa.py_buffer(data)).read_all()
-            except (pa.ArrowException, ValueError) as exc:
-                raise _CorruptEntry(f"not an Arrow IPC file: {exc}") from exc
-        except _CorruptEntry as exc:
-            with self._lock:
-                # only damage to the copy we looked at counts; a racing eviction or rewrite is a plain miss
-                if self._entries.get(e.key) is e and e.checksum == checksum:
-                    log.warning("cache: dropping damaged disk entry %s (%s): %s", key_id, e.key, exc)
-                    self.stats.corruptions += 1
-                    self._delete_disk_copy(e)
-                    if e.table is None and not e.writing:
-                        del self._entries[e.key]
-            return None
-
-    def _load_disk(self) -> None:
-        """Index the entries already in ``disk_path``; remove temp files and half-written entries."""
-        assert self.disk_path is not None
-        now = self._clock()
-        sidecars: dict[str, Path] = {}
-        data_files: dict[str, Path] = {}
-        for p in self.disk_path.iterdir():
-            if p.name.endswith(_TMP_SUFFIX):
-                _unlink(p)  # a write interrupted by a crash
-            elif p.suffix == _SIDECAR_SUFFIX:
-                sidecars[p.stem] = p
-            elif p.suffix == _DATA_SUFFIX:
-                data_files[p.stem] = p
-        for key_id, meta_path in sidecars.items():
-            data_path = data_files.pop(key_id, None)
-            try:
-                raw = meta_path.read_bytes()
-                key, doc = _parse_sidecar(raw, key_id)
-                if data_path is None:
-                    raise ValueError("data file missing")
-                if data_path.stat().st_size != doc["file_bytes"]:
-                    raise ValueError("data file size differs from the sidecar")
-            except (OSError, ValueError) as exc:
-                log.warning("cache: dropping damaged disk entry %s: %s", key_id, exc)
-                self.stats.corruptions += 1
-                _unlink(meta_path)
-                if data_path is not None:
-                    _unlink(data_path)
-                continue
-            self._seq += 1
-            e = _Entry(key, doc["fingerprint"], float(doc["fetched_at"]), int(doc["nbytes"]), seq=self._seq,
-                       checksum=doc["checksum"], disk_bytes=int(doc["file_bytes"]) + len(raw), freq=1.0,
-                       freq_at=now, last_access=float(doc["fetched_at"]))
-            self._entries[key] = e
-            self._disk_used += e.disk_bytes
-        for path in data_files.values():
-            _unlink(path)  # moved in, but the crash came before its sidecar
-        # the budget may be smaller than when these files were written
-        for e in sorted(self._entries.values(), key=lambda x: x.last_access):
-            if self._disk_used <= self.disk_budget_bytes:
-                break
-            self._evict_disk(e)
-
 
 class _CacheCollector(Collector):
     """Reads a cache's counters and sizes at scrape time."""

@@ -5,7 +5,7 @@ Every query is classified from its plan, before any source is read, into one of 
 - **light**: a query the gateway passes through from one source (pushed whole) whose fragment is estimated
   at no more than ``limits.light_query_max_rows`` rows, or a query that reads no source (``SELECT 1``). A
   fragment with an equality on every column of its table's primary key counts as one row (a point lookup);
-  any other counts as ``gateway.dynamic_filters.estimated_rows`` (the catalog's statistics).
+  any other counts as ``planner.dynamic_filters.estimated_rows`` (the catalog's statistics).
 - **heavy**: everything else: a large scan, a fragment without statistics (the unknown is assumed large),
   and any residual plan DataFusion runs. A residual plan, however small its fragments, costs the gateway a
   DataFusion session, a thread per fragment and the planning of the residual: measured with
@@ -48,10 +48,10 @@ from sqlglot import exp
 
 from catalog import Catalog
 from connectors.base import Fragment
-from gateway.dynamic_filters import estimated_rows
 from gateway.errors import QueryCancelledError, ResourceLimitError
 from gateway.settings import LimitsConfig
 from planner import FederatedPlan
+from planner.dynamic_filters import estimated_rows
 
 LIGHT = "light"
 HEAVY = "heavy"

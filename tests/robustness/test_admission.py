@@ -21,11 +21,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from pyarrow import flight
 
 from flight_server import protocol
+from gateway.api import create_app
 from gateway.auth import Authenticator
 from gateway.client import connect
 from gateway.errors import ConfigError, QueryCancelledError, QueryTimeoutError, ResourceLimitError
 from gateway.execution.engine import QueryEngine
-from gateway.rest import create_app
 from gateway.settings import Settings, settings_from_dict
 from tests.demo_support import running_app
 from tests.flight_support import serve, setup_pg

@@ -29,10 +29,10 @@ from pyarrow import flight
 
 import gateway.auth as auth_module
 from flight_server import protocol as pb
+from gateway.api import create_app
 from gateway.auth import Authenticator, LoginThrottledError, hash_password
 from gateway.errors import AuthenticationError
 from gateway.execution.engine import QueryEngine
-from gateway.rest import create_app
 from gateway.settings import AuthConfig, settings_from_dict
 from tests.demo_support import running_app
 from tests.flight_support import serve

@@ -14,11 +14,8 @@ import io
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import pytest
-
-from tests.demo_support import orders_table, write_demo_config
+from tests.demo_support import orders_table
 from tests.test_cli import cli_env, gateway_command, text_of
 
 RUNS_PER_COMMAND = 20
@@ -26,11 +23,6 @@ CONCURRENT_PROCESSES = 4
 QUERY_SQL = "SELECT * FROM demo_lake.orders LIMIT 2"
 COUNT_SQL = "SELECT count(*) FROM demo_lake.orders"
 
-
-@pytest.fixture(scope="module")
-def demo_config(tmp_path_factory) -> Path:
-    """A temp copy of the demo config with its data generated."""
-    return write_demo_config(tmp_path_factory.mktemp("cli-exit-demo"))
 
 
 def run_many(args: list[str], runs: int) -> list[subprocess.CompletedProcess]:

@@ -28,7 +28,8 @@ from adbc_driver_flightsql import DatabaseOptions
 from prometheus_client.parser import text_string_to_metric_families
 
 from flight_server.server import GatewayFlightServer
-from gateway import rest as rest_module
+from gateway.api import create_app
+from gateway.api import health as rest_health
 from gateway.auth import Authenticator
 from gateway.client import rebuild_error
 from gateway.errors import (
@@ -41,9 +42,8 @@ from gateway.errors import (
 )
 from gateway.execution.engine import QueryEngine
 from gateway.logs import LOG_SQL_CHARS
-from gateway.rest import create_app
 from gateway.settings import settings_from_dict
-from tests.demo_support import running_app, write_demo_config
+from tests.demo_support import running_app
 
 # what must never reach a client: a Python traceback, a frame, a server path
 LEAKS = ("Traceback", 'File "', "/work/", "site-packages", ".py\"", "/tmp/")
@@ -67,11 +67,9 @@ PG_SETUP = [
 # -- fixtures ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    """A temp copy of the demo config and data (``demo_data/``)."""
-    root = tmp_path_factory.mktemp("errors")
-    write_demo_config(root)
-    return root
+def folder(demo_folder) -> Path:
+    """The demo config and data (``demo_data/``) of the session."""
+    return demo_folder
 
 
 @pytest.fixture(scope="module")
@@ -461,7 +459,7 @@ def test_unexpected_rest_error_is_500_without_traceback(rest, gateway, folder, m
         raise RuntimeError(f"defect in {folder}/secret_module.py")
 
     monkeypatch.setattr(gateway, "cache_status", broken)
-    caplog.set_level(logging.ERROR, logger="gateway.rest")
+    caplog.set_level(logging.ERROR, logger="gateway.api.errors")
     response = rest.get("/v1/cache")
     error = error_of(response, 500, "internal")
     assert_no_leak(response.text, folder)
@@ -516,7 +514,7 @@ def test_readyz_lists_each_source_when_two_of_three_are_down(down_gateway):
     assert body["status"] == "not_ready"
     assert {name: s["status"] for name, s in body["sources"].items()} == {
         "demo_db": "ok", "down_pg": "unavailable", "down_lake": "unavailable"}
-    assert elapsed < rest_module.READINESS_TIMEOUT_S + 2.0
+    assert elapsed < rest_health.READINESS_TIMEOUT_S + 2.0
 
 
 def test_readyz_names_sources_only_to_authenticated_callers(auth_servers):
@@ -532,7 +530,7 @@ def test_readyz_names_sources_only_to_authenticated_callers(auth_servers):
 
 
 def test_readyz_bounds_a_hanging_source(down_gateway, monkeypatch):
-    monkeypatch.setattr(rest_module, "READINESS_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(rest_health, "READINESS_TIMEOUT_S", 0.5)
     release = threading.Event()
     calls = []
     connector = down_gateway.catalog.connector("demo_db")

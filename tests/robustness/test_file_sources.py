@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from catalog.catalog import TableRef
+from gateway.api import create_app
 from gateway.errors import SourceQueryError
 from gateway.execution.engine import QueryEngine
-from gateway.rest import create_app
 from gateway.settings import settings_from_dict
 from tests.demo_support import running_app
 

@@ -10,8 +10,8 @@ import adbc_driver_flightsql.dbapi as flightsql
 import httpx
 import pytest
 
+from gateway.api import create_app
 from gateway.execution.engine import QueryEngine
-from gateway.rest import create_app
 from gateway.settings import load_settings
 from planner.limits import InputLimits
 from tests.demo_support import running_app, write_demo_config
@@ -38,8 +38,8 @@ ADMITTED = {
 
 
 @pytest.fixture(scope="module")
-def demo_settings(tmp_path_factory):
-    return load_settings(write_demo_config(tmp_path_factory.mktemp("limits")))
+def demo_settings(demo_config):
+    return load_settings(demo_config)
 
 
 @pytest.fixture(scope="module")

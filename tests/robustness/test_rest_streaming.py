@@ -26,8 +26,8 @@ import httpx
 import pyarrow as pa
 import pytest
 
+from gateway.api import create_app
 from gateway.execution.engine import QueryEngine
-from gateway.rest import create_app
 from gateway.settings import settings_from_dict
 from tests.demo_support import running_app
 from tests.flight_support import setup_pg, slow_backends

@@ -9,10 +9,10 @@ import time
 import httpx
 import pytest
 
+from gateway.api import create_app
 from gateway.client import connect
 from gateway.errors import QueryTimeoutError
 from gateway.execution.engine import QueryEngine
-from gateway.rest import create_app
 from gateway.settings import settings_from_dict
 from tests.demo_support import running_app
 from tests.flight_support import serve, setup_pg, slow_backends

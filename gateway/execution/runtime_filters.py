@@ -1,0 +1,77 @@
+"""Dynamic filters at run time: the keys of a build side that was read, and the probe's fragment restricted to
+them. The planner chose the pairs (``planner.dynamic_filters.choose``); the probe's connector renders the
+condition (``Connector.key_filter``: an IN list, a range, PostgreSQL's array literal).
+
+    build: SELECT c.id ... FROM customers c WHERE c.region = 'north'          -> 212 ids
+    probe: SELECT o.* FROM orders o WHERE o.customer_id IN (3, 17, ...)       (was: all orders)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from connectors.arrow.datafusion import run_local
+from connectors.base import Connector, Fragment
+from planner.dialects import RESIDUAL_DIALECT
+from planner.dynamic_filters import scan_column
+from planner.plan import LocalFilter
+
+
+def build_keys(batches: list[pa.RecordBatch], schema: pa.Schema, column: str,
+               local_filter: LocalFilter | None) -> pa.Array:
+    """The build side's join keys: ``column`` of its rows that pass the conditions DataFusion will apply to
+    that table anyway (``local_filter``), so the keys are as selective as the query."""
+    table = pa.Table.from_batches(batches, schema=schema)
+    if local_filter is None or table.num_rows == 0:
+        return table.column(column).combine_chunks()
+    alias = local_filter.alias
+    select = exp.select(exp.column(column, table=alias, quoted=True)).from_(exp.Table(
+        this=exp.to_identifier("__build", quoted=True), alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))
+    )).where(local_filter.condition.copy())
+    return run_local(select.sql(dialect=RESIDUAL_DIALECT), {"__build": table}).column(0).combine_chunks()
+
+
+def restrict(fragment: Fragment, column: str, keys: pa.Array, connector: Connector) -> tuple[Fragment, str] | None:
+    """``fragment`` keeping only rows whose ``column`` is among ``keys`` (as ``connector`` renders it), and a
+    description; None when the condition could not be made exact-or-wider (text range, unsupported key
+    type)."""
+    target = scan_column(fragment, column)
+    if target is None or _negated_in(fragment, target):
+        return None
+    keys = pc.unique(keys.drop_null()) if len(keys) else keys
+    if len(keys) == 0:
+        condition: exp.Expression | None = exp.false()
+    else:
+        condition = connector.key_filter(target, keys)
+        if condition is None:
+            return None
+    select = fragment.ast.copy().where(condition)
+    restricted = dataclasses.replace(fragment, ast=select, sql=select.sql(dialect=fragment.dialect))
+    return restricted, describe(condition, column, keys)
+
+
+def describe(condition: exp.Expression, column: str, keys: pa.Array) -> str:
+    """What a key condition does, for EXPLAIN ANALYZE and the fragment's statistics."""
+    if len(keys) == 0:
+        return f"{column}: no keys (build side empty)"
+    if isinstance(condition, exp.EQ) and isinstance(condition.expression, exp.Any):
+        return f"{column} = ANY(array of {len(keys)} values)"
+    if isinstance(condition, exp.Between):
+        bounds = pc.min_max(keys)
+        return f"{column} BETWEEN {bounds['min'].as_py()} AND {bounds['max'].as_py()} ({len(keys)} values)"
+    if isinstance(condition, exp.In):
+        return f"{column} IN ({len(keys)} values)"
+    return f"{column}: {condition.sql(dialect='postgres')} ({len(keys)} values)"
+
+
+def _negated_in(fragment: Fragment, target: exp.Expression) -> bool:
+    """DataFusion 55 merges ``NOT (k IN (NULL)) AND k IN (1, 2)`` into ``k IN (1, 2)`` (NOT IN with a NULL keeps
+    no row): no IN list next to a negated one on the same column (the fuzzer's wrong answer)."""
+    where = fragment.ast.args.get("where") if fragment.ast is not None else None
+    return where is not None and any(
+        ((isinstance(node, exp.Not) and isinstance(node.this.unnest(), exp.In)) or node.args.get("negate"))
+        and node.find(exp.Column) == target for node in where.find_all(exp.Not, exp.In))

@@ -1,0 +1,139 @@
+"""The schedule of one plan: which fragments are fetched, which the residual plan reads in place, which wait
+for a dynamic filter's build side. Decided once per run by ``decide`` and used both to start the feeds
+(``start_feeds``) and by EXPLAIN, so what EXPLAIN shows is what a run does.
+
+    plan:      f1 = customers (PostgreSQL, 212 rows after filters)   f2 = orders (Parquet, 15M rows)
+    schedule:  f1 fetched (build of a dynamic filter on f2.customer_id); f2 read in place once f1 was read
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from catalog import Catalog
+from connectors.base import Connector, Fragment
+from gateway.execution import runtime_filters
+from gateway.execution.feeds import Feed, FragmentFeed, InPlaceFeed
+from gateway.metrics import FragmentStats
+from gateway.settings import LimitsConfig
+from planner import FederatedPlan, dynamic_filters
+
+#: starts a fetching feed for a fragment (with the stats object it reports into, or a new one)
+Fetch = Callable[[Fragment, FragmentStats | None], FragmentFeed]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What a run of one plan does with each fragment.
+
+    ``collect``: the fragments are collected for a residual plan (False: the query was pushed whole and its
+    one fragment is passed through). ``filters``: the dynamic filters chosen (a probe starts once its builds
+    were read). ``in_place``: ids of fragments the residual plan scans itself; every other one is fetched.
+    """
+
+    collect: bool
+    filters: tuple[dynamic_filters.DynamicFilter, ...] = ()
+    in_place: frozenset[str] = frozenset()
+
+    @property
+    def probes(self) -> dict[str, list[dynamic_filters.DynamicFilter]]:
+        """The dynamic filters restricting each probe fragment, by its id."""
+        probes: dict[str, list[dynamic_filters.DynamicFilter]] = {}
+        for dynamic in self.filters:
+            probes.setdefault(dynamic.probe, []).append(dynamic)
+        return probes
+
+
+def decide(plan: FederatedPlan, catalog: Catalog, limits: LimitsConfig, cached_source: Callable[[str], bool]
+           ) -> Schedule:
+    """The schedule of ``plan`` under ``limits``; ``cached_source(source)`` tells whether a source has a cache
+    rule (its fragments are then read through the partition cache, never in place)."""
+    if plan.pushed_whole:
+        return Schedule(collect=False)
+    filters = tuple(dynamic_filters.choose(plan, catalog)) if limits.dynamic_filters else ()
+
+    def reads_in_place(source: str) -> bool:
+        """Whether the residual plan scans the source's tables itself: file sources without a cache rule."""
+        return (limits.read_files_in_place and not cached_source(source)
+                and type(catalog.connector(source)).native_view is not Connector.native_view)
+
+    fetched = _fetched_anyway(plan, filters, catalog, limits, reads_in_place)
+    in_place = frozenset(f.id for f in plan.fragments if f.id not in fetched and reads_in_place(f.source))
+    return Schedule(collect=True, filters=filters, in_place=in_place)
+
+
+def _fetched_anyway(plan: FederatedPlan, filters: tuple, catalog: Catalog, limits: LimitsConfig,
+                    reads_in_place: Callable[[str], bool]) -> set[str]:
+    """Fragments of in-place sources that are fetched all the same: dynamic-filter builds (their keys are
+    needed first), fragments read twice, and small ones (estimated below ``limits.in_place_min_rows``:
+    fetching them overlaps with the other sources' reads, scanning in place waits for them; measured on TPC-H
+    SF1 with bench/tpch_bench.py)."""
+    fetched = {dynamic.build for dynamic in filters} | _read_twice(plan)
+    for fragment in plan.fragments:
+        if fragment.id in fetched or not reads_in_place(fragment.source):
+            continue
+        rows = dynamic_filters.estimated_rows(fragment, catalog)
+        if rows is not None and rows < limits.in_place_min_rows:
+            fetched.add(fragment.id)
+    return fetched
+
+
+def _read_twice(plan: FederatedPlan) -> set[str]:
+    """Fragments the residual plan reads more than once (directly, or through a CTE it reads twice):
+    fetched once rather than scanned in place twice."""
+    if plan.residual_ast is None:
+        return set()
+    references = plan.references()
+    twice = {fid for fid, count in references.items() if count > 1}
+    names = [t.name for t in plan.residual_ast.find_all(exp.Table)]
+    for cte in plan.residual_ast.find_all(exp.CTE):
+        if names.count(cte.alias) > 1:
+            twice |= {t.name for t in cte.this.find_all(exp.Table) if t.name in references}
+    return twice
+
+
+def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch: Fetch) -> list[Feed]:
+    """Start every fragment of ``plan`` as ``schedule`` says, in plan order; a probe side of a dynamic filter
+    starts once its build side was read, restricted to the build's keys."""
+
+    def start(fragment: Fragment) -> Feed:
+        if fragment.id in schedule.in_place:
+            return InPlaceFeed(fragment, catalog, fetch)
+        return fetch(fragment, None)
+
+    probes = schedule.probes
+    feeds = {f.id: start(f) for f in plan.fragments if f.id not in probes}
+    waiting = [f for f in plan.fragments if f.id in probes]
+    while waiting:  # a probe starts once its build (perhaps itself a restricted probe) has been read
+        ready = [f for f in waiting if all(d.build in feeds for d in probes[f.id])]
+        if not ready:  # cannot happen (choose() makes no cycles); start the rest unfiltered
+            ready, probes = waiting, {}
+        for fragment in ready:
+            waiting.remove(fragment)
+            restricted, notes = _restricted(plan, fragment, probes.get(fragment.id, []), feeds, catalog)
+            feed = feeds[fragment.id] = start(restricted)
+            feed.stats.dynamic_filter = "; ".join(notes) or None
+    return [feeds[f.id] for f in plan.fragments]
+
+
+def _restricted(plan: FederatedPlan, fragment: Fragment, filters: list, feeds: dict[str, Feed],
+                catalog: Catalog) -> tuple[Fragment, list[str]]:
+    """``fragment`` restricted by each of its dynamic ``filters`` whose build side ended within
+    ``BUILD_ROW_LIMIT`` rows, and a note per restriction made."""
+    notes = []
+    for dynamic in filters:
+        build = feeds[dynamic.build]
+        batches = build.kept_batches(dynamic_filters.BUILD_ROW_LIMIT)
+        if batches is None:
+            continue
+        keys = runtime_filters.build_keys(batches, build.fragment.schema, dynamic.build_column,
+                                          plan.local_filters.get(dynamic.build))
+        restricted = runtime_filters.restrict(fragment, dynamic.probe_column, keys,
+                                              catalog.connector(fragment.source))
+        if restricted is not None:
+            fragment, note = restricted
+            notes.append(note)
+    return fragment, notes

@@ -1,0 +1,220 @@
+"""Dynamic filters, the choice: when one side of a cross-source equi-join is small, read it first and push its
+join keys into the other side's fragment. Execution takes the keys and applies them
+(``gateway.execution.runtime_filters``); each connector renders the condition (``Connector.key_filter``).
+
+The pushed condition only has to keep every row that can join (the residual join still decides), so it is
+safe wherever the source evaluates it as a superset.
+
+    build: SELECT c.id ... FROM customers c WHERE c.region = 'north'          -> 212 ids
+    probe: SELECT o.* FROM orders o WHERE o.customer_id IN (3, 17, ...)       (was: all orders)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from catalog import Catalog, TableRef
+from connectors.base import Fragment
+from planner.federation.sqlast import inner_joins_only
+from planner.plan import FederatedPlan, FragmentJoin
+
+#: a build side with more rows than this is not worth waiting for; the probe then runs unfiltered
+BUILD_ROW_LIMIT = 200_000
+#: a probe is chosen only when its table looks at least this many times larger than the build's
+SIZE_RATIO = 4.0
+#: the estimated fraction of rows one filter conjunct keeps
+CONJUNCT_SELECTIVITY = 0.25
+
+#: (build, build column, probe, probe column)
+Direction = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class DynamicFilter:
+    """Read ``build`` first; restrict ``probe`` to the values of ``build_column`` on ``probe_column``."""
+
+    build: str
+    build_column: str
+    probe: str
+    probe_column: str
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A direction of a fragment join, ranked: directed (sub-query) joins first, then by how restricted the
+    build is (``selectivity``, smaller first), then by the build's estimated size."""
+
+    directed: bool
+    selectivity: float
+    build_size: float | None
+    filter: DynamicFilter
+
+    def rank(self) -> tuple[bool, float, float]:
+        return (not self.directed, self.selectivity,
+                self.build_size if self.build_size is not None else float("inf"))
+
+
+def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
+    """Dynamic filters from the plan's fragment equi-joins and the sources' table statistics (rows; bytes
+    when rows are unknown). A probe may take several (each one that pays: its keys may not all fit an IN
+    list). A build must be restricted somehow (its own conditions, or being a probe itself: chains are
+    allowed, cycles are not)."""
+    fragments = {f.id: f for f in plan.fragments}
+    sizes = {fid: estimated_rows(f, catalog) for fid, f in fragments.items()}
+    covered = _covered(plan.joins)
+    uses = plan.references()
+    chosen: dict[str, list[DynamicFilter]] = {}
+    for _ in range(len(fragments)):  # rounds: a probe chosen in one round may be a build in the next
+        candidates = _candidates(plan, fragments, sizes, chosen, covered, uses)
+        added = False
+        for candidate in sorted(candidates, key=_Candidate.rank):
+            if _pays(candidate, fragments, sizes, chosen, catalog):
+                chosen.setdefault(candidate.filter.probe, []).append(candidate.filter)
+                added = True
+        if not added:
+            break
+    return [f for filters in chosen.values() for f in filters]
+
+
+def _covered(joins: list[FragmentJoin]) -> dict[Direction, set[int]]:
+    """Per direction, the references of the probe fragment it joins. A fragment the residual reads more than
+    once (shared) is restricted only by a build joined with every one of its references on the same columns:
+    rows another reference needs must not be dropped."""
+    covered: dict[Direction, set[int]] = {}
+    for j in joins:
+        covered.setdefault((j.left, j.left_column, j.right, j.right_column), set()).add(j.right_use)
+        if j.either_way:
+            covered.setdefault((j.right, j.right_column, j.left, j.left_column), set()).add(j.left_use)
+    return covered
+
+
+def _directions(join: FragmentJoin) -> tuple[Direction, ...]:
+    forward = (join.left, join.left_column, join.right, join.right_column)
+    if not join.either_way:
+        return (forward,)
+    return forward, (join.right, join.right_column, join.left, join.left_column)
+
+
+def _candidates(plan: FederatedPlan, fragments: dict[str, Fragment], sizes: dict[str, float | None],
+                chosen: dict[str, list[DynamicFilter]], covered: dict[Direction, set[int]],
+                uses: dict[str, int]) -> list[_Candidate]:
+    """The directions of the plan's joins whose build restricts something and that cover every reference of
+    the probe."""
+    candidates = []
+    for join in plan.joins:
+        for build, build_col, probe, probe_col in _directions(join):
+            if len(covered[(build, build_col, probe, probe_col)]) < uses.get(probe, 1):
+                continue
+            conditions = _conditions(fragments[build], plan) + (build in chosen)
+            if join.either_way and conditions == 0:
+                continue  # a build that nothing restricts passes every key: it would restrict nothing
+            size = 0.0 if not join.either_way else sizes[build]
+            candidates.append(_Candidate(not join.either_way, CONJUNCT_SELECTIVITY ** conditions, size,
+                                         DynamicFilter(build, build_col, probe, probe_col)))
+    return candidates
+
+
+def _pays(candidate: _Candidate, fragments: dict[str, Fragment], sizes: dict[str, float | None],
+          chosen: dict[str, list[DynamicFilter]], catalog: Catalog) -> bool:
+    """Whether the candidate may be added to ``chosen``: no repeat or cycle, a probe column the fragment
+    scans, a probe source read without a cache rule, and a probe large enough next to the build (a directed
+    join always pays: the probe is a sub-query's rows)."""
+    build, probe = candidate.filter.build, candidate.filter.probe
+    if any(f.build == build for f in chosen.get(probe, [])) or _reaches(chosen, build, probe):
+        return False
+    if not scan_column(fragments[probe], candidate.filter.probe_column):
+        return False
+    if catalog.connector(fragments[probe].source).read_per_table:
+        return False  # its partitions may be cached: a changing filter would defeat the cache
+    if candidate.directed:
+        return True
+    probe_size = sizes[probe]
+    return candidate.build_size is not None and (
+        probe_size is None or probe_size >= SIZE_RATIO * max(candidate.build_size, 1))
+
+
+def _conjunct_count(condition: exp.Expression | None) -> int:
+    if condition is None:
+        return 0
+    return len(list(condition.flatten())) if isinstance(condition, exp.And) else 1
+
+
+def _where(fragment: Fragment) -> exp.Expression | None:
+    where = fragment.ast.args.get("where") if isinstance(fragment.ast, exp.Select) else None
+    return where.this if where is not None else None
+
+
+def _conditions(fragment: Fragment, plan: FederatedPlan) -> int:
+    """How many conditions restrict the fragment's rows: its own filter conjuncts (a join group's join
+    conditions excepted) and those DataFusion applies to it before taking keys."""
+    count = 0
+    where = _where(fragment)
+    if where is not None:
+        count = _conjunct_count(where) - (len(fragment.tables) - 1)
+    local = plan.local_filters.get(fragment.id)
+    if local is not None:
+        count += _conjunct_count(local.condition)
+    return max(count, 0)
+
+
+def _reaches(chosen: dict[str, list[DynamicFilter]], start: str, target: str) -> bool:
+    """Whether following build links from ``start`` leads to ``target`` (adding target -> start would loop)."""
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node == target:
+            return True
+        if node not in seen:
+            seen.add(node)
+            todo.extend(f.build for f in chosen.get(node, []))
+    return False
+
+
+def estimated_rows(fragment: Fragment, catalog: Catalog) -> float | None:
+    """Estimated rows the fragment returns: its (largest) table's rows, a quarter of that per filter conjunct
+    (a join group's join conditions excepted). A join group is costed by its largest table: its joins are
+    mostly foreign key to primary key, whose output has as many rows as the referencing, larger side (TPC-H
+    Q5's customer ⋈ orders is orders-sized; costed customer-sized it looked too small to restrict). The
+    planner's own estimate (``Fragment.estimated_rows``, from column statistics) wins for a single table; a
+    join group keeps its largest table's size here, since what is decided from it (read in place, build or
+    probe) is about the rows scanned, and a group pushed only because its source computes in this process
+    (files) may estimate far more output than it scans."""
+    if fragment.estimated_rows is not None and len(fragment.tables) == 1:
+        return float(fragment.estimated_rows)
+    counts = []
+    for name in fragment.tables:
+        try:
+            stats = catalog.statistics(TableRef(*name.split(".", 2)))
+        except Exception:  # statistics are a hint; a source that cannot give them gets no dynamic filter
+            return None
+        rows = stats.rows if stats.rows is not None else (stats.bytes / 100 if stats.bytes else None)
+        if rows is None:
+            return None
+        counts.append(rows)
+    if not counts:
+        return None
+    conjuncts = _conjunct_count(_where(fragment))
+    return max(counts) * (CONJUNCT_SELECTIVITY ** max(conjuncts - (len(counts) - 1), 0))
+
+
+def scan_column(fragment: Fragment, column: str) -> exp.Expression | None:
+    """The table column behind output ``column`` of a plain scan fragment (a single table or an inner-joined
+    join group; a partial aggregate's grouping column), else None: a condition on it may restrict the
+    fragment."""
+    select = fragment.ast
+    if not isinstance(select, exp.Select):
+        return None
+    if any(select.args.get(k) for k in ("having", "limit", "offset", "distinct")):
+        return None
+    if not inner_joins_only(select):
+        return None  # a join group's members are inner-joined: a condition on a member column is valid
+    group = select.args.get("group")
+    for projection in select.expressions:
+        if isinstance(projection, exp.Alias) and projection.alias == column and isinstance(projection.this, exp.Column):
+            # a grouped (partial-aggregate) fragment: only a grouping column may be filtered before grouping
+            if group is not None and not any(projection.this == g for g in group.expressions):
+                return None
+            return projection.this
+    return None

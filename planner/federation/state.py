@@ -1,0 +1,172 @@
+"""The one explicit state the federation passes read and change: the query, its scopes and base tables, the
+join groups, the fragments built so far and what was not pushed (with the reason)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from catalog import Catalog, TableRef
+from connectors.base import READ_AS_TEXT, Connector, Fragment, TableStatistics
+from planner.federation.sqlast import output_projection
+from planner.parse import substitute_parameters
+from planner.plan import NotPushed
+from planner.pushdown import ColumnType, unpushable_reason
+
+
+@dataclass(eq=False)
+class BaseTable:
+    """One occurrence of a source table in the query, in the scope that selects from it."""
+
+    node: exp.Table
+    ref: TableRef
+    alias: str
+    scope: Scope
+    schema: pa.Schema
+    columns: set[str] = field(default_factory=set)
+    filters: list[exp.Expression] = field(default_factory=list)
+    limit: int | None = None
+    order: list[exp.Ordered] | None = None
+    group: JoinGroup | None = None
+    partials: list[tuple[str, exp.Expression]] | None = None  # (output name, partial aggregate) when grouped
+    local: list[exp.Expression] = field(default_factory=list)  # its conjuncts that stay in DataFusion
+    fragment_id: str | None = None  # the fragment that reads it (set when fragments are built)
+
+
+@dataclass(eq=False)
+class JoinGroup:
+    """Tables of one source joined inside the source; ``conditions`` are the join conjuncts moved there."""
+
+    members: list[BaseTable]
+    conditions: list[exp.Expression]
+    alias: str = ""
+    estimated_rows: float | None = None  # the join's output, from the catalog's statistics
+
+
+@dataclass(eq=False)
+class FederationState:
+    """What the passes share. ``ast`` is the query being cut (changed in place: pushed parts are replaced by
+    fragment references); ``moved`` holds the ids of column nodes that moved into fragments (they no longer
+    count as columns the residual reads); ``whole`` is set when the whole query went to one source."""
+
+    catalog: Catalog
+    dialect: str
+    sql: str
+    ast: exp.Expression
+    schemas: dict[TableRef, pa.Schema]
+    params: list[object] = field(default_factory=list)
+    scopes: list[Scope] = field(default_factory=list)
+    bases: list[BaseTable] = field(default_factory=list)
+    fragments: list[Fragment] = field(default_factory=list)
+    not_pushed: list[NotPushed] = field(default_factory=list)
+    moved: set[int] = field(default_factory=set)
+    whole: Fragment | None = None
+    column_type: ColumnType = field(default=lambda column: None)
+
+    @classmethod
+    def of(cls, catalog: Catalog, dialect: str, sql: str, ast: exp.Expression,
+           schemas: dict[TableRef, pa.Schema], params: Sequence[object] | None) -> FederationState:
+        """The state of a qualified query before any pass ran (``ast`` is changed by the passes)."""
+        state = cls(catalog, dialect, sql, ast, schemas, list(params or []), traverse_scope(ast))
+        state.bases = base_tables(state.scopes, schemas)
+        state.column_type = column_type_lookup(state.bases)
+        return state
+
+    def next_id(self) -> str:
+        """The id of the next fragment: ``__fragment_<n>``."""
+        return f"__fragment_{len(self.fragments)}"
+
+    def connector(self, source: str) -> Connector:
+        return self.catalog.connector(source)
+
+    def statistics(self, ref: TableRef) -> TableStatistics | None:
+        """The catalog's statistics of ``ref`` (None when the source cannot give them: estimates unknown)."""
+        try:
+            return self.catalog.statistics(ref)
+        except Exception:  # statistics only steer costs; a source that fails them plans without
+            return None
+
+    def bound(self, expression: exp.Expression) -> exp.Expression:
+        """``expression`` with its ``$n`` parameters as typed literals (for DataFusion to type it)."""
+        return substitute_parameters(expression, self.params) if self.params else expression
+
+    def unpushable(self, node: exp.Expression, source: str) -> str | None:
+        """Why ``node`` cannot run in ``source`` as in DataFusion, or None."""
+        return unpushable_reason(node, self.connector(source).capabilities, self.column_type)
+
+    def not_pushed_because(self, what: str, reason: str) -> None:
+        self.not_pushed.append(NotPushed(what, reason))
+
+    def owner(self, scope: Scope | None, alias: str) -> tuple[Scope | None, BaseTable | None]:
+        """The scope that defines ``alias`` as seen from ``scope``, and the base table it names (if any)."""
+        while scope is not None and alias:
+            if alias in scope.sources:
+                for b in self.bases:
+                    if b.scope is scope and b.alias == alias:
+                        return scope, b
+                return scope, None
+            scope = scope.parent
+        return None, None
+
+    def by_scope(self) -> list[list[BaseTable]]:
+        """The base tables grouped by the scope that selects from them."""
+        grouped: dict[int, list[BaseTable]] = {}
+        for b in self.bases:
+            grouped.setdefault(id(b.scope), []).append(b)
+        return list(grouped.values())
+
+
+def base_tables(scopes: list[Scope], schemas: dict[TableRef, pa.Schema]) -> list[BaseTable]:
+    """Every occurrence of a catalog table (``source.schema.table``) in the scopes, in scope order."""
+    bases = []
+    for scope in scopes:
+        for alias, source in scope.selected_sources.items():
+            node = source[1] if isinstance(source, tuple) else source
+            if isinstance(node, exp.Table) and node.args.get("catalog") and node.args.get("db"):
+                ref = TableRef(node.catalog, node.db, node.name)
+                bases.append(BaseTable(node, ref, alias, scope, schemas[ref]))
+    return bases
+
+
+def read_as_text(f: pa.Field | None) -> bool:
+    """Whether the connector reads the column as text (its type has no exact Arrow reading)."""
+    return bool(f is not None and f.metadata and f.metadata.get(READ_AS_TEXT) == b"1")
+
+
+def column_type_lookup(bases: list[BaseTable]) -> ColumnType:
+    """A lookup column -> catalog field, valid when every alias names one table across scopes."""
+    by_alias: dict[str, set[TableRef]] = {}
+    for b in bases:
+        by_alias.setdefault(b.alias, set()).add(b.ref)
+    schema_of = {b.ref: b.schema for b in bases}
+
+    def column_type(column: exp.Column) -> pa.Field | None:
+        if not column.table:
+            return output_type(column)
+        refs = by_alias.get(column.table, set())
+        if len(refs) != 1:
+            return None
+        schema = schema_of[next(iter(refs))]
+        index = schema.get_field_index(column.name)
+        return schema.field(index) if index >= 0 else None
+
+    def output_type(column: exp.Column) -> pa.Field | None:
+        """An ORDER BY/HAVING reference to an output: typed by the columns its projection computes on
+        (text wins, then read-as-text, then float: the kinds the pushdown rules care about)."""
+        projection = output_projection(column)
+        if projection is None:
+            return None
+        fields = [column_type(c) for c in projection.find_all(exp.Column)]
+        if any(f is None for f in fields):
+            return None
+        for kind in (pa.types.is_string, lambda t: False, pa.types.is_floating):
+            for f in fields:
+                if kind(f.type) or read_as_text(f):
+                    return f
+        return fields[0] if fields else pa.field(column.name, pa.int64())
+
+    return column_type

@@ -1,0 +1,75 @@
+"""Pass 1: the whole query to one source, when every table lives there and the source runs all of it.
+
+    SELECT c.region, count(*) FROM pg.public.customers c JOIN pg.public.orders o ON o.cid = c.id GROUP BY 1
+    -> fragment (pg): SELECT c.region, COUNT(*) FROM public.customers AS c JOIN public.orders AS o ON ...
+       no residual: the fragment's stream is the result
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from catalog import TableRef
+from connectors.base import Fragment
+from connectors.errors import GatewayError
+from planner.dialects import RESIDUAL_DIALECT
+from planner.federation.residual import residual_schema
+from planner.federation.sqlast import order_by_computed_outputs, source_tables
+from planner.federation.state import BaseTable, FederationState
+
+
+def push_whole_query(state: FederationState) -> None:
+    """Set ``state.whole`` to one fragment running the whole query when its single source can; the other
+    passes then do nothing."""
+    if state.bases:
+        state.whole = subtree_fragment(state, state.ast, state.bases, "whole query")
+
+
+def subtree_fragment(state: FederationState, expression: exp.Expression, bases: list[BaseTable], what: str
+                     ) -> Fragment | None:
+    """A fragment running ``expression`` whole in its single source (added to ``state.fragments``), or None
+    when it cannot: tables of several sources, a source that runs no whole queries or is read per table, a
+    CTE defined outside, an expression the source would compute differently, or one DataFusion cannot type."""
+    sources = {b.ref.source for b in bases}
+    if len(sources) != 1:
+        return None
+    source = sources.pop()
+    connector = state.connector(source)
+    if not connector.capabilities.full_query or connector.read_per_table:
+        return None
+    if any(not (t.args.get("catalog") and t.args.get("db")) for t in expression.find_all(exp.Table)):
+        return None  # reads a CTE defined outside
+    if state.unpushable(expression, source):
+        return None
+    pushed = expression.copy()
+    order_by_computed_outputs(pushed)
+    for table in source_tables(pushed):
+        target = connector.table_expression(table.db, table.name)
+        target.set("alias", table.args.get("alias"))
+        table.replace(target)
+    refs = sorted({b.ref for b in bases})
+    schema = _oracle_schema(state, expression, refs)
+    if schema is None:
+        return None  # DataFusion cannot type it on its own; the per-table plan says why
+    fragment = Fragment(
+        id=state.next_id(), source=source, sql=pushed.sql(dialect=connector.dialect), schema=schema,
+        tables=[str(r) for r in refs], pushed=[what], ast=pushed, dialect=connector.dialect,
+    )
+    state.fragments.append(fragment)
+    return fragment
+
+
+def _oracle_schema(state: FederationState, expression: exp.Expression, refs: list[TableRef]):
+    """The schema DataFusion gives ``expression`` over empty tables of the catalog's schemas, or None."""
+    oracle = state.bound(expression.copy())
+    oracle_names = {ref: f"__table_{i}" for i, ref in enumerate(refs)}
+    for table in source_tables(oracle):
+        name = oracle_names[TableRef(table.catalog, table.db, table.name)]
+        table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table.args.get("alias")))
+    try:
+        schema, _ = residual_schema(
+            oracle.sql(dialect=RESIDUAL_DIALECT), {oracle_names[r]: state.schemas[r] for r in refs}
+        )
+    except GatewayError:
+        return None
+    return schema

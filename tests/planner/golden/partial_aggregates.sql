@@ -1,0 +1,36 @@
+# title: aggregates of one table are computed partially in its source below the join
+SELECT c.region, sum(o.qty) AS total, count(*) AS n FROM pg.public.customers AS c JOIN lake.main.items AS o ON o.order_id = c.id GROUP BY c.region;
+fragment __fragment_0 pg: SELECT "c"."id" AS "id", "c"."region" AS "region" FROM "public"."customers" AS "c";
+fragment __fragment_1 lake: SELECT "o"."order_id" AS "order_id", SUM("o"."qty") AS "__partial_0", COUNT(*) AS "__partial_1" FROM "items" AS "o" GROUP BY "o"."order_id";
+residual: SELECT "c"."region" AS "region", CAST(SUM("o"."__partial_0") AS BIGINT) AS "total", COALESCE(SUM("o"."__partial_1"), 0) AS "n" FROM "__fragment_0" AS "c" JOIN "__fragment_1" AS "o" ON "o"."order_id" = "c"."id" GROUP BY "c"."region";
+join: __fragment_1.order_id = __fragment_0.id either way
+
+# title: grouping by the table's key would hardly reduce the rows
+SELECT e.id, count(c.id) FROM lake.main.events AS e JOIN pg.public.customers AS c ON c.id = e.customer_id GROUP BY e.id;
+fragment __fragment_0 lake: SELECT "e"."id" AS "id", "e"."customer_id" AS "customer_id" FROM "events" AS "e";
+fragment __fragment_1 pg: SELECT "c"."id" AS "id" FROM "public"."customers" AS "c";
+residual: SELECT "e"."id" AS "id", COUNT("c"."id") AS "_col_1" FROM "__fragment_0" AS "e" JOIN "__fragment_1" AS "c" ON "c"."id" = "e"."customer_id" GROUP BY "e"."id";
+not pushed: partial aggregation of pg.public.customers: grouping by id would hardly reduce the rows
+join: __fragment_1.id = __fragment_0.customer_id either way
+
+# title: an unnamed aggregate output keeps DataFusion's name
+SELECT s.city, max(i.price), min(i.qty) FROM shop.main.stores AS s JOIN lake.main.items AS i ON i.store_id = s.id GROUP BY s.city;
+fragment __fragment_0 shop: SELECT "s"."id" AS "id", "s"."city" AS "city" FROM "stores" AS "s";
+fragment __fragment_1 lake: SELECT "i"."store_id" AS "store_id", MAX("i"."price") AS "__partial_0", MIN("i"."qty") AS "__partial_1" FROM "items" AS "i" GROUP BY "i"."store_id";
+residual: SELECT "s"."city" AS "city", MAX("i"."__partial_0") AS "_col_1", MIN("i"."__partial_1") AS "_col_2" FROM "__fragment_0" AS "s" JOIN "__fragment_1" AS "i" ON "i"."store_id" = "s"."id" GROUP BY "s"."city";
+join: __fragment_1.store_id = __fragment_0.id either way
+
+# title: COUNT(DISTINCT ...) is not split
+SELECT c.region, count(DISTINCT o.product_id) FROM pg.public.customers AS c JOIN lake.main.items AS o ON o.order_id = c.id GROUP BY c.region;
+fragment __fragment_0 pg: SELECT "c"."id" AS "id", "c"."region" AS "region" FROM "public"."customers" AS "c";
+fragment __fragment_1 lake: SELECT "o"."order_id" AS "order_id", "o"."product_id" AS "product_id" FROM "items" AS "o";
+residual: SELECT "c"."region" AS "region", COUNT(DISTINCT "o"."product_id") AS "_col_1" FROM "__fragment_0" AS "c" JOIN "__fragment_1" AS "o" ON "o"."order_id" = "c"."id" GROUP BY "c"."region";
+join: __fragment_1.order_id = __fragment_0.id either way
+
+# title: a float SUM is not pushed to PostgreSQL
+SELECT e.kind, sum(o.score) FROM lake.main.events AS e JOIN pg.public.orders AS o ON o.customer_id = e.customer_id GROUP BY e.kind;
+fragment __fragment_0 lake: SELECT "e"."customer_id" AS "customer_id", "e"."kind" AS "kind" FROM "events" AS "e";
+fragment __fragment_1 pg: SELECT "o"."customer_id" AS "customer_id", "o"."score" AS "score" FROM "public"."orders" AS "o";
+residual: SELECT "e"."kind" AS "kind", SUM("o"."score") AS "_col_1" FROM "__fragment_0" AS "e" JOIN "__fragment_1" AS "o" ON "o"."customer_id" = "e"."customer_id" GROUP BY "e"."kind";
+not pushed: partial aggregate SUM("o"."score"): floating-point sums depend on summation order
+join: __fragment_1.customer_id = __fragment_0.customer_id either way

@@ -1,0 +1,36 @@
+# title: one source that runs everything takes the whole query
+SELECT c.region, count(*) AS n FROM pg.public.customers AS c JOIN pg.public.orders AS o ON o.customer_id = c.id WHERE o.status = 'open' GROUP BY c.region ORDER BY n DESC LIMIT 5;
+fragment __fragment_0 pg: SELECT "c"."region" AS "region", COUNT(*) AS "n" FROM "public"."customers" AS "c" JOIN "public"."orders" AS "o" ON "o"."customer_id" = "c"."id" WHERE "o"."status" = 'open' GROUP BY "c"."region" ORDER BY "n" DESC LIMIT 5;
+residual: none
+
+# title: a file source takes a whole query with an average and a division
+SELECT store_id, avg(price) AS p, sum(qty) / count(*) AS q FROM lake.main.items GROUP BY store_id;
+fragment __fragment_0 lake: SELECT "items"."store_id" AS "store_id", AVG("items"."price") AS "p", SUM("items"."qty") / COUNT(*) AS "q" FROM "items" AS "items" GROUP BY "items"."store_id";
+residual: none
+
+# title: an ordinal over a computed output is pushed in parentheses
+SELECT c.tier + 1, count(*) FROM pg.public.customers AS c GROUP BY 1 ORDER BY 1;
+fragment __fragment_0 pg: SELECT "c"."tier" + 1 AS "_col_0", COUNT(*) AS "_col_1" FROM "public"."customers" AS "c" GROUP BY "c"."tier" + 1 ORDER BY ("c"."tier" + 1);
+residual: none
+
+# title: SQLite runs no whole queries: a fragment with the filter, the rest in DataFusion
+SELECT city, count(*) FROM shop.main.stores WHERE opened > DATE '2020-01-01' GROUP BY city;
+fragment __fragment_0 shop: SELECT "stores"."city" AS "city", "stores"."opened" AS "opened" FROM "stores" AS "stores";
+residual: SELECT "stores"."city" AS "city", COUNT(*) AS "_col_1" FROM "__fragment_0" AS "stores" WHERE "stores"."opened" > CAST('2020-01-01' AS DATE) GROUP BY "stores"."city";
+not pushed: filter "stores"."opened" > CAST('2020-01-01' AS DATE) on shop.main.stores: dates and timestamps are stored as text in this source
+local filter: __fragment_0 stores: "stores"."opened" > CAST('2020-01-01' AS DATE)
+
+# title: a source with a cache rule is read per table, never whole
+SELECT r.currency, max(r.rate) FROM cached.public.rates AS r GROUP BY r.currency;
+fragment __fragment_0 cached: SELECT "r"."currency" AS "currency", "r"."rate" AS "rate" FROM "public"."rates" AS "r";
+residual: SELECT "r"."currency" AS "currency", MAX("r"."rate") AS "_col_1" FROM "__fragment_0" AS "r" GROUP BY "r"."currency";
+
+# title: text ordering in PostgreSQL follows its collation: not whole
+SELECT name FROM pg.public.customers ORDER BY name LIMIT 3;
+fragment __fragment_0 pg: SELECT "customers"."name" AS "name" FROM "public"."customers" AS "customers";
+residual: SELECT "customers"."name" AS "name" FROM "__fragment_0" AS "customers" ORDER BY "name" LIMIT 3;
+not pushed: LIMIT on pg.public.customers: the query has ORDER BY that cannot be pushed (text ordering follows the source's collation, not byte order)
+
+# title: a query over no source table
+SELECT 1 AS one, 'a' AS letter;
+residual: SELECT 1 AS "one", 'a' AS "letter";

@@ -1,0 +1,88 @@
+"""Dynamic filters without sources: the planner's choice over declared statistics, each connector's rendering
+of the key condition (``Connector.key_filter``), and the restriction execution applies to a probe fragment."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyarrow as pa
+import pytest
+from sqlglot import exp
+
+from connectors import base
+from connectors.files import ParquetConnector
+from connectors.postgresql import PostgreSQLConnector
+from gateway.execution.runtime_filters import restrict
+from planner.dynamic_filters import DynamicFilter, choose, estimated_rows
+from tests.planner.catalog import PlanningConnector, planner
+
+COLUMN = exp.column("k", table="o", quoted=True)
+
+
+def _default() -> PlanningConnector:
+    """A connector with the default ``key_filter``."""
+    return PlanningConnector("x", ParquetConnector, {})
+
+
+def _postgresql() -> PostgreSQLConnector:
+    """A PostgreSQL connector that is never connected (connections are made on first use)."""
+    return PostgreSQLConnector("pg", {"uri": "postgresql://nobody@127.0.0.1:1/none"})
+
+
+def test_default_key_filter_is_an_in_list():
+    condition = _default().key_filter(COLUMN, pa.array([3, 17]))
+    assert condition.sql() == '"o"."k" IN (3, 17)'
+
+
+def test_default_key_filter_is_a_range_past_the_in_list_limit(monkeypatch):
+    monkeypatch.setattr(base, "IN_LIST_LIMIT", 2)
+    condition = _default().key_filter(COLUMN, pa.array([5, 1, 9]))
+    assert condition.sql() == '"o"."k" BETWEEN 1 AND 9'
+
+
+def test_no_text_range(monkeypatch):
+    """A source may order text by another collation: a range could drop rows."""
+    monkeypatch.setattr(base, "IN_LIST_LIMIT", 2)
+    assert _default().key_filter(COLUMN, pa.array(["a", "b", "c"])) is None
+
+
+def test_postgresql_takes_many_integer_keys_as_one_array():
+    keys = pa.array(range(200), pa.int64())
+    condition = _postgresql().key_filter(COLUMN, keys)
+    assert condition.sql(dialect="postgres").startswith('"o"."k" = ANY(CAST(\'{0,1,2,')
+    few = _postgresql().key_filter(COLUMN, pa.array([1, 2], pa.int64()))
+    assert isinstance(few, exp.In)
+
+
+@pytest.mark.parametrize("keys, description, condition", [
+    (pa.array([], pa.int64()), "order_id: no keys (build side empty)", "FALSE"),
+    (pa.array([3, 3, None, 7], pa.int64()), "order_id IN (2 values)", '"i"."order_id" IN (3, 7)'),
+])
+def test_restrict_a_probe_fragment(keys, description, condition):
+    planning = planner()
+    _, plan = planning.plan("SELECT c.name, i.qty FROM pg.public.customers AS c JOIN lake.main.items AS i "
+                            "ON i.order_id = c.id WHERE c.region = 'north' AND c.tier = 2")
+    assert choose(plan, planning.catalog) == [DynamicFilter("__fragment_0", "id", "__fragment_1", "order_id")]
+    probe = plan.fragments[1]
+    restricted, note = restrict(probe, "order_id", keys, planning.catalog.connector("lake"))
+    assert note == description
+    assert restricted.sql.endswith(f'FROM "items" AS "i" WHERE {condition}')
+
+
+def test_estimated_rows_are_the_planners_estimates():
+    """Fragments carry the planner's estimate (statistics and PostgreSQL's default selectivities: 0.005 per
+    equality on a column without statistics, at least one row); the dynamic-filter choice uses it."""
+    planning = planner()
+    _, plan = planning.plan("SELECT c.name, i.qty FROM pg.public.customers AS c JOIN lake.main.items AS i "
+                            "ON i.order_id = c.id WHERE c.region = 'north' AND c.tier = 2")
+    assert plan.fragments[0].estimated_rows == 1  # 10,000 x 0.005 x 0.005 = 0.25
+    assert estimated_rows(plan.fragments[0], planning.catalog) == 1
+    assert estimated_rows(plan.fragments[1], planning.catalog) == 5_000_000
+
+
+def test_estimated_rows_take_a_quarter_per_conjunct_without_a_planner_estimate():
+    planning = planner()
+    _, plan = planning.plan("SELECT c.name, i.qty FROM pg.public.customers AS c JOIN lake.main.items AS i "
+                            "ON i.order_id = c.id WHERE c.region = 'north' AND c.tier = 2")
+    unestimated = dataclasses.replace(plan.fragments[0], estimated_rows=None)
+    assert estimated_rows(unestimated, planning.catalog) == 10_000 * 0.25 ** 2
