@@ -115,6 +115,29 @@ def explain(
     print(text)
 
 
+catalog_app = typer.Typer(no_args_is_help=True, help="The catalog of the configured sources.")
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("stats")
+def catalog_stats(
+    table: Annotated[str, typer.Argument(help="source.schema.table (or source.table)")],
+    config: ConfigOption = None,
+) -> None:
+    """Print one table's statistics as JSON: rows, bytes, and per column distinct values, null fraction,
+    min/max and most common values, with where each came from."""
+    from catalog.statistics import statistics_as_dict
+
+    try:
+        with _gateway(config) as gateway:
+            ref = gateway.catalog.resolve(table.split("."))
+            stats = statistics_as_dict(gateway.catalog.statistics(ref))
+    except GatewayError as exc:
+        _fail(exc)
+    print(json.dumps({"source": ref.source, "schema": ref.schema, "table": ref.table, **stats}, indent=2,
+                     default=str))
+
+
 cache_app = typer.Typer(no_args_is_help=True, help="The hot-partition cache of a running gateway (via its REST API).")
 app.add_typer(cache_app, name="cache")
 UrlOption = Annotated[str, typer.Option("--url", help="The gateway's REST address.")]

@@ -52,6 +52,7 @@ class FragmentStats:
     seconds: float = 0.0
     partitions: list = field(default_factory=list)  # gateway.cache.scanner.PartitionUse, when cached
     dynamic_filter: str | None = None  # the condition a dynamic filter added, e.g. "id IN (212 values)"
+    estimated_rows: int | None = None  # the planner's estimate of ``rows`` (catalog statistics)
     read_in_place: bool = False  # scanned by the residual plan itself (files); rows/bytes from its scan metrics
 
 
@@ -85,6 +86,20 @@ class QueryStats:
         return asdict(self)
 
 
+#: a fragment whose actual rows differ from the estimate by more than this factor counts as misestimated
+MISESTIMATE_FACTOR = 10.0
+
+
+def _misestimated(fragment: FragmentStats) -> bool:
+    """Whether a fetched fragment's rows were more than ``MISESTIMATE_FACTOR`` off its estimate (each side at
+    least one row; fragments read in place, restricted by a dynamic filter or without an estimate do not
+    count)."""
+    if fragment.estimated_rows is None or fragment.read_in_place or fragment.dynamic_filter:
+        return False
+    low, high = sorted((max(fragment.estimated_rows, 1), max(fragment.rows, 1)))
+    return high / low > MISESTIMATE_FACTOR
+
+
 class Metrics:
     """Prometheus counters of queries and of rows/bytes fetched per source, plus a bounded query history."""
 
@@ -105,6 +120,11 @@ class Metrics:
             "gateway_query_errors", "Queries failed (also refused before planning), by error code and protocol",
             ["code", "protocol"], registry=self.registry,
         )
+        self.misestimated = Counter(
+            "gateway_misestimated_queries",
+            f"Queries with a fragment whose rows were more than {MISESTIMATE_FACTOR:g}x off the planner's estimate",
+            registry=self.registry,
+        )
         self._history: deque[QueryStats] = deque(maxlen=history_size)
         self._lock = threading.Lock()
 
@@ -122,6 +142,8 @@ class Metrics:
         for f in stats.fragments:
             self.source_rows.labels(f.source).inc(f.rows)
             self.source_bytes.labels(f.source).inc(f.bytes)
+        if stats.status == "ok" and any(_misestimated(f) for f in stats.fragments):
+            self.misestimated.inc()
         log_query(stats)
 
     def record_failure(self, sql: str, error: BaseException, user: str | None = None,

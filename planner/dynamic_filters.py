@@ -11,12 +11,16 @@ safe wherever the source evaluates it as a superset.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from catalog import Catalog, TableRef
-from connectors.base import Fragment
+from connectors.base import IN_LIST_LIMIT, Fragment
 from planner.federation.sqlast import inner_joins_only
 from planner.plan import FederatedPlan, FragmentJoin
 
@@ -218,3 +222,57 @@ def scan_column(fragment: Fragment, column: str) -> exp.Expression | None:
                 return None
             return projection.this
     return None
+
+
+#: a dynamic filter expected to keep at least this share of the probe's rows is not sent: it costs the source
+#: a long condition and saves nothing (TPC-H Q3's ``BETWEEN 1 AND 149998`` over 150,000 keys)
+KEEPS_NEARLY_ALL = 0.9
+
+
+def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, catalog: Catalog) -> str | None:
+    """Why restricting ``fragment``'s ``column`` to ``keys`` (distinct, not null) would keep nearly every row
+    of its table by the catalog's column statistics, or None (also when statistics are missing): as many
+    keys as the column has distinct values, or, past ``IN_LIST_LIMIT`` keys (a range is sent), a key range
+    spanning nearly all of the column's min..max."""
+    target = scan_column(fragment, column)
+    if len(fragment.tables) != 1 or not isinstance(target, exp.Column):
+        return None
+    try:
+        statistics = catalog.statistics(TableRef(*fragment.tables[0].split(".", 2)))
+    except Exception:  # statistics only steer costs
+        return None
+    stats = statistics.columns.get(target.name)
+    if stats is None:
+        return None
+    if stats.distinct and len(keys) >= KEEPS_NEARLY_ALL * stats.distinct:
+        return f"{len(keys):,} keys of about {stats.distinct:,.0f} distinct values"
+    if len(keys) > IN_LIST_LIMIT and stats.min is not None and stats.max is not None:
+        bounds = pc.min_max(keys)
+        share = _span_share(bounds["min"].as_py(), bounds["max"].as_py(), stats.min, stats.max)
+        if share is not None and share >= KEEPS_NEARLY_ALL:
+            return f"the keys' range covers {share:.0%} of the column's ({stats.min}..{stats.max})"
+    return None
+
+
+def _span_share(low: object, high: object, column_min: object, column_max: object) -> float | None:
+    """The share of ``column_min..column_max`` that ``low..high`` covers (numbers, dates, timestamps), or None."""
+    try:
+        values = [_number(v) for v in (low, high, column_min, column_max)]
+    except (TypeError, ValueError):
+        return None
+    width = values[3] - values[2]
+    if width <= 0:
+        return None
+    return max(0.0, min(values[1], values[3]) - max(values[0], values[2])) / width
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or value is None:
+        raise TypeError(value)
+    if isinstance(value, dt.datetime):
+        return value.timestamp() if value.tzinfo else value.replace(tzinfo=dt.UTC).timestamp()
+    if isinstance(value, dt.date):
+        return float(value.toordinal())
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    raise TypeError(value)

@@ -1,9 +1,11 @@
-"""The catalog as the caller sees it: ``GET /v1/sources``, ``GET /v1/sources/{source}/tables``."""
+"""The catalog as the caller sees it: ``GET /v1/sources``, ``GET /v1/sources/{source}/tables``,
+``GET /v1/sources/{source}/tables/{table}/statistics``."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from catalog.statistics import statistics_as_dict
 from gateway.api.deps import Engine, User, visible_sources
 from gateway.errors import UnknownObjectError
 
@@ -24,3 +26,17 @@ def tables(source: str, user: User, engine: Engine) -> list[dict]:
     for schema in engine.catalog.list_schemas(source):
         out.extend({"source": source, "schema": schema, "table": t} for t in engine.catalog.list_tables(source, schema))
     return out
+
+
+@router.get("/v1/sources/{source}/tables/{table}/statistics")
+def table_statistics(source: str, table: str, user: User, engine: Engine, schema: str | None = None) -> dict:
+    """The catalog's statistics of one table (``schema`` may be left out where the source has one): rows,
+    bytes, and per column distinct values, null fraction, min/max, most common values and where each figure
+    came from (``origin``). Unknown figures are null. Raises UnknownObjectError (404) for a source the
+    caller may not see or a table that does not exist."""
+    visible = visible_sources(engine, user)
+    if source not in visible:
+        raise UnknownObjectError("source", source, visible)
+    ref = engine.catalog.resolve([source, schema, table] if schema else [source, table])
+    return {"source": ref.source, "schema": ref.schema, "table": ref.table,
+            **statistics_as_dict(engine.catalog.statistics(ref))}

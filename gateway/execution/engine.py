@@ -28,6 +28,7 @@ from gateway.errors import (
     InvalidRequestError,
     PermissionDeniedError,
     QueryCancelledError,
+    UnknownObjectError,
 )
 from gateway.execution.admission import Admission
 from gateway.execution.feeds import Feed, FragmentFeed, wait_until_answered
@@ -85,15 +86,10 @@ class QueryEngine:
 
     def _planner(self, sql: str, allowed_sources: Iterable[str] | None, default_catalog: str | None,
                  default_schema: str | None) -> Planner:
-        """The planner as one caller sees the catalog. A query naming a source outside ``allowed_sources``
-        is refused here, before any source is contacted."""
+        """The planner as one caller sees the catalog: a view of ``allowed_sources`` only (a name in another
+        source does not resolve there; ``_plan`` turns that into PermissionDeniedError)."""
         if allowed_sources is None and default_catalog is None and default_schema is None:
             return self.planner
-        if allowed_sources is not None:
-            allowed = set(allowed_sources)
-            for source in referenced_sources(sql, self.catalog.list_sources(), self.planner.limits):
-                if source not in allowed:
-                    raise PermissionDeniedError(f"access to source '{source}' is not allowed", source=source)
         key = (frozenset(allowed_sources) if allowed_sources is not None else None, default_catalog, default_schema)
         planner = self._scoped_planners.get(key)
         if planner is None:
@@ -102,13 +98,30 @@ class QueryEngine:
                 key, Planner(view, self.planner.dialect, limits=self.planner.limits))
         return planner
 
+    def _plan(self, sql: str, params: Sequence[object] | None, allowed_sources: Iterable[str] | None = None,
+              default_catalog: str | None = None, default_schema: str | None = None) -> tuple:
+        """``(statement, plan)`` as the caller's scope sees the catalog, parsed once. A query naming a source
+        outside ``allowed_sources`` is refused with PermissionDeniedError before any source is contacted: the
+        view does not resolve it, and only then is the SQL read again to name the source."""
+        planner = self._planner(sql, allowed_sources, default_catalog, default_schema)
+        try:
+            return planner.plan(sql, params)
+        except UnknownObjectError:
+            if allowed_sources is not None:
+                allowed = set(allowed_sources)
+                for source in referenced_sources(sql, self.catalog.list_sources(), self.planner.limits):
+                    if source not in allowed:
+                        raise PermissionDeniedError(f"access to source '{source}' is not allowed",
+                                                    source=source) from None
+            raise
+
     def plan(self, sql: str, params: Sequence[object] | None = None, *,
              allowed_sources: Iterable[str] | None = None, default_catalog: str | None = None,
              default_schema: str | None = None) -> FederatedPlan:
         """The federated plan of ``sql`` (no source data is read). ``allowed_sources`` (None = all) limits
         the sources the query may touch (PermissionDeniedError otherwise); ``default_catalog`` /
         ``default_schema`` are where unqualified table names are looked up first."""
-        return self._planner(sql, allowed_sources, default_catalog, default_schema).plan(sql, params)[1]
+        return self._plan(sql, params, allowed_sources, default_catalog, default_schema)[1]
 
     def schema(self, sql: str, params: Sequence[object] | None = None, **scope) -> pa.Schema:
         """The Arrow schema the query returns; for EXPLAIN, one ``plan`` utf8 column. ``scope``: as ``plan``."""
@@ -117,7 +130,7 @@ class QueryEngine:
     def plan_statement(self, sql: str, params: Sequence[object] | None = None, **scope) -> tuple:
         """``(statement, plan)``: the parsed statement (``planner.parse.Statement``) and its federated plan, as
         ``execute_plan`` runs them: a protocol that answers the schema first plans once. ``scope``: as ``plan``."""
-        return self._planner(sql, **_scope(scope)).plan(sql, params)
+        return self._plan(sql, params, **_scope(scope))
 
     @staticmethod
     def result_schema(statement, plan: FederatedPlan) -> pa.Schema:
@@ -199,7 +212,7 @@ class QueryEngine:
         before the first row arrives.
         """
         try:
-            statement, plan = self._planner(sql, **_scope(scope)).plan(sql, params)
+            statement, plan = self._plan(sql, params, **_scope(scope))
         except GatewayError as exc:
             # refused and unplannable queries are part of the history too
             stats = QueryStats(query_id or uuid.uuid4().hex, sql, user=user)

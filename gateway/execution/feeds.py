@@ -49,6 +49,7 @@ class FragmentFeed:
         self._scanner = scanner
         self._max_staleness_s = max_staleness_s
         self.stats = stats or FragmentStats(fragment.id, fragment.source, fragment.sql)
+        self.stats.estimated_rows = fragment.estimated_rows
         self._catalog = catalog
         self._channel = BatchChannel(depth, cancel)
         self._cancel = cancel

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from catalog import Catalog
@@ -131,6 +132,11 @@ def _restricted(plan: FederatedPlan, fragment: Fragment, filters: list, feeds: d
             continue
         keys = runtime_filters.build_keys(batches, build.fragment.schema, dynamic.build_column,
                                           plan.local_filters.get(dynamic.build))
+        keys = pc.unique(keys.drop_null()) if len(keys) else keys
+        useless = dynamic_filters.keeps_nearly_every_row(fragment, dynamic.probe_column, keys, catalog)
+        if useless:
+            notes.append(f"{dynamic.probe_column}: not sent, it keeps nearly every row ({useless})")
+            continue
         restricted = runtime_filters.restrict(fragment, dynamic.probe_column, keys,
                                               catalog.connector(fragment.source))
         if restricted is not None:
