@@ -120,9 +120,20 @@ def _semi_join(state: FederationState, scope: Scope, conjunct: exp.Expression, r
         return None
     table = inner.find(exp.From).this if inner.find(exp.From) else None
     build = next((f for f in state.fragments if isinstance(table, exp.Table) and f.id == table.name), None)
-    if build is None or len(build.schema) != 1:
+    if build is None or len(build.schema) != 1 or not _reads_the_column(inner, build.schema.names[0]):
         return None
     probe, outer, use = resolve(scope, conjunct.this.table)
     if probe is None or outer:
         return None
     return FragmentJoin(build.id, build.schema.names[0], probe, conjunct.this.name, False, 0, use)
+
+
+def _reads_the_column(select: exp.Select, name: str) -> bool:
+    """Whether the sub-query's one output is the fragment's column itself (``*`` or the column, maybe aliased),
+    not an expression over it: ``IN (SELECT CAST('2023-03-15' AS DATE) FROM f)`` compares with the constant,
+    not with f's column (the fuzzer's ``date = integer`` from PostgreSQL)."""
+    if len(select.expressions) != 1:
+        return False
+    output = select.expressions[0]
+    output = output.this if isinstance(output, exp.Alias) else output
+    return isinstance(output, exp.Star) or (isinstance(output, exp.Column) and output.name == name)
