@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlglot import exp
 
 from connectors.adbc_base import sql_literal
@@ -35,7 +34,13 @@ from connectors.base import (
 )
 from connectors.errors import SourceQueryError, SourceUnavailableError
 from connectors.information_schema import InformationSchemaTables
-from connectors.statistics import SAMPLE_ROWS, STATEMENT_TIMEOUT_S, sample_column_statistics, value_from_text
+from connectors.statistics import (
+    SAMPLE_ROWS,
+    STATEMENT_TIMEOUT_S,
+    sample_column_statistics,
+    typed_sample,
+    value_from_text,
+)
 
 SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 # rust_decimal, which connectorx decodes DECIMAL with, holds 28 significant digits
@@ -320,16 +325,7 @@ class MySQLConnector(InformationSchemaTables, Connector):
         data = self._bounded_read(sql)
         if data.num_rows < SAMPLE_ROWS and "UNION ALL" not in sql:
             rows = data.num_rows  # the whole table
-        converted = []
-        for f in fields:
-            column = data.column(f.name)
-            if column.type != f.type:
-                try:
-                    column = pc.cast(column, f.type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    pass
-            converted.append(column)
-        return sample_column_statistics(pa.table(converted, names=[f.name for f in fields]), rows)
+        return sample_column_statistics(typed_sample(data, pa.schema(fields)), rows)
 
     def table_expression(self, schema: str, table: str) -> exp.Table:
         return exp.table_(table, db=schema, quoted=True)

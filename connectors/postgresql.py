@@ -32,6 +32,7 @@ from connectors.statistics import (
     largest,
     sample_column_statistics,
     smallest,
+    typed_sample,
     value_from_text,
 )
 
@@ -326,13 +327,13 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
             sample = f" TABLESAMPLE SYSTEM ({100.0 * SAMPLE_ROWS / tuples:.6f})"
         limit = 2 * SAMPLE_ROWS if sample else SAMPLE_ROWS
         select = f"SELECT {', '.join(projections)} FROM {name}"
-        data = _typed(self._bounded(f"{select}{sample} LIMIT {limit}"), fields)
+        data = typed_sample(self._bounded(f"{select}{sample} LIMIT {limit}"), fields)
         if data.num_rows < SAMPLE_ROWS and not sample:
             tuples = float(data.num_rows)  # the whole table
         columns = sample_column_statistics(data, tuples)
         if sample:  # widen min/max by the physically first and last rows (data appended in order)
             last = max(int(relation["heap"] // relation["block"]) - 1, 0)
-            ends = _typed(self._bounded(f"({select} LIMIT 100) UNION ALL "
+            ends = typed_sample(self._bounded(f"({select} LIMIT 100) UNION ALL "
                                         f"({select} WHERE ctid >= '({last},0)'::tid LIMIT 100)"), fields)
             for name_, ends_stats in sample_column_statistics(ends, None).items():
                 seen = columns.get(name_)
@@ -362,20 +363,6 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
             r["upd"], r["del"] = _PG_FK_RULES[r["upd"]], _PG_FK_RULES[r["del"]]
         return foreign_keys_from_rows(rows)
 
-
-def _typed(data: pa.Table, fields: pa.Schema) -> pa.Table:
-    """``data`` (statistics samples: decimals and text-read types as text) cast to ``fields``' types where
-    the cast succeeds."""
-    converted = []
-    for f in fields:
-        column = data.column(f.name)
-        if column.type != f.type:
-            try:
-                column = pc.cast(column, f.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                pass
-        converted.append(column)
-    return pa.table(converted, names=fields.names)
 
 
 def _numerics_as_text(fragment: Fragment) -> Fragment:

@@ -167,3 +167,18 @@ def _extreme(values: Iterable[object], better) -> object | None:
         except TypeError:
             continue
     return best
+
+
+def typed_sample(data: pa.Table, fields: pa.Schema) -> pa.Table:
+    """``data`` (statistics samples: decimals and text-read types as text) cast to ``fields``' types where
+    the cast succeeds."""
+    converted = []
+    for f in fields:
+        column = data.column(f.name)
+        if column.type != f.type:
+            try:
+                column = pc.cast(column, f.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        converted.append(column)
+    return pa.table(converted, names=fields.names)
