@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import shutil
 import sqlite3
 import tempfile
 from dataclasses import dataclass, field
@@ -23,7 +22,16 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tests.fuzz.data import MYSQL_TYPES, PG_TYPES, SQLITE_TYPES, _with_database, mysql_params, write_files
+from tests.fuzz.data import (
+    MYSQL_TYPES,
+    PG_TYPES,
+    SQLITE_TYPES,
+    _with_database,
+    drop_five_sources,
+    five_source_settings,
+    mysql_params,
+    write_files,
+)
 
 #: source name -> source kind, in the order the suite runs them
 KINDS = {"pg": "postgresql", "maria": "mysql", "lite": "sqlite", "pq": "parquet", "csv": "csv"}
@@ -196,30 +204,8 @@ class World:
                 "csv": "csv.main"}
 
     def settings(self):
-        from gateway.settings import settings_from_dict
-
-        return settings_from_dict({"sources": [
-            {"name": "pg", "kind": "postgresql", "uri": _with_database(self.pg_admin_uri, self.database)},
-            {"name": "maria", "kind": "mysql", "uri": _with_database(self.mysql_uri, self.database)},
-            {"name": "lite", "kind": "sqlite", "path": str(self.root / "conformance.db")},
-            {"name": "pq", "kind": "parquet", "path": str(self.root / "pq")},
-            {"name": "csv", "kind": "csv", "path": str(self.root / "csv")},
-        ]}, base_dir=self.root)
+        return five_source_settings(self.root, _with_database(self.pg_admin_uri, self.database),
+                                    _with_database(self.mysql_uri, self.database), "conformance.db")
 
     def close(self) -> None:
-        import adbc_driver_postgresql.dbapi as pg
-        import pymysql
-
-        try:
-            if self.database:
-                with pg.connect(self.pg_admin_uri, autocommit=True) as conn, conn.cursor() as cur:
-                    cur.execute(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
-        finally:
-            try:
-                if self.database:
-                    admin = pymysql.connect(autocommit=True, **mysql_params(self.mysql_uri))
-                    with admin.cursor() as cur:
-                        cur.execute(f"DROP DATABASE IF EXISTS {self.database}")
-                    admin.close()
-            finally:
-                shutil.rmtree(self.root, ignore_errors=True)
+        drop_five_sources(self.pg_admin_uri, self.database, self.mysql_uri, self.database, self.root)

@@ -242,35 +242,48 @@ class FuzzSources:
 
     def settings(self, limits: dict | None = None):
         """Gateway settings with the five sources (and ``limits``, the ``[limits]`` section)."""
-        from gateway.settings import settings_from_dict
-
-        return settings_from_dict({"limits": limits or {}, "sources": [
-            {"name": "pg", "kind": "postgresql", "uri": _with_database(self.pg_admin_uri, self.pg_db)},
-            {"name": "maria", "kind": "mysql", "uri": _with_database(self.mysql_uri, self.mysql_db)},
-            {"name": "lite", "kind": "sqlite", "path": str(self.root / "fuzz.db")},
-            {"name": "pq", "kind": "parquet", "path": str(self.root / "pq")},
-            {"name": "csv", "kind": "csv", "path": str(self.root / "csv")},
-        ]}, base_dir=self.root)
+        return five_source_settings(self.root, _with_database(self.pg_admin_uri, self.pg_db),
+                                    _with_database(self.mysql_uri, self.mysql_db), "fuzz.db", limits)
 
     def close(self) -> None:
         """Drop both databases and remove the files."""
-        import adbc_driver_postgresql.dbapi as pg
-        import pymysql
+        drop_five_sources(self.pg_admin_uri, self.pg_db, self.mysql_uri, self.mysql_db, self.root)
 
+
+
+def five_source_settings(root: Path, pg_uri: str, mysql_uri: str, sqlite_file: str, limits: dict | None = None):
+    """Gateway settings over the five sources a test data set was loaded into: ``pg`` and ``maria`` at the
+    given URIs, ``lite`` (``root / sqlite_file``), ``pq`` and ``csv`` (folders under ``root``)."""
+    from gateway.settings import settings_from_dict
+
+    return settings_from_dict({"limits": limits or {}, "sources": [
+        {"name": "pg", "kind": "postgresql", "uri": pg_uri},
+        {"name": "maria", "kind": "mysql", "uri": mysql_uri},
+        {"name": "lite", "kind": "sqlite", "path": str(root / sqlite_file)},
+        {"name": "pq", "kind": "parquet", "path": str(root / "pq")},
+        {"name": "csv", "kind": "csv", "path": str(root / "csv")},
+    ]}, base_dir=root)
+
+
+def drop_five_sources(pg_admin_uri: str, pg_db: str | None, mysql_uri: str, mysql_db: str | None, root: Path) -> None:
+    """Drop a test data set's PostgreSQL and MariaDB databases (each if named) and remove its files, each step
+    even when the one before failed."""
+    import adbc_driver_postgresql.dbapi as pg
+    import pymysql
+
+    try:
+        if pg_db:
+            with pg.connect(pg_admin_uri, autocommit=True) as conn, conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)")
+    finally:
         try:
-            if self.pg_db:
-                with pg.connect(self.pg_admin_uri, autocommit=True) as conn, conn.cursor() as cur:
-                    cur.execute(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
+            if mysql_db:
+                admin = pymysql.connect(autocommit=True, **mysql_params(mysql_uri))
+                with admin.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS {mysql_db}")
+                admin.close()
         finally:
-            try:
-                if self.mysql_db:
-                    admin = pymysql.connect(autocommit=True, **mysql_params(self.mysql_uri))
-                    with admin.cursor() as cur:
-                        cur.execute(f"DROP DATABASE IF EXISTS {self.mysql_db}")
-                    admin.close()
-            finally:
-                shutil.rmtree(self.root, ignore_errors=True)
-
+            shutil.rmtree(root, ignore_errors=True)
 
 # -- the reference ---------------------------------------------------------------------------------------------
 
