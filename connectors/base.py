@@ -75,6 +75,10 @@ class Capabilities:
             LEFT and RIGHT joins breaks an ORDER BY over it).
         temporal_as_text: dates and timestamps are stored as text (SQLite): comparing or ordering them there
             compares strings, not instants.
+        binary_collation: where ``ordered_text`` is False, a collation whose order is byte order (PostgreSQL's
+            ``"C"``: ``memcmp`` of UTF-8, which is code-point order, as DataFusion compares strings). Text
+            ordering of plain text operands is then pushed with ``COLLATE`` that collation made explicit
+            (``planner.pushdown.with_binary_collation``).
     """
 
     projection: bool = True
@@ -93,6 +97,7 @@ class Capabilities:
     local_compute: bool = False
     full_join: bool = True
     temporal_as_text: bool = False
+    binary_collation: str | None = None
 
 
 @dataclass

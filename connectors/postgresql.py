@@ -115,6 +115,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         full_query=True,
         expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS | {exp.Substring},
         ordered_text=False,
+        binary_collation="C",
         case_sensitive_like=True,
         boolean_min_max=False,
     )

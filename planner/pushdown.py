@@ -91,12 +91,14 @@ class SemanticRule:
 _ORDERING = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 _COMPARING = (exp.EQ, exp.NEQ, exp.In, *_ORDERING)
 
+COLLATION_ORDER = SemanticRule(
+    "collation order", (*_ORDERING, exp.Ordered, exp.Min, exp.Max), _is_text,
+    lambda caps: not caps.ordered_text,
+    "text ordering follows the source's collation, not byte order",
+)
+
 SEMANTIC_RULES: tuple[SemanticRule, ...] = (
-    SemanticRule(
-        "collation order", (*_ORDERING, exp.Ordered, exp.Min, exp.Max), _is_text,
-        lambda caps: not caps.ordered_text,
-        "text ordering follows the source's collation, not byte order",
-    ),
+    COLLATION_ORDER,
     SemanticRule(
         "case/accent-insensitive equality",
         (*_COMPARING, exp.Like, exp.Group, exp.Ordered, exp.Min, exp.Max, exp.Count, exp.Distinct),
@@ -145,8 +147,94 @@ def unpushable_reason(node: exp.Expression, caps: Capabilities, column_type: Col
             return reason
         for rule in rules:
             if isinstance(sub, rule.operations) and _operands_match(sub, rule.operand, column_type):
+                if rule is COLLATION_ORDER and caps.binary_collation and _collatable(sub, column_type):
+                    continue  # pushed with the byte-order collation made explicit (with_binary_collation)
                 return rule.reason
     return None
+
+
+def with_binary_collation(ast: exp.Expression, caps: Capabilities, column_type: ColumnType) -> exp.Expression:
+    """``ast`` (a fragment for a source with ``caps``), changed in place so that its text ordering is byte order:
+    one text operand of each ``<``/``BETWEEN``/ORDER BY key/MIN/MAX over text gets ``COLLATE <caps.binary_collation>``.
+    Only operations ``unpushable_reason`` let through as collatable are changed; the others do not order text.
+    Returns ``ast``.
+
+        >>> import sqlglot
+        >>> from connectors.postgresql import PostgreSQLConnector
+        >>> import pyarrow as pa
+        >>> q = sqlglot.parse_one("SELECT t.a FROM t AS t WHERE t.a < 'b' ORDER BY t.a")
+        >>> with_binary_collation(q, PostgreSQLConnector.capabilities, lambda c: pa.field('a', pa.string())).sql()
+        'SELECT t.a FROM t AS t WHERE t.a COLLATE "C" < \\'b\\' ORDER BY t.a COLLATE "C"'
+    """
+    if caps.ordered_text or not caps.binary_collation:
+        return ast
+    collation = exp.Identifier(this=caps.binary_collation, quoted=True)
+    targets = [node for node in ast.walk() if isinstance(node, COLLATION_ORDER.operations)
+               and _operands_match(node, _is_text, column_type) and _collatable(node, column_type)]
+    for node in targets:
+        operands = _ordering_operands(node)
+        operand = next((o for o in operands if _text_valued(o, column_type) and not isinstance(o, exp.Literal)),
+                       operands[0])
+        if isinstance(operand, exp.Column) and not operand.table:  # an output name: order by its expression
+            operand = operand.replace(exp.Paren(this=output_projection(operand).copy()))
+        operand.replace(exp.Collate(this=operand.copy(), expression=collation.copy()))
+    return ast
+
+
+def _ordering_operands(node: exp.Expression) -> list[exp.Expression]:
+    if isinstance(node, exp.Between):
+        return [node.this, node.args["low"], node.args["high"]]
+    if isinstance(node, exp.Ordered | exp.Min | exp.Max):
+        return [node.this]
+    return [node.left, node.right]
+
+
+def _collatable(node: exp.Expression, column_type: ColumnType) -> bool:
+    """Whether every operand of an ordering operation that involves text is a plain text value (a text column,
+    a string literal, UPPER/LOWER/TRIM/SUBSTRING of one) that ``COLLATE`` can follow, and the operation is not an
+    ORDER BY key where only output names are allowed (set operations, SELECT DISTINCT)."""
+    if isinstance(node, exp.Ordered):
+        order = node.parent
+        select = order.parent if isinstance(order, exp.Order) else None
+        if not isinstance(select, exp.Select | exp.Window) or select.args.get("distinct"):
+            return False
+    operands = _ordering_operands(node)
+    return all(_text_valued(o, column_type) or not _operands_match(o, _is_text, column_type) for o in operands) \
+        and any(_text_valued(o, column_type) for o in operands)
+
+
+def output_projection(column: exp.Column) -> exp.Expression | None:
+    """The expression an unqualified column names when it refers to an output alias of its SELECT."""
+    select = column.find_ancestor(exp.Select)
+    if select is None:
+        return None
+    for projection in select.expressions:
+        if isinstance(projection, exp.Alias) and projection.alias == column.name:
+            return projection.this
+    return None
+
+
+
+_TEXT_FUNCTIONS = (exp.Upper, exp.Lower, exp.Trim, exp.Substring)
+
+
+def _text_valued(node: exp.Expression, column_type: ColumnType) -> bool:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Literal):
+        return node.is_string
+    if isinstance(node, exp.Column):
+        if isinstance(node.this, exp.Star):
+            return False
+        if not node.table:
+            projection = output_projection(node)
+            return projection is not None and not (isinstance(projection, exp.Column) and not projection.table) \
+                and _text_valued(projection, column_type)
+        field = column_type(node)
+        return field is not None and _is_text(field) and not _read_as_text(field)
+    if isinstance(node, _TEXT_FUNCTIONS):
+        return _text_valued(node.this, column_type)
+    return False
 
 
 def superset_pushable(node: exp.Expression, caps: Capabilities, column_type: ColumnType) -> bool:

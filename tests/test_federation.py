@@ -207,10 +207,13 @@ def test_single_source_query_is_pushed_whole(gateway):
     plan = gateway.plan("SELECT tier, count(*) FROM pg.crm.customers WHERE id > 10 GROUP BY tier")
     assert plan.pushed_whole and len(plan.fragments) == 1
     assert "GROUP BY" in plan.fragments[0].sql
-    # text ordering would follow PostgreSQL's collation: not pushed whole
+    # text ordering is pushed in byte order (PostgreSQL's collation "C"), as DataFusion orders
     plan = gateway.plan("SELECT name FROM pg.crm.customers ORDER BY name")
+    assert plan.pushed_whole
+    assert 'ORDER BY ("customers"."name") COLLATE "C"' in plan.fragments[0].sql
+    # SELECT DISTINCT orders by output names only (PostgreSQL refuses an expression there): stays local
+    plan = gateway.plan("SELECT DISTINCT name FROM pg.crm.customers ORDER BY name")
     assert not plan.pushed_whole
-    assert "ORDER BY" not in plan.fragments[0].sql
 
 
 def test_limit_pushdown_returns_only_needed_rows(gateway):

@@ -167,8 +167,21 @@ def test_pg_rules_in_fragment_sql(gateway):
            "WHERE c.name > 'm' AND c.email LIKE '%@example.org' AND c.tier + 1 = 5")
     pg_sql = _fragment_sql(gateway, sql, "pg")
     assert "LIKE '%@example.org'" in pg_sql and '("c"."tier" + 1) = 5' in pg_sql  # as written, parenthesized
-    assert "'m'" not in pg_sql  # text range comparison follows the collation
-    assert any("collation" in r for r in _reasons(gateway, sql))
+    # text ranges follow PostgreSQL's database collation unless the byte-order collation is explicit
+    assert '"c"."name" COLLATE "C" > \'m\'' in pg_sql
+    assert not any("collation" in r for r in _reasons(gateway, sql))
+
+
+def test_pg_text_ordering_is_pushed_in_byte_order(gateway):
+    sql = ("SELECT c.name FROM pg.crm.customers c WHERE c.name BETWEEN 'A' AND 'z' "
+           "ORDER BY c.name DESC LIMIT 3")
+    pg_sql = _fragment_sql(gateway, sql, "pg")
+    assert '"c"."name" COLLATE "C" BETWEEN' in pg_sql and 'ORDER BY "c"."name" COLLATE "C" DESC' in pg_sql
+    rows = gateway.execute(sql).reader.read_all().to_pylist()
+    names = sorted((r["name"] for r in gateway.execute(
+        "SELECT c.name FROM pg.crm.customers c").reader.read_all().to_pylist() if r["name"] is not None and "A" <= r["name"] <= "z"),
+        key=lambda n: n.encode(), reverse=True)
+    assert [r["name"] for r in rows] == names[:3]
 
 
 def test_csv_source(tmp_path):

@@ -55,6 +55,7 @@ def table_expression(state: FederationState, base: BaseTable) -> exp.Table:
     """How the table's source names it, under the query's alias."""
     table = state.connector(base.ref.source).table_expression(base.ref.schema, base.ref.table)
     table.set("alias", exp.TableAlias(this=exp.to_identifier(base.alias, quoted=True)))
+    table.set("version", base.node.args.get("version"))  # time travel (FOR VERSION AS OF n), for lake sources
     return table
 
 
@@ -76,7 +77,7 @@ def table_fragment(state: FederationState, base: BaseTable) -> Fragment:
         select = select.limit(base.limit)
         pushed.append(f"limit {base.limit}")
     return _add(state, Fragment(
-        id=state.next_id(), source=base.ref.source, sql=select.sql(dialect=connector.dialect),
+        id=state.next_id(), source=base.ref.source, sql=state.source_sql(select, connector),
         schema=pa.schema(fields), tables=[str(base.ref)], pushed=pushed, ast=select, dialect=connector.dialect,
         estimated_rows=_table_estimate(state, base),
     ))
@@ -110,7 +111,7 @@ def partial_fragment(state: FederationState, base: BaseTable, connector: Connect
     if base.filters:
         pushed.append(f"filter {exp.and_(*base.filters).sql(state.dialect)}")
     return _add(state, Fragment(
-        id=state.next_id(), source=base.ref.source, sql=select.sql(dialect=connector.dialect), schema=schema,
+        id=state.next_id(), source=base.ref.source, sql=state.source_sql(select, connector), schema=schema,
         tables=[str(base.ref)], pushed=pushed, ast=select, dialect=connector.dialect,
     ))
 
@@ -132,7 +133,7 @@ def group_fragment(state: FederationState, group: JoinGroup) -> Fragment:
     conditions = group.conditions + [f for m in members for f in m.filters]
     select = select.where(exp.and_(*conditions))
     fragment = _add(state, Fragment(
-        id=state.next_id(), source=members[0].ref.source, sql=select.sql(dialect=connector.dialect),
+        id=state.next_id(), source=members[0].ref.source, sql=state.source_sql(select, connector),
         schema=pa.schema(fields), tables=[str(m.ref) for m in members],
         pushed=[f"join of {', '.join(m.alias for m in members)}",
                 f"filter {exp.and_(*conditions).sql(state.dialect)}"],

@@ -9,6 +9,8 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 from sqlglot.optimizer.simplify import simplify
 
+from planner.pushdown import output_projection
+
 #: join kinds that commute: an inner join (``JOIN``, ``INNER JOIN``) or a cross join (``,``, ``CROSS JOIN``)
 _INNER_KINDS = ("", "INNER", "CROSS")
 
@@ -180,17 +182,6 @@ def within(scope: Scope | None, ancestor: Scope) -> bool:
             return True
         scope = scope.parent
     return False
-
-
-def output_projection(column: exp.Column) -> exp.Expression | None:
-    """The expression an unqualified column names when it refers to an output alias of its SELECT."""
-    select = column.find_ancestor(exp.Select)
-    if select is None:
-        return None
-    for projection in select.expressions:
-        if isinstance(projection, exp.Alias) and projection.alias == column.name:
-            return projection.this
-    return None
 
 
 def fold_date_arithmetic(expression: exp.Expression) -> exp.Expression:

@@ -12,10 +12,9 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from catalog import Catalog, TableRef
 from connectors.base import READ_AS_TEXT, Connector, Fragment, TableStatistics
-from planner.federation.sqlast import output_projection
 from planner.parse import substitute_parameters
 from planner.plan import NotPushed
-from planner.pushdown import ColumnType, unpushable_reason
+from planner.pushdown import ColumnType, output_projection, unpushable_reason, with_binary_collation
 
 
 @dataclass(eq=False)
@@ -89,6 +88,11 @@ class FederationState:
             return self.catalog.statistics(ref)
         except Exception:  # statistics only steer costs; a source that fails them plans without
             return None
+
+    def source_sql(self, ast: exp.Expression, connector: Connector) -> str:
+        """``ast`` (a fragment's query) in ``connector``'s dialect, its text ordering made byte order where the
+        source needs an explicit collation for that (``with_binary_collation``; ``ast`` is changed in place)."""
+        return with_binary_collation(ast, connector.capabilities, self.column_type).sql(dialect=connector.dialect)
 
     def bound(self, expression: exp.Expression) -> exp.Expression:
         """``expression`` with its ``$n`` parameters as typed literals (for DataFusion to type it)."""

@@ -46,13 +46,14 @@ def subtree_fragment(state: FederationState, expression: exp.Expression, bases: 
     for table in source_tables(pushed):
         target = connector.table_expression(table.db, table.name)
         target.set("alias", table.args.get("alias"))
+        target.set("version", table.args.get("version"))  # time travel, for lake sources
         table.replace(target)
     refs = sorted({b.ref for b in bases})
     schema = _oracle_schema(state, expression, refs)
     if schema is None:
         return None  # DataFusion cannot type it on its own; the per-table plan says why
     fragment = Fragment(
-        id=state.next_id(), source=source, sql=pushed.sql(dialect=connector.dialect), schema=schema,
+        id=state.next_id(), source=source, sql=state.source_sql(pushed, connector), schema=schema,
         tables=[str(r) for r in refs], pushed=[what], ast=pushed, dialect=connector.dialect,
     )
     state.fragments.append(fragment)

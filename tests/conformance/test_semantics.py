@@ -65,6 +65,8 @@ def has(source, need: str) -> bool:
         return source.dialect != "sqlite"
     if need == "decimal_values":  # decimals that the source holds as text are read as text, never computed on
         return "amount" not in source.read_as_text["items"]
+    if need == "ordered_text":  # byte order natively, or with an explicit byte-order collation (PostgreSQL's "C")
+        return caps.ordered_text or caps.binary_collation is not None
     if need == "avg":  # AVG is among the pushable operations only where DataFusion runs the fragment
         import sqlglot.expressions as exp
 

@@ -25,11 +25,20 @@ SELECT r.currency, max(r.rate) FROM cached.public.rates AS r GROUP BY r.currency
 fragment __fragment_0 cached: SELECT "r"."currency" AS "currency", "r"."rate" AS "rate" FROM "public"."rates" AS "r";
 residual: SELECT "r"."currency" AS "currency", MAX("r"."rate") AS "_col_1" FROM "__fragment_0" AS "r" GROUP BY "r"."currency";
 
-# title: text ordering in PostgreSQL follows its collation: not whole
+# title: text ordering in PostgreSQL is pushed with the byte-order collation "C" made explicit
 SELECT name FROM pg.public.customers ORDER BY name LIMIT 3;
+fragment __fragment_0 pg: SELECT "customers"."name" AS "name" FROM "public"."customers" AS "customers" ORDER BY ("customers"."name") COLLATE "C" LIMIT 3;
+residual: none
+
+# title: MIN/MAX and ranges over text in PostgreSQL: COLLATE "C" on the column
+SELECT min(name) AS lo, max(name) AS hi FROM pg.public.customers WHERE name > 'b' AND name < 'q';
+fragment __fragment_0 pg: SELECT MIN("customers"."name" COLLATE "C") AS "lo", MAX("customers"."name" COLLATE "C") AS "hi" FROM "public"."customers" AS "customers" WHERE "customers"."name" COLLATE "C" > 'b' AND "customers"."name" COLLATE "C" < 'q';
+residual: none
+
+# title: SELECT DISTINCT orders by output names only: text ORDER BY stays local
+SELECT DISTINCT name FROM pg.public.customers ORDER BY name;
 fragment __fragment_0 pg: SELECT "customers"."name" AS "name" FROM "public"."customers" AS "customers";
-residual: SELECT "customers"."name" AS "name" FROM "__fragment_0" AS "customers" ORDER BY "name" LIMIT 3;
-not pushed: LIMIT on pg.public.customers: the query has ORDER BY that cannot be pushed (text ordering follows the source's collation, not byte order)
+residual: SELECT DISTINCT "customers"."name" AS "name" FROM "__fragment_0" AS "customers" ORDER BY "name";
 
 # title: a query over no source table
 SELECT 1 AS one, 'a' AS letter;
