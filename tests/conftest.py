@@ -26,6 +26,7 @@ from pyarrow import flight
 from tests import dataset
 from tests.demo_support import free_port, write_demo_config
 from tests.flight_support import serve
+from tests.fuzz.data import PG_DATABASE_OPTIONS
 
 PG_URI = os.environ.get("GATEWAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_URI = os.environ.get("GATEWAY_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
@@ -103,7 +104,7 @@ def pg_database(pg_server) -> str:
 
     name = f"gw_test_{secrets.token_hex(4)}"
     with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
+        cur.execute(f"CREATE DATABASE {name} {PG_DATABASE_OPTIONS}")
     uri = _with_database(pg_server, name)
     try:
         dataset.load_postgres(uri)

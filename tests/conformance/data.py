@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from tests.fuzz.data import (
     MYSQL_TYPES,
+    PG_DATABASE_OPTIONS,
     PG_TYPES,
     SQLITE_TYPES,
     _with_database,
@@ -184,7 +185,7 @@ class World:
 
         self.database = f"gw_conf_{secrets.token_hex(4)}"
         with pg.connect(self.pg_admin_uri, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {self.database}")
+            cur.execute(f"CREATE DATABASE {self.database} {PG_DATABASE_OPTIONS}")
         admin = pymysql.connect(autocommit=True, **mysql_params(self.mysql_uri))
         try:
             with admin.cursor() as cur:
