@@ -67,11 +67,12 @@ def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
     allowed, cycles are not)."""
     fragments = {f.id: f for f in plan.fragments}
     sizes = {fid: estimated_rows(f, catalog) for fid, f in fragments.items()}
-    covered = _covered(plan.joins)
+    joins = [*plan.joins, *carried_joins(plan.joins)]
+    covered = _covered(joins)
     uses = plan.references()
     chosen: dict[str, list[DynamicFilter]] = {}
     for _ in range(len(fragments)):  # rounds: a probe chosen in one round may be a build in the next
-        candidates = _candidates(plan, fragments, sizes, chosen, covered, uses)
+        candidates = _candidates(plan, joins, fragments, sizes, chosen, covered, uses)
         added = False
         for candidate in sorted(candidates, key=_Candidate.rank):
             if _pays(candidate, fragments, sizes, chosen, catalog):
@@ -101,13 +102,43 @@ def _directions(join: FragmentJoin) -> tuple[Direction, ...]:
     return forward, (join.right, join.right_column, join.left, join.left_column)
 
 
-def _candidates(plan: FederatedPlan, fragments: dict[str, Fragment], sizes: dict[str, float | None],
-                chosen: dict[str, list[DynamicFilter]], covered: dict[Direction, set[int]],
-                uses: dict[str, int]) -> list[_Candidate]:
-    """The directions of the plan's joins whose build restricts something and that cover every reference of
-    the probe."""
+def carried_joins(joins: list[FragmentJoin]) -> list[FragmentJoin]:
+    """The equi-joins the inner joins imply and do not state: ``a.x = b.y`` and ``b.y = c.z`` give ``a.x = c.z``
+    (TPC-H Q9: part's keys restrict partsupp too, through lineitem). Only inner joins of one scope
+    (``either_way``) are followed: every row the residual keeps satisfies all of them at once. A column is a
+    fragment's output in one of its references (``*_use``), so a shared fragment's references stay apart."""
+    parent: dict[tuple[str, str, int], tuple[str, str, int]] = {}
+
+    def root(node: tuple[str, str, int]) -> tuple[str, str, int]:
+        while parent.setdefault(node, node) != node:
+            node = parent[node]
+        return node
+
+    stated = set()
+    for j in joins:
+        if j.either_way:
+            left, right = (j.left, j.left_column, j.left_use), (j.right, j.right_column, j.right_use)
+            parent[root(left)] = root(right)
+            stated |= {(left, right), (right, left)}
+    classes: dict[tuple[str, str, int], list[tuple[str, str, int]]] = {}
+    for node in list(parent):
+        classes.setdefault(root(node), []).append(node)
+    carried = []
+    for members in classes.values():
+        for i, left in enumerate(sorted(members)):
+            for right in sorted(members)[i + 1:]:
+                if left[0] != right[0] and (left, right) not in stated:
+                    carried.append(FragmentJoin(left[0], left[1], right[0], right[1], True, left[2], right[2]))
+    return carried
+
+
+def _candidates(plan: FederatedPlan, joins: list[FragmentJoin], fragments: dict[str, Fragment],
+                sizes: dict[str, float | None], chosen: dict[str, list[DynamicFilter]],
+                covered: dict[Direction, set[int]], uses: dict[str, int]) -> list[_Candidate]:
+    """The directions of ``joins`` (the plan's and those they imply) whose build restricts something and that
+    cover every reference of the probe."""
     candidates = []
-    for join in plan.joins:
+    for join in joins:
         for build, build_col, probe, probe_col in _directions(join):
             if len(covered[(build, build_col, probe, probe_col)]) < uses.get(probe, 1):
                 continue

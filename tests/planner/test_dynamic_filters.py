@@ -13,7 +13,7 @@ from connectors import base
 from connectors.files import ParquetConnector
 from connectors.postgresql import PostgreSQLConnector
 from gateway.execution.runtime_filters import restrict
-from planner.dynamic_filters import DynamicFilter, choose, estimated_rows
+from planner.dynamic_filters import DynamicFilter, carried_joins, choose, estimated_rows
 from tests.planner.catalog import PlanningConnector, planner
 
 COLUMN = exp.column("k", table="o", quoted=True)
@@ -86,3 +86,33 @@ def test_estimated_rows_take_a_quarter_per_conjunct_without_a_planner_estimate()
                             "ON i.order_id = c.id WHERE c.region = 'north' AND c.tier = 2")
     unestimated = dataclasses.replace(plan.fragments[0], estimated_rows=None)
     assert estimated_rows(unestimated, planning.catalog) == 10_000 * 0.25 ** 2
+
+
+def _fragment_of(plan, table: str) -> str:
+    return next(f.id for f in plan.fragments if any(t.endswith(f".{table}") for t in f.tables))
+
+
+def test_keys_are_carried_across_equal_join_columns():
+    """``i.product_id = p.id`` and ``o.id = i.product_id`` imply ``o.id = p.id``: the filtered products restrict
+    orders too, not only items (TPC-H Q9: part's keys cut partsupp through lineitem)."""
+    planning = planner()
+    _, plan = planning.plan(
+        "SELECT o.amount, i.qty FROM my.shop.products AS p JOIN lake.main.items AS i ON i.product_id = p.id "
+        "JOIN pg.public.orders AS o ON o.id = i.product_id WHERE p.category = 'tools'")
+    products, items, orders = (_fragment_of(plan, t) for t in ("products", "items", "orders"))
+    carried = carried_joins(plan.joins)
+    assert [(j.left, j.left_column, j.right, j.right_column) for j in carried] == [
+        tuple(x for pair in sorted([(products, "id"), (orders, "id")]) for x in pair)]
+    filters = choose(plan, planning.catalog)
+    assert DynamicFilter(products, "id", items, "product_id") in filters
+    assert DynamicFilter(products, "id", orders, "id") in filters
+
+
+def test_keys_are_not_carried_through_an_outer_join():
+    """Rows of a LEFT JOIN's right side that match nothing still count: equalities through it imply nothing."""
+    planning = planner()
+    _, plan = planning.plan(
+        "SELECT o.amount, i.qty FROM my.shop.products AS p JOIN lake.main.items AS i ON i.product_id = p.id "
+        "LEFT JOIN pg.public.orders AS o ON o.id = i.product_id WHERE p.category = 'tools'")
+    products, orders = _fragment_of(plan, "products"), _fragment_of(plan, "orders")
+    assert not any({j.left, j.right} == {products, orders} for j in carried_joins(plan.joins))
