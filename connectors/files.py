@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from datafusion import DataFrame, SessionContext
+from datafusion import DataFrame, SessionContext, col
 from sqlglot import exp
 
 from connectors.arrow import datafusion as df_boundary
@@ -327,7 +327,12 @@ class FileConnector(Connector):
             return None
         casts = {f.name: f.type for f, a in zip(fragment.schema, actual, strict=True) if f.type != a.type}
         self.scans += 1
-        return df.cast(casts) if casts else df
+        if not casts:
+            return df
+        # quoted: a join group's outputs are named "alias.column", which DataFusion would read as qualified
+        columns = [col('"' + f.name.replace('"', '""') + '"') for f in fragment.schema]
+        return df.select(*((c.cast(casts[f.name]) if f.name in casts else c).alias(f.name)
+                           for c, f in zip(columns, fragment.schema, strict=True)))
 
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         """Run the fragment in this connector's DataFusion session; streams, conformed to its schema."""

@@ -173,6 +173,7 @@ class QueryGenerator(ExpressionGenerator):
     def from_clause(self, depth: int, pool: list[Rel]) -> tuple[str, list[Rel]]:
         text, first = self.from_item(pool, 0.7)
         rels = [first]
+        joined: set[tuple[str, str]] = set()  # (alias, column) pairs already equated by an ON condition
         for _ in range(self.rng.choices([0, 1, 2], [5, 4, 1] if depth == 0 else [7, 3, 0])[0]):
             item, new = self.from_item(pool, 0.3)
             kind = self.rng.choices(["inner", "left", "right", "full", "cross", "comma"], [35, 25, 12, 12, 8, 8])[0]
@@ -183,7 +184,14 @@ class QueryGenerator(ExpressionGenerator):
             if not pairs and not small:  # no key to join on: a cross product would be too large
                 continue
             self.tags.add(kind if kind != "comma" else "inner")
+            chained = [p for p in pairs if (p[1], p[2]) in joined]
+            if chained and kind == "inner" and self.chance(0.6):
+                # a third table on a column already joined: a.x = b.y AND c.z = b.y imply a.x = c.z (carried keys)
+                pairs = chained
+                self.tags.add("carried_keys")
             a, alias, b = self.pick(pairs) if pairs else (None, None, None)
+            if a:
+                joined |= {(alias, b), (new.alias, a)}
             on = f"{new.alias}.{a} = {alias}.{b}" if a else "TRUE"
             if kind in ("cross", "comma"):
                 text += f"{' CROSS JOIN' if kind == 'cross' else ','} {item}"
