@@ -468,9 +468,9 @@ def _parquet_statistics(files: list[Path], fields: list[pa.Field]) -> tuple[int,
 
     parquets = [pq.ParquetFile(file) for file in files]
     rows, nulls, bounds = _parquet_footers(parquets, [f.name for f in fields])
-    sample = _parquet_sample(parquets, fields)
+    sample, blocks = _parquet_sample(parquets, fields)
     sampled = sample_column_statistics(sample, rows, f"parquet footer; distinct from a sample of {sample.num_rows} "
-                                                     f"of {rows} rows")
+                                                     f"of {rows} rows", blocks)
     columns = {}
     for field in fields:
         name, seen = field.name, sampled.get(field.name, ColumnStatistics())
@@ -511,8 +511,9 @@ def _parquet_footers(parquets: list, names: list[str]) -> tuple[int, dict[str, i
     return rows, nulls, bounds
 
 
-def _parquet_sample(parquets: list, fields: list[pa.Field]) -> pa.Table:
-    """At most ``SAMPLE_ROWS`` rows: the first rows of at most ten row groups spread over the files."""
+def _parquet_sample(parquets: list, fields: list[pa.Field]) -> tuple[pa.Table, list[int]]:
+    """At most ``SAMPLE_ROWS`` rows: the first rows of at most ten row groups spread over the files; and the rows
+    taken from each row group (contiguous blocks, for ``clustered_distinct``)."""
     groups = [(parquet, g) for parquet in parquets for g in range(parquet.metadata.num_row_groups)
               if parquet.metadata.row_group(g).num_rows]
     if len(groups) > 10:
@@ -524,7 +525,8 @@ def _parquet_sample(parquets: list, fields: list[pa.Field]) -> pa.Table:
                      None)
         if batch is not None:
             batches.append(pa.Table.from_batches([batch]).cast(pa.schema(fields)))
-    return pa.concat_tables(batches) if batches else pa.schema(fields).empty_table()
+    sample = pa.concat_tables(batches) if batches else pa.schema(fields).empty_table()
+    return sample, [b.num_rows for b in batches]
 
 
 def _csv_statistics(files: list[Path], fields: list[pa.Field], header: bool, delimiter: str
@@ -578,7 +580,8 @@ def _csv_statistics(files: list[Path], fields: list[pa.Field], header: bool, del
             sampled_bytes += len(data)
     sample = pa.concat_tables(tables) if tables else pa.schema(fields).empty_table()
     rows = round(total * sample.num_rows / sampled_bytes) if sampled_bytes else None
-    return rows, sample_column_statistics(sample, rows, f"sample {sample.num_rows} of ~{rows} rows")
+    return rows, sample_column_statistics(sample, rows, f"sample {sample.num_rows} of ~{rows} rows",
+                                          [t.num_rows for t in tables])
 
 
 _PLAIN_TYPES = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}

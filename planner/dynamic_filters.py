@@ -258,6 +258,9 @@ def scan_column(fragment: Fragment, column: str) -> exp.Expression | None:
 #: a dynamic filter expected to keep at least this share of the probe's rows is not sent: it costs the source
 #: a long condition and saves nothing (TPC-H Q3's ``BETWEEN 1 AND 149998`` over 150,000 keys)
 KEEPS_NEARLY_ALL = 0.9
+#: a build with this many times more distinct keys than the probe column's estimated distinct count proves the
+#: estimate wrong: the filter is judged as if the column had no statistics
+INCONSISTENT_KEYS = 1.5
 
 
 def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, catalog: Catalog) -> str | None:
@@ -275,7 +278,8 @@ def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, cata
     stats = statistics.columns.get(target.name)
     if stats is None:
         return None
-    if stats.distinct and len(keys) >= KEEPS_NEARLY_ALL * stats.distinct:
+    # more keys than the column is thought to hold: the estimate is wrong (a sample of a sorted column), not the keys
+    if stats.distinct and KEEPS_NEARLY_ALL * stats.distinct <= len(keys) <= INCONSISTENT_KEYS * stats.distinct:
         return f"{len(keys):,} keys of about {stats.distinct:,.0f} distinct values"
     if len(keys) > IN_LIST_LIMIT and stats.min is not None and stats.max is not None:
         bounds = pc.min_max(keys)

@@ -150,3 +150,18 @@ def test_fragment_rows_apply_the_where_and_the_limit():
     assert estimate_fragment_rows(STATS, where) == pytest.approx(ROWS * 0.25 * 0.7)
     assert estimate_fragment_rows(STATS, where, limit=100) == pytest.approx(100)
     assert estimate_fragment_rows(TableStatistics(None, None), where) is None
+
+
+def test_sorted_sample_blocks_scale_distinct_values_with_the_rows():
+    """A key stored sorted (four rows per order) sampled in contiguous blocks: Duj1 alone keeps the sample's
+    count; the blocks show the values keep changing, so the count grows with the table."""
+    import pyarrow as pa
+
+    from connectors.statistics import sample_column_statistics
+
+    keys = [k // 4 for k in range(0, 1_000)] + [k // 4 for k in range(400_000, 401_000)]
+    sample = pa.table({"k": keys, "shuffled": [k % 50 for k in range(2_000)]})
+    stats = sample_column_statistics(sample, 1_000_000, blocks=[1_000, 1_000])
+    assert stats["k"].distinct == 250_000
+    assert stats["shuffled"].distinct == 50  # not sorted within a block: Duj1 (every value repeats)
+    assert sample_column_statistics(sample, 1_000_000)["k"].distinct == 500  # no blocks known

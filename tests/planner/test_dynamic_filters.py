@@ -13,7 +13,7 @@ from connectors import base
 from connectors.files import ParquetConnector
 from connectors.postgresql import PostgreSQLConnector
 from gateway.execution.runtime_filters import restrict
-from planner.dynamic_filters import DynamicFilter, carried_joins, choose, estimated_rows
+from planner.dynamic_filters import DynamicFilter, carried_joins, choose, estimated_rows, keeps_nearly_every_row
 from tests.planner.catalog import PlanningConnector, planner
 
 COLUMN = exp.column("k", table="o", quoted=True)
@@ -116,3 +116,34 @@ def test_keys_are_not_carried_through_an_outer_join():
         "LEFT JOIN pg.public.orders AS o ON o.id = i.product_id WHERE p.category = 'tools'")
     products, orders = _fragment_of(plan, "products"), _fragment_of(plan, "orders")
     assert not any({j.left, j.right} == {products, orders} for j in carried_joins(plan.joins))
+
+
+class _StatisticsOnly:
+    """The one catalog call ``keeps_nearly_every_row`` makes: declared statistics of the probe's table."""
+
+    def __init__(self, distinct: float) -> None:
+        self.distinct = distinct
+
+    def statistics(self, ref):
+        return base.TableStatistics(rows=5_000_000, bytes=None,
+                                    columns={"order_id": base.ColumnStatistics(distinct=self.distinct)})
+
+
+def _items_probe():
+    planning = planner()
+    _, plan = planning.plan("SELECT c.name, i.qty FROM pg.public.customers AS c JOIN lake.main.items AS i "
+                            "ON i.order_id = c.id WHERE c.region = 'north'")
+    return plan.fragments[1]
+
+
+def test_filter_with_as_many_keys_as_distinct_values_is_not_sent():
+    keys = pa.array(range(950), pa.int64())
+    assert keeps_nearly_every_row(_items_probe(), "order_id", keys, _StatisticsOnly(1_000)) == (
+        "950 keys of about 1,000 distinct values")
+
+
+def test_more_keys_than_the_estimated_distinct_values_prove_the_estimate_wrong():
+    """147,126 keys against an estimate of 2,617 distinct values (a sample of a sorted column): the filter is
+    sent, not dropped as keeping every row."""
+    keys = pa.array(range(147_126), pa.int64())
+    assert keeps_nearly_every_row(_items_probe(), "order_id", keys, _StatisticsOnly(2_617)) is None
