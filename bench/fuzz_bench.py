@@ -82,7 +82,8 @@ def main() -> None:
         "types": {"count": len(report.types), "examples": [
             {"types": o.types, "sql": o.gateway_sql} for o in report.types[:15]]},
         "unstable": [{"detail": o.detail, "sql": o.reference_sql} for o in report.unstable[:15]],
-        "fallbacks": dict(Counter(report.fallbacks).most_common()),
+        "fallbacks": {"reasons": dict(Counter(o.fallback for o in report.fallbacks).most_common()),
+                      "examples": [{"reason": o.fallback, "sql": o.gateway_sql} for o in report.fallbacks[:15]]},
         "invalid_reasons": dict(report.invalid_reasons.most_common(15)),
         "scan_findings": [{"source": s, "table": t, "difference": d} for s, t, d in scan_findings],
         "regressions_added": added,

@@ -196,10 +196,17 @@ def test_large_postgresql_table_is_read_in_parallel(pg_database, files, referenc
     sql = "SELECT c.id, c.credit, o.amount FROM {customers} c JOIN {orders} o ON o.customer_id = c.id"
     got = gw.execute(sql.format(**GATEWAY_NAMES)).reader.read_all()
     assert_same(got, reference(sql), ordered=False)
-    # a filtered scan stays one statement (PostgreSQL picks an index or its own parallel workers)
+    # a selective scan stays one statement (PostgreSQL picks an index or its own parallel workers)
     filtered = gw.plan("SELECT c.id, c.credit FROM pg.crm.customers c JOIN lake.orders o ON o.customer_id = c.id "
-                       "WHERE c.tier > 10").fragments[0]
+                       "WHERE c.id = 10").fragments[0]
     assert connector._parallel.split(filtered) is None
+    # a filter the statistics say keeps most rows reads like a whole-table scan: split, same answer
+    sql = ("SELECT c.id, c.credit, o.amount FROM {customers} c JOIN {orders} o ON o.customer_id = c.id "
+           "WHERE c.id > 1")
+    broad = gw.plan(sql.format(**GATEWAY_NAMES)).fragments[0]
+    statements = connector._parallel.split(broad)
+    assert statements is not None and all("ctid" in s and '"id" > 1' in s for s in statements)
+    assert_same(gw.execute(sql.format(**GATEWAY_NAMES)).reader.read_all(), reference(sql), ordered=False)
     gw.close()
 
 

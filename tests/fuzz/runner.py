@@ -63,7 +63,7 @@ class FuzzReport:
     names: list[Outcome] = field(default_factory=list)
     unstable: list[Outcome] = field(default_factory=list)
     types: list[Outcome] = field(default_factory=list)
-    fallbacks: list[str] = field(default_factory=list)
+    fallbacks: list[Outcome] = field(default_factory=list)
     invalid_reasons: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -76,7 +76,7 @@ class FuzzReport:
             for tag in tags:
                 self.by_shape[tag][category] += 1
         if outcome.fallback:
-            self.fallbacks.append(outcome.fallback)
+            self.fallbacks.append(outcome)
         if outcome.category == NAMES:
             self.names.append(outcome)
         if outcome.category == UNSTABLE:
