@@ -79,6 +79,9 @@ class Capabilities:
             ``"C"``: ``memcmp`` of UTF-8, which is code-point order, as DataFusion compares strings). Text
             ordering of plain text operands is then pushed with ``COLLATE`` that collation made explicit
             (``planner.pushdown.with_binary_collation``).
+        decorrelates_subqueries: a correlated scalar sub-query runs as one grouped join, as in DataFusion.
+            False where it runs once per outer row (PostgreSQL's SubPlan): a query holding one is not pushed
+            whole there.
     """
 
     projection: bool = True
@@ -98,6 +101,7 @@ class Capabilities:
     full_join: bool = True
     temporal_as_text: bool = False
     binary_collation: str | None = None
+    decorrelates_subqueries: bool = True
 
 
 @dataclass

@@ -116,6 +116,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS | {exp.Substring},
         ordered_text=False,
         binary_collation="C",
+        decorrelates_subqueries=False,
         case_sensitive_like=True,
         boolean_min_max=False,
     )

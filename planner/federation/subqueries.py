@@ -12,7 +12,7 @@ from sqlglot.optimizer.scope import Scope
 
 from planner.federation.sqlast import within
 from planner.federation.state import FederationState
-from planner.federation.whole_query import subtree_fragment
+from planner.federation.whole_query import correlated, subtree_fragment
 
 
 def push_subqueries(state: FederationState) -> None:
@@ -38,15 +38,3 @@ def push_subqueries(state: FederationState) -> None:
             scope.expression.replace(exp.select("*").from_(reference))
         pushed_scopes.append(scope)
         state.bases = [b for b in state.bases if b not in inside]
-
-
-def correlated(state: FederationState, scope: Scope) -> bool:
-    """Whether a column inside ``scope`` (or its sub-scopes) names a table of an enclosing scope."""
-    for sub in state.scopes:
-        if not within(sub, scope):
-            continue
-        for column in sub.columns:
-            owner, _ = state.owner(sub, column.table)
-            if column.table and owner is not None and not within(owner, scope):
-                return True
-    return False

@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 from sqlglot import exp
+from sqlglot.optimizer.scope import Scope
 
 from catalog import TableRef
 from connectors.base import Fragment
 from connectors.errors import GatewayError
 from planner.dialects import RESIDUAL_DIALECT
 from planner.federation.residual import residual_schema
-from planner.federation.sqlast import order_by_computed_outputs, source_tables
+from planner.federation.sqlast import order_by_computed_outputs, source_tables, within
 from planner.federation.state import BaseTable, FederationState
 
 
@@ -40,6 +41,9 @@ def subtree_fragment(state: FederationState, expression: exp.Expression, bases: 
     if any(not (t.args.get("catalog") and t.args.get("db")) for t in expression.find_all(exp.Table)):
         return None  # reads a CTE defined outside
     if state.unpushable(expression, source):
+        return None
+    if not connector.capabilities.decorrelates_subqueries and _correlated_scalar_subquery(state, expression):
+        state.not_pushed_because(f"{what} to {source}", CORRELATED_SCALAR_REASON)
         return None
     pushed = expression.copy()
     order_by_computed_outputs(pushed)
@@ -74,3 +78,43 @@ def _oracle_schema(state: FederationState, expression: exp.Expression, refs: lis
     except GatewayError:
         return None
     return schema
+
+
+CORRELATED_SCALAR_REASON = ("a correlated scalar sub-query runs once per outer row in this source; DataFusion "
+                            "decorrelates it into one grouped join")
+
+
+def _correlated_scalar_subquery(state: FederationState, expression: exp.Expression) -> bool:
+    """Whether ``expression`` holds a scalar sub-query (not EXISTS/IN/ANY) that reads a column of an enclosing
+    query: PostgreSQL executes such a sub-query as a SubPlan per outer row (TPC-H Q2 pushed whole: 0.97 s, as
+    fragments with the sub-query decorrelated by DataFusion: 0.19 s)."""
+    for scope in state.scopes:
+        node = scope.expression
+        parent = node.parent
+        if not isinstance(parent, exp.Subquery) or isinstance(parent.parent, exp.Exists | exp.In | exp.Any | exp.All):
+            continue
+        if not _inside(node, expression) or node is expression:
+            continue
+        if correlated(state, scope):
+            return True
+    return False
+
+
+def _inside(node: exp.Expression, root: exp.Expression) -> bool:
+    while node is not None:
+        if node is root:
+            return True
+        node = node.parent
+    return False
+
+
+def correlated(state: FederationState, scope: Scope) -> bool:
+    """Whether a column inside ``scope`` (or its sub-scopes) names a table of an enclosing scope."""
+    for sub in state.scopes:
+        if not within(sub, scope):
+            continue
+        for column in sub.columns:
+            owner, _ = state.owner(sub, column.table)
+            if column.table and owner is not None and not within(owner, scope):
+                return True
+    return False

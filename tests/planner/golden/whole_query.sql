@@ -40,6 +40,20 @@ SELECT DISTINCT name FROM pg.public.customers ORDER BY name;
 fragment __fragment_0 pg: SELECT "customers"."name" AS "name" FROM "public"."customers" AS "customers";
 residual: SELECT DISTINCT "customers"."name" AS "name" FROM "__fragment_0" AS "customers" ORDER BY "name";
 
+# title: a correlated scalar sub-query is not pushed whole to PostgreSQL (it runs once per outer row there)
+SELECT c.name FROM pg.public.customers c WHERE c.tier = (SELECT max(o.qty) FROM pg.public.orders o WHERE o.customer_id = c.id);
+fragment __fragment_0 pg: SELECT "o"."customer_id" AS "customer_id", "o"."qty" AS "qty" FROM "public"."orders" AS "o";
+fragment __fragment_1 pg: SELECT "c"."id" AS "id", "c"."name" AS "name", "c"."tier" AS "tier" FROM "public"."customers" AS "c";
+residual: SELECT "c"."name" AS "name" FROM "__fragment_1" AS "c" WHERE "c"."tier" = (SELECT MAX("o"."qty") AS "_col_0" FROM "__fragment_0" AS "o" WHERE "o"."customer_id" = "c"."id");
+not pushed: whole query to pg: a correlated scalar sub-query runs once per outer row in this source; DataFusion decorrelates it into one grouped join
+join: __fragment_1.id = __fragment_0.customer_id directed
+dynamic filter: __fragment_1.id -> __fragment_0.customer_id
+
+# title: a correlated EXISTS is pushed whole (PostgreSQL runs it as a semi-join)
+SELECT c.name FROM pg.public.customers c WHERE EXISTS (SELECT 1 FROM pg.public.orders o WHERE o.customer_id = c.id);
+fragment __fragment_0 pg: SELECT "c"."name" AS "name" FROM "public"."customers" AS "c" WHERE EXISTS(SELECT 1 AS "1" FROM "public"."orders" AS "o" WHERE "o"."customer_id" = "c"."id");
+residual: none
+
 # title: a query over no source table
 SELECT 1 AS one, 'a' AS letter;
 residual: SELECT 1 AS "one", 'a' AS "letter";
