@@ -80,24 +80,26 @@ class AdbcConnector(Connector):
         """The SQL actually sent for a fragment (subclasses may wrap it)."""
         return fragment.sql
 
-    def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
+    def scan(self, fragment: Fragment, cancel_key: int | None = None) -> pa.RecordBatchReader:
         """Stream ``fragment`` from the source, conformed to ``fragment.schema``.
 
         The statement starts here (so its errors surface at once); rows are read as the returned reader is
-        consumed. Raises SourceUnavailableError, SourceQueryError.
+        consumed. ``cancel_key``: the ``id`` of the fragment ``cancel`` will be called with, when a subclass
+        scans a rewritten fragment (or several) in its place. Raises SourceUnavailableError, SourceQueryError.
         """
         self.scans += 1
         sql = self.fragment_sql(fragment)
+        key = id(fragment) if cancel_key is None else cancel_key
         conn, reused = self._pool.acquire_reporting()
         while True:
             try:
                 cur = conn.cursor()
-                self._running[id(fragment)] = cur  # for cancel(), from another thread
+                self._running.setdefault(key, []).append(cur)  # for cancel(), from another thread
                 cur.execute(sql)
                 reader = cur.fetch_record_batch()
                 break
             except Exception as exc:
-                self._running.pop(id(fragment), None)
+                self._forget(key, cur)
                 self._pool.release(conn, broken=True)
                 if reused and connection_lost(exc):  # died while pooled (a server restart): once more, anew
                     conn, reused = self._pool.acquire_new(), False
@@ -117,7 +119,7 @@ class AdbcConnector(Connector):
             except Exception as exc:
                 raise self._error(exc, sql) from exc
             finally:
-                self._running.pop(id(fragment), None)
+                self._forget(key, cur)
                 self._cancelled.discard(id(cur))
                 try:
                     cur.close()
@@ -146,19 +148,26 @@ class AdbcConnector(Connector):
         return self.__dict__.setdefault("_cancelled_fragments", set())
 
     @property
-    def _running(self) -> dict[int, Any]:
-        """id(fragment) -> the cursor running it (see ``cancel``)."""
+    def _running(self) -> dict[int, list[Any]]:
+        """id(fragment) -> the cursors running its statements (see ``cancel``)."""
         running = self.__dict__.get("_running_cursors")
         if running is None:
             running = self.__dict__.setdefault("_running_cursors", {})
         return running
 
+    def _forget(self, key: int, cur: Any) -> None:
+        cursors = self._running.get(key)
+        if cursors is not None and cur in cursors:
+            cursors.remove(cur)
+            if not cursors:
+                self._running.pop(key, None)
+
     def cancel(self, fragment: Fragment) -> None:
-        """Cancel the fragment's running statement (ADBC ``AdbcStatementCancel``: PostgreSQL gets a cancel
-        request, so the backend stops); its stream then fails and the connection is discarded. A driver without
-        cancel (SQLite) is not an error: the engine stops reading at the next batch, which closes the cursor."""
-        cur = self._running.get(id(fragment))
-        if cur is not None:
+        """Cancel the fragment's running statements (ADBC ``AdbcStatementCancel``: PostgreSQL gets a cancel
+        request, so the backend stops); their streams then fail and the connections are discarded. A driver
+        without cancel (SQLite) is not an error: the engine stops reading at the next batch, which closes the
+        cursor."""
+        for cur in list(self._running.get(id(fragment), ())):
             self._cancelled.add(id(cur))  # by cursor: a cached plan runs the same fragment object again
             try:
                 cur.adbc_cancel()

@@ -145,12 +145,13 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         """Stream a fragment; a plain scan of a large table (``parallel_min_rows``, default 500,000 rows) is
         read over ``parallel_readers`` (default 2) connections by ctid ranges. Numeric columns travel as
         text (``_numerics_as_text``)."""
+        key = id(fragment)  # cancel(fragment) finds the statements of the rewritten fragments by it
         fragment = _numerics_as_text(fragment)
         statements = self._parallel.split(fragment)
         if statements is None:
-            return super().scan(fragment)
+            return super().scan(fragment, cancel_key=key)
         self.scans += 1 - len(statements)  # one fragment, however many statements
-        readers = [super(PostgreSQLConnector, self).scan(dataclasses.replace(fragment, sql=s, ast=None))
+        readers = [super(PostgreSQLConnector, self).scan(dataclasses.replace(fragment, sql=s, ast=None), cancel_key=key)
                    for s in statements]
         return merge_readers([lambda r=r: r for r in readers], fragment.schema)
 

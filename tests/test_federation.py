@@ -435,3 +435,59 @@ def test_postgresql_numerics_travel_as_text(gateway, reference):
     got = gateway.execute(sql.format(**GATEWAY_NAMES)).reader.read_all()
     assert pa.types.is_decimal(got.schema.field("credit").type)
     assert_same(got, reference(sql), ordered=False)
+
+
+def test_cancel_reaches_a_postgresql_fragment_with_decimal_columns(pg_database, files):
+    """Decimal outputs are read as text, through a rewritten fragment (and a large scan through several ctid
+    statements): cancelling the query must still cancel the statement running at PostgreSQL."""
+    import threading
+    import time
+    from urllib.parse import urlsplit
+
+    import adbc_driver_postgresql.dbapi as pg
+
+    from gateway.execution.engine import QueryEngine
+    from gateway.settings import settings_from_dict
+
+    with pg.connect(pg_database, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("CREATE OR REPLACE VIEW crm.slow_amounts AS "
+                    "SELECT 1.25::numeric(10, 2) AS amount FROM pg_sleep(60)")
+    database = urlsplit(pg_database).path.lstrip("/")
+
+    def sleeping() -> int:
+        with pg.connect(pg_database, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state = 'active' "
+                        "AND query LIKE '%slow_amounts%' AND pid <> pg_backend_pid()", parameters=(database,))
+            return cur.fetchone()[0]
+
+    gw = QueryEngine(settings_from_dict({"sources": [
+        {"name": "pg", "kind": "postgresql", "uri": pg_database},
+        {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
+    ]}, base_dir=files["root"]))
+    cancel = threading.Event()
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(gw.execute("SELECT amount FROM pg.crm.slow_amounts", cancel=cancel).reader.read_all())
+        except Exception as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while sleeping() == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sleeping() == 1
+        cancel.set()
+        deadline = time.monotonic() + 5
+        while sleeping() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sleeping() == 0, "the PostgreSQL statement kept running after the query was cancelled"
+        worker.join(timeout=10)
+        assert outcome and isinstance(outcome[0], Exception)
+    finally:
+        cancel.set()
+        worker.join(timeout=10)
+        gw.close()
