@@ -150,7 +150,12 @@ def distinct_output_names(ast: exp.Expression) -> list[str] | None:
     """Give the residual's top-level outputs that share a name distinct aliases (``id``, ``id_2``): DataFusion
     refuses two aliased projections of one name (a star over a join pushed as one fragment reads
     ``"__g0"."c.id" AS "id", "__g0"."t.id" AS "id"``). Returns the names the outputs must carry in the end,
-    or None when they were distinct already."""
+    or None when they were distinct already. In a set operation every branch is made distinct (an INTERSECT of
+    ``a1.dt AS dt, a2.dt AS dt`` is "ambiguous" to DataFusion); the first branch names the result."""
+    if isinstance(ast, exp.SetOperation):
+        branches = _set_operation_branches(ast)
+        renamed = [distinct_output_names(branch) for branch in branches]
+        return renamed[0] if any(r is not None for r in renamed) else None
     if not isinstance(ast, exp.Select):
         return None
     names = [p.alias_or_name for p in ast.expressions]
@@ -168,6 +173,15 @@ def distinct_output_names(ast: exp.Expression) -> list[str] | None:
             projection.replace(exp.alias_(inner.copy(), f"{name}_{suffix}", quoted=True))
         seen.add(name)
     return names
+
+
+def _set_operation_branches(node: exp.Expression) -> list[exp.Expression]:
+    """The SELECTs of a set operation, left to right (nested set operations flattened, parentheses unwrapped)."""
+    while isinstance(node, exp.Subquery | exp.Paren):
+        node = node.this
+    if isinstance(node, exp.SetOperation):
+        return [*_set_operation_branches(node.this), *_set_operation_branches(node.expression)]
+    return [node]
 
 
 def source_tables(ast: exp.Expression) -> list[exp.Table]:

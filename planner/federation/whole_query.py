@@ -56,6 +56,8 @@ def subtree_fragment(state: FederationState, expression: exp.Expression, bases: 
     schema = _oracle_schema(state, expression, refs)
     if schema is None:
         return None  # DataFusion cannot type it on its own; the per-table plan says why
+    if expression is not state.ast and len(set(schema.names)) != len(schema.names):
+        return None  # the residual reads a sub-query's fragment as a table: two outputs of one name are ambiguous
     fragment = Fragment(
         id=state.next_id(), source=source, sql=state.source_sql(pushed, connector), schema=schema,
         tables=[str(r) for r in refs], pushed=[what], ast=pushed, dialect=connector.dialect,
