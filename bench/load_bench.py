@@ -30,7 +30,7 @@ Goals, checked with admission on: at 32 clients the lookups' p50 at most 10x the
 5x p50 for lookups and at most 10x overall, no errors, throughput not below the 1-client figure.
 
     .venv/bin/python bench/load_bench.py [--seconds 30] [--levels 1,8,32] [--admission both|on|off]
-    .venv/bin/python bench/load_bench.py --soak-minutes 10      # 8 clients, admission on: RSS growth
+    .venv/bin/python bench/load_bench.py --soak-seconds 600     # 8 clients, admission on: RSS growth
 
 Writes ``bench/results/load.json`` (``load-soak.json`` for a soak). Clients only connect to 127.0.0.1.
 """
@@ -132,7 +132,8 @@ def write_lake(folder: Path, sales_rows: int, accounts: int) -> None:
 
 def serve(config_json: str) -> None:
     """Child process: a Flight SQL server over the given settings on a free 127.0.0.1 port. Prints
-    ``port N``, serves until stdin closes, then prints the admission lanes' counters as JSON."""
+    ``port N``, serves until stdin closes, then prints the admission lanes' counters and the memory budget
+    (``gateway.execution.memory``: its total, what is held at the end, its peak) as JSON."""
     from flight_server.server import GatewayFlightServer
     from gateway.execution.engine import QueryEngine
     from gateway.settings import settings_from_dict
@@ -144,7 +145,7 @@ def serve(config_json: str) -> None:
     thread.start()
     print(f"port {server.port}", flush=True)
     sys.stdin.read()  # until the parent closes our stdin
-    print(json.dumps(gateway.admission.snapshot()), flush=True)
+    print(json.dumps({**gateway.admission.snapshot(), "memory_budget": gateway.memory.snapshot()}), flush=True)
     server.shutdown()
     thread.join(timeout=10)
     gateway.close()
@@ -405,14 +406,17 @@ def main() -> None:
                         help="a new prepared statement per query (default: one per client and query kind)")
     parser.add_argument("--limits", default="{}",
                         help='more [limits] settings as JSON, e.g. \'{"max_heavy_queries": 1}\'')
-    parser.add_argument("--soak-minutes", type=float, default=0.0, help="8 clients, admission on, RSS growth")
+    parser.add_argument("--soak-seconds", type=float, default=0.0,
+                        help="a soak instead of the levels: 8 clients, admission on, RSS growth (600: ten minutes)")
+    parser.add_argument("--soak-minutes", type=float, default=0.0, help="--soak-seconds in minutes")
     parser.add_argument("--pg", default=DEFAULT_PG, help="a PostgreSQL user that may create databases")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
         return
-    soak = args.soak_minutes > 0
+    args.soak_seconds = args.soak_seconds or args.soak_minutes * 60
+    soak = args.soak_seconds > 0
     out = Path(args.out or Path(__file__).parent / "results" / ("load-soak.json" if soak else "load.json"))
     database = f"gw_bench_load_{secrets.token_hex(3)}"
     folder = Path(tempfile.mkdtemp(prefix="gw_load_bench_"))
@@ -455,16 +459,18 @@ def main() -> None:
 
 
 def run_soak(args, pg_uri: str, lake: Path) -> dict:
-    """8 clients for ``--soak-minutes`` against one server with admission on; RSS at the start (after a
-    one-minute-or-less warm-up level), at the end, and its growth."""
+    """8 clients for ``--soak-seconds`` against one server with admission on; RSS at the start (after a
+    warm-up level of a tenth of the soak, at most a minute), at the end, and its growth; the RSS slope over
+    the second half (MiB per minute: a leak keeps it above zero)."""
     server = Server(server_config(pg_uri, lake, True, args.pool_size, json.loads(args.limits)))
+    seconds = args.soak_seconds
     try:
-        warm = run_level(server.uri, 8, min(60.0, args.soak_minutes * 6), args.max_queries, args.accounts, seed=1,
+        warm = run_level(server.uri, 8, min(60.0, seconds / 10), args.max_queries, args.accounts, seed=1,
                          prepare_each=args.prepare_each)
         start_rss = server.rss_mib()
-        raw = run_level(server.uri, 8, args.soak_minutes * 60, 10**9, args.accounts, seed=2,
+        raw = run_level(server.uri, 8, seconds, 10**9, args.accounts, seed=2,
                         prepare_each=args.prepare_each, server_pid=server.proc.pid)
-        summary = summarize(raw, args.soak_minutes * 60, server)
+        summary = summarize(raw, seconds, server)
         end_rss = server.rss_mib()
     finally:
         lanes = server.stop()
@@ -475,10 +481,10 @@ def run_soak(args, pg_uri: str, lake: Path) -> dict:
         xs, ys = [s[0] / 60 for s in half], [s[1] for s in half]
         slope = round(statistics.linear_regression(xs, ys).slope, 2)
     growth = round(end_rss - start_rss, 1) if start_rss and end_rss else None
-    print(f"soak {args.soak_minutes} min at 8 clients: RSS {start_rss:.0f} -> {end_rss:.0f} MiB "
+    print(f"soak {seconds:g} s at 8 clients: RSS {start_rss:.0f} -> {end_rss:.0f} MiB "
           f"(growth {growth} MiB; second half {slope} MiB/min), {summary['throughput_qps']} q/s, "
           f"errors {summary['errors']}", flush=True)
-    return {"soak_minutes": args.soak_minutes, "warmup_queries": len(warm["samples"]),
+    return {"soak_seconds": seconds, "warmup_queries": len(warm["samples"]),
             "rss_start_mib": round(start_rss, 1), "rss_end_mib": round(end_rss, 1), "rss_growth_mib": growth,
             "rss_slope_second_half_mib_per_min": slope, "level": summary, "lanes_at_end": lanes}
 

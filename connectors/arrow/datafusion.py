@@ -14,8 +14,9 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
-from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
+from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext, udf
 
 #: partitions of every DataFusion plan the gateway runs (file sources, residual plans): twice the cores, so a
 #: few large files balance over smaller units (TPC-H SF1 on 2 cores: joins over lineitem 6-10% faster at 4
@@ -95,6 +96,30 @@ class StreamCancelled(Exception):
     """``batches`` stopped because its ``cancel`` event was set."""
 
 
+#: the name of the kill switch a residual session registers (``register_kill_switch``)
+KILL_SWITCH = "__gateway_alive"
+
+
+def register_kill_switch(ctx: SessionContext, cancel: threading.Event) -> None:
+    """Register ``__gateway_alive(a boolean, b boolean) -> boolean`` in ``ctx``: true for every row while
+    ``cancel`` is clear, StreamCancelled (failing the plan) once it is set.
+
+    Why: DataFusion runs a plan as Tokio tasks, and dropping its stream aborts them only at their next yield
+    point; a join that explodes under an aggregate yields none (apache/datafusion#19358, open in 55), so a
+    cancelled cross join went on burning every core for minutes and starved the next query. A volatile
+    predicate over columns of both join inputs stays in the join's own filter (not pushed to a scan), is
+    evaluated once per batch of candidate pairs, and ends the plan from inside that loop within a batch.
+    ``gateway.execution.residual.guarded_sql`` adds it to the residual plan's joins.
+    """
+
+    def alive(left: pa.Array, right: pa.Array) -> pa.Array:
+        if cancel.is_set():
+            raise StreamCancelled("the query was cancelled")
+        return pc.or_kleene(left, pc.invert(left))  # all true: ``left`` is ``x IS NULL``, never null
+
+    ctx.register_udf(udf(alive, [pa.bool_(), pa.bool_()], pa.bool_(), "volatile", name=KILL_SWITCH))
+
+
 def batches(df, cancel: threading.Event) -> Iterator[pa.RecordBatch]:
     """The batches of a DataFusion DataFrame as pyarrow batches, stoppable from another thread.
 
@@ -103,25 +128,31 @@ def batches(df, cancel: threading.Event) -> Iterator[pa.RecordBatch]:
     the stream are dropped, which stops DataFusion's work (a blocking ``next()`` cannot be interrupted: a
     runaway join went on burning CPU after its client left). Later batches are read with plain ``next()``
     (cheaper per batch; no DataFusion thread calls into Python, which raced interpreter exit) and ``cancel`` is
-    checked between them. Raises StreamCancelled once ``cancel`` is set, and DataFusion's own errors.
+    checked between them. Dropping the stream stops only work that yields to Tokio; a plan guarded by
+    ``register_kill_switch`` also stops inside a join. Raises StreamCancelled once ``cancel`` is set (also
+    when the plan failed because of it), and DataFusion's own errors.
     """
-    stream = _started_stream(df, cancel)
-    loop = asyncio.new_event_loop()
     try:
-        first = loop.run_until_complete(_next_batch(stream, cancel))
-    except BaseException:
-        stream = None  # dropping the native stream aborts DataFusion's tasks
+        stream = _started_stream(df, cancel)
+        loop = asyncio.new_event_loop()
+        try:
+            first = loop.run_until_complete(_next_batch(stream, cancel))
+        finally:
+            loop.close()
+        if first is None:
+            return
+        yield first.to_pyarrow()
+        for batch in stream:
+            if cancel.is_set():
+                raise StreamCancelled("the stream was cancelled")
+            yield batch.to_pyarrow()
+    except Exception:
+        # Neither the stream nor the DataFrame (it caches its physical plan, whose repartitions own running
+        # tasks) may outlive the query in a traceback that keeps this frame: dropped, their tasks are aborted.
+        stream = df = None
+        if cancel.is_set():  # the kill switch, or DataFusion's error after the stream was dropped
+            raise StreamCancelled("the stream was cancelled") from None
         raise
-    finally:
-        loop.close()
-    if first is None:
-        return
-    yield first.to_pyarrow()
-    for batch in stream:
-        if cancel.is_set():
-            stream = None
-            raise StreamCancelled("the stream was cancelled")
-        yield batch.to_pyarrow()
 
 
 def _started_stream(df, cancel: threading.Event):

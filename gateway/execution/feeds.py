@@ -10,6 +10,7 @@ fragment's files itself.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -18,7 +19,9 @@ import time
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
+import sqlglot
 from datafusion import SessionContext
+from sqlglot import exp
 
 from catalog import Catalog
 from connectors.arrow.datafusion import plain_schema
@@ -26,7 +29,10 @@ from connectors.arrow.streams import BatchChannel
 from connectors.base import Fragment
 from gateway.cache.scanner import CachedScanner
 from gateway.errors import QueryCancelledError
+from gateway.execution.kill_switch import guarded_sql
+from gateway.execution.memory import MemoryAccount
 from gateway.metrics import FragmentStats
+from planner.dialects import RESIDUAL_DIALECT
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +43,15 @@ class FragmentFeed:
     Two modes. *stream* (a whole query pushed to one source): batches pass through a bounded
     ``BatchChannel``, so a slow client stops the source reads instead of filling memory. *collect* (fragments
     of a residual plan): DataFusion can only read a finished dataset from Python, so each fragment is gathered
-    by its own thread (all in parallel), in memory up to ``spill_bytes`` and in an Arrow IPC file beyond,
-    which DataFusion then scans from disk.
+    by its own thread (all in parallel), in memory up to ``spill_bytes`` (and while the query's ``memory``
+    account of the process-wide budget can grow) and in an Arrow IPC file beyond, which DataFusion then scans
+    from disk.
     """
 
     def __init__(self, fragment: Fragment, catalog: Catalog, depth: int, cancel: threading.Event,
                  scanner: CachedScanner | None = None, max_staleness_s: float | None = None,
                  collect: bool = False, spill_dir: str | None = None, spill_bytes: int = 256 << 20,
-                 stats: FragmentStats | None = None) -> None:
+                 stats: FragmentStats | None = None, memory: MemoryAccount | None = None) -> None:
         self.fragment = fragment
         self._scanner = scanner
         self._max_staleness_s = max_staleness_s
@@ -56,6 +63,7 @@ class FragmentFeed:
         self._collect = collect
         self._spill_dir = spill_dir
         self._spill_bytes = spill_bytes
+        self._memory = memory  # the query's share of the process-wide budget: kept batches reserve from it
         self._kept: list[pa.RecordBatch] = []
         self._kept_bytes = 0
         self.spill_path: str | None = None
@@ -75,13 +83,17 @@ class FragmentFeed:
         return self._catalog.connector(self.fragment.source).scan(self.fragment)
 
     def _keep(self, batch: pa.RecordBatch) -> None:
-        if self._writer is None and self._kept_bytes + batch.nbytes > self._spill_bytes:
+        # spilled past this fragment's own limit, or once the process-wide budget has no room for the batch
+        if self._writer is None and (self._kept_bytes + batch.nbytes > self._spill_bytes or (
+                self._memory is not None and not self._memory.grow(batch.nbytes))):
             fd, self.spill_path = tempfile.mkstemp(prefix=f"gateway-{self.fragment.id}-", suffix=".arrow",
                                                    dir=self._spill_dir)
             os.close(fd)
             self._writer = pa.ipc.new_file(self.spill_path, self.fragment.schema)
             for kept in self._kept:
                 self._writer.write_batch(kept)
+            if self._memory is not None:
+                self._memory.shrink(self._kept_bytes)  # on disk now
             self._kept, self._kept_bytes = [], 0
         if self._writer is not None:
             self._writer.write_batch(batch)
@@ -212,7 +224,15 @@ class InPlaceFeed:
         self.spill_path: str | None = None
 
     def register(self, ctx: SessionContext, target_partitions: int) -> None:
-        view = self._catalog.connector(self.fragment.source).native_view(self.fragment, ctx)
+        connector = self._catalog.connector(self.fragment.source)
+        guarded = _guarded(self.fragment)
+        try:  # the fragment's own joins (a join group of files) carry the residual session's kill switch
+            view = connector.native_view(guarded, ctx) if guarded is not None else None
+        except Exception:  # never expected: the view as it was
+            log.warning("in-place fragment runs without its kill switch", extra={"fragment": self.fragment.id})
+            view = None
+        if view is None:
+            view = connector.native_view(self.fragment, ctx)
         if view is None:
             self.stats.read_in_place = False
             feed = self._fallback(self.fragment, self.stats)
@@ -228,6 +248,17 @@ class InPlaceFeed:
 
 
 Feed = FragmentFeed | InPlaceFeed
+
+
+def _guarded(fragment: Fragment) -> Fragment | None:
+    """The fragment with the kill switch in its joins (``guarded_sql``), or None when it has none to guard."""
+    if not isinstance(fragment.ast, exp.Select) or not fragment.ast.args.get("joins"):
+        return None
+    sql = fragment.ast.sql(dialect=RESIDUAL_DIALECT)
+    guarded = guarded_sql(sql, ())
+    if guarded == sql:
+        return None
+    return dataclasses.replace(fragment, ast=sqlglot.parse_one(guarded, read=RESIDUAL_DIALECT), sql=guarded)
 
 
 def wait_until_answered(feeds: list[Feed], cancel: threading.Event, error: Callable[[], BaseException]) -> None:

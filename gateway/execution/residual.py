@@ -1,12 +1,14 @@
 """The residual plan: run it in DataFusion over the registered fragments, bound its time, name its errors.
 
 ``run_residual`` registers every feed in a fresh session (``connectors.arrow.datafusion.session``) and streams
-the residual SQL's batches conformed to the plan's schema. ``Deadline`` is a query's time limit.
+the residual SQL's batches conformed to the plan's schema; ``guarded_sql`` puts the session's kill switch into
+every join, so that a cancelled or timed-out query stops computing at once. ``Deadline`` is a query's time limit.
 ``as_gateway_error`` turns whatever stopped a query into the one ``GatewayError`` a client sees.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -22,24 +24,48 @@ from gateway.errors import (
     InvalidQueryError,
     QueryCancelledError,
     QueryTimeoutError,
-    ResourceLimitError,
     SourceQueryError,
 )
 from gateway.execution.feeds import Feed, InPlaceFeed
+from gateway.execution.kill_switch import guarded_sql
+from gateway.execution.memory import MemoryAccount, memory_error
 from gateway.settings import LimitsConfig
 from planner import FederatedPlan
 
+log = logging.getLogger(__name__)
 
-def run_residual(plan: FederatedPlan, feeds: list[Feed], limits: LimitsConfig, cancel: threading.Event
-                 ) -> Iterator[pa.RecordBatch]:
+
+def run_residual(plan: FederatedPlan, feeds: list[Feed], limits: LimitsConfig, cancel: threading.Event,
+                 memory: MemoryAccount | None = None) -> Iterator[pa.RecordBatch]:
     """Register every feed (waiting for collected fragments) in a fresh session, plan the residual SQL and
-    return its batches (``residual_batches``)."""
+    return its batches (``residual_batches``). The session's memory pool is reserved from ``memory`` (the
+    query's account of the process-wide budget): ``limits.memory_bytes``, or what is left when less, waiting up
+    to ``limits.queue_timeout_s`` for ``limits.min_query_memory_bytes``.
+
+    Raises:
+        ResourceLimitError: the budget kept less than ``limits.min_query_memory_bytes`` free (HTTP 507).
+        QueryCancelledError: ``cancel`` was set while waiting.
+    """
+    pool = limits.memory_bytes
+    if memory is not None:
+        pool = memory.reserve_pool(limits.memory_bytes, min(limits.min_query_memory_bytes, limits.memory_bytes),
+                                   wait_s=limits.queue_timeout_s, cancel=cancel)
+        if not pool:
+            raise QueryCancelledError("the query was cancelled while it waited for memory")
     # fragments are build sides of up to a few million rows: one shared hash table per join
-    ctx = df_boundary.session(memory_bytes=limits.memory_bytes, spill_path=limits.spill_path or None,
-                              broadcast_builds=True)
+    ctx = df_boundary.session(memory_bytes=pool, spill_path=limits.spill_path or None, broadcast_builds=True)
+    df_boundary.register_kill_switch(ctx, cancel)  # first: in-place fragments guard their own joins with it
     for feed in feeds:
         feed.register(ctx, target_partitions=TARGET_PARTITIONS)
-    df = ctx.sql(plan.residual_sql)
+    first_columns = tuple((f.id, f.schema.names[0]) for f in plan.fragments if len(f.schema))
+    guarded = guarded_sql(plan.residual_sql, first_columns)
+    try:
+        df = ctx.sql(guarded)
+    except Exception as exc:  # DataFusion refused the guarded SQL: run the plan as it was (never expected)
+        if guarded == plan.residual_sql:
+            raise
+        log.warning("residual SQL runs without its kill switch", extra={"error": str(exc).splitlines()[0]})
+        df = ctx.sql(plan.residual_sql)
     return residual_batches(df, plan.schema, feeds, cancel)
 
 
@@ -52,6 +78,7 @@ def residual_batches(df, schema: pa.Schema, feeds: list[Feed], cancel: threading
         for batch in df_boundary.batches(df, cancel):
             yield batch if batch.schema == schema else conform_batch(batch, schema)
     except StreamCancelled:
+        df = None  # nor may this frame keep the plan (and its tasks) alive in the error's traceback
         raise QueryCancelledError("the query was cancelled") from None
     record_scan_metrics(df.execution_plan(), feeds)
 
@@ -186,8 +213,8 @@ def as_gateway_error(exc: BaseException, feeds: list[Feed]) -> BaseException:
         return QueryTimeoutError(str(exc))
     if not isinstance(exc, pa.ArrowException):  # pyarrow's are the gateway's conformance of a fragment's batches
         if _RESOURCES_ERROR.search(str(exc)):
-            return ResourceLimitError(f"the query needs more memory than limits.memory_bytes allows: "
-                                      f"{_datafusion_reason(exc)}")
+            return memory_error(f"the query needs more memory than its pool (limits.memory_bytes, within "
+                                f"limits.process_memory_bytes) allows: {_datafusion_reason(exc)}")
         if _QUERY_ERROR.search(str(exc)):
             return InvalidQueryError(f"the query failed on its values: {_datafusion_reason(exc)}")
     return ExecutionError(f"the residual plan failed in DataFusion: {str(exc).splitlines()[0] if str(exc) else exc!r}")

@@ -1,0 +1,90 @@
+"""The kill switch in a DataFusion plan's joins: ``guarded_sql`` adds the session's ``__gateway_alive`` switch
+(``connectors.arrow.datafusion.register_kill_switch``) to every inner, cross, left and right join, so that a
+cancelled or timed-out query stops computing at once (DataFusion 55 cannot abort a join that never yields:
+apache/datafusion#19358). Used for the residual SQL and for the fragments of files read in place inside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import sqlglot
+from sqlglot import exp
+
+from connectors.arrow.datafusion import KILL_SWITCH
+from planner.dialects import RESIDUAL_DIALECT
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=1024)
+def guarded_sql(sql: str, first_columns: tuple[tuple[str, str], ...]) -> str:
+    """``sql`` (the residual plan, DataFusion's dialect) with the kill switch
+    (``connectors.arrow.datafusion.register_kill_switch``) in the condition of every inner, cross, left and
+    right join whose two inputs each show a known column; ``first_columns`` maps a fragment's table name to one
+    of its columns. The switch is true while the query runs, so the answer is unchanged; it references both
+    inputs, so DataFusion keeps it in the join's filter (a cross join becomes a nested-loop join with that
+    filter). ``sql`` itself when no join qualifies or the SQL does not parse (nothing is ever refused here).
+
+    >>> guarded_sql('SELECT COUNT(*) FROM "f0" AS "a" CROSS JOIN "f1" AS "b"', (("f0", "x"), ("f1", "y")))
+    'SELECT COUNT(*) FROM "f0" AS "a" JOIN "f1" AS "b" ON __GATEWAY_ALIVE("a"."x" IS NULL, "b"."y" IS NULL)'
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read=RESIDUAL_DIALECT)
+    except sqlglot.errors.ParseError as exc:  # the planner's own SQL: never expected
+        log.warning("residual SQL not guarded", extra={"error": str(exc)})
+        return sql
+    columns = dict(first_columns)
+    guarded = sum(_guard_joins(select, columns) for select in list(tree.find_all(exp.Select)))
+    return tree.sql(dialect=RESIDUAL_DIALECT) if guarded else sql
+
+
+def _guard_joins(select: exp.Select, columns: dict[str, str]) -> int:
+    """Add the kill switch to the joins of one SELECT; returns how many were guarded."""
+    used: dict[str, exp.Column] = {}  # the first column this SELECT itself reads of each input, by its alias
+    for column in select.find_all(exp.Column):
+        if column.table and column.table not in used and column.find_ancestor(exp.Select) is select:
+            used[column.table] = column
+    from_ = select.args.get("from_")
+    left = _side_column(from_.this, columns, used) if from_ is not None else None
+    guarded = 0
+    for join in select.args.get("joins") or []:
+        right = _side_column(join.this, columns, used)
+        if left is not None and right is not None and _guardable(join):
+            switch = exp.Anonymous(this=KILL_SWITCH, expressions=[
+                exp.Is(this=left.copy(), expression=exp.Null()), exp.Is(this=right, expression=exp.Null())])
+            on = join.args.get("on")
+            join.set("on", exp.and_(on, switch) if on is not None else switch)
+            if (join.args.get("kind") or "").upper() == "CROSS":
+                join.set("kind", None)
+            guarded += 1
+        left = left or right
+    return guarded
+
+
+def _guardable(join: exp.Join) -> bool:
+    """Inner, cross, comma, left and right joins by ON (or none): adding an always-true conjunct keeps their
+    meaning. Not USING/NATURAL, FULL, SEMI/ANTI or LATERAL joins."""
+    kind = (join.args.get("kind") or "").upper()
+    side = (join.args.get("side") or "").upper()
+    return (kind in ("", "INNER", "CROSS") and side in ("", "LEFT", "RIGHT") and not join.args.get("using")
+            and not join.args.get("method") and isinstance(join.this, exp.Table | exp.Subquery))
+
+
+def _side_column(source: exp.Expression, columns: dict[str, str], used: dict[str, exp.Column]
+                 ) -> exp.Column | None:
+    """A column of a join input, qualified by its alias, that the query computes anyway: one the SELECT reads
+    (so the switch never makes DataFusion compute an output the query pruned, e.g. a derived table's
+    aggregate), else a fragment's first column (a fragment outputs only what the query needs); None when
+    neither is known."""
+    if not isinstance(source, exp.Table | exp.Subquery) or not source.alias_or_name:
+        return None
+    seen = used.get(source.alias_or_name)
+    if seen is not None:
+        return exp.Column(this=seen.this.copy(), table=seen.args["table"].copy())
+    alias = source.args.get("alias")
+    if isinstance(source, exp.Table) and source.name in columns and not (alias is not None and alias.columns):
+        table = alias.this if alias is not None and alias.this else source.this
+        return exp.Column(this=exp.to_identifier(columns[source.name], quoted=True), table=table.copy())
+    return None
