@@ -13,6 +13,9 @@ CONNECTOR_CLASSES: dict[str, str] = {
     "sqlite": "connectors.sqlite:SQLiteConnector",
     "parquet": "connectors.files:ParquetConnector",
     "csv": "connectors.files:CsvConnector",
+    "delta": "connectors.delta:DeltaConnector",
+    "iceberg": "connectors.iceberg:IcebergConnector",
+    "flightsql": "connectors.flightsql:FlightSqlConnector",
 }
 
 

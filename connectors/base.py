@@ -291,6 +291,12 @@ class Connector(ABC):
         bounds = pc.min_max(keys)
         return exp.Between(this=column.copy(), low=literal(bounds["min"].as_py()), high=literal(bounds["max"].as_py()))
 
+    def describe(self, fragment: Fragment) -> list[str]:
+        """Lines EXPLAIN shows under the fragment about how the source will read it (lake sources: the table
+        version or snapshot read, data files kept and pruned by the fragment's filter). Empty by default.
+        Reads only metadata; never raises (a line says when it could not tell)."""
+        return []
+
     def native_view(self, fragment: Fragment, ctx: Any) -> Any | None:
         """For sources DataFusion reads in place (files): register the fragment's tables in the residual
         session ``ctx`` and return the fragment as a ``datafusion.DataFrame`` (a view the residual plan

@@ -100,7 +100,8 @@ class CachedScanner:
         if any(select.args.get(k) for k in ("joins", "group", "having", "order", "limit", "offset", "distinct")):
             return None
         table = select.find(exp.From).this
-        if not isinstance(table, exp.Table) or select.find(exp.AggFunc, exp.Window, exp.Subquery):
+        if not isinstance(table, exp.Table) or table.args.get("version") or select.find(exp.AggFunc, exp.Window,
+                                                                                         exp.Subquery):
             return None
         source, schema, name = fragment.tables[0].split(".", 2)
         where = select.args.get("where")

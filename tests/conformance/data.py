@@ -35,7 +35,8 @@ from tests.fuzz.data import (
 )
 
 #: source name -> source kind, in the order the suite runs them
-KINDS = {"pg": "postgresql", "maria": "mysql", "lite": "sqlite", "pq": "parquet", "csv": "csv"}
+KINDS = {"pg": "postgresql", "maria": "mysql", "lite": "sqlite", "pq": "parquet", "csv": "csv", "dl": "delta",
+         "ice": "iceberg"}
 
 NAMES = ["apple", "Apple", "APPLE", "äpfel", "Äpfel", "émile", "Émile", "emile", "zed", "Zed", "trail ", "trail",
          " lead", "", "a%b", "a_b", "ab", "straße", "STRASSE", "Zoë", None, "ß", "x", "X"]
@@ -168,6 +169,29 @@ def write_sqlite(path: Path, tables: dict[str, pa.Table]) -> Path:
     return path
 
 
+def write_lake(root: Path, tables: dict[str, pa.Table]) -> None:
+    """The tables as Delta tables under ``root/delta`` and as Iceberg tables (namespace ``cf``) of a SQLite
+    catalog ``root/iceberg.db`` with its warehouse under ``root/warehouse``."""
+    from deltalake import write_deltalake
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog("ice", uri=f"sqlite:///{root}/iceberg.db", warehouse=f"file://{root}/warehouse")
+    catalog.create_namespace("cf")
+    for name, data in tables.items():
+        write_deltalake(str(root / "delta" / name), data)
+        catalog.create_table(f"cf.{name}", schema=data.schema).append(data)
+
+
+def lake_settings(settings, root: Path):
+    """``settings`` with the lake sources of ``write_lake``: ``dl`` (Delta) and ``ice`` (Iceberg)."""
+    from gateway.settings import SourceConfig
+
+    settings.sources.append(SourceConfig(name="dl", kind="delta", path=str(root / "delta")))
+    settings.sources.append(SourceConfig(name="ice", kind="iceberg", uri=f"sqlite:///{root}/iceberg.db",
+                                         warehouse=f"{root}/warehouse"))
+    return settings
+
+
 @dataclass
 class World:
     """The tables in a fresh PostgreSQL database (schema ``cf``), a fresh MariaDB database, a SQLite file, a
@@ -197,16 +221,18 @@ class World:
         write_sqlite(self.root / "conformance.db", self.tables)
         write_files(self.root / "pq", self.tables, "parquet")
         write_files(self.root / "csv", self.tables, "csv")
+        write_lake(self.root, self.tables)
         return self
 
     @property
     def prefix(self) -> dict[str, str]:
         return {"pg": "pg.cf", "maria": f"maria.{self.database}", "lite": "lite.main", "pq": "pq.main",
-                "csv": "csv.main"}
+                "csv": "csv.main", "dl": "dl.main", "ice": "ice.cf"}
 
     def settings(self):
-        return five_source_settings(self.root, _with_database(self.pg_admin_uri, self.database),
-                                    _with_database(self.mysql_uri, self.database), "conformance.db")
+        settings = five_source_settings(self.root, _with_database(self.pg_admin_uri, self.database),
+                                        _with_database(self.mysql_uri, self.database), "conformance.db")
+        return lake_settings(settings, self.root)
 
     def close(self) -> None:
         drop_five_sources(self.pg_admin_uri, self.database, self.mysql_uri, self.database, self.root)

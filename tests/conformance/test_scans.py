@@ -14,6 +14,8 @@ TYPES = {
     # CSV has no types: DataFusion infers them; integers as Int64 and (a gap) decimals as Float64
     "csv": {"id": pa.int64(), "grp": pa.int64(), "n": pa.int64(), "item_id": pa.int64(), "amount": pa.float64(),
             "weight": pa.float64()},
+    # Iceberg has no 16-bit integer: pyiceberg stores an int16 column as int (32-bit)
+    "ice": {"grp": pa.int32()},
 }
 
 #: (source, table) -> how its rows differ from the loaded ones (known gaps: findings)

@@ -76,7 +76,8 @@ def test_unknown_key_without_a_near_name_lists_the_valid_keys(tmp_path):
     error = config_error({"sources": [{"name": "lake", "kind": "parquet", "path": "lake", "colour": 1}]}, tmp_path)
     assert error.details["key"] == "sources[0].colour"
     assert error.message.endswith(
-        "unknown key 'colour'; valid keys here: name, kind, path, cache_ttl_s, cache_fingerprint, follow_symlinks")
+        "unknown key 'colour'; valid keys here: name, kind, path, cache_ttl_s, cache_fingerprint, endpoint, region, "
+        "access_key_id, secret_access_key, session_token, follow_symlinks")
 
 
 def test_every_problem_is_listed_first_one_in_the_key(tmp_path):
