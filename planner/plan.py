@@ -117,13 +117,15 @@ class FederatedPlan:
         return sorted({f.source for f in self.fragments})
 
     def explain(self, fragment_stats: dict[str, dict] | None = None,
-                partitions: dict[str, list[str]] | None = None, in_place: set[str] | frozenset = frozenset()) -> str:
+                partitions: dict[str, list[str]] | None = None, in_place: set[str] | frozenset = frozenset(),
+                engines: dict[str, str] | None = None) -> str:
         """A text plan: each fragment with its pushed SQL, the residual plan, and what was not pushed.
 
         ``fragment_stats`` (from a run: ``{fragment_id: {"rows": n, "bytes": n}}``) adds what each
         fragment returned; ``partitions`` (``{fragment_id: ["year=2022: cached (3.1s old)", ...]}``) how
         each partition of a cached source was (or would be) read; ``in_place`` names the fragments the
-        residual plan scans itself (files) instead of fetching them.
+        residual plan scans itself (files) instead of fetching them; ``engines`` (``{fragment_id: "ray, 4 tasks:
+        ctid page ranges of tpch.orders"}``) where each fragment was read and why (``[execution] engine``).
         """
         lines = ["Federated plan"]
         if self.fallback:
@@ -142,6 +144,8 @@ class FederatedPlan:
             lines.append(f"    SQL: {f.sql}")
             if f.id in in_place:
                 lines.append("    read in place: DataFusion scans the files inside the residual plan")
+            if engines and f.id in engines:
+                lines.append(f"    engine: {engines[f.id]}")
             if f.estimated_rows is not None:
                 lines.append(f"    estimated: {f.estimated_rows:,} rows")
             if fragment_stats and f.id in fragment_stats:

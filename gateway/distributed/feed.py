@@ -1,0 +1,221 @@
+"""``DistributedFeed``: a fragment read as Ray tasks, one per split, handed to the residual plan as a local
+fragment feed hands it (``gateway.execution.feeds.FragmentFeed``'s collect mode: ``started``, ``done``,
+``kept_batches``, ``register``, ``cancel_source``, ``cleanup``, ``stop``).
+
+The coordinator thread of a feed submits every split, polls the executor every ``POLL_S`` seconds (so a
+cancelled or timed-out query is seen within that time, never a blocking wait), submits a task again when its
+worker or node was lost (up to ``max_retries`` times), and fails the query with an error naming the stage
+and split when the attempts run out. Each split's Arrow table arrives through Ray's object store and becomes
+one partition of the fragment's DataFusion table.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import pyarrow as pa
+from datafusion import SessionContext
+
+from connectors.arrow.datafusion import plain_schema
+from connectors.base import Fragment
+from gateway.distributed.descriptors import SourceSpec, SplitResult, SplitTask
+from gateway.distributed.executors import Executor, TaskCancelled, TaskFailed, TaskLost
+from gateway.distributed.splits import Split
+from gateway.errors import (
+    ERRORS_BY_CODE,
+    ExecutionError,
+    GatewayError,
+    QueryCancelledError,
+    QueryTimeoutError,
+    SourceQueryError,
+    SourceUnavailableError,
+)
+from gateway.metrics import FragmentStats
+
+log = logging.getLogger(__name__)
+
+#: seconds between polls of the executor (the longest a cancel or time limit waits to be seen)
+POLL_S = 0.1
+
+
+class DistributedFeed:
+    """Reads ``fragment`` as one task per split on ``executor``; counts rows, bytes, tasks, nodes, retries."""
+
+    def __init__(self, fragment: Fragment, splits: tuple[Split, ...] | list[Split], executor: Executor,
+                 source: SourceSpec, cancel: threading.Event, max_retries: int = 2, task_timeout_s: float = 0.0,
+                 stats: FragmentStats | None = None) -> None:
+        self.fragment = fragment
+        self.stats = stats or FragmentStats(fragment.id, fragment.source, fragment.sql)
+        self.stats.estimated_rows = fragment.estimated_rows
+        self.stats.engine = executor.name
+        self._tasks = [
+            SplitTask(f"scan {fragment.id}", fragment.id, i, len(splits), source, split.sql, fragment.dialect,
+                      fragment.schema, tuple(fragment.tables), split.partition)
+            for i, split in enumerate(splits)
+        ]
+        self._executor = executor
+        self._cancel = cancel
+        self._max_retries = max_retries
+        self._task_timeout_s = task_timeout_s
+        self._parts: dict[int, pa.Table] = {}
+        self._nodes: set[str] = set()
+        self._pending: dict[Any, tuple[SplitTask, int, float]] = {}
+        self._lock = threading.Lock()
+        self.spill_path: str | None = None
+        self.started = threading.Event()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"distributed-{fragment.id}", daemon=True)
+        self._thread.start()
+
+    # -- the coordinator loop -----------------------------------------------------------------------------
+
+    def _submit(self, task: SplitTask, attempt: int) -> None:
+        handle = self._executor.submit(task)
+        with self._lock:
+            self._pending[handle] = (task, attempt, time.monotonic())
+        self.stats.tasks += 1
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            for task in self._tasks:
+                self._submit(task, 0)
+            while self._pending and not self._cancel.is_set():
+                with self._lock:
+                    handles = list(self._pending)
+                for handle in self._executor.ready(handles, POLL_S):
+                    with self._lock:
+                        entry = self._pending.pop(handle, None)
+                    if entry is not None:  # None: cancel_source took it meanwhile
+                        self._collect(handle, entry[0], entry[1])
+                self._check_time()
+            if len(self._parts) < len(self._tasks):  # the loop ended on a cancel, not on the last split
+                raise QueryCancelledError("the query was cancelled")
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.cancel_source()  # tasks still running after an error or a cancel
+            self.stats.seconds = time.perf_counter() - t0
+            self.stats.nodes = len(self._nodes)
+            self.started.set()
+            self.done.set()
+
+    def _collect(self, handle: Any, task: SplitTask, attempt: int) -> None:
+        """Keep a finished task's rows, or submit it again, or raise the error naming its stage."""
+        try:
+            result = self._executor.result(handle)
+        except TaskCancelled:
+            raise QueryCancelledError("the query was cancelled") from None
+        except TaskLost as lost:
+            if attempt < self._max_retries:
+                log.warning("task lost, submitting it again", extra={"task": task.name, "error": str(lost)})
+                self.stats.retries += 1
+                self._submit(task, attempt + 1)
+                return
+            raise ExecutionError(f"stage '{task.stage}' failed: {task.name} was lost {attempt + 1} time(s), "
+                                 f"no retries left (max_retries {self._max_retries}): {lost}") from None
+        except TaskFailed as failed:
+            raise ExecutionError(f"stage '{task.stage}' failed: {task.name}: {failed}") from None
+        if result.error_code is not None:
+            if result.error_code == SourceUnavailableError.code and attempt < self._max_retries:
+                self.stats.retries += 1
+                self._submit(task, attempt + 1)
+                return
+            raise _source_error(result, task)
+        self._keep(task, result)
+
+    def _keep(self, task: SplitTask, result: SplitResult) -> None:
+        table = result.table
+        self._parts[task.index] = table
+        self._nodes.add(result.node)
+        self.stats.rows += table.num_rows
+        self.stats.bytes += table.nbytes
+        self.stats.shuffled_bytes += table.nbytes
+        self.started.set()
+
+    def _check_time(self) -> None:
+        if not self._task_timeout_s:
+            return
+        now = time.monotonic()
+        with self._lock:
+            late = [task for task, _, since in self._pending.values() if now - since > self._task_timeout_s]
+        if late:
+            raise QueryTimeoutError(f"stage '{late[0].stage}': {late[0].name} ran longer than task_timeout_s "
+                                    f"({self._task_timeout_s:g} s)")
+
+    # -- the collect-mode feed interface ------------------------------------------------------------------
+
+    def _wait_done(self) -> None:
+        while not self.done.wait(POLL_S):
+            if self._cancel.is_set():
+                self.cancel_source()
+                raise QueryCancelledError("the query was cancelled")
+        if self.error is not None:
+            raise self.error
+        if self._cancel.is_set() and len(self._parts) < len(self._tasks):
+            raise QueryCancelledError("the query was cancelled")
+
+    def _batches(self) -> list[pa.RecordBatch]:
+        plain = plain_schema(self.fragment.schema)
+        out = []
+        for index in sorted(self._parts):
+            for batch in self._parts[index].to_batches():
+                out.append(batch if batch.schema == plain else batch.cast(plain))
+        return out
+
+    def kept_batches(self, row_limit: int) -> list[pa.RecordBatch] | None:
+        """All batches once every split ended within ``row_limit`` rows, else None (as soon as the rows pass
+        the limit). Raises the fragment's error."""
+        while not self.done.wait(0.05):
+            if self.stats.rows > row_limit or self._cancel.is_set():
+                return None
+        if self.error is not None:
+            raise self.error
+        return None if self.stats.rows > row_limit else self._batches()
+
+    def register(self, ctx: SessionContext, target_partitions: int) -> None:
+        """Register the fragment in ``ctx`` under its id: the splits' batches in up to ``target_partitions``
+        partitions (scanned in parallel). Waits for every split; raises the first error."""
+        self._wait_done()
+        batches = self._batches()
+        if not batches:
+            batches = [pa.RecordBatch.from_pylist([], schema=plain_schema(self.fragment.schema))]
+        parts = [batches[i::target_partitions] for i in range(target_partitions)]
+        ctx.register_record_batches(self.fragment.id, [part for part in parts if part])
+
+    def cancel_source(self) -> None:
+        """Cancel every task still running (``ray.cancel``: the worker cancels its source statement)."""
+        with self._lock:
+            pending, self._pending = list(self._pending), {}
+        for handle in pending:
+            self._executor.cancel(handle)
+
+    def stop(self, timeout: float) -> None:
+        """Cancel the query's tasks and wait up to ``timeout`` seconds for the coordinator thread."""
+        self._cancel.set()
+        self.cancel_source()
+        self._thread.join(timeout)
+
+    def cleanup(self) -> None:
+        """Drop the kept tables (their object-store copies go with them)."""
+        self.done.wait(5)
+        self._parts = {}
+
+
+def _source_error(result: SplitResult, task: SplitTask) -> GatewayError:
+    """A worker's failure (code and message) as the GatewayError it was, naming the task."""
+    message = f"{result.error} [{task.name}]"
+    cls = ERRORS_BY_CODE.get(result.error_code or "", ExecutionError)
+    if cls in (SourceQueryError, SourceUnavailableError):
+        error = cls.__new__(cls)
+        GatewayError.__init__(error, message, source=task.source.name)
+        error.source = task.source.name
+        return error
+    try:
+        return cls(message)
+    except TypeError:
+        return ExecutionError(message)
