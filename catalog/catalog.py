@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 
+from catalog.drift import DriftStore, SchemaChange
 from catalog.statistics import StatisticsCache
 from connectors import Connector, TableStatistics
 from connectors.errors import (
@@ -30,6 +31,7 @@ from connectors.errors import (
     SourceQueryError,
     SourceUnavailableError,
     UnknownObjectError,
+    nearest_names,
 )
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ class Catalog:
         self._versions = [0]
         self._refresher: threading.Thread | None = None
         self._stop = threading.Event()
+        self.drift: DriftStore | None = None  # schema versions; set by track_drift
+        self._drift_listeners: list[Callable[[list[SchemaChange]], None]] = []
 
     # -- listing -------------------------------------------------------------------------------------
 
@@ -197,7 +201,33 @@ class Catalog:
             self._columns.update(columns)
             self._types.update(types)
             self._versions[0] += 1
+        self._observe_drift(source, refs, columns)
         return True
+
+    # -- schema drift (catalog.drift) ----------------------------------------------------------------------
+
+    def track_drift(self, store: DriftStore, listener: Callable[[list[SchemaChange]], None] | None = None) -> None:
+        """Version every table's columns in ``store`` on each ``reload``; ``listener`` (called on the
+        refreshing thread) receives the changes a reload found, so that upper layers invalidate what they
+        derived from the old columns (cached partitions, plans)."""
+        self.drift = store
+        if listener is not None:
+            self._drift_listeners.append(listener)
+
+    def _observe_drift(self, source: str, refs: list[TableRef], columns: dict) -> None:
+        if self.drift is None:
+            return
+        tables = {(r.schema, r.table): columns[r] for r in refs if r in columns}
+        unreadable = {(r.schema, r.table) for r in refs if r not in columns}
+        changes = self.drift.observe(source, tables, unreadable)
+        for change in changes:
+            log.warning("schema drift", extra={"event": "schema_change", **change.to_dict()})
+        if changes:
+            for listener in self._drift_listeners:
+                try:
+                    listener(changes)
+                except Exception:  # a listener's failure must not stop the refresh
+                    log.exception("schema drift listener failed", extra={"source": source})
 
     def table_errors(self, source: str) -> dict[TableRef, str]:
         """Tables of ``source`` that are listed but cannot be read, each with the reason (a file source's
@@ -291,13 +321,23 @@ class Catalog:
                     table = self._match("table", name, self.list_tables(source, schemas[0]), source)
                     return TableRef(source, schemas[0], table)
                 raise UnknownObjectError(
-                    "table", f"{first}.{name}", (f"{source}.{s}.{name}" for s in schemas),
+                    "table", f"{first}.{name}", self._qualified_near(source, schemas, name),
                     context=f"source '{source}', which has several schemas; qualify as source.schema.table",
                 )
             return self._search(name, schema=first)
         if len(parts) == 1:
             return self._search(parts[0])
         raise UnknownObjectError("table", ".".join(parts), ())
+
+    def _qualified_near(self, source: str, schemas: list[str], name: str) -> list[str]:
+        """``source.schema.table`` of the tables of ``source`` named like ``name`` (only ones that exist: a
+        "did you mean" never names a table that is not there)."""
+        near = []
+        for schema in schemas:
+            tables = self.list_tables(source, schema)
+            same = [t for t in tables if t.lower() == name.lower()]
+            near.extend(f"{source}.{schema}.{t}" for t in same or nearest_names(name, tables))
+        return near
 
     def _search(self, table: str, schema: str | None = None) -> TableRef:
         refs, unavailable = self.available_tables()

@@ -204,7 +204,9 @@ class GatewayFlightServer(flight.FlightServerBase):
         handle = self._statements.add(Statement(
             sql, params, caller.owner, caller.scope(), max_staleness_s=caller.option("max_staleness_s"),
             timeout_s=caller.option("timeout_s"), planned=planned, catalog_version=version))
-        return _flight_info(descriptor, schema, pb.pack(pb.TicketStatementQuery(statement_handle=handle)))
+        # the freshness manifest as of planning (fingerprints now), JSON in app_metadata (gateway.trust)
+        manifest = self.gateway.trust.flight_metadata(sql, params, planned[1], caller.option("max_staleness_s"))
+        return _flight_info(descriptor, schema, pb.pack(pb.TicketStatementQuery(statement_handle=handle)), manifest)
 
     def _prepare(self, caller: Caller, sql: str) -> bytes:
         """CreatePreparedStatement: a handle and the schemas; a statement without parameters keeps its plan."""
@@ -271,8 +273,9 @@ def _command(data: bytes | None):
         raise to_flight_error(InvalidRequestError(str(exc))) from None
 
 
-def _flight_info(descriptor, schema: pa.Schema, ticket: bytes) -> flight.FlightInfo:
-    return flight.FlightInfo(schema, descriptor, [flight.FlightEndpoint(ticket, [])], -1, -1)
+def _flight_info(descriptor, schema: pa.Schema, ticket: bytes, app_metadata: bytes = b"") -> flight.FlightInfo:
+    return flight.FlightInfo(schema, descriptor, [flight.FlightEndpoint(ticket, [])], -1, -1,
+                             app_metadata=app_metadata)
 
 
 def location_uri(host: str, port: int, tls: bool = False) -> str:

@@ -1,0 +1,118 @@
+"""Fixtures of the trust tests: small TPC-H-shaped tables of their own in a fresh PostgreSQL database
+(``orders``), a fresh MariaDB database (``lineitem``) and a Parquet folder (``nation``, ``customer``), so
+that drift tests may ALTER and rewrite them. Databases get random names and are dropped at the end."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import MYSQL_URI, _mysql_params, _with_database
+
+ORDERS_SQL = [
+    "CREATE TABLE public.orders (o_orderkey integer PRIMARY KEY, o_custkey integer NOT NULL, "
+    "o_orderstatus text NOT NULL, o_totalprice numeric(12,2), o_orderdate date)",
+    "INSERT INTO public.orders SELECT g, 1 + g % 5, CASE WHEN g % 3 = 0 THEN 'F' ELSE 'O' END, g * 10.5, "
+    "DATE '1995-01-01' + g FROM generate_series(1, 60) g",
+]
+LINEITEM_SQL = [
+    "CREATE TABLE lineitem (l_orderkey INT NOT NULL, l_linenumber INT NOT NULL, l_extendedprice DOUBLE, "
+    "l_discount DOUBLE, l_quantity INT, PRIMARY KEY (l_orderkey, l_linenumber)) ENGINE=InnoDB",
+    "INSERT INTO lineitem SELECT seq DIV 2 + 1, seq % 2, seq * 3.25, 0.05, seq % 7 FROM seq_0_to_119",
+]
+
+
+def write_lake(folder: Path) -> Path:
+    """``nation.parquet`` (n_nationkey, n_name) and ``customer.parquet`` (c_custkey, c_nationkey, c_name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"n_nationkey": pa.array([0, 1, 2, 3, 4], pa.int32()),
+                             "n_name": ["ALGERIA", "ARGENTINA", "BRAZIL", "CANADA", "EGYPT"]}),
+                   folder / "nation.parquet")
+    pq.write_table(pa.table({"c_custkey": pa.array([1, 2, 3, 4, 5], pa.int32()),
+                             "c_nationkey": pa.array([0, 1, 2, 3, 4], pa.int32()),
+                             "c_name": [f"Customer#{i}" for i in range(1, 6)]}),
+                   folder / "customer.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trust_pg(pg_server) -> str:
+    """A fresh PostgreSQL database with ``public.orders``; dropped after the module."""
+    import adbc_driver_postgresql.dbapi as pg
+
+    name = f"gw_trust_{secrets.token_hex(4)}"
+    with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    uri = _with_database(pg_server, name)
+    try:
+        with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+            for statement in ORDERS_SQL:
+                cur.execute(statement)
+        yield uri
+    finally:
+        with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def trust_maria(mysql_server) -> str:
+    """A fresh MariaDB database with ``lineitem``; dropped after the module."""
+    import pymysql
+
+    params = _mysql_params(mysql_server)
+    name = f"gw_trust_{secrets.token_hex(4)}"
+    admin = pymysql.connect(autocommit=True, **params)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+        cur.execute(f"USE {name}")
+        for statement in LINEITEM_SQL:
+            cur.execute(statement)
+    try:
+        yield urlunsplit(urlsplit(MYSQL_URI)._replace(path=f"/{name}"))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()
+
+
+def pg_execute(uri: str, *statements: str) -> None:
+    """Run statements in PostgreSQL, each committed."""
+    import adbc_driver_postgresql.dbapi as pg
+
+    with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+        for statement in statements:
+            cur.execute(statement)
+
+
+def maria_execute(uri: str, *statements: str) -> None:
+    """Run statements in the MariaDB database of ``uri``, each committed."""
+    import pymysql
+
+    conn = pymysql.connect(autocommit=True, database=urlsplit(uri).path.lstrip("/"), **_mysql_params(uri))
+    try:
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def trust_settings(pg_uri: str, maria_uri: str, lake: Path, **extra):
+    """Settings over the three sources (``pg``, ``maria``, ``lake``) plus ``extra`` top-level sections."""
+    from gateway.settings import settings_from_dict
+
+    return settings_from_dict({"sources": [
+        {"name": "pg", "kind": "postgresql", "uri": pg_uri},
+        {"name": "maria", "kind": "mysql", "uri": maria_uri},
+        {"name": "lake", "kind": "parquet", "path": str(lake)},
+    ], **extra}, base_dir=lake.parent)
+
+
+def maria_schema(uri: str) -> str:
+    """The MariaDB schema (database) name of ``uri``."""
+    return urlsplit(uri).path.lstrip("/")
