@@ -29,6 +29,7 @@ from connectors.errors import GatewayError, InvalidRequestError, UnknownObjectEr
 from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
 from planner.federation import federate, residual_schema
 from planner.limits import InputLimits
+from planner.metadata_statements import expand_metadata, rewrite_statement
 from planner.parse import (
     DEFAULT_LIMITS,
     Statement,
@@ -82,9 +83,10 @@ class Planner:
         return statement, bind(template, params)
 
     def _plan_template(self, sql: str, params: Sequence[object] | None) -> tuple[Statement, FederatedPlan]:
-        statement = parse(sql, self.dialect, self.limits)
+        # SHOW/DESCRIBE become queries over information_schema, whose tables become VALUES from the catalog
+        statement = parse(rewrite_statement(sql, self.catalog), self.dialect, self.limits)
         check_parameter_count(statement.expression, params)
-        ast = statement.expression.copy()
+        ast = expand_metadata(statement.expression.copy(), self.catalog)
         for exists in ast.find_all(exp.Exists):
             # EXISTS never reads its sub-query's outputs: SELECT * would fetch every column of the table
             if isinstance(exists.this, exp.Select) and not exists.this.args.get("distinct"):

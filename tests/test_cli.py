@@ -5,6 +5,7 @@ Expected values come from the demo files directly (sqlite3, pyarrow.dataset), ne
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -109,7 +110,8 @@ def test_query_csv(demo_config, join_reference):
 
 
 def test_query_table(demo_config, join_reference):
-    result = run_cli("query", JOIN_SQL, "--config", str(demo_config))  # table is the default format
+    # table is the default format; --max-rows 0: every row (the default cap is above 60 anyway)
+    result = run_cli("query", JOIN_SQL, "--config", str(demo_config), "--max-rows", "0")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     header = [cell.strip() for cell in next(line for line in lines if line.startswith("┃")).strip("┃").split("┃")]
@@ -258,7 +260,7 @@ def test_serve_answers_http_and_flight_sql(demo_config, tmp_path):
             stdout=subprocess.DEVNULL, stderr=log, env=cli_env(),
         )
     try:
-        health = wait_for_health(f"http://127.0.0.1:{http_port}", 20.0, alive=lambda: process.poll() is None)
+        health = wait_for_health(f"http://127.0.0.1:{http_port}", 60.0, alive=lambda: process.poll() is None)
         assert health == {"status": "ok"}
 
         expected = orders_dataset(demo_config).count_rows()
@@ -283,3 +285,279 @@ def test_serve_answers_http_and_flight_sql(demo_config, tmp_path):
     assert by_message["Flight SQL server listening"]["uri"] == f"grpc://127.0.0.1:{flight_port}"
     assert by_message["REST API listening"]["url"] == f"http://127.0.0.1:{http_port}"
     assert all(entry["level"] != "error" for entry in logs), logs
+
+
+# -- SQL input, formats, the table cap, help texts (issue 13) ----------------------------------------------------
+
+def run_with(*args: str, input: str | bytes | None = None, env: dict | None = None, text: bool = True,
+             timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """The CLI with ``input`` on stdin (an empty stdin when None) and extra environment variables."""
+    return subprocess.run(
+        [*gateway_command(), *args], check=False, capture_output=True, text=text, env=cli_env(**(env or {})),
+        input=input if input is not None else ("" if text else b""), timeout=timeout,
+    )
+
+
+REGION_SQL = "-- customers per region\nSELECT region, count(*) AS n FROM demo_db.customers GROUP BY region ORDER BY region"
+
+
+def test_sql_from_argument_stdin_and_files_with_a_leading_comment(demo_config, tmp_path):
+    counts = {}
+    for c in customers_db(demo_config):
+        counts[c["region"]] = counts.get(c["region"], 0) + 1
+    expected = [["region", "n"], *([r, str(n)] for r, n in sorted(counts.items()))]
+    sql_file = tmp_path / "regions.sql"
+    sql_file.write_text(REGION_SQL + ";\n")
+    ways = {
+        "argument": ([REGION_SQL], None), "dash": (["-"], REGION_SQL), "piped": ([], REGION_SQL),
+        "at-file": ([f"@{sql_file}"], None), "--file": (["--file", str(sql_file)], None), "-f -": (["-f", "-"], REGION_SQL),
+    }
+    for way, (args, stdin) in ways.items():
+        result = run_with("query", *args, "--config", str(demo_config), "--format", "csv", input=stdin)
+        assert result.returncode == 0, (way, result.stderr)
+        assert list(csv.reader(io.StringIO(result.stdout))) == expected, way
+
+
+def test_a_file_of_statements_runs_them_in_order(demo_config, tmp_path):
+    sql_file = tmp_path / "two.sql"
+    sql_file.write_text("SELECT 1 AS a;\n-- the second one; with a semicolon in a comment\nSELECT 'x;y' AS b;\n")
+    result = run_with("query", "-f", str(sql_file), "--config", str(demo_config), "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["a", "1", "b", "x;y"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["SELECT 1", "--file", "x.sql"], "not both"),
+    (["--file", "/nonexistent/q.sql"], "cannot read the SQL file '/nonexistent/q.sql'"),
+    (["@/nonexistent/q.sql"], "cannot read the SQL file '/nonexistent/q.sql'"),
+    (["-- only a comment"], "no SQL statement"),
+    (["SELECT 1", "--format", "xml"], "'xml' is not one of table, csv, json"),
+])
+def test_bad_sql_input_is_a_usage_error(demo_config, args, message):
+    result = run_with("query", *args, "--config", str(demo_config))
+    assert result.returncode == 2, result.stderr
+    assert message in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
+
+
+def _typed(rows: list[dict]) -> list[dict]:
+    """Rows as JSON text gives them: ints as numbers, decimals and dates as strings, None as null."""
+    return [{k: (v if v is None or isinstance(v, int | str) else text_of(v)) for k, v in r.items()} for r in rows]
+
+
+def test_formats_ndjson_markdown_parquet_arrow(demo_config, join_reference, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ndjson = run_with("query", JOIN_SQL, "--config", str(demo_config), "--format", "ndjson")
+    assert ndjson.returncode == 0, ndjson.stderr
+    assert [json.loads(line) for line in ndjson.stdout.splitlines()] == _typed(join_reference)
+
+    markdown = run_with("query", JOIN_SQL, "--config", str(demo_config), "--format", "markdown")
+    lines = markdown.stdout.splitlines()
+    assert lines[0] == "| " + " | ".join(JOIN_COLUMNS) + " |" and set(lines[1]) <= set("|-:")
+    assert [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[2:]] == [
+        ["NULL" if v is None else text_of(v) for v in r.values()] for r in join_reference]
+
+    target = tmp_path / "join.parquet"
+    parquet = run_with("query", JOIN_SQL, "--config", str(demo_config), "--format", "parquet", "-o", str(target))
+    assert parquet.returncode == 0 and parquet.stdout == "", parquet.stderr
+    assert pq.read_table(target).to_pylist() == join_reference
+
+    arrow = run_with("query", JOIN_SQL, "--config", str(demo_config), "--format", "arrow", text=False)
+    assert arrow.returncode == 0, arrow.stderr
+    assert pa.ipc.open_stream(arrow.stdout).read_all().to_pylist() == join_reference
+
+
+def test_binary_format_refused_on_a_terminal(demo_config):
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run([*gateway_command(), "query", "SELECT 1", "--config", str(demo_config),
+                                 "--format", "parquet"], stdout=terminal, stderr=subprocess.PIPE, text=True,
+                                env=cli_env(), timeout=60, check=False)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 2
+    assert "parquet output is binary: write it with --output FILE or redirect stdout" in " ".join(result.stderr.split())
+
+
+def _body(stdout: str) -> list[str]:
+    return [line.strip("│").strip() for line in stdout.splitlines() if line.startswith("│")]
+
+
+def test_table_output_is_capped_to_first_and_last_rows(demo_config):
+    ids = sorted(orders_table(demo_config, columns=["order_id"]).column(0).to_pylist())
+    result = run_cli("query", "SELECT order_id FROM demo_lake.orders ORDER BY order_id", "--config", str(demo_config))
+    assert result.returncode == 0, result.stderr
+    assert _body(result.stdout) == [str(i) for i in ids[:20]] + ["…"] + [str(i) for i in ids[-20:]]
+    assert "5,000 rows, 4,960 rows more not shown" in result.stdout
+
+    result = run_cli("query", "SELECT order_id FROM demo_lake.orders ORDER BY order_id", "--config", str(demo_config),
+                     "--max-rows", "6")
+    assert _body(result.stdout) == [str(i) for i in ids[:3]] + ["…"] + [str(i) for i in ids[-3:]]
+
+
+HELP_COMMANDS = [[], ["query"], ["explain"], ["shell"], ["serve"], ["catalog"], ["catalog", "stats"], ["cache"],
+                 ["cache", "status"], ["cache", "warm"], ["cache", "clear"]]
+
+
+def test_help_texts_are_clean():
+    """No typer type labels (``<str>``, ``<bool>``...) nor ``{sql}``-style braces in any command's help."""
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+
+    runner = CliRunner()
+    for args in HELP_COMMANDS:
+        result = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (args, result.output)
+        assert "Usage: " in result.output
+        for label in ("<str>", "<bool>", "<path>", "<float>", "<int>", "{"):
+            assert label not in result.output, (args, label, result.output)
+    query_help = runner.invoke(app, ["query", "--help"], env={"COLUMNS": "200"}).output
+    assert "[SQL]" in query_help and re.search(r"--format\s+FORMAT", query_help)
+
+
+# -- --server: the same commands through the Python client (Flight SQL) -------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_server(demo_config) -> str:
+    """A real Flight SQL server over the demo config, in this process; its grpc:// URI."""
+    from gateway.settings import load_settings, prepare
+    from tests.flight_support import serve
+
+    with serve(prepare(load_settings(demo_config))) as (uri, _):
+        yield uri
+
+
+def test_query_and_explain_through_a_server(demo_server, join_reference, tmp_path):
+    result = run_with("query", JOIN_SQL, "--server", demo_server, "--format", "json", "--config",
+                      str(tmp_path / "no-config-needed.toml"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == _typed(join_reference)
+
+    # the address also comes from the environment; host:port means grpc://host:port
+    result = run_with("explain", EXPLAIN_SQL, env={"GATEWAY_SERVER": demo_server.removeprefix("grpc://")})
+    assert result.returncode == 0, result.stderr
+    assert "source 'demo_db'" in result.stdout and "source 'demo_lake'" in result.stdout
+
+    result = run_with("query", "SELECT id, emial FROM demo_db.customers", "--server", demo_server)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error (unknown_object): unknown column 'emial'")
+
+    result = run_with("query", "SELECT 1", "--server", "http://nowhere")
+    assert result.returncode == 2 and "not a Flight SQL address" in result.stderr
+
+
+# -- Ctrl-C and the spinner, on a PostgreSQL view that sleeps ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pg_config(tmp_path_factory, pg_database) -> Path:
+    """A config with one PostgreSQL source holding ``bi.slow`` (60 s) and ``bi.nap`` (2 s)."""
+    import adbc_driver_postgresql.dbapi as adbc_pg
+
+    from tests.flight_support import setup_pg
+
+    setup_pg(pg_database)
+    with adbc_pg.connect(pg_database, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("CREATE OR REPLACE VIEW bi.nap AS SELECT g AS n FROM pg_sleep(2), generate_series(1, 3) g")
+    config = tmp_path_factory.mktemp("pg_cli") / "gateway.toml"
+    config.write_text(f'[[sources]]\nname = "pg"\nkind = "postgresql"\nuri = "{pg_database}"\n')
+    return config
+
+
+def _wait(predicate, timeout: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return bool(predicate())
+
+
+@pytest.mark.parametrize("where", ["in-process", "server"])
+def test_ctrl_c_cancels_the_source_query_and_exits_130(pg_config, pg_database, pg_server, where):
+    from urllib.parse import urlsplit
+
+    from gateway.settings import load_settings, prepare
+    from tests.flight_support import serve, slow_backends
+
+    names = (pg_server, urlsplit(pg_database).path.lstrip("/"))
+    with contextlib.ExitStack() as stack:
+        target = ["--config", str(pg_config)]
+        if where == "server":
+            uri, _ = stack.enter_context(serve(prepare(load_settings(pg_config))))
+            target = ["--server", uri]
+        process = subprocess.Popen([*gateway_command(), "query", "SELECT s FROM pg.bi.slow", *target],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+        try:
+            assert _wait(lambda: slow_backends(*names), 30), "the query never reached PostgreSQL"
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 130, err
+        assert "cancelled" in err and out == ""
+        assert _wait(lambda: not slow_backends(*names), 15), slow_backends(*names)
+
+
+def test_spinner_shows_time_and_rows_on_a_terminal_only(pg_config):
+    import pty
+    import threading
+
+    controller, terminal = pty.openpty()
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(controller, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        result = subprocess.run([*gateway_command(), "query", "SELECT n FROM pg.bi.nap ORDER BY n", "--config",
+                                 str(pg_config), "--format", "csv"], stdout=subprocess.PIPE, stderr=terminal,
+                                text=True, env=cli_env(TERM="xterm-256color"), timeout=60, check=False)
+    finally:
+        os.close(terminal)
+        reader.join(5)
+        os.close(controller)
+    assert result.returncode == 0 and result.stdout.split() == ["n", "1", "2", "3"]
+    shown = b"".join(chunks).decode(errors="replace")
+    assert re.search(r"running \d+\.\d s · \d+ rows · \d+ B", shown), shown
+
+    piped = run_with("query", "SELECT n FROM pg.bi.nap", "--config", str(pg_config), "--format", "csv")
+    assert piped.returncode == 0 and piped.stderr == ""
+
+
+# -- cache status is a table -----------------------------------------------------------------------------------
+
+def test_cache_status_prints_tables(demo_config):
+    from gateway.api.app import create_app
+    from gateway.execution.engine import QueryEngine
+    from gateway.settings import load_settings, prepare
+    from tests.demo_support import running_app
+
+    engine = QueryEngine(prepare(load_settings(demo_config)))
+    try:
+        with running_app(create_app(engine)) as url:
+            result = run_with("cache", "status", "--url", url)
+            as_json = run_with("cache", "status", "--url", url, "--json")
+    finally:
+        engine.close()
+    assert result.returncode == 0, result.stderr
+    assert "cached partition(s)" in result.stdout and "counters" in result.stdout and "memory" in result.stdout
+    assert "{" not in result.stdout and "'" not in result.stdout
+    assert set(json.loads(as_json.stdout)) >= {"entries", "memory", "disk", "stats"}

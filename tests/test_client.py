@@ -139,3 +139,44 @@ def test_every_error_class_survives_the_flight_status(code):
     assert type(rebuilt) is cls and rebuilt.message == error.message
     if cls is QueryTimeoutError:
         assert isinstance(excinfo.value, flight.FlightTimedOutError)
+
+
+def test_metadata_schemas_types_and_names(conn):
+    assert conn.schemas("demo_db") == ["main"] and conn.schemas("nope") == []
+    assert conn.table_types("demo_lake") == {("main", "orders"): "TABLE", ("main", "regions"): "TABLE"}
+    assert conn.tables("demo_db", "main", ["VIEW"]) == []
+    names = conn.catalog_names()
+    assert "credit_limit" in names[("demo_db", "main", "customers")]
+    assert names[("demo_lake", "main", "regions")] == conn.table_schema("demo_lake", "main", "regions").names
+    assert conn.primary_key("demo_db", "main", "customers") == ["id"]
+    assert conn.foreign_keys("demo_lake", "main", "orders") == []
+
+
+def test_execute_streams_and_cancel_stops_the_query(conn, uri):
+    with conn.execute("SELECT order_id FROM demo_lake.orders WHERE order_id <= ?", [10]) as running:
+        assert running.schema.names == ["order_id"]
+        assert sorted(running.reader.read_all().column(0).to_pylist()) == list(range(1, 11))
+    # 25 million rows: cancelled after its first batch, the stream ends (or fails) well before its end. On a
+    # connection of its own, left open: the ADBC driver (1.13) can abort the process closing a connection
+    # after a cancelled DoGet (see terminal.RemoteBackend.close)
+    other = gw_client.connect(uri)
+    running = other.execute("SELECT a.order_id FROM demo_lake.orders a CROSS JOIN demo_lake.orders b")
+    read = running.reader.read_next_batch().num_rows
+    running.cancel()
+    with contextlib.suppress(Exception):
+        for batch in running.reader:
+            read += batch.num_rows
+    running.close()
+    assert 0 < read < 25_000_000
+    assert other.query("SELECT 1 AS x").to_pylist() == [{"x": 1}]
+
+
+@pytest.mark.parametrize(("given", "uri"), [("127.0.0.1:8815", "grpc://127.0.0.1:8815"),
+                                            ("grpc+tls://gw:443", "grpc+tls://gw:443")])
+def test_server_uri(given, uri):
+    assert gw_client.server_uri(given) == uri
+
+
+def test_server_uri_refuses_other_schemes():
+    with pytest.raises(ValueError, match="not a Flight SQL address: 'http://gw:8080'"):
+        gw_client.server_uri("http://gw:8080")

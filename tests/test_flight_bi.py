@@ -1,8 +1,8 @@
 """What BI clients need from the Flight SQL server, against the real server, real PostgreSQL and real clients.
 
-Clients: the ADBC Flight SQL driver (Go; DB-API, get_objects, cancel, session options), flightsql-dbapi and
-its SQLAlchemy dialect (the path Apache Superset takes), pandas and polars reading through ADBC, and a raw
-``pyarrow.flight`` client speaking the protocol messages. PostgreSQL holds tables with composite and
+Clients: the ADBC Flight SQL driver (Go; DB-API, get_objects, cancel, session options), pandas and polars reading
+through ADBC, and a raw ``pyarrow.flight`` client speaking the protocol messages (the SQLAlchemy dialect, the path
+Apache Superset takes, is tested in test_sqlalchemy.py). PostgreSQL holds tables with composite and
 single-column foreign keys and a view whose query sleeps, to watch cancellation in ``pg_stat_activity``.
 """
 
@@ -354,45 +354,8 @@ def test_adbc_objects_and_table_schema_on_postgres(uri):
         assert not schema.field("id").nullable
 
 
-# ---- flightsql-dbapi and SQLAlchemy (Superset's path) ------------------------------------------------------------
-
-
-def test_flightsql_dbapi_cursor_with_parameters(served):
-    import flightsql
-
-    client = flightsql.FlightSQLClient(host="127.0.0.1", port=served[1].port, insecure=True)
-    conn = flightsql.connect(client)
-    try:
-        cur = conn.cursor()
-        cur.execute("SELECT id, region FROM demo_db.main.customers WHERE id < ? AND region <> ? ORDER BY id", [4, "x"])
-        rows = cur.fetchall()
-        assert [r[0] for r in rows] == [1, 2, 3] and [d[0] for d in cur.description] == ["id", "region"]
-    finally:
-        client.close()
-
-
-def test_sqlalchemy_inspector_and_query(served, flight_settings):
-    import flightsql.sqlalchemy  # noqa: F401  (registers datafusion+flightsql)
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(f"datafusion+flightsql://127.0.0.1:{served[1].port}?insecure=true")
-    try:
-        inspector = sa.inspect(engine)
-        assert {"main", "bi", "crm"} <= set(inspector.get_schema_names())
-        assert {"parent", "child", "grandchild", "slow"} <= set(inspector.get_table_names(schema="bi"))
-        columns = inspector.get_columns("parent", schema="bi")
-        assert [(c["name"], c["type"].__class__.__name__, c["nullable"]) for c in columns] == [
-            ("a", "INTEGER", False), ("b", "INTEGER", False), ("label", "TEXT", True)]
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT region, count(*) AS n FROM demo_db.main.customers GROUP BY region ORDER BY region")).fetchall()
-        import sqlite3
-
-        with sqlite3.connect(Path(flight_settings.config_dir) / "demo_data" / "demo.db") as db:
-            expected = db.execute("SELECT region, count(*) FROM customers GROUP BY region ORDER BY region").fetchall()
-        assert [tuple(r) for r in rows] == expected
-    finally:
-        engine.dispose()
+# flightsql-dbapi and its ``datafusion+flightsql`` SQLAlchemy dialect (pinned to SQLAlchemy < 2, unmaintained) were
+# tested here; the gateway's own SQLAlchemy 2 dialect replaces them: tests/test_sqlalchemy.py.
 
 
 # ---- pandas and polars through ADBC ------------------------------------------------------------------------------

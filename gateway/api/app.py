@@ -10,12 +10,13 @@ import contextlib
 
 from fastapi import FastAPI
 
-from gateway.api import cache, catalog, errors, health, queries, tokens
+from gateway.api import cache, catalog, console, errors, health, queries, tokens, trust
 from gateway.api.running import RunningQueries
 from gateway.auth import Authenticator
 from gateway.execution.engine import QueryEngine
 
-ROUTERS = (tokens.router, health.router, queries.router, cache.router, catalog.router)
+ROUTERS = (tokens.router, health.router, queries.router, cache.router, catalog.router, console.router,
+           trust.router)
 
 
 def create_app(gateway: QueryEngine, authenticator: Authenticator | None = None) -> FastAPI:
@@ -30,12 +31,14 @@ def create_app(gateway: QueryEngine, authenticator: Authenticator | None = None)
         yield
         running.close()
 
-    app = FastAPI(title="Federated SQL gateway", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc come from gateway.api.console, from local assets (FastAPI's own load them from a CDN)
+    app = FastAPI(title="Federated SQL gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.engine = gateway
     app.state.authenticator = authenticator or Authenticator(gateway.settings.auth)
     app.state.running_queries = running
     app.state.readiness = health.Readiness(gateway, health.READINESS_TIMEOUT_S)
     errors.install(app)
     for router in ROUTERS:
-        app.include_router(router)
+        # every route documents the error statuses any request may get; routers add their own
+        app.include_router(router, responses=errors.error_responses())
     return app

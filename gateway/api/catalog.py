@@ -7,18 +7,22 @@ from fastapi import APIRouter
 
 from catalog.statistics import statistics_as_dict
 from gateway.api.deps import Engine, User, visible_sources
+from gateway.api.errors import error_responses
 from gateway.errors import UnknownObjectError
 
 router = APIRouter()
 
 
-@router.get("/v1/sources")
+@router.get("/v1/sources", responses=error_responses())
 def sources(user: User, engine: Engine) -> list[dict]:
+    """The sources the caller may use: ``[{"name", "kind"}]`` (SQL: ``SHOW CATALOGS``)."""
     return [{"name": name, "kind": engine.catalog.connector(name).kind} for name in visible_sources(engine, user)]
 
 
-@router.get("/v1/sources/{source}/tables")
+@router.get("/v1/sources/{source}/tables", responses=error_responses(404, 503))
 def tables(source: str, user: User, engine: Engine) -> list[dict]:
+    """The tables of ``source``: ``[{"source", "schema", "table"}]`` (SQL: ``SHOW TABLES FROM source``). 404
+    (with the nearest names) for a source the caller may not see; 503 when the source cannot be listed."""
     visible = visible_sources(engine, user)
     if source not in visible:
         raise UnknownObjectError("source", source, visible)
@@ -28,7 +32,7 @@ def tables(source: str, user: User, engine: Engine) -> list[dict]:
     return out
 
 
-@router.get("/v1/sources/{source}/tables/{table}/statistics")
+@router.get("/v1/sources/{source}/tables/{table}/statistics", responses=error_responses(404, 503))
 def table_statistics(source: str, table: str, user: User, engine: Engine, schema: str | None = None) -> dict:
     """The catalog's statistics of one table (``schema`` may be left out where the source has one): rows,
     bytes, and per column distinct values, null fraction, min/max, most common values and where each figure

@@ -14,11 +14,67 @@ import secrets
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.errors import GatewayError, InvalidRequestError
 
 log = logging.getLogger(__name__)
+
+
+class NotAcceptableError(GatewayError):
+    """The ``Accept`` header names no media type the gateway can answer in (406); REST only, so it lives with
+    the REST app rather than in the protocol-neutral hierarchy of ``connectors.errors``."""
+
+    code = "not_acceptable"
+    http_status = 406
+    flight_kind = "invalid_argument"
+    phase = "request"
+
+
+class ErrorDetail(BaseModel):
+    """The one error shape's inner object; further members (``line``, ``column``, ``nearest``, ``source``,
+    ``fields``, ``error_id``...) depend on the code."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str = Field(description="stable machine-readable name, e.g. syntax_error, unknown_object")
+    message: str = Field(description="what was wrong, naming the source/table/column or the request field")
+    phase: str = Field(description="request, parsing, planning, execution, auth or config")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer of the REST API: ``{"error": {"code", "message", "phase", ...}}``."""
+
+    error: ErrorDetail
+
+
+#: what each status means in this API (the OpenAPI description of that response)
+STATUS_MEANINGS = {
+    400: "invalid request: malformed body or parameters (invalid_request), SQL syntax error, unsupported "
+         "(non read-only) statement, input limit, ambiguous name",
+    401: "authentication required or failed (auth enabled)",
+    403: "permission denied: a source, query or resource this user may not use",
+    404: "unknown object (source, schema, table, column, query id), with the nearest existing names",
+    406: "the Accept header names no available result format",
+    413: "resource limit: the result passes limits.max_result_rows or limits.max_result_bytes",
+    429: "resource limit: too many queries waiting (Retry-After)",
+    499: "the query was cancelled (DELETE /v1/queries/{id}, or the server shutting down)",
+    500: "internal failure (an error id names it in the server log)",
+    501: "not implemented by the sources involved",
+    502: "a source failed to run its part of the query",
+    503: "a source is unavailable",
+    504: "the query ran past its time limit",
+    507: "resource limit: the gateway's memory budget (limits.process_memory_bytes) or the query's memory "
+         "pool is exhausted (Retry-After)",
+}
+#: the statuses any route may answer: malformed input, authentication, permission, a defect
+COMMON_STATUSES = (400, 401, 403, 500)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` entries (the ``ErrorBody`` schema) for ``statuses``, with ``COMMON_STATUSES``."""
+    return {status: {"model": ErrorBody, "description": STATUS_MEANINGS[status]}
+            for status in sorted({*COMMON_STATUSES, *statuses})}
 
 
 async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
@@ -55,6 +111,27 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_middleware(UnexpectedErrors)
+    _document_validation_as_400(app)
+
+
+def _document_validation_as_400(app: FastAPI) -> None:
+    """FastAPI documents a 422 ``HTTPValidationError`` for every route with inputs; this app answers those
+    as 400 ``invalid_request`` (``validation_error``, listed by ``error_responses``), so the OpenAPI document
+    drops them."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    if isinstance(operation, dict):
+                        operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class UnexpectedErrors:

@@ -1,11 +1,19 @@
 """Results streamed batch by batch in every format (memory stays bounded whatever the result's size).
 
+Formats (``FORMATS``): ``json``, ``ndjson``, ``csv``, ``arrow`` (Arrow IPC stream) and ``parquet``, chosen by the
+request's ``format`` or else its ``Accept`` header (``negotiate``). Results are streamed, not paged: the engine
+already produces Arrow batches as the sources send them, a streamed body keeps no result state on the server
+(nothing to expire, no page buffers), reaches its first byte as soon as the first batch exists, and a client
+that stops reading slows the query down (back-pressure) or, by leaving, cancels it. Trino-style ``nextUri``
+pages would hold each result's pages in gateway memory between requests.
+
 The query runs and its first batch is read before the status line is sent, so errors up to the first row keep
 their own status. An error after that can only end the stream (status 200 was sent): JSON ends with an
 ``"error"`` member and is left unterminated (no ``row_count``, no closing brace: a JSON parser fails on it, so a
 truncated result is never taken for a whole one); NDJSON ends with an ``{"error": {...}}`` line instead of the
-``{"row_count": n}`` line; an Arrow stream is cut off (the connection is closed without the end of the HTTP
-message). A client that goes away cancels its query (its source statements are cancelled within a second).
+``{"row_count": n}`` line; Arrow, CSV and Parquet streams are cut off (the connection is closed without the end
+of the HTTP message; a Parquet file then has no footer and does not open). A client that goes away cancels its
+query (its source statements are cancelled within a second).
 """
 
 from __future__ import annotations
@@ -23,30 +31,102 @@ from typing import Any
 
 import anyio
 import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 from fastapi.responses import StreamingResponse
 
-from gateway.api.errors import unexpected_error
+from gateway.api.errors import NotAcceptableError, unexpected_error
 from gateway.api.running import RunningQuery
 from gateway.errors import GatewayError
 from gateway.execution.engine import QueryResult
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 NDJSON = "application/x-ndjson"
+CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"
+#: format name -> media type (the ``Accept`` header's names; ``format`` takes the keys)
+FORMATS = {"json": "application/json", "ndjson": NDJSON, "csv": CSV, "arrow": ARROW_STREAM, "parquet": PARQUET}
+#: other media types clients send for the same formats
+_ALIASES = {"application/jsonl": "ndjson", "application/x-jsonlines": "ndjson", "application/jsonlines": "ndjson",
+            "application/x-parquet": "parquet", "application/vnd.apache.arrow.file": None}
 #: rows encoded per JSON/NDJSON chunk (a record batch is sliced: its Python values are built a slice at a time)
 ROWS_PER_CHUNK = 8192
+#: a Parquet row group is written (and sent) once this many rows or bytes are buffered: they bound the memory a
+#: Parquet stream holds
+PARQUET_ROW_GROUP_ROWS = 131_072
+PARQUET_ROW_GROUP_BYTES = 32 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 
 
-def result_response(result: QueryResult, first: pa.RecordBatch | None, format: str, running: RunningQuery,
-                    watcher: asyncio.Future, on_end: Callable[[RunningQuery], None]) -> StreamingResponse:
-    """The streamed answer of a query in ``format`` (json, ndjson or arrow); ``first`` is its first batch."""
+def negotiate(format: str | None, accept: str | None) -> str:
+    """The result format: ``format`` when given, else the supported media type ``accept`` prefers (by
+    ``q``, then by order; ``*/*``, ``application/*`` and ``text/*`` choose json), else json. Raises
+    NotAcceptableError (406) when ``accept`` names only media types no format has."""
+    if format:
+        return format
+    if not accept or not accept.strip():
+        return "json"
+    ranked = []
+    for position, item in enumerate(accept.split(",")):
+        media, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranked.append((-quality, position, media.strip().lower(), quality))
+    for _, _, media, quality in sorted(ranked):
+        if quality <= 0:
+            continue
+        found = _format_of(media)
+        if found:
+            return found
+    raise NotAcceptableError(
+        f"none of the media types in the Accept header '{accept[:200]}' is available; the result formats are "
+        + ", ".join(FORMATS.values()) + " (or choose one with format=json|ndjson|csv|arrow|parquet)")
+
+
+def _format_of(media: str) -> str | None:
+    if media in ("*/*", "application/*", "text/*"):
+        return "json" if media != "text/*" else "csv"
+    for name, known in FORMATS.items():
+        if media == known:
+            return name
+    return _ALIASES.get(media)
+
+
+def encode_result(result: QueryResult, first: pa.RecordBatch | None, format: str, query_id: str,
+                  rows_as_objects: bool = False) -> Iterator[bytes]:
+    """The chunks of the answer in ``format`` (a key of ``FORMATS``); ``first`` is the result's first batch,
+    already read. ``rows_as_objects``: JSON/NDJSON rows as ``{"column": value}`` objects (see ``json_chunks``)."""
     if format == "arrow":
-        chunks, media_type = ipc_stream(result.reader, first), ARROW_STREAM
-    else:
-        chunks = json_chunks(result, first, running.id, ndjson=format == "ndjson")
-        media_type = NDJSON if format == "ndjson" else "application/json"
-    return ResultStream(chunks, result, media_type, running, watcher, on_end, cut_off_on_error=format == "arrow")
+        return ipc_stream(result.reader, first)
+    if format == "csv":
+        return csv_chunks(result, first)
+    if format == "parquet":
+        return parquet_chunks(result, first)
+    if format in ("json", "ndjson"):
+        return json_chunks(result, first, query_id, ndjson=format == "ndjson", rows_as_objects=rows_as_objects)
+    raise ValueError(f"unknown format {format!r}")
+
+
+def result_response(result: QueryResult, chunks: Iterator[bytes], format: str, running: RunningQuery,
+                    watcher: asyncio.Future, on_end: Callable[[RunningQuery], None]) -> StreamingResponse:
+    """The streamed answer of a query: ``chunks`` (``encode_result``) sent as ``format``'s media type."""
+    media_type = FORMATS[format] + ("; charset=utf-8" if format == "csv" else "")
+    response = ResultStream(chunks, result, media_type, running, watcher, on_end,
+                            cut_off_on_error=format not in ("json", "ndjson"))
+    if format in _FILE_NAMES:  # a browser saves these under a useful name (binary ones rather than showing them)
+        disposition = "inline" if format == "csv" else "attachment"
+        response.headers["content-disposition"] = f'{disposition}; filename="{running.id}.{_FILE_NAMES[format]}"'
+    return response
+
+
+_FILE_NAMES = {"csv": "csv", "arrow": "arrows", "parquet": "parquet"}
 
 
 class ResultStream(StreamingResponse):
@@ -112,17 +192,26 @@ class _Chunks(io.RawIOBase):
 
     def __init__(self) -> None:
         self._chunks: list[bytes] = []
+        self._written = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
-        self._chunks.append(bytes(data))
+        data = bytes(data)
+        self._chunks.append(data)
+        self._written += len(data)
         return len(data)
 
     def take(self) -> bytes:
         data, self._chunks = b"".join(self._chunks), []
         return data
+
+    def tell(self) -> int:  # the Parquet writer asks where it is
+        return self._written
+
+    def seekable(self) -> bool:
+        return False
 
 
 def first_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
@@ -148,8 +237,65 @@ def ipc_stream(reader: pa.RecordBatchReader, first: pa.RecordBatch | None) -> It
     yield sink.take()
 
 
-def json_chunks(result: QueryResult, first: pa.RecordBatch | None, query_id: str, ndjson: bool
-                 ) -> Iterator[bytes]:
+def csv_chunks(result: QueryResult, first: pa.RecordBatch | None) -> Iterator[bytes]:
+    """CSV (RFC 4180: a header line, then one line per row, strings quoted), one chunk per record batch.
+    Values as Arrow's CSV writer writes them (decimals as written, dates and times ISO-8601, null as an empty
+    field); columns it cannot write become text first (``csv_ready``): binary as base64, lists and structs as
+    JSON, as in the JSON formats."""
+    sink = _Chunks()
+    schema = csv_ready(pa.RecordBatch.from_pylist([], schema=result.schema)).schema
+    writer = pa_csv.CSVWriter(sink, schema)
+    yield sink.take()  # the header
+    batches = itertools.chain([first], result.reader) if first is not None else iter(())
+    for batch in batches:
+        writer.write_batch(csv_ready(batch))
+        yield sink.take()
+    writer.close()
+    yield sink.take()
+
+
+def csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with the columns Arrow's CSV writer does not take as text: string views cast to strings,
+    binary as base64, nested types (list, struct, map) as JSON text."""
+    columns, changed = [], False
+    for column in batch.columns:
+        kind = column.type
+        if pa.types.is_string_view(kind):
+            column, changed = column.cast(pa.string()), True
+        elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind) \
+                or pa.types.is_binary_view(kind) or pa.types.is_nested(kind):
+            encode = json.JSONEncoder(default=json_value).encode
+            texts = [None if v is None else base64.b64encode(v).decode() if isinstance(v, bytes) else encode(v)
+                     for v in column.to_pylist()]
+            column, changed = pa.array(texts, pa.string()), True
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names) if changed else batch
+
+
+def parquet_chunks(result: QueryResult, first: pa.RecordBatch | None) -> Iterator[bytes]:
+    """A Parquet file written row group by row group: batches are buffered up to ``PARQUET_ROW_GROUP_ROWS``
+    rows or ``PARQUET_ROW_GROUP_BYTES`` bytes, then written as one row group and sent; the footer comes last
+    (a stream cut off by an error has none, so it is never read as a whole file)."""
+    sink = _Chunks()
+    writer = pq.ParquetWriter(sink, result.schema)
+    buffered: list[pa.RecordBatch] = []
+    rows = size = 0
+    batches = itertools.chain([first], result.reader) if first is not None else iter(())
+    for batch in batches:
+        buffered.append(batch)
+        rows, size = rows + batch.num_rows, size + batch.nbytes
+        if rows >= PARQUET_ROW_GROUP_ROWS or size >= PARQUET_ROW_GROUP_BYTES:
+            writer.write_table(pa.Table.from_batches(buffered, result.schema), row_group_size=max(rows, 1))
+            buffered, rows, size = [], 0, 0
+            yield sink.take()
+    if rows:
+        writer.write_table(pa.Table.from_batches(buffered, result.schema), row_group_size=rows)
+    writer.close()
+    yield sink.take()
+
+
+def json_chunks(result: QueryResult, first: pa.RecordBatch | None, query_id: str, ndjson: bool,
+                rows_as_objects: bool = False) -> Iterator[bytes]:
     """The JSON (or NDJSON) encoding of a result, a chunk per at most ``ROWS_PER_CHUNK`` rows; ``first`` is
     the reader's first batch (already read). Rows are arrays by position (a dict would merge columns of one
     name, as in ``SELECT *`` over a join); values as ``json_value`` encodes them.
@@ -157,15 +303,27 @@ def json_chunks(result: QueryResult, first: pa.RecordBatch | None, query_id: str
     JSON: ``{"query_id", "columns", "rows": [...], "row_count"}``, byte for byte what ``json.dumps`` gives
     for the whole document. NDJSON: ``{"query_id", "columns"}``, one line per row, ``{"row_count"}``. An error
     while streaming ends JSON with ``], "error": {...}`` left unterminated, NDJSON with an ``{"error": {...}}``
-    line (``GatewayError.to_dict``'s shape; an unexpected failure is ``internal`` with an error id)."""
+    line (``GatewayError.to_dict``'s shape; an unexpected failure is ``internal`` with an error id).
+
+    ``rows_as_objects``: records only, the shape DuckDB's ``read_json``, ``pandas.read_json`` and ``jq`` read
+    as a table: JSON is one array of ``{"column": value}`` objects, NDJSON one object per line, with no
+    header or ``row_count`` (the ``x-query-id`` header names the query); a repeated column name gets a ``_2``,
+    ``_3``... suffix. An error while streaming adds an ``{"error": {...}}`` element (JSON: and no closing
+    bracket) or line."""
     encode = json.JSONEncoder(default=json_value).encode
-    head = encode({"query_id": query_id, "columns": [{"name": f.name, "type": str(f.type)} for f in result.schema]})
-    pending = head + "\n" if ndjson else head[:-1] + ', "rows": ['
+    if rows_as_objects:
+        names = unique_names(result.schema.names)
+        pending, to_rows = ("" if ndjson else "["), lambda rows: [dict(zip(names, r, strict=True)) for r in rows]
+    else:
+        head = encode({"query_id": query_id,
+                       "columns": [{"name": f.name, "type": str(f.type)} for f in result.schema]})
+        pending, to_rows = (head + "\n" if ndjson else head[:-1] + ', "rows": ['), None
     count = 0
     batches = itertools.chain([first], result.reader) if first is not None else iter(())
     try:
         for batch in batches:
             for rows in row_slices(batch):
+                rows = to_rows(rows) if to_rows else rows
                 if ndjson:
                     text = "".join([encode(row) + "\n" for row in rows])
                 else:
@@ -175,10 +333,39 @@ def json_chunks(result: QueryResult, first: pa.RecordBatch | None, query_id: str
                 pending = ""
     except Exception as exc:
         error = exc.to_dict() if isinstance(exc, GatewayError) else unexpected_error(exc, "/v1/query")
-        tail = encode(error) + "\n" if ndjson else '], "error": ' + encode(error["error"])
-        yield (pending + tail).encode()
+        yield (pending + _error_tail(encode, error, ndjson, rows_as_objects, count)).encode()
         return
-    yield (pending + (encode({"row_count": count}) + "\n" if ndjson else f'], "row_count": {count}}}')).encode()
+    yield (pending + _end(encode, ndjson, rows_as_objects, count)).encode()
+
+
+def _error_tail(encode: Callable[[Any], str], error: dict, ndjson: bool, rows_as_objects: bool, count: int) -> str:
+    """What ends a JSON/NDJSON stream that failed after ``count`` rows (see ``json_chunks``)."""
+    if ndjson:
+        return encode(error) + "\n"
+    if rows_as_objects:
+        return (", " if count else "") + encode(error)
+    return '], "error": ' + encode(error["error"])
+
+
+def _end(encode: Callable[[Any], str], ndjson: bool, rows_as_objects: bool, count: int) -> str:
+    """What ends a whole JSON/NDJSON stream of ``count`` rows."""
+    if rows_as_objects:
+        return "" if ndjson else "]"
+    return encode({"row_count": count}) + "\n" if ndjson else f'], "row_count": {count}}}'
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """``names`` with repeats suffixed ``_2``, ``_3``... (``["id", "id"]`` -> ``["id", "id_2"]``)."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in seen:
+            n += 1
+            candidate = f"{name}_{n}"
+        seen.add(candidate)
+        out.append(candidate)
+    return out
 
 
 def row_slices(batch: pa.RecordBatch) -> Iterator[list[tuple]]:

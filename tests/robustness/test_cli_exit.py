@@ -50,7 +50,7 @@ def test_query_csv_exits_0_every_time(demo_config):
         header, *rows = csv.reader(io.StringIO(stdout))
         return header == reference.column_names and len(rows) == 2 and all(tuple(r) in known_rows for r in rows)
 
-    results = run_many(["query", QUERY_SQL, "--config", str(demo_config), "-f", "csv"], RUNS_PER_COMMAND)
+    results = run_many(["query", QUERY_SQL, "--config", str(demo_config), "--format", "csv"], RUNS_PER_COMMAND)
     assert failures(results, correct) == []
 
 

@@ -1,0 +1,235 @@
+"""A SQLAlchemy 2 dialect for the gateway, over the ADBC Flight SQL driver (``gateway.client``).
+
+    >>> import sqlalchemy as sa                                                          # doctest: +SKIP
+    >>> engine = sa.create_engine("gateway+flightsql://127.0.0.1:8815")                  # doctest: +SKIP
+    >>> sa.inspect(engine).get_schema_names()        # ['demo_db.main', 'demo_lake.main']   doctest: +SKIP
+
+The package's entry point (``sqlalchemy.dialects``: ``gateway.flightsql`` and ``gateway``) registers it: no
+import or config line is needed. URL: ``gateway+flightsql://[user:password@]host[:port][?options]`` with options
+``tls=true`` (``grpc+tls``), ``tls_ca=/path/ca.pem``, ``tls_skip_verify=true``, ``token=...`` (a bearer or API
+token), ``timeout_s=...`` and ``max_staleness_s=...`` (as ``gateway.client.connect``). Port 8815 by default.
+
+Names: a gateway source is a catalog, so a SQLAlchemy *schema* is ``"source.schema"`` (``demo_db.main``) and is
+rendered as two quoted identifiers (``"demo_db"."main".customers``); two sources with a schema of the same
+name stay apart. Reflection answers from the gateway's Flight SQL metadata: schemas, tables, views, columns with
+types (from their Arrow types) and nullability, primary keys and foreign keys (Flight SQL GetPrimaryKeys /
+GetImportedKeys; empty where a source declares none), column comments where the server sends
+``ARROW:FLIGHT:SQL:REMARKS``; no indexes; table comments are not known (None). Parameters use the ``qmark``
+style: ``text("... :x")`` and ``select()`` bind values positionally as the statement's typed parameters.
+The gateway is read-only: commits and rollbacks do nothing.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import types as sqltypes
+from sqlalchemy.engine import URL, default
+from sqlalchemy.exc import NoSuchTableError
+from sqlalchemy.sql import compiler
+
+from gateway import client as gateway_client
+
+DEFAULT_PORT = 8815
+_TRUE = ("1", "true", "yes", "on")
+
+
+class GatewayIdentifierPreparer(compiler.IdentifierPreparer):
+    """Double-quoted identifiers; a schema ``source.schema`` is rendered as ``"source"."schema"``."""
+
+    def quote_schema(self, schema: str, force: Any = None) -> str:
+        return ".".join(self.quote(part) for part in schema.split("."))
+
+
+def sqlalchemy_type(arrow_type: pa.DataType) -> sqltypes.TypeEngine:
+    """The SQLAlchemy type of an Arrow type (NullType for nested and unknown types)."""
+    checks = [
+        (pa.types.is_boolean, sqltypes.Boolean), (pa.types.is_int8, sqltypes.SmallInteger),
+        (pa.types.is_int16, sqltypes.SmallInteger), (pa.types.is_int32, sqltypes.Integer),
+        (pa.types.is_integer, sqltypes.BigInteger), (pa.types.is_float16, sqltypes.Float),
+        (pa.types.is_float32, sqltypes.Float), (pa.types.is_float64, sqltypes.Double),
+        (pa.types.is_string, sqltypes.String), (pa.types.is_large_string, sqltypes.String),
+        (pa.types.is_date, sqltypes.Date), (pa.types.is_time, sqltypes.Time),
+        (pa.types.is_binary, sqltypes.LargeBinary), (pa.types.is_large_binary, sqltypes.LargeBinary),
+        (pa.types.is_fixed_size_binary, sqltypes.LargeBinary), (pa.types.is_interval, sqltypes.Interval),
+        (pa.types.is_duration, sqltypes.Interval),
+    ]
+    if pa.types.is_decimal(arrow_type):
+        return sqltypes.Numeric(arrow_type.precision, arrow_type.scale)
+    if pa.types.is_timestamp(arrow_type):
+        return sqltypes.DateTime(timezone=arrow_type.tz is not None)
+    if hasattr(pa.types, "is_string_view") and pa.types.is_string_view(arrow_type):
+        return sqltypes.String()
+    for check, sa_type in checks:
+        if check(arrow_type):
+            return sa_type()
+    return sqltypes.NullType()
+
+
+def _split(schema: str | None) -> tuple[str, str]:
+    """``source.schema`` -> ``(source, schema)``; a ValueError names a schema without its source."""
+    source, dot, name = (schema or "").partition(".")
+    if not dot or not source or not name:
+        raise ValueError(f"schema {schema!r}: expected 'source.schema' (a gateway source is a catalog)")
+    return source, name
+
+
+class GatewayDialect(default.DefaultDialect):
+    """``gateway+flightsql://``: the gateway over Flight SQL (ADBC), read-only, ``qmark`` parameters."""
+
+    name = "gateway"
+    driver = "flightsql"
+    supports_statement_cache = True
+    default_paramstyle = "qmark"
+    preparer = GatewayIdentifierPreparer
+    supports_native_boolean = True
+    supports_native_decimal = True
+    supports_alter = False
+    supports_sequences = False
+    supports_comments = True
+    inline_comments = False
+    supports_default_values = False
+    supports_empty_insert = False
+    supports_multivalues_insert = False
+    postfetch_lastrowid = False
+    max_identifier_length = 255
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # the gateway.client connection behind each DB-API connection (its keys need a raw Flight client)
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def import_dbapi(cls):
+        import adbc_driver_flightsql.dbapi as flightsql
+
+        return flightsql
+
+    def create_connect_args(self, url: URL) -> tuple[list, dict]:
+        """``gateway.client.connect`` arguments from the URL (see the module docstring for its options)."""
+        query = dict(url.query)
+        tls = str(query.get("tls", "")).lower() in _TRUE or url.get_backend_name() == "gateway+tls"
+        kwargs: dict[str, Any] = {
+            "uri": f"grpc{'+tls' if tls else ''}://{url.host or '127.0.0.1'}:{url.port or DEFAULT_PORT}",
+            "user": url.username, "password": url.password, "token": query.get("token"),
+            "tls": query.get("tls_ca") or (True if tls else None),
+            "tls_skip_verify": str(query.get("tls_skip_verify", "")).lower() in _TRUE,
+        }
+        for name in ("timeout_s", "max_staleness_s"):
+            if name in query:
+                kwargs[name] = float(query[name])
+        return [], kwargs
+
+    def connect(self, *cargs: Any, **cparams: Any):
+        """A DB-API connection (the ADBC driver's, autocommit) made by ``gateway.client.connect``."""
+        connection = gateway_client.connect(**cparams)
+        self._clients[connection.adbc] = connection
+        return connection.adbc
+
+    def _client(self, connection) -> gateway_client.Connection:
+        return self._clients[connection.connection.dbapi_connection]
+
+    # the gateway is read-only and the driver runs in autocommit mode
+    def do_begin(self, dbapi_connection) -> None:
+        pass
+
+    def do_commit(self, dbapi_connection) -> None:
+        pass
+
+    def do_rollback(self, dbapi_connection) -> None:
+        pass
+
+    def do_execute(self, cursor, statement, parameters, context=None) -> None:
+        cursor.execute(statement, parameters or None)  # no parameters: a plain statement, not a prepared one
+
+    def do_execute_no_params(self, cursor, statement, context=None) -> None:
+        cursor.execute(statement)
+
+    def do_ping(self, dbapi_connection) -> bool:
+        dbapi_connection.adbc_get_table_types()
+        return True
+
+    def get_isolation_level(self, dbapi_connection) -> str:
+        return "AUTOCOMMIT"
+
+    def _get_server_version_info(self, connection) -> tuple[int, ...]:
+        version = connection.connection.dbapi_connection.adbc_get_info().get("vendor_version") or ""
+        return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+    def _get_default_schema_name(self, connection) -> str | None:
+        return None
+
+    # ---- reflection ------------------------------------------------------------------------------------------
+
+    def get_schema_names(self, connection, **kw: Any) -> list[str]:
+        """Every ``source.schema`` this user may see."""
+        client = self._client(connection)
+        return [f"{source}.{schema}" for source in client.sources() for schema in client.schemas(source)]
+
+    def _tables(self, connection, schema: str | None, kind: str) -> list[str]:
+        if schema is None:
+            return []  # no default schema: every table lives in a source
+        source, name = _split(schema)
+        return [t for _, t in self._client(connection).tables(source, name, [kind])]
+
+    def get_table_names(self, connection, schema: str | None = None, **kw: Any) -> list[str]:
+        return self._tables(connection, schema, "TABLE")
+
+    def get_view_names(self, connection, schema: str | None = None, **kw: Any) -> list[str]:
+        return self._tables(connection, schema, "VIEW")
+
+    def has_table(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> bool:
+        if schema is None:
+            return False
+        source, name = _split(schema)
+        return (name, table_name) in self._client(connection).table_types(source, name)
+
+    def get_columns(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> list[dict]:
+        """Name, SQLAlchemy type (from the Arrow type), nullability and comment of each column."""
+        source, name = _split(schema)
+        client = self._client(connection)
+        if (name, table_name) not in client.table_types(source, name):
+            raise NoSuchTableError(f"{schema}.{table_name}")
+        columns = []
+        for f in client.table_schema(source, name, table_name):
+            remarks = (f.metadata or {}).get(b"ARROW:FLIGHT:SQL:REMARKS")
+            columns.append({"name": f.name, "type": sqlalchemy_type(f.type), "nullable": f.nullable,
+                            "default": None, "autoincrement": False,
+                            "comment": remarks.decode() if remarks else None})
+        return columns
+
+    def get_pk_constraint(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> dict:
+        source, name = _split(schema)
+        return {"constrained_columns": self._client(connection).primary_key(source, name, table_name),
+                "name": None}
+
+    def get_foreign_keys(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> list[dict]:
+        """One entry per foreign key (composite keys in key order); referred schemas are ``source.schema``."""
+        source, name = _split(schema)
+        keys: dict[str, dict] = {}
+        for row in self._client(connection).foreign_keys(source, name, table_name):
+            key = keys.setdefault(row["fk_key_name"] or f"fk_{row['pk_table_name']}", {
+                "name": row["fk_key_name"], "constrained_columns": [], "referred_columns": [],
+                "referred_schema": f"{row['pk_catalog_name']}.{row['pk_db_schema_name']}",
+                "referred_table": row["pk_table_name"], "options": {},
+            })
+            key["constrained_columns"].append(row["fk_column_name"])
+            key["referred_columns"].append(row["pk_column_name"])
+        return list(keys.values())
+
+    def get_indexes(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> list:
+        return []
+
+    def get_unique_constraints(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> list:
+        return []
+
+    def get_check_constraints(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> list:
+        return []
+
+    def get_table_comment(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> dict:
+        return {"text": None}  # Flight SQL's GetTables carries no table remarks
+
+
+dialect = GatewayDialect
