@@ -54,6 +54,13 @@ class FragmentStats:
     dynamic_filter: str | None = None  # the condition a dynamic filter added, e.g. "id IN (212 values)"
     estimated_rows: int | None = None  # the planner's estimate of ``rows`` (catalog statistics)
     read_in_place: bool = False  # scanned by the residual plan itself (files); rows/bytes from its scan metrics
+    # Ray execution (gateway.distributed): "ray" or None (local); its tasks, the nodes they ran on, resubmitted
+    # tasks, and the Arrow bytes moved from the workers to the coordinator through Ray's object store
+    engine: str | None = None
+    tasks: int = 0
+    nodes: int = 0
+    retries: int = 0
+    shuffled_bytes: int = 0
 
 
 @dataclass
@@ -125,6 +132,14 @@ class Metrics:
             f"Queries with a fragment whose rows were more than {MISESTIMATE_FACTOR:g}x off the planner's estimate",
             registry=self.registry,
         )
+        self.distributed_tasks = Counter(
+            "gateway_distributed_tasks", "Ray tasks run for fragment splits", registry=self.registry)
+        self.distributed_retries = Counter(
+            "gateway_distributed_retries", "Ray tasks submitted again after their worker or node was lost",
+            registry=self.registry)
+        self.shuffled_bytes = Counter(
+            "gateway_distributed_shuffled_bytes", "Arrow bytes moved between Ray workers and the coordinator",
+            registry=self.registry)
         self._history: deque[QueryStats] = deque(maxlen=history_size)
         self._lock = threading.Lock()
 
@@ -142,6 +157,10 @@ class Metrics:
         for f in stats.fragments:
             self.source_rows.labels(f.source).inc(f.rows)
             self.source_bytes.labels(f.source).inc(f.bytes)
+            if f.tasks:
+                self.distributed_tasks.inc(f.tasks)
+                self.distributed_retries.inc(f.retries)
+                self.shuffled_bytes.inc(f.shuffled_bytes)
         if stats.status == "ok" and any(_misestimated(f) for f in stats.fragments):
             self.misestimated.inc()
         log_query(stats)

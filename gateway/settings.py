@@ -28,10 +28,12 @@ from gateway.errors import ConfigError, nearest_names
 from planner.limits import InputLimits
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
-URI_KINDS = ("postgresql", "mysql")
+URI_KINDS = ("postgresql", "mysql", "iceberg", "flightsql")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 log = logging.getLogger("gateway.settings")
 
+#: object-store settings of a source whose ``path`` is ``s3://bucket/prefix`` (``connectors.objectstore``)
+OBJECT_STORE_KEYS = frozenset({"endpoint", "region", "access_key_id", "secret_access_key", "session_token"})
 #: keys every ``[[sources]]`` entry may have, whatever its kind
 COMMON_SOURCE_KEYS = frozenset({"name", "kind", "cache_ttl_s", "cache_fingerprint"})
 #: the options each source kind takes (besides ``COMMON_SOURCE_KEYS``); any other key is a config error.
@@ -44,8 +46,11 @@ SOURCE_OPTIONS: dict[str, frozenset[str]] = {
     "mysql": frozenset({"uri", "partition_column", "partition_granularity", "parallel_readers",
                         "parallel_min_rows"}),
     "sqlite": frozenset({"path", "pool_size", "partition_column", "partition_granularity"}),
-    "parquet": frozenset({"path", "follow_symlinks"}),
-    "csv": frozenset({"path", "has_header", "delimiter", "follow_symlinks"}),
+    "parquet": frozenset({"path", "follow_symlinks", *OBJECT_STORE_KEYS}),
+    "csv": frozenset({"path", "has_header", "delimiter", "follow_symlinks", *OBJECT_STORE_KEYS}),
+    "delta": frozenset({"path", *OBJECT_STORE_KEYS}),
+    "iceberg": frozenset({"uri", "warehouse", "catalog_name", *OBJECT_STORE_KEYS}),
+    "flightsql": frozenset({"uri", "username", "password", "token", "dialect", "pool_size", "tls_skip_verify"}),
 }
 
 
@@ -82,6 +87,20 @@ class SourceConfig(BaseModel):
         default=None, ge=1, le=3600, description="PostgreSQL: seconds to establish a connection (default 10)")
     has_header: bool | None = Field(default=None, description="CSV: the first line names the columns (default)")
     delimiter: str | None = Field(default=None, min_length=1, max_length=1, description="CSV: default ','")
+    sensitive_columns: list[str] | None = Field(
+        default=None, description="gateway mock: columns (name or table.column) whose real values are never copied")
+    warehouse: str | None = Field(default=None, description="iceberg: where the catalog's new tables' files go")
+    catalog_name: str | None = Field(default=None, description="iceberg: the catalog's name (default: the source's)")
+    username: str | None = Field(default=None, description="flightsql: user of a Basic handshake")
+    password: str | None = Field(default=None, description="flightsql: ${VAR}, with username")
+    token: str | None = Field(default=None, description="flightsql: ${VAR}, sent as a bearer token")
+    dialect: str | None = Field(default=None, description="flightsql: sqlglot dialect of pushed SQL (default postgres)")
+    tls_skip_verify: bool | None = Field(default=None, description="flightsql: do not check the server's certificate")
+    endpoint: str | None = Field(default=None, pattern=r"^https?://", description="object stores: S3-compatible URL")
+    region: str | None = Field(default=None, description="object stores: the bucket's region (else AWS_REGION)")
+    access_key_id: str | None = Field(default=None, description="object stores: else AWS_ACCESS_KEY_ID")
+    secret_access_key: str | None = Field(default=None, description="object stores: ${VAR}; else the environment")
+    session_token: str | None = Field(default=None, description="object stores: else AWS_SESSION_TOKEN")
     follow_symlinks: bool | None = Field(
         default=None, description="file kinds: read symbolic links leading outside the folder (default false)")
 
@@ -99,6 +118,9 @@ class SourceConfig(BaseModel):
         needs = "uri" if kind in URI_KINDS else "path"
         if kind is not None and info.field_name == needs and value is None:
             raise ValueError(f"required for a '{kind}' source")
+        if info.field_name == "path" and value and "://" in value and not value.startswith(("s3://", "s3a://")):
+            raise ValueError(f"'{value.split('://', 1)[0]}://' is not a supported location; use a local path or "
+                             "s3://bucket/prefix (AWS S3 or an S3-compatible server given as endpoint)")
         return value
 
     @model_validator(mode="after")
@@ -208,6 +230,9 @@ class CatalogConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     refresh_interval_s: float = Field(default=300.0, ge=0, description="0 turns background refresh off")
+    state_path: str | None = Field(
+        default=None, description="SQLite file of table schema versions (drift history), relative to the config "
+                                  "folder; default: in memory only")
 
 
 class LimitsConfig(BaseModel):
@@ -243,6 +268,15 @@ class LimitsConfig(BaseModel):
         description="a query pushed whole to one source and estimated at this many rows or fewer is light")
     light_residual_plans: bool = Field(
         default=False, description="residual plans over fragments within light_query_max_rows rows are light too")
+    # the process-wide memory budget and result caps (gateway.execution.memory)
+    process_memory_bytes: int = Field(
+        default_factory=lambda: os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2, gt=0,
+        description="bytes all running queries may hold together: fragment buffers (spilled beyond) and residual "
+                    "plans' pools (default: half the machine's memory)")
+    min_query_memory_bytes: int = Field(
+        default=64 << 20, gt=0, description="a residual plan that cannot get this much of the budget fails (507)")
+    max_result_rows: int = Field(default=0, ge=0, description="a result with more rows fails (413); 0: no cap")
+    max_result_bytes: int = Field(default=0, ge=0, description="a result of more Arrow bytes fails (413); 0: no cap")
     # input limits, checked before planning (planner.limits.InputLimits has the defaults and their reasons)
     max_statement_bytes: int = Field(default=InputLimits.statement_bytes, gt=0)
     max_nesting_depth: int = Field(default=InputLimits.nesting_depth, gt=0)
@@ -274,6 +308,45 @@ class CacheConfig(BaseModel):
     admission_window_s: float = Field(default=300.0, gt=0)
 
 
+class LineageConfig(BaseModel):
+    """Trust: freshness manifests of answers and OpenLineage run events (``gateway.trust``).
+
+    ``transport`` is an openlineage-python transport config (``{type = "http", url = "..."}``, ``file``,
+    ``console``, ``kafka``); without it the client's own environment (``OPENLINEAGE_URL``,
+    ``OPENLINEAGE_CONFIG``) is used, and without either no events are sent (manifests are still kept)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="emit OpenLineage events when a transport is configured")
+    namespace: str = Field(default="federated-sql-gateway", min_length=1, description="OpenLineage job namespace")
+    job_prefix: str = Field(default="query", min_length=1, description="job name: <prefix>.<query fingerprint>")
+    transport: dict[str, Any] | None = None
+    queue_size: int = Field(default=1000, ge=1, description="events waiting to be sent; more are dropped")
+    manifests_kept: int = Field(default=1000, ge=1, description="recent answers whose manifest is kept")
+
+
+class ExecutionConfig(BaseModel):
+    """Where queries run (``gateway.distributed``). ``engine = "ray"``: queries estimated at ``min_rows`` rows
+    or ``min_bytes`` bytes or more (over all their fragments; 0 distributes everything) read their fragments as
+    Ray tasks, each fragment split into up to ``max_splits`` splits of at least ``split_min_rows`` rows;
+    smaller ones run locally. ``ray_address``: absent starts a local Ray runtime in the process; ``"auto"``,
+    ``"ray://host:10001"`` or ``"host:6379"`` joins a cluster. A task lost with its worker is submitted again
+    up to ``max_retries`` times; ``task_timeout_s`` bounds one task (0: only the query's time limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: str = Field(default="local", pattern=r"^(local|ray)$", description='"local" or "ray"')
+    ray_address: str | None = Field(default=None, description='absent: a local runtime; "auto", "ray://...", '
+                                                              '"host:port"')
+    min_rows: int = Field(default=1_000_000, ge=0, description="queries estimated below this stay local ...")
+    min_bytes: int = Field(default=256 << 20, ge=0, description="... and below this many bytes")
+    max_splits: int = Field(default=8, ge=1, le=1024, description="Ray tasks per fragment, at most")
+    split_min_rows: int = Field(default=250_000, ge=0, description="estimated rows per split, at least")
+    max_retries: int = Field(default=2, ge=0, le=100, description="resubmissions of a task whose worker died")
+    task_timeout_s: float = Field(default=0.0, ge=0, description="seconds one task may run (0: no own limit)")
+    num_cpus: int | None = Field(default=None, ge=1, description="a local runtime's CPUs (default: all)")
+
+
 class Settings(BaseModel):
     """The whole config file."""
 
@@ -285,6 +358,8 @@ class Settings(BaseModel):
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    lineage: LineageConfig = Field(default_factory=LineageConfig)
     demo: bool = False
     config_dir: str | None = Field(default=None, description="set by the loader: the config file's folder")
 
@@ -339,10 +414,12 @@ def settings_from_dict(raw: dict[str, Any], base_dir: Path, origin: str = "confi
         raise ConfigError("\n".join(lines), key=where) from None
     settings.config_dir = str(base_dir)
     for source in settings.sources:
-        if source.path is not None and not os.path.isabs(source.path):
+        if source.path is not None and not os.path.isabs(source.path) and "://" not in source.path:
             source.path = str((base_dir / source.path).resolve())
     if settings.cache.disk_path and not os.path.isabs(settings.cache.disk_path):
         settings.cache.disk_path = str((base_dir / settings.cache.disk_path).resolve())
+    if settings.catalog.state_path and not os.path.isabs(settings.catalog.state_path):
+        settings.catalog.state_path = str((base_dir / settings.catalog.state_path).resolve())
     if settings.limits.spill_path and not os.path.isabs(settings.limits.spill_path):
         settings.limits.spill_path = str((base_dir / settings.limits.spill_path).resolve())
     for key in ("tls_cert", "tls_key"):
@@ -377,9 +454,9 @@ def missing_paths(settings: Settings) -> dict[str, str]:
     file for SQLite): source name -> reason. The reason names the key, not the server path."""
     out: dict[str, str] = {}
     for source in settings.sources:
-        if source.path is None:
+        if source.path is None or "://" in source.path:  # object stores are checked on first use
             continue
-        wants_folder = source.kind in ("parquet", "csv")
+        wants_folder = source.kind in ("parquet", "csv", "delta")
         if not os.path.exists(source.path):
             out[source.name] = f"its path (a {'folder' if wants_folder else 'file'}) does not exist"
         elif wants_folder and not os.path.isdir(source.path):

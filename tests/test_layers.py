@@ -24,10 +24,12 @@ FLOORS = {
     "planner": 3,
     "gateway.execution": 4,
     "gateway.cache": 4,
+    "gateway.distributed": 4,  # Ray execution, beside gateway.execution (which schedules it)
     "gateway.settings": 4,
     "gateway.metrics": 4,
     "gateway.logs": 4,
     "gateway.demo": 4,
+    "gateway.trust": 4,  # manifests and lineage, recorded by the engine as queries start and end
     "gateway.errors": 1,  # a re-export of connectors.errors for clients
     "gateway": 5,
     "flight_server": 5,

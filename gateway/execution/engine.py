@@ -23,6 +23,7 @@ import pyarrow as pa
 from catalog import Catalog
 from connectors.base import Fragment
 from gateway.cache.scanner import CachedScanner
+from gateway.distributed import Distribution, Distributor
 from gateway.errors import (
     GatewayError,
     InvalidRequestError,
@@ -32,11 +33,14 @@ from gateway.errors import (
 )
 from gateway.execution.admission import Admission
 from gateway.execution.feeds import Feed, FragmentFeed, wait_until_answered
+from gateway.execution.memory import MemoryAccount, MemoryBudget, ResultCap
 from gateway.execution.residual import Deadline, as_gateway_error, run_residual
 from gateway.execution.schedule import Schedule, decide, start_feeds
 from gateway.metrics import FragmentStats, Metrics, QueryStats
 from gateway.settings import Settings, build_connectors
+from gateway.trust import Trust
 from planner import FederatedPlan, Planner
+from planner.metadata_statements import rewrite_statement
 from planner.params import parameter_schema
 from planner.parse import parse, referenced_sources
 
@@ -80,7 +84,12 @@ class QueryEngine:
         self.scanner.cache.register_metrics(self.metrics.registry)
         self.admission = Admission(settings.limits, self.catalog)  # light and heavy lanes (gateway.execution.admission)
         self.admission.register_metrics(self.metrics.registry)
+        self.memory = MemoryBudget(settings.limits.process_memory_bytes,  # one budget (gateway.execution.memory)
+                                   headroom=settings.limits.min_query_memory_bytes)
+        self.memory.register_metrics(self.metrics.registry)
         self._feeds: weakref.WeakSet[FragmentFeed] = weakref.WeakSet()  # reader threads, stopped by close()
+        self.distributor = Distributor(settings.execution, settings.sources)  # Ray execution (gateway.distributed)
+        self.trust = Trust(settings, self.catalog, self.metrics, self.scanner.cache)  # manifests, lineage, drift
 
     # -- planning --------------------------------------------------------------------------------------
 
@@ -106,7 +115,8 @@ class QueryEngine:
         planner = self._planner(sql, allowed_sources, default_catalog, default_schema)
         try:
             return planner.plan(sql, params)
-        except UnknownObjectError:
+        except UnknownObjectError as exc:
+            self.trust.explain_missing(exc)  # a column a schema change dropped says so
             if allowed_sources is not None:
                 allowed = set(allowed_sources)
                 for source in referenced_sources(sql, self.catalog.list_sources(), self.planner.limits):
@@ -147,6 +157,7 @@ class QueryEngine:
             except GatewayError:
                 return None
 
+        sql = rewrite_statement(sql, catalog)  # SHOW/DESCRIBE: their query over information_schema
         return parameter_schema(parse(sql, self.planner.dialect, self.planner.limits).expression, table_schema)
 
     def explain(self, sql: str, params: Sequence[object] | None = None, analyze: bool = False,
@@ -155,9 +166,11 @@ class QueryEngine:
         Partitions of cached sources are marked ``cached (age)`` or ``fetched``."""
         plan = self.plan(sql, params, **scope)
         if not analyze:
-            marks = {f.id: self.scanner.describe(f, max_staleness_s) for f in plan.fragments}
+            marks = {f.id: self.scanner.describe(f, max_staleness_s) + self._source_notes(f) for f in plan.fragments}
+            distribution = self._distribution(plan)
             return plan.explain(partitions={k: v for k, v in marks.items() if v},
-                                in_place=self._schedule(plan).in_place)
+                                in_place=self._schedule(plan).in_place - distribution.ray_ids,
+                                engines=distribution.describe() or None)
         result = self._run(sql, plan, None, max_staleness_s=max_staleness_s)
         for _ in result.reader:
             pass
@@ -169,7 +182,20 @@ class QueryEngine:
                    for u in f.partitions]
             for f in result.stats.fragments if f.partitions
         }
-        return plan.explain(stats, partitions=marks, in_place=in_place)
+        for f in plan.fragments:  # what lake sources read: version or snapshot, files kept (Connector.describe)
+            if self._source_notes(f):
+                marks[f.id] = marks.get(f.id, []) + self._source_notes(f)
+        engines = {f.id: f"{f.engine}, {f.tasks} tasks on {f.nodes} node(s), {f.retries} retried, "
+                          f"{f.shuffled_bytes:,} bytes moved to the coordinator"
+                   for f in result.stats.fragments if f.engine} if self.distributor.enabled else {}
+        return plan.explain(stats, partitions=marks, in_place=in_place, engines=engines or None)
+
+    def _source_notes(self, fragment: Fragment) -> list[str]:
+        """``Connector.describe``: the source's own lines about the fragment (never fails EXPLAIN)."""
+        try:
+            return self.catalog.connector(fragment.source).describe(fragment)
+        except Exception as exc:
+            return [f"(the source could not describe its read: {type(exc).__name__})"]
 
     # -- the partition cache -----------------------------------------------------------------------------
 
@@ -239,23 +265,26 @@ class QueryEngine:
             table = pa.table({"plan": text.splitlines()}, schema=_EXPLAIN_SCHEMA)
             stats = QueryStats(query_id or uuid.uuid4().hex, sql, user=user, status="ok", rows=table.num_rows)
             return QueryResult(table.schema, table.to_reader(), stats, plan)
-        return self._run(sql, plan, user, cancel, max_staleness_s, timeout_s, query_id)
+        return self._run(sql, plan, user, cancel, max_staleness_s, timeout_s, query_id, params)
 
     def _run(self, sql: str, plan: FederatedPlan, user: str | None,
              cancel: threading.Event | None = None, max_staleness_s: float | None = None,
-             timeout_s: float | None = None, query_id: str | None = None) -> QueryResult:
+             timeout_s: float | None = None, query_id: str | None = None,
+             params: Sequence[object] | None = None) -> QueryResult:
         stats = QueryStats(query_id or uuid.uuid4().hex, sql, user=user, pushed_whole=plan.pushed_whole)
         self.metrics.started(stats)
+        self.trust.started(stats, plan, params, max_staleness_s)  # fingerprints read before any fragment
         cancel = cancel or threading.Event()
         deadline = Deadline(self.settings.limits.query_timeout_s if timeout_s is None else timeout_s, cancel)
         t0 = time.perf_counter()
+        memory = self.memory.account()  # what the query holds of the process-wide budget; closed in _finish
         try:
             self.admission.admit(plan, stats, cancel)  # a heavy query waits for a slot; released in _finish
-            feeds = self._start(plan, cancel, max_staleness_s)
+            feeds = self._start(plan, cancel, max_staleness_s, memory)
         except BaseException as exc:
             deadline.stop()
             error = deadline.error() if cancel.is_set() else as_gateway_error(exc, [])
-            self._finish(stats, t0, error)
+            self._finish(stats, t0, error, memory)
             raise error from exc
         deadline.feeds = feeds
         stats.fragments = [feed.stats for feed in feeds]
@@ -265,7 +294,7 @@ class QueryEngine:
             if plan.pushed_whole:
                 stream: Iterator[pa.RecordBatch] = feeds[0].batches()
             else:
-                stream = run_residual(plan, feeds, self.settings.limits, cancel)
+                stream = run_residual(plan, feeds, self.settings.limits, cancel, memory)
         except BaseException as exc:
             cancelled = cancel.is_set()
             cancel.set()
@@ -273,19 +302,23 @@ class QueryEngine:
             for feed in feeds:
                 feed.cleanup()
             error = deadline.error() if cancelled else as_gateway_error(exc, feeds)
-            self._finish(stats, t0, error)
+            self._finish(stats, t0, error, memory)
             raise error from exc
-        results = self._results(stream, stats, feeds, cancel, deadline, t0)
+        results = self._results(stream, stats, feeds, cancel, deadline, t0, memory)
         return QueryResult(plan.schema, pa.RecordBatchReader.from_batches(plan.schema, results), stats, plan,
                            feeds, cancel)
 
     def _results(self, stream: Iterator[pa.RecordBatch], stats: QueryStats, feeds: list[Feed],
-                 cancel: threading.Event, deadline: Deadline, t0: float) -> Iterator[pa.RecordBatch]:
-        """``stream`` counted into ``stats``; the query's end (last batch, error, or the reader dropped early)
-        stops its feeds and its deadline and records it."""
+                 cancel: threading.Event, deadline: Deadline, t0: float,
+                 memory: MemoryAccount | None = None) -> Iterator[pa.RecordBatch]:
+        """``stream`` counted into ``stats`` and against the result caps (``limits.max_result_rows``/``_bytes``);
+        the query's end (last batch, error, or the reader dropped early) stops its feeds and its deadline, gives
+        back its memory and records it."""
         error: BaseException | None = None
+        cap = ResultCap(self.settings.limits.max_result_rows, self.settings.limits.max_result_bytes)
         try:
             for batch in stream:
+                cap.check(batch.num_rows, batch.nbytes)  # ResourceLimitError (413) past a cap
                 stats.rows += batch.num_rows
                 yield batch
         except GeneratorExit:
@@ -305,34 +338,51 @@ class QueryEngine:
             cancel.set()
             for feed in feeds:
                 feed.cleanup()
-            self._finish(stats, t0, error)
+            self._finish(stats, t0, error, memory)
 
     def _schedule(self, plan: FederatedPlan) -> Schedule:
         """The one decision of what a run of ``plan`` fetches, reads in place and probes (used by EXPLAIN too)."""
         return decide(plan, self.catalog, self.settings.limits, self.scanner.cached_source)
 
-    def _start(self, plan: FederatedPlan, cancel: threading.Event, max_staleness_s: float | None) -> list[Feed]:
-        """Start every fragment as the plan's schedule says (``schedule.start_feeds``)."""
+    def _start(self, plan: FederatedPlan, cancel: threading.Event, max_staleness_s: float | None,
+               memory: MemoryAccount | None = None) -> list[Feed]:
+        """Start every fragment as the plan's schedule says (``schedule.start_feeds``); collected fragments keep
+        in memory what ``memory`` lets them (spilled beyond)."""
         limits = self.settings.limits
         schedule = self._schedule(plan)
+        distribution = self._distribution(plan)
+        if distribution.ray_ids:  # fragments read by Ray tasks are fetched, never scanned in place
+            schedule = dataclasses.replace(schedule, in_place=schedule.in_place - distribution.ray_ids)
 
         def fetch(fragment: Fragment, stats: FragmentStats | None = None) -> FragmentFeed:
+            if fragment.id in distribution.ray_ids:
+                feed = self.distributor.feed(fragment, distribution.stages[fragment.id], self.catalog, cancel, stats)
+                self._feeds.add(feed)
+                return feed
             feed = FragmentFeed(fragment, self.catalog, limits.prefetch_batches, cancel, self.scanner,
                                 max_staleness_s, collect=schedule.collect, spill_dir=limits.spill_path,
-                                spill_bytes=limits.fragment_memory_bytes, stats=stats)
+                                spill_bytes=limits.fragment_memory_bytes, stats=stats, memory=memory)
             self._feeds.add(feed)
             return feed
 
         return start_feeds(plan, schedule, self.catalog, fetch)
 
-    def _finish(self, stats: QueryStats, t0: float, error: BaseException | None) -> None:
+    def _distribution(self, plan: FederatedPlan) -> Distribution:
+        """Which fragments Ray tasks read (``[execution] engine = "ray"``, above the thresholds), and why."""
+        return self.distributor.decide(plan, self.catalog, self.scanner.cached_source)
+
+    def _finish(self, stats: QueryStats, t0: float, error: BaseException | None,
+                memory: MemoryAccount | None = None) -> None:
         stats.seconds = time.perf_counter() - t0
+        if memory is not None:
+            memory.close()  # every byte it reserved goes back to the budget
         if error is not None:
             stats.failed(error)  # status cancelled / timeout / error, with the error's code
         elif stats.status == "running":
             stats.status = "ok"
         self.admission.release(stats)  # its admission slot, if it holds one
         self.metrics.finished(stats)  # counted, and its one log line (gateway.logs.log_query)
+        self.trust.finished(stats)  # the manifest completed; OpenLineage COMPLETE/FAIL queued
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the fragment readers still running (their queries are cancelled) and wait up to ``timeout_s``
@@ -340,6 +390,8 @@ class QueryEngine:
         a reader thread still inside native code while the interpreter finalizes aborts the process."""
         for feed in list(self._feeds):
             feed.stop(timeout_s)
+        self.distributor.close()  # a Ray runtime this engine started is shut down
+        self.trust.close()
         for connector in self.catalog.connectors.values():
             connector.close()
 
