@@ -269,10 +269,11 @@ def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, cata
     keys as the column has distinct values, or, past ``IN_LIST_LIMIT`` keys (a range is sent), a key range
     spanning nearly all of the column's min..max."""
     target = scan_column(fragment, column)
-    if len(fragment.tables) != 1 or not isinstance(target, exp.Column):
+    table = _table_of(fragment, target) if isinstance(target, exp.Column) else None
+    if table is None:
         return None
     try:
-        statistics = catalog.statistics(TableRef(*fragment.tables[0].split(".", 2)))
+        statistics = catalog.statistics(TableRef(*table.split(".", 2)))
     except Exception:  # statistics only steer costs
         return None
     stats = statistics.columns.get(target.name)
@@ -287,6 +288,17 @@ def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, cata
         if share is not None and share >= KEEPS_NEARLY_ALL:
             return f"the keys' range covers {share:.0%} of the column's ({stats.min}..{stats.max})"
     return None
+
+
+def _table_of(fragment: Fragment, column: exp.Column) -> str | None:
+    """The catalog name (``source.schema.table``) of the table ``column`` reads in a scan fragment or join group
+    (TPC-H Q9 with lineitem joined to orders in place: 9,866 of 10,000 supplier keys were sent), or None."""
+    if len(fragment.tables) == 1:
+        return fragment.tables[0]
+    names = {t.alias_or_name: t.name for t in fragment.ast.find_all(exp.Table)} if fragment.ast is not None else {}
+    name = names.get(column.table)
+    matches = {t for t in fragment.tables if name is not None and t.rsplit(".", 1)[-1] == name}
+    return matches.pop() if len(matches) == 1 else None
 
 
 def _span_share(low: object, high: object, column_min: object, column_max: object) -> float | None:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
-import sqlglot
 from datafusion import SessionContext
 from sqlglot import exp
 
@@ -29,10 +28,9 @@ from connectors.arrow.streams import BatchChannel
 from connectors.base import Fragment
 from gateway.cache.scanner import CachedScanner
 from gateway.errors import QueryCancelledError
-from gateway.execution.kill_switch import guarded_sql
+from gateway.execution.kill_switch import guard_tree
 from gateway.execution.memory import MemoryAccount
 from gateway.metrics import FragmentStats
-from planner.dialects import RESIDUAL_DIALECT
 
 log = logging.getLogger(__name__)
 
@@ -251,14 +249,12 @@ Feed = FragmentFeed | InPlaceFeed
 
 
 def _guarded(fragment: Fragment) -> Fragment | None:
-    """The fragment with the kill switch in its joins (``guarded_sql``), or None when it has none to guard."""
+    """The fragment with the kill switch in its joins (``guard_tree`` on a copy of its tree; its SQL text, shown
+    by EXPLAIN, stays as it was), or None when it has none to guard."""
     if not isinstance(fragment.ast, exp.Select) or not fragment.ast.args.get("joins"):
         return None
-    sql = fragment.ast.sql(dialect=RESIDUAL_DIALECT)
-    guarded = guarded_sql(sql, ())
-    if guarded == sql:
-        return None
-    return dataclasses.replace(fragment, ast=sqlglot.parse_one(guarded, read=RESIDUAL_DIALECT), sql=guarded)
+    tree = fragment.ast.copy()
+    return dataclasses.replace(fragment, ast=tree) if guard_tree(tree) else None
 
 
 def wait_until_answered(feeds: list[Feed], cancel: threading.Event, error: Callable[[], BaseException]) -> None:

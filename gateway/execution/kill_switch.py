@@ -35,9 +35,15 @@ def guarded_sql(sql: str, first_columns: tuple[tuple[str, str], ...]) -> str:
     except sqlglot.errors.ParseError as exc:  # the planner's own SQL: never expected
         log.warning("residual SQL not guarded", extra={"error": str(exc)})
         return sql
+    return tree.sql(dialect=RESIDUAL_DIALECT) if guard_tree(tree, first_columns) else sql
+
+
+def guard_tree(tree: exp.Expression, first_columns: tuple[tuple[str, str], ...] = ()) -> int:
+    """``guarded_sql`` on a syntax tree, in place: returns how many joins were guarded. For a fragment whose
+    dynamic filters hold thousands of keys, rendering and parsing its SQL again cost more than the join
+    (TPC-H Q7, orders restricted to 12,008 keys: 0.45 s of 1.0 s)."""
     columns = dict(first_columns)
-    guarded = sum(_guard_joins(select, columns) for select in list(tree.find_all(exp.Select)))
-    return tree.sql(dialect=RESIDUAL_DIALECT) if guarded else sql
+    return sum(_guard_joins(select, columns) for select in list(tree.find_all(exp.Select)))
 
 
 def _guard_joins(select: exp.Select, columns: dict[str, str]) -> int:

@@ -147,3 +147,18 @@ def test_more_keys_than_the_estimated_distinct_values_prove_the_estimate_wrong()
     sent, not dropped as keeping every row."""
     keys = pa.array(range(147_126), pa.int64())
     assert keeps_nearly_every_row(_items_probe(), "order_id", keys, _StatisticsOnly(2_617)) is None
+
+
+def test_filter_on_a_join_group_is_judged_by_the_statistics_of_its_columns_table():
+    """TPC-H Q9 with lineitem and orders joined in place: 9,866 supplier keys of about 10,000 were sent to
+    lineitem because a fragment of two tables was never judged."""
+    planning = planner()
+    _, plan = planning.plan("SELECT c.name, i.qty, e.kind FROM pg.public.customers AS c JOIN lake.main.items AS i "
+                            "ON i.order_id = c.id JOIN lake.main.events AS e ON e.id = i.store_id "
+                            "WHERE c.region = 'north'")
+    group = plan.fragments[1]
+    assert group.tables == ["lake.main.items", "lake.main.events"]
+    keys = pa.array(range(950), pa.int64())
+    assert keeps_nearly_every_row(group, "i.order_id", keys, _StatisticsOnly(1_000)) == (
+        "950 keys of about 1,000 distinct values")
+    assert keeps_nearly_every_row(group, "i.order_id", keys, _StatisticsOnly(100_000)) is None
