@@ -1,4 +1,4 @@
-"""Flight SQL ``SqlInfo`` ids, the enums their values use, and the GetSqlInfo result table.
+"""The GetSqlInfo result table (the ``SqlInfo`` ids and enums are in ``sql_enums``).
 
 Ids, value types and enum numbers follow ``FlightSql.proto`` (v21 text). The GetSqlInfo result has the
 schema ``schemas.SQL_INFO_SCHEMA``: ``info_name`` plus a dense union whose type code picks the value arm
@@ -9,355 +9,34 @@ Bitmask values set bit ``1 << member`` for every supported enum member (see ``bi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from enum import IntEnum
 
 import pyarrow as pa
 
 from flight_server import schemas
-
-
-class SqlInfo(IntEnum):
-    """``arrow.flight.protocol.sql.SqlInfo``: the ids a CommandGetSqlInfo.info list may request.
-
-    Ranges per spec: [0, 500) server info, [500, 1000) SQL syntax info, [0, 10000) reserved; custom ids
-    start at 10000.
-    """
-
-    FLIGHT_SQL_SERVER_NAME = 0
-    FLIGHT_SQL_SERVER_VERSION = 1
-    FLIGHT_SQL_SERVER_ARROW_VERSION = 2
-    FLIGHT_SQL_SERVER_READ_ONLY = 3
-    FLIGHT_SQL_SERVER_SQL = 4
-    FLIGHT_SQL_SERVER_SUBSTRAIT = 5
-    FLIGHT_SQL_SERVER_SUBSTRAIT_MIN_VERSION = 6
-    FLIGHT_SQL_SERVER_SUBSTRAIT_MAX_VERSION = 7
-    FLIGHT_SQL_SERVER_TRANSACTION = 8
-    FLIGHT_SQL_SERVER_CANCEL = 9
-    FLIGHT_SQL_SERVER_BULK_INGESTION = 10
-    FLIGHT_SQL_SERVER_INGEST_TRANSACTIONS_SUPPORTED = 11
-    FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT = 100
-    FLIGHT_SQL_SERVER_TRANSACTION_TIMEOUT = 101
-    SQL_DDL_CATALOG = 500
-    SQL_DDL_SCHEMA = 501
-    SQL_DDL_TABLE = 502
-    SQL_IDENTIFIER_CASE = 503
-    SQL_IDENTIFIER_QUOTE_CHAR = 504
-    SQL_QUOTED_IDENTIFIER_CASE = 505
-    SQL_ALL_TABLES_ARE_SELECTABLE = 506
-    SQL_NULL_ORDERING = 507
-    SQL_KEYWORDS = 508
-    SQL_NUMERIC_FUNCTIONS = 509
-    SQL_STRING_FUNCTIONS = 510
-    SQL_SYSTEM_FUNCTIONS = 511
-    SQL_DATETIME_FUNCTIONS = 512
-    SQL_SEARCH_STRING_ESCAPE = 513
-    SQL_EXTRA_NAME_CHARACTERS = 514
-    SQL_SUPPORTS_COLUMN_ALIASING = 515
-    SQL_NULL_PLUS_NULL_IS_NULL = 516
-    SQL_SUPPORTS_CONVERT = 517
-    SQL_SUPPORTS_TABLE_CORRELATION_NAMES = 518
-    SQL_SUPPORTS_DIFFERENT_TABLE_CORRELATION_NAMES = 519
-    SQL_SUPPORTS_EXPRESSIONS_IN_ORDER_BY = 520
-    SQL_SUPPORTS_ORDER_BY_UNRELATED = 521
-    SQL_SUPPORTED_GROUP_BY = 522
-    SQL_SUPPORTS_LIKE_ESCAPE_CLAUSE = 523
-    SQL_SUPPORTS_NON_NULLABLE_COLUMNS = 524
-    SQL_SUPPORTED_GRAMMAR = 525
-    SQL_ANSI92_SUPPORTED_LEVEL = 526
-    SQL_SUPPORTS_INTEGRITY_ENHANCEMENT_FACILITY = 527
-    SQL_OUTER_JOINS_SUPPORT_LEVEL = 528
-    SQL_SCHEMA_TERM = 529
-    SQL_PROCEDURE_TERM = 530
-    SQL_CATALOG_TERM = 531
-    SQL_CATALOG_AT_START = 532
-    SQL_SCHEMAS_SUPPORTED_ACTIONS = 533
-    SQL_CATALOGS_SUPPORTED_ACTIONS = 534
-    SQL_SUPPORTED_POSITIONED_COMMANDS = 535
-    SQL_SELECT_FOR_UPDATE_SUPPORTED = 536
-    SQL_STORED_PROCEDURES_SUPPORTED = 537
-    SQL_SUPPORTED_SUBQUERIES = 538
-    SQL_CORRELATED_SUBQUERIES_SUPPORTED = 539
-    SQL_SUPPORTED_UNIONS = 540
-    SQL_MAX_BINARY_LITERAL_LENGTH = 541
-    SQL_MAX_CHAR_LITERAL_LENGTH = 542
-    SQL_MAX_COLUMN_NAME_LENGTH = 543
-    SQL_MAX_COLUMNS_IN_GROUP_BY = 544
-    SQL_MAX_COLUMNS_IN_INDEX = 545
-    SQL_MAX_COLUMNS_IN_ORDER_BY = 546
-    SQL_MAX_COLUMNS_IN_SELECT = 547
-    SQL_MAX_COLUMNS_IN_TABLE = 548
-    SQL_MAX_CONNECTIONS = 549
-    SQL_MAX_CURSOR_NAME_LENGTH = 550
-    SQL_MAX_INDEX_LENGTH = 551
-    SQL_DB_SCHEMA_NAME_LENGTH = 552  # the spec's name really lacks "MAX_"
-    SQL_MAX_PROCEDURE_NAME_LENGTH = 553
-    SQL_MAX_CATALOG_NAME_LENGTH = 554
-    SQL_MAX_ROW_SIZE = 555
-    SQL_MAX_ROW_SIZE_INCLUDES_BLOBS = 556
-    SQL_MAX_STATEMENT_LENGTH = 557
-    SQL_MAX_STATEMENTS = 558
-    SQL_MAX_TABLE_NAME_LENGTH = 559
-    SQL_MAX_TABLES_IN_SELECT = 560
-    SQL_MAX_USERNAME_LENGTH = 561
-    SQL_DEFAULT_TRANSACTION_ISOLATION = 562
-    SQL_TRANSACTIONS_SUPPORTED = 563
-    SQL_SUPPORTED_TRANSACTIONS_ISOLATION_LEVELS = 564
-    SQL_DATA_DEFINITION_CAUSES_TRANSACTION_COMMIT = 565
-    SQL_DATA_DEFINITIONS_IN_TRANSACTIONS_IGNORED = 566
-    SQL_SUPPORTED_RESULT_SET_TYPES = 567
-    SQL_SUPPORTED_CONCURRENCIES_FOR_RESULT_SET_UNSPECIFIED = 568
-    SQL_SUPPORTED_CONCURRENCIES_FOR_RESULT_SET_FORWARD_ONLY = 569
-    SQL_SUPPORTED_CONCURRENCIES_FOR_RESULT_SET_SCROLL_SENSITIVE = 570
-    SQL_SUPPORTED_CONCURRENCIES_FOR_RESULT_SET_SCROLL_INSENSITIVE = 571
-    SQL_BATCH_UPDATES_SUPPORTED = 572
-    SQL_SAVEPOINTS_SUPPORTED = 573
-    SQL_NAMED_PARAMETERS_SUPPORTED = 574
-    SQL_LOCATORS_UPDATE_COPY = 575
-    SQL_STORED_FUNCTIONS_USING_CALL_SYNTAX_SUPPORTED = 576
-
-
-class SqlSupportedTransaction(IntEnum):
-    """Flight SQL transaction RPC support (value of FLIGHT_SQL_SERVER_TRANSACTION)."""
-
-    SQL_SUPPORTED_TRANSACTION_NONE = 0
-    SQL_SUPPORTED_TRANSACTION_TRANSACTION = 1
-    SQL_SUPPORTED_TRANSACTION_SAVEPOINT = 2
-
-
-class SqlSupportedCaseSensitivity(IntEnum):
-    """Identifier case handling (ordinal value of SQL_IDENTIFIER_CASE / SQL_QUOTED_IDENTIFIER_CASE)."""
-
-    SQL_CASE_SENSITIVITY_UNKNOWN = 0
-    SQL_CASE_SENSITIVITY_CASE_INSENSITIVE = 1
-    SQL_CASE_SENSITIVITY_UPPERCASE = 2
-    SQL_CASE_SENSITIVITY_LOWERCASE = 3
-
-
-class SqlNullOrdering(IntEnum):
-    """Null sort position (ordinal value of SQL_NULL_ORDERING)."""
-
-    SQL_NULLS_SORTED_HIGH = 0
-    SQL_NULLS_SORTED_LOW = 1
-    SQL_NULLS_SORTED_AT_START = 2
-    SQL_NULLS_SORTED_AT_END = 3
-
-
-class SupportedSqlGrammar(IntEnum):
-    """ODBC grammar levels (bitmask members of SQL_SUPPORTED_GRAMMAR)."""
-
-    SQL_MINIMUM_GRAMMAR = 0
-    SQL_CORE_GRAMMAR = 1
-    SQL_EXTENDED_GRAMMAR = 2
-
-
-class SupportedAnsi92SqlGrammarLevel(IntEnum):
-    """ANSI-92 levels (bitmask members of SQL_ANSI92_SUPPORTED_LEVEL)."""
-
-    ANSI92_ENTRY_SQL = 0
-    ANSI92_INTERMEDIATE_SQL = 1
-    ANSI92_FULL_SQL = 2
-
-
-class SqlOuterJoinsSupportLevel(IntEnum):
-    """Outer join support (ordinal value of SQL_OUTER_JOINS_SUPPORT_LEVEL per the spec text)."""
-
-    SQL_JOINS_UNSUPPORTED = 0
-    SQL_LIMITED_OUTER_JOINS = 1
-    SQL_FULL_OUTER_JOINS = 2
-
-
-class SqlSupportedGroupBy(IntEnum):
-    """GROUP BY support (bitmask members of SQL_SUPPORTED_GROUP_BY)."""
-
-    SQL_GROUP_BY_UNRELATED = 0
-    SQL_GROUP_BY_BEYOND_SELECT = 1
-
-
-class SqlSupportedElementActions(IntEnum):
-    """Where schema/catalog names may appear (bitmask members of SQL_SCHEMAS/CATALOGS_SUPPORTED_ACTIONS)."""
-
-    SQL_ELEMENT_IN_PROCEDURE_CALLS = 0
-    SQL_ELEMENT_IN_INDEX_DEFINITIONS = 1
-    SQL_ELEMENT_IN_PRIVILEGE_DEFINITIONS = 2
-
-
-class SqlSupportedPositionedCommands(IntEnum):
-    """Positioned commands (bitmask members of SQL_SUPPORTED_POSITIONED_COMMANDS)."""
-
-    SQL_POSITIONED_DELETE = 0
-    SQL_POSITIONED_UPDATE = 1
-
-
-class SqlSupportedSubqueries(IntEnum):
-    """Subquery positions (bitmask members of SQL_SUPPORTED_SUBQUERIES)."""
-
-    SQL_SUBQUERIES_IN_COMPARISONS = 0
-    SQL_SUBQUERIES_IN_EXISTS = 1
-    SQL_SUBQUERIES_IN_INS = 2
-    SQL_SUBQUERIES_IN_QUANTIFIEDS = 3
-
-
-class SqlSupportedUnions(IntEnum):
-    """UNION kinds (bitmask members of SQL_SUPPORTED_UNIONS)."""
-
-    SQL_UNION = 0
-    SQL_UNION_ALL = 1
-
-
-class SqlTransactionIsolationLevel(IntEnum):
-    """Isolation levels: SQL_DEFAULT_TRANSACTION_ISOLATION value, SQL_SUPPORTED_TRANSACTIONS_ISOLATION_LEVELS
-    bitmask members."""
-
-    SQL_TRANSACTION_NONE = 0
-    SQL_TRANSACTION_READ_UNCOMMITTED = 1
-    SQL_TRANSACTION_READ_COMMITTED = 2
-    SQL_TRANSACTION_REPEATABLE_READ = 3
-    SQL_TRANSACTION_SERIALIZABLE = 4
-
-
-class SqlSupportedTransactions(IntEnum):
-    """Transaction kinds; declared by the spec but referenced by no SqlInfo id."""
-
-    SQL_TRANSACTION_UNSPECIFIED = 0
-    SQL_DATA_DEFINITION_TRANSACTIONS = 1
-    SQL_DATA_MANIPULATION_TRANSACTIONS = 2
-
-
-class SqlSupportedResultSetType(IntEnum):
-    """Result set types (bitmask members of SQL_SUPPORTED_RESULT_SET_TYPES)."""
-
-    SQL_RESULT_SET_TYPE_UNSPECIFIED = 0
-    SQL_RESULT_SET_TYPE_FORWARD_ONLY = 1
-    SQL_RESULT_SET_TYPE_SCROLL_INSENSITIVE = 2
-    SQL_RESULT_SET_TYPE_SCROLL_SENSITIVE = 3
-
-
-class SqlSupportedResultSetConcurrency(IntEnum):
-    """Result set concurrency (bitmask members of SQL_SUPPORTED_CONCURRENCIES_FOR_RESULT_SET_*)."""
-
-    SQL_RESULT_SET_CONCURRENCY_UNSPECIFIED = 0
-    SQL_RESULT_SET_CONCURRENCY_READ_ONLY = 1
-    SQL_RESULT_SET_CONCURRENCY_UPDATABLE = 2
-
-
-class SqlSupportsConvert(IntEnum):
-    """Type ids used as keys and list items of the SQL_SUPPORTS_CONVERT map."""
-
-    SQL_CONVERT_BIGINT = 0
-    SQL_CONVERT_BINARY = 1
-    SQL_CONVERT_BIT = 2
-    SQL_CONVERT_CHAR = 3
-    SQL_CONVERT_DATE = 4
-    SQL_CONVERT_DECIMAL = 5
-    SQL_CONVERT_FLOAT = 6
-    SQL_CONVERT_INTEGER = 7
-    SQL_CONVERT_INTERVAL_DAY_TIME = 8
-    SQL_CONVERT_INTERVAL_YEAR_MONTH = 9
-    SQL_CONVERT_LONGVARBINARY = 10
-    SQL_CONVERT_LONGVARCHAR = 11
-    SQL_CONVERT_NUMERIC = 12
-    SQL_CONVERT_REAL = 13
-    SQL_CONVERT_SMALLINT = 14
-    SQL_CONVERT_TIME = 15
-    SQL_CONVERT_TIMESTAMP = 16
-    SQL_CONVERT_TINYINT = 17
-    SQL_CONVERT_VARBINARY = 18
-    SQL_CONVERT_VARCHAR = 19
-
-
-class XdbcDataType(IntEnum):
-    """JDBC/ODBC type codes (GetXdbcTypeInfo data_type / sql_data_type); negatives are valid. No 11."""
-
-    XDBC_UNKNOWN_TYPE = 0
-    XDBC_CHAR = 1
-    XDBC_NUMERIC = 2
-    XDBC_DECIMAL = 3
-    XDBC_INTEGER = 4
-    XDBC_SMALLINT = 5
-    XDBC_FLOAT = 6
-    XDBC_REAL = 7
-    XDBC_DOUBLE = 8
-    XDBC_DATETIME = 9
-    XDBC_INTERVAL = 10
-    XDBC_VARCHAR = 12
-    XDBC_DATE = 91
-    XDBC_TIME = 92
-    XDBC_TIMESTAMP = 93
-    XDBC_LONGVARCHAR = -1
-    XDBC_BINARY = -2
-    XDBC_VARBINARY = -3
-    XDBC_LONGVARBINARY = -4
-    XDBC_BIGINT = -5
-    XDBC_TINYINT = -6
-    XDBC_BIT = -7
-    XDBC_WCHAR = -8
-    XDBC_WVARCHAR = -9
-
-
-class XdbcDatetimeSubcode(IntEnum):
-    """Datetime/interval subcodes (GetXdbcTypeInfo datetime_subcode). The spec allows aliases: the second
-    name of a shared number (DATE=1, MONTH=2, DAY=3, HOUR=4, MINUTE=5) is an alias of the first."""
-
-    XDBC_SUBCODE_UNKNOWN = 0
-    XDBC_SUBCODE_YEAR = 1
-    XDBC_SUBCODE_DATE = 1
-    XDBC_SUBCODE_TIME = 2
-    XDBC_SUBCODE_MONTH = 2
-    XDBC_SUBCODE_TIMESTAMP = 3
-    XDBC_SUBCODE_DAY = 3
-    XDBC_SUBCODE_TIME_WITH_TIMEZONE = 4
-    XDBC_SUBCODE_HOUR = 4
-    XDBC_SUBCODE_TIMESTAMP_WITH_TIMEZONE = 5
-    XDBC_SUBCODE_MINUTE = 5
-    XDBC_SUBCODE_SECOND = 6
-    XDBC_SUBCODE_YEAR_TO_MONTH = 7
-    XDBC_SUBCODE_DAY_TO_HOUR = 8
-    XDBC_SUBCODE_DAY_TO_MINUTE = 9
-    XDBC_SUBCODE_DAY_TO_SECOND = 10
-    XDBC_SUBCODE_HOUR_TO_MINUTE = 11
-    XDBC_SUBCODE_HOUR_TO_SECOND = 12
-    XDBC_SUBCODE_MINUTE_TO_SECOND = 13
-    XDBC_SUBCODE_INTERVAL_YEAR = 101
-    XDBC_SUBCODE_INTERVAL_MONTH = 102
-    XDBC_SUBCODE_INTERVAL_DAY = 103
-    XDBC_SUBCODE_INTERVAL_HOUR = 104
-    XDBC_SUBCODE_INTERVAL_MINUTE = 105
-    XDBC_SUBCODE_INTERVAL_SECOND = 106
-    XDBC_SUBCODE_INTERVAL_YEAR_TO_MONTH = 107
-    XDBC_SUBCODE_INTERVAL_DAY_TO_HOUR = 108
-    XDBC_SUBCODE_INTERVAL_DAY_TO_MINUTE = 109
-    XDBC_SUBCODE_INTERVAL_DAY_TO_SECOND = 110
-    XDBC_SUBCODE_INTERVAL_HOUR_TO_MINUTE = 111
-    XDBC_SUBCODE_INTERVAL_HOUR_TO_SECOND = 112
-    XDBC_SUBCODE_INTERVAL_MINUTE_TO_SECOND = 113
-
-
-class Nullable(IntEnum):
-    """Column nullability (GetXdbcTypeInfo nullable)."""
-
-    NULLABILITY_NO_NULLS = 0
-    NULLABILITY_NULLABLE = 1
-    NULLABILITY_UNKNOWN = 2
-
-
-class Searchable(IntEnum):
-    """WHERE-clause searchability (GetXdbcTypeInfo searchable): CHAR = LIKE only, BASIC = all but LIKE."""
-
-    SEARCHABLE_NONE = 0
-    SEARCHABLE_CHAR = 1
-    SEARCHABLE_BASIC = 2
-    SEARCHABLE_FULL = 3
-
-
-class UpdateDeleteRules(IntEnum):
-    """Foreign key rules (update_rule / delete_rule of the keys schemas); unprefixed names per the spec."""
-
-    CASCADE = 0
-    RESTRICT = 1
-    SET_NULL = 2
-    NO_ACTION = 3
-    SET_DEFAULT = 4
-
+from flight_server.sql_enums import (  # noqa: F401  (re-exported: the spec's enums are named from here too)
+    Nullable,
+    Searchable,
+    SqlInfo,
+    SqlNullOrdering,
+    SqlOuterJoinsSupportLevel,
+    SqlSupportedCaseSensitivity,
+    SqlSupportedElementActions,
+    SqlSupportedGroupBy,
+    SqlSupportedPositionedCommands,
+    SqlSupportedResultSetConcurrency,
+    SqlSupportedResultSetType,
+    SqlSupportedSubqueries,
+    SqlSupportedTransaction,
+    SqlSupportedTransactions,
+    SqlSupportedUnions,
+    SqlSupportsConvert,
+    SqlTransactionIsolationLevel,
+    SupportedAnsi92SqlGrammarLevel,
+    SupportedSqlGrammar,
+    UpdateDeleteRules,
+    XdbcDataType,
+    XdbcDatetimeSubcode,
+)
 
 # Union arm per id, per the spec text, with one deliberate exception noted at 562.
 SQL_INFO_VALUE_KIND: dict[SqlInfo, str] = {

@@ -17,7 +17,8 @@ source's fingerprint read when the data was fetched. The storage rules:
 - A damaged disk entry is detected on read, deleted and counted; it is a miss, never served.
 
 One process owns a disk folder; several gateways must not share one. Modules: ``entries`` (keys, entries,
-counters), ``policy`` (admission and eviction), ``disk`` (the disk tier's files), ``store`` (this API).
+counters), ``policy`` (admission and eviction), ``disk`` (the disk tier's files), ``single_flight`` (shared
+fetches), ``metrics`` (Prometheus), ``store`` (this API).
 """
 
 from __future__ import annotations
@@ -26,23 +27,24 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import CollectorRegistry
 
 from gateway.cache.disk import DiskTier
 from gateway.cache.entries import DISK, MEMORY, CachedPartition, CacheStats, Entry, Flight, PartitionKey
+from gateway.cache.metrics import CacheCollector
+from gateway.cache.single_flight import SingleFlight
 
 __all__ = ["DISK", "MEMORY", "CacheStats", "CachedPartition", "PartitionCache", "PartitionKey"]
 
 _MAX_STALE_KEYS = 4096  # keys remembered as rejected-stale, only to count refreshes
 
 
-class PartitionCache(DiskTier):
+class PartitionCache(SingleFlight, DiskTier):
     """Byte-budgeted two-tier store of Arrow partitions, with admission by use and freshness checks.
 
     Args:
@@ -287,103 +289,6 @@ class PartitionCache(DiskTier):
         self._run_spills(spills)
         return in_memory or on_disk
 
-    # ---------------------------------------------------------------- get_or_fetch
-
-    def get_or_fetch(
-        self,
-        key: PartitionKey,
-        fetch: Callable[[], tuple[pa.Table, str]],
-        *,
-        max_staleness_s: float | None,
-        current_fingerprint: Callable[[], str] | None,
-        force_admit: bool = False,
-    ) -> tuple[pa.Table, bool]:
-        """The partition from the cache when fresh (see ``lookup``), else from ``fetch``, stored if admitted.
-
-        Counts one use of ``key``. ``fetch()`` returns ``(table, fingerprint)`` and should read the
-        fingerprint before it starts scanning (see ``put``). Concurrent callers for the same missing key share
-        one ``fetch`` (single-flight): the first runs it outside the lock, the others wait and get its table.
-        A strict caller (``max_staleness_s == 0``) shares only a fetch whose fingerprint equals the one it
-        read itself, which proves no write committed in between; without ``current_fingerprint`` it fetches
-        alone. Any caller that read the current fingerprint refuses a shared fetch with another one. A fetch
-        overlapping an ``invalidate`` of its key is returned but not stored.
-
-        Returns:
-            ``(table, served_from_cache)``; False also for callers given another caller's fetch.
-
-        Raises:
-            ValueError: ``max_staleness_s < 0``.
-            Whatever ``fetch`` or ``current_fingerprint`` raises; a failed shared fetch raises in every caller
-            waiting on it.
-        """
-        self.record_access(key)
-        while True:
-            with self._lock:
-                seq_before = self._seq
-            hit, fp_now = self._lookup(key, max_staleness_s, current_fingerprint)
-            if hit is not None:
-                return hit.table, True
-            with self._lock:
-                flight = self._flights.get(key)
-                stored = self._entries.get(key)
-                if flight is None and stored is not None and stored.seq > seq_before:
-                    continue  # someone stored it while we looked: look again rather than fetch again
-                leader = flight is None
-                if leader:
-                    flight = self._flights[key] = Flight()
-            break
-        if leader:
-            return self._lead(key, flight, fetch, force_admit), False
-        shared = self._follow(flight, max_staleness_s == 0, fp_now, current_fingerprint)
-        if shared is not None:
-            return shared, False
-        table = self._fetch_and_store(key, fetch, force_admit, None)
-        return table, False
-
-    def _lead(self, key: PartitionKey, flight: Flight, fetch: Callable, force_admit: bool) -> pa.Table:
-        try:
-            return self._fetch_and_store(key, fetch, force_admit, flight)
-        except BaseException as exc:
-            if not flight.future.done():
-                flight.future.set_exception(exc)
-            raise
-        finally:
-            with self._lock:
-                if self._flights.get(key) is flight:
-                    del self._flights[key]
-
-    def _fetch_and_store(
-        self, key: PartitionKey, fetch: Callable, force: bool, flight: Flight | None
-    ) -> pa.Table:
-        started = self._clock()
-        table, fingerprint = fetch()
-        with self._lock:
-            self.stats.bytes_fetched += table.nbytes
-        if flight is not None:
-            # followers go on now; the flight stays registered until stored, so late callers still join it
-            flight.future.set_result((table, fingerprint))
-        self._put(key, table, fingerprint, force, started, flight)
-        return table
-
-    def _follow(
-        self,
-        flight: Flight,
-        strict: bool,
-        fp_now: str | None,
-        current_fingerprint: Callable[[], str] | None,
-    ) -> pa.Table | None:
-        if strict:
-            if current_fingerprint is None:
-                return None  # nothing proves the shared fetch saw every write before our start
-            if fp_now is None:
-                fp_now = current_fingerprint()
-        table, fingerprint = flight.future.result()
-        if fp_now is not None and fingerprint != fp_now:
-            return None  # the source changed since that fetch read its fingerprint
-        with self._lock:
-            self.stats.coalesced += 1
-        return table
-
     # ---------------------------------------------------------------- invalidation
 
     def invalidate(
@@ -466,7 +371,7 @@ class PartitionCache(DiskTier):
         Raises:
             ValueError: the registry already has these names (one cache per registry).
         """
-        registry.register(_CacheCollector(self))
+        registry.register(CacheCollector(self))
 
     def _metric_values(self) -> tuple[dict[str, int], dict[str, int]]:
         with self._lock:
@@ -479,26 +384,3 @@ class PartitionCache(DiskTier):
                 "disk_entries": sum(e.checksum is not None for e in self._entries.values()),
             }
             return self.stats.as_dict(), gauges
-
-class _CacheCollector(Collector):
-    """Reads a cache's counters and sizes at scrape time."""
-
-    def __init__(self, cache: PartitionCache) -> None:
-        self._cache = cache
-
-    def describe(self) -> Iterator[Metric]:
-        return self.collect()
-
-    def collect(self) -> Iterator[Metric]:
-        counters, gauges = self._cache._metric_values()
-        for name, value in counters.items():
-            help_text = f"Hot-partition cache {name.replace('_', ' ')}"
-            yield CounterMetricFamily(f"gateway_cache_{name}", help_text, value=value)
-        for name in ("memory_used_bytes", "disk_used_bytes", "memory_budget_bytes", "disk_budget_bytes"):
-            yield GaugeMetricFamily(f"gateway_cache_{name}", f"Hot-partition cache {name.replace('_', ' ')}",
-                                    value=gauges[name])
-        entries = GaugeMetricFamily("gateway_cache_entries", "Hot-partition cache entries per tier",
-                                    labels=["tier"])
-        entries.add_metric([MEMORY], gauges["memory_entries"])
-        entries.add_metric([DISK], gauges["disk_entries"])
-        yield entries
