@@ -19,13 +19,12 @@ with both bounds 0.005, IS NULL 0.005, pattern match without a usable prefix 0.1
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 from collections.abc import Callable, Iterable
 
 from sqlglot import exp
 
 from connectors.base import ColumnStatistics, TableStatistics
+from planner.values import coerce_literal, literal_value, numeric_axis, same_value
 
 #: equality against a column without statistics (PostgreSQL: 1 / DEFAULT_NUM_DISTINCT = 1/200)
 DEFAULT_EQ_SEL = 0.005
@@ -231,7 +230,7 @@ def _comparison(node: exp.Expression, columns: ColumnLookup, rows: float) -> flo
         if kind in (exp.NEQ, exp.NullSafeNEQ):
             return 1.0 - 1.0 / max(_ndv(stats, rows), _ndv(theirs, rows), 1.0)
         return DEFAULT_INEQ_SEL
-    known, value = _literal(other)
+    known, value = literal_value(other)
     if known and value is None:  # = NULL, < NULL: never true
         return 0.0
     if kind in (exp.EQ, exp.NullSafeEQ):
@@ -264,7 +263,7 @@ def _eq(stats: ColumnStatistics | None, value: object, rows: float) -> float:
         return 1.0 / _ndv(stats, rows) if rows and rows < DEFAULT_NUM_DISTINCT else DEFAULT_EQ_SEL
     if value is not _UNKNOWN_VALUE:
         for common, frequency in stats.most_common:
-            if _same(common, value):
+            if same_value(common, value):
                 return float(frequency)
         if _outside(stats, value):
             return 0.0
@@ -284,7 +283,7 @@ def _between(node: exp.Between, columns: ColumnLookup) -> float:
     if not isinstance(column, exp.Column):
         return DEFAULT_UNKNOWN_SEL
     stats = columns(column)
-    (low_known, low), (high_known, high) = _literal(node.args.get("low")), _literal(node.args.get("high"))
+    (low_known, low), (high_known, high) = literal_value(node.args.get("low")), literal_value(node.args.get("high"))
     if (low_known and low is None) or (high_known and high is None):
         return 0.0
     if not (low_known and high_known):
@@ -301,10 +300,10 @@ def _in(node: exp.In, columns: ColumnLookup, rows: float) -> float:
     stats = columns(node.this)
     total, seen = 0.0, []
     for item in node.expressions:
-        known, value = _literal(item)
+        known, value = literal_value(item)
         if known and value is None:
             continue
-        if known and any(_same(value, s) for s in seen):
+        if known and any(same_value(value, s) for s in seen):
             continue
         seen.append(value)
         total += _eq(stats, value if known else _UNKNOWN_VALUE, rows)
@@ -315,7 +314,7 @@ def _in(node: exp.In, columns: ColumnLookup, rows: float) -> float:
 def _like(node: exp.Expression, columns: ColumnLookup, rows: float) -> float:
     if not isinstance(node.this, exp.Column):
         return DEFAULT_UNKNOWN_SEL
-    known, pattern = _literal(node.expression)
+    known, pattern = literal_value(node.expression)
     if not known or not isinstance(pattern, str):
         return DEFAULT_LIKE_SEL
     stats = columns(node.this)
@@ -337,57 +336,7 @@ def _like(node: exp.Expression, columns: ColumnLookup, rows: float) -> float:
     return max(estimate, floor) * (1.0 - ((stats.null_fraction or 0.0) if stats is not None else 0.0))
 
 
-# -- literals and interpolation --------------------------------------------------------------------------------
-
-
-def _literal(node: exp.Expression | None) -> tuple[bool, object]:
-    """(known, value) of a constant: numbers, strings, booleans, NULL, typed literals (``DATE '2024-01-01'``,
-    casts of a literal), negation. (False, None) for anything else (a parameter, a column, a function)."""
-    if node is None:
-        return False, None
-    if isinstance(node, exp.Paren):
-        return _literal(node.this)
-    if isinstance(node, exp.Null):
-        return True, None
-    if isinstance(node, exp.Boolean):
-        return True, bool(node.this)
-    if isinstance(node, exp.Neg):
-        known, value = _literal(node.this)
-        return (True, -value) if known and isinstance(value, int | float | decimal.Decimal) else (False, None)
-    if isinstance(node, exp.Literal):
-        if node.is_string:
-            return True, node.this
-        text = node.this
-        try:
-            return True, int(text)
-        except ValueError:
-            try:
-                return True, decimal.Decimal(text)
-            except decimal.InvalidOperation:
-                return False, None
-    if isinstance(node, exp.Cast | exp.TryCast):
-        known, value = _literal(node.this)
-        if not known or value is None:
-            return known, value
-        target = node.to
-        if target.is_type(*exp.DataType.TEMPORAL_TYPES) and isinstance(value, str):
-            try:
-                if target.is_type("date"):
-                    return True, dt.date.fromisoformat(value.strip()[:10])
-                return True, dt.datetime.fromisoformat(value.strip())
-            except ValueError:
-                return False, None
-        return True, value
-    return False, None
-
-
-def _same(a: object, b: object) -> bool:
-    try:
-        if isinstance(a, dt.datetime) and isinstance(b, dt.datetime) and (a.tzinfo is None) != (b.tzinfo is None):
-            a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
-        return bool(a == b) and isinstance(a, bool) == isinstance(b, bool)
-    except TypeError:
-        return False
+# -- bounds and interpolation ------------------------------------------------------------------------------
 
 
 def _outside(stats: ColumnStatistics, value: object) -> bool:
@@ -395,41 +344,11 @@ def _outside(stats: ColumnStatistics, value: object) -> bool:
     or a histogram's bounds may miss the extremes)."""
     if not stats.origin.startswith(EXACT_BOUNDS):
         return False
-    low, high = _number(stats.min), _number(stats.max)
-    point = _number(value)
+    low, high = numeric_axis(stats.min), numeric_axis(stats.max)
+    point = numeric_axis(value)
     if low is None or high is None or point is None:
         return False
     return point < low or point > high
-
-
-def _number(value: object) -> float | None:
-    """A value on one numeric axis: numbers as floats, dates as days, timestamps as seconds (naive as UTC)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float | decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.timestamp()
-    if isinstance(value, dt.date):
-        return float(value.toordinal())
-    return None
-
-
-def _coerce(value: object, like: object) -> object:
-    """A string literal compared with a date or timestamp column, read as one (``d < '2024-01-01'``)."""
-    if isinstance(value, str):
-        try:
-            if isinstance(like, dt.datetime):
-                return dt.datetime.fromisoformat(value.strip())
-            if isinstance(like, dt.date):
-                return dt.date.fromisoformat(value.strip()[:10])
-            if isinstance(like, int | float | decimal.Decimal) and not isinstance(like, bool):
-                return decimal.Decimal(value)
-        except (ValueError, decimal.InvalidOperation):
-            return value
-    return value
 
 
 def _fraction_below(stats: ColumnStatistics | None, value: object, inclusive: bool) -> float | None:
@@ -437,8 +356,8 @@ def _fraction_below(stats: ColumnStatistics | None, value: object, inclusive: bo
     outside give 0 or 1); None when the column has no numeric, date or timestamp bounds."""
     if stats is None or stats.min is None or stats.max is None:
         return None
-    low, high = _number(stats.min), _number(stats.max)
-    point = _number(_coerce(value, stats.min))
+    low, high = numeric_axis(stats.min), numeric_axis(stats.max)
+    point = numeric_axis(coerce_literal(value, stats.min))
     if low is None or high is None or point is None:
         return None
     if point < low or (point == low and not inclusive):

@@ -11,9 +11,7 @@ safe wherever the source evaluates it as a superset.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +21,7 @@ from catalog import Catalog, TableRef
 from connectors.base import IN_LIST_LIMIT, Fragment
 from planner.federation.sqlast import inner_joins_only
 from planner.plan import FederatedPlan, FragmentJoin
+from planner.values import numeric_axis
 
 #: a build side with more rows than this is not worth waiting for; the probe then runs unfiltered
 BUILD_ROW_LIMIT = 200_000
@@ -303,23 +302,10 @@ def _table_of(fragment: Fragment, column: exp.Column) -> str | None:
 
 def _span_share(low: object, high: object, column_min: object, column_max: object) -> float | None:
     """The share of ``column_min..column_max`` that ``low..high`` covers (numbers, dates, timestamps), or None."""
-    try:
-        values = [_number(v) for v in (low, high, column_min, column_max)]
-    except (TypeError, ValueError):
+    values = [numeric_axis(v) for v in (low, high, column_min, column_max)]
+    if any(v is None for v in values):
         return None
     width = values[3] - values[2]
     if width <= 0:
         return None
     return max(0.0, min(values[1], values[3]) - max(values[0], values[2])) / width
-
-
-def _number(value: object) -> float:
-    if isinstance(value, bool) or value is None:
-        raise TypeError(value)
-    if isinstance(value, dt.datetime):
-        return value.timestamp() if value.tzinfo else value.replace(tzinfo=dt.UTC).timestamp()
-    if isinstance(value, dt.date):
-        return float(value.toordinal())
-    if isinstance(value, int | float | Decimal):
-        return float(value)
-    raise TypeError(value)
