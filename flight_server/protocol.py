@@ -1,7 +1,7 @@
 """Flight SQL protobuf messages, built at import time from a table of field facts.
 
 The messages of ``FlightSql.proto`` (package ``arrow.flight.protocol.sql``) and the session / cancel messages
-of ``Flight.proto`` (package ``arrow.flight.protocol``) are declared below as Python data: message name ->
+of ``Flight.proto`` (package ``arrow.flight.protocol``) are declared as Python data in ``proto_spec``: message name ->
 fields ``(name, number, type, label)``. The tables become ``FileDescriptorProto``s in a private
 ``DescriptorPool`` (so they never clash with another copy of the same names in the default pool) and the
 classes come from ``message_factory.GetMessageClass``. No ``.proto`` file and no generated code is used.
@@ -18,11 +18,11 @@ and the Flight core action messages travel raw (``SerializeToString`` / ``FromSt
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.internal import enum_type_wrapper
 from google.protobuf.message import DecodeError, Message
+
+from flight_server.proto_spec import FLIGHT_ENUMS, FLIGHT_MESSAGES, SQL_MESSAGES, Msg
 
 SQL_PACKAGE = "arrow.flight.protocol.sql"
 FLIGHT_PACKAGE = "arrow.flight.protocol"
@@ -45,193 +45,6 @@ ACTION_GET_SESSION_OPTIONS = "GetSessionOptions"
 ACTION_CLOSE_SESSION = "CloseSession"
 
 
-class _Msg(NamedTuple):
-    fields: tuple[tuple[str, int, str, str], ...] = ()
-    enums: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
-    nested: tuple[tuple[str, _Msg], ...] = ()
-    deprecated: bool = False
-
-
-# ---- FlightSql.proto (package arrow.flight.protocol.sql), field facts per the v21 text ---------------------
-
-_OPT_CATALOG_SCHEMA_TABLE = (
-    ("catalog", 1, "string", "optional"),
-    ("db_schema", 2, "string", "optional"),
-    ("table", 3, "string", "plain"),
-)
-
-_SQL_MESSAGES: dict[str, _Msg] = {
-    "CommandGetSqlInfo": _Msg(fields=(("info", 1, "uint32", "repeated"),)),
-    "CommandGetXdbcTypeInfo": _Msg(fields=(("data_type", 1, "int32", "optional"),)),
-    "CommandGetCatalogs": _Msg(),
-    "CommandGetDbSchemas": _Msg(fields=(
-        ("catalog", 1, "string", "optional"),
-        ("db_schema_filter_pattern", 2, "string", "optional"),
-    )),
-    "CommandGetTables": _Msg(fields=(
-        ("catalog", 1, "string", "optional"),
-        ("db_schema_filter_pattern", 2, "string", "optional"),
-        ("table_name_filter_pattern", 3, "string", "optional"),
-        ("table_types", 4, "string", "repeated"),
-        ("include_schema", 5, "bool", "plain"),
-    )),
-    "CommandGetTableTypes": _Msg(),
-    "CommandGetPrimaryKeys": _Msg(fields=_OPT_CATALOG_SCHEMA_TABLE),
-    "CommandGetExportedKeys": _Msg(fields=_OPT_CATALOG_SCHEMA_TABLE),
-    "CommandGetImportedKeys": _Msg(fields=_OPT_CATALOG_SCHEMA_TABLE),
-    "CommandGetCrossReference": _Msg(fields=(
-        ("pk_catalog", 1, "string", "optional"),
-        ("pk_db_schema", 2, "string", "optional"),
-        ("pk_table", 3, "string", "plain"),
-        ("fk_catalog", 4, "string", "optional"),
-        ("fk_db_schema", 5, "string", "optional"),
-        ("fk_table", 6, "string", "plain"),
-    )),
-    "ActionCreatePreparedStatementRequest": _Msg(fields=(
-        ("query", 1, "string", "plain"),
-        ("transaction_id", 2, "bytes", "optional"),
-    )),
-    "SubstraitPlan": _Msg(fields=(
-        ("plan", 1, "bytes", "plain"),
-        ("version", 2, "string", "plain"),
-    )),
-    "ActionCreatePreparedSubstraitPlanRequest": _Msg(fields=(
-        ("plan", 1, "SubstraitPlan", "plain"),
-        ("transaction_id", 2, "bytes", "optional"),
-    )),
-    "ActionCreatePreparedStatementResult": _Msg(fields=(
-        ("prepared_statement_handle", 1, "bytes", "plain"),
-        ("dataset_schema", 2, "bytes", "plain"),
-        ("parameter_schema", 3, "bytes", "plain"),
-    )),
-    "ActionClosePreparedStatementRequest": _Msg(fields=(("prepared_statement_handle", 1, "bytes", "plain"),)),
-    "ActionBeginTransactionRequest": _Msg(),
-    "ActionBeginTransactionResult": _Msg(fields=(("transaction_id", 1, "bytes", "plain"),)),
-    "ActionBeginSavepointRequest": _Msg(fields=(
-        ("transaction_id", 1, "bytes", "plain"),
-        ("name", 2, "string", "plain"),
-    )),
-    "ActionBeginSavepointResult": _Msg(fields=(("savepoint_id", 1, "bytes", "plain"),)),
-    "ActionEndTransactionRequest": _Msg(
-        fields=(("transaction_id", 1, "bytes", "plain"), ("action", 2, "EndTransaction", "plain")),
-        enums=(("EndTransaction", (
-            ("END_TRANSACTION_UNSPECIFIED", 0),
-            ("END_TRANSACTION_COMMIT", 1),
-            ("END_TRANSACTION_ROLLBACK", 2),
-        )),),
-    ),
-    "ActionEndSavepointRequest": _Msg(
-        fields=(("savepoint_id", 1, "bytes", "plain"), ("action", 2, "EndSavepoint", "plain")),
-        enums=(("EndSavepoint", (
-            ("END_SAVEPOINT_UNSPECIFIED", 0), ("END_SAVEPOINT_RELEASE", 1), ("END_SAVEPOINT_ROLLBACK", 2),
-        )),),
-    ),
-    "CommandStatementQuery": _Msg(fields=(
-        ("query", 1, "string", "plain"),
-        ("transaction_id", 2, "bytes", "optional"),
-    )),
-    "CommandStatementSubstraitPlan": _Msg(fields=(
-        ("plan", 1, "SubstraitPlan", "plain"),
-        ("transaction_id", 2, "bytes", "optional"),
-    )),
-    "TicketStatementQuery": _Msg(fields=(("statement_handle", 1, "bytes", "plain"),)),
-    "CommandPreparedStatementQuery": _Msg(fields=(("prepared_statement_handle", 1, "bytes", "plain"),)),
-    "CommandStatementUpdate": _Msg(fields=(
-        ("query", 1, "string", "plain"),
-        ("transaction_id", 2, "bytes", "optional"),
-    )),
-    "CommandPreparedStatementUpdate": _Msg(fields=(("prepared_statement_handle", 1, "bytes", "plain"),)),
-    "CommandStatementIngest": _Msg(
-        fields=(
-            ("table_definition_options", 1, "TableDefinitionOptions", "plain"),
-            ("table", 2, "string", "plain"),
-            ("schema", 3, "string", "optional"),
-            ("catalog", 4, "string", "optional"),
-            ("temporary", 5, "bool", "plain"),
-            ("transaction_id", 6, "bytes", "optional"),
-            ("options", 1000, "map<string,string>", "map"),
-        ),
-        nested=(("TableDefinitionOptions", _Msg(
-            fields=(
-                ("if_not_exist", 1, "TableNotExistOption", "plain"),
-                ("if_exists", 2, "TableExistsOption", "plain"),
-            ),
-            enums=(
-                ("TableNotExistOption", (
-                    ("TABLE_NOT_EXIST_OPTION_UNSPECIFIED", 0),
-                    ("TABLE_NOT_EXIST_OPTION_CREATE", 1),
-                    ("TABLE_NOT_EXIST_OPTION_FAIL", 2),
-                )),
-                ("TableExistsOption", (
-                    ("TABLE_EXISTS_OPTION_UNSPECIFIED", 0),
-                    ("TABLE_EXISTS_OPTION_FAIL", 1),
-                    ("TABLE_EXISTS_OPTION_APPEND", 2),
-                    ("TABLE_EXISTS_OPTION_REPLACE", 3),
-                )),
-            ),
-        )),),
-    ),
-    "DoPutUpdateResult": _Msg(fields=(("record_count", 1, "int64", "plain"),)),
-    "DoPutPreparedStatementResult": _Msg(fields=(("prepared_statement_handle", 1, "bytes", "optional"),)),
-    # `info` is a serialized arrow.flight.protocol.FlightInfo per the spec (declared as bytes there too).
-    "ActionCancelQueryRequest": _Msg(fields=(("info", 1, "bytes", "plain"),), deprecated=True),
-    "ActionCancelQueryResult": _Msg(
-        fields=(("result", 1, "CancelResult", "plain"),),
-        enums=(("CancelResult", (
-            ("CANCEL_RESULT_UNSPECIFIED", 0), ("CANCEL_RESULT_CANCELLED", 1),
-            ("CANCEL_RESULT_CANCELLING", 2), ("CANCEL_RESULT_NOT_CANCELLABLE", 3),
-        )),),
-        deprecated=True,
-    ),
-}
-
-# ---- Flight.proto (package arrow.flight.protocol): session options and cancellation only -------------------
-
-_FLIGHT_ENUMS: dict[str, tuple[tuple[str, int], ...]] = {
-    "CancelStatus": (
-        ("CANCEL_STATUS_UNSPECIFIED", 0), ("CANCEL_STATUS_CANCELLED", 1),
-        ("CANCEL_STATUS_CANCELLING", 2), ("CANCEL_STATUS_NOT_CANCELLABLE", 3),
-    ),
-}
-
-_FLIGHT_MESSAGES: dict[str, _Msg] = {
-    # FlightInfo / FlightEndpoint are embedded messages in Flight.proto; `bytes` has the same wire form
-    # (length-delimited), so these parse identically and pyarrow.flight.FlightInfo/FlightEndpoint.deserialize
-    # decode the inner bytes without redeclaring the whole Flight.proto here.
-    "CancelFlightInfoRequest": _Msg(fields=(("info", 1, "bytes", "plain"),)),
-    "CancelFlightInfoResult": _Msg(fields=(("status", 1, "CancelStatus", "plain"),)),
-    "RenewFlightEndpointRequest": _Msg(fields=(("endpoint", 1, "bytes", "plain"),)),
-    "SessionOptionValue": _Msg(
-        fields=(
-            ("string_value", 1, "string", "oneof:option_value"),
-            ("bool_value", 2, "bool", "oneof:option_value"),
-            ("int64_value", 3, "sfixed64", "oneof:option_value"),  # sfixed64 per spec: 8 fixed bytes
-            ("double_value", 4, "double", "oneof:option_value"),
-            ("string_list_value", 5, "StringListValue", "oneof:option_value"),
-        ),
-        nested=(("StringListValue", _Msg(fields=(("values", 1, "string", "repeated"),))),),
-    ),
-    "SetSessionOptionsRequest": _Msg(
-        fields=(("session_options", 1, "map<string,SessionOptionValue>", "map"),),
-    ),
-    "SetSessionOptionsResult": _Msg(
-        fields=(("errors", 1, "map<string,Error>", "map"),),
-        enums=(("ErrorValue", (
-            ("UNSPECIFIED", 0), ("INVALID_NAME", 1), ("INVALID_VALUE", 2), ("ERROR", 3),
-        )),),
-        nested=(("Error", _Msg(fields=(("value", 1, "ErrorValue", "plain"),))),),
-    ),
-    "GetSessionOptionsRequest": _Msg(),
-    "GetSessionOptionsResult": _Msg(
-        fields=(("session_options", 1, "map<string,SessionOptionValue>", "map"),),
-    ),
-    "CloseSessionRequest": _Msg(),
-    "CloseSessionResult": _Msg(
-        fields=(("status", 1, "Status", "plain"),),
-        enums=(("Status", (("UNSPECIFIED", 0), ("CLOSED", 1), ("CLOSING", 2), ("NOT_CLOSEABLE", 3))),),
-    ),
-}
-
 # ---- descriptor building ---------------------------------------------------------------------------------
 
 _FDP = descriptor_pb2.FieldDescriptorProto
@@ -242,7 +55,7 @@ _SCALARS: dict[str, int] = {
 }
 
 
-def _declared_names(package: str, messages: dict[str, _Msg], enums: dict) -> dict[str, int]:
+def _declared_names(package: str, messages: dict[str, Msg], enums: dict) -> dict[str, int]:
     """Full name (with leading dot) of every declared message/enum -> TYPE_MESSAGE or TYPE_ENUM."""
     names = {f".{package}.{name}": _FDP.TYPE_ENUM for name in enums}
 
@@ -281,7 +94,7 @@ def _enum_proto(name: str, values, out: descriptor_pb2.EnumDescriptorProto) -> N
         out.value.add(name=value_name, number=number)
 
 
-def _message_proto(name: str, spec: _Msg, scope: str, names, out: descriptor_pb2.DescriptorProto) -> None:
+def _message_proto(name: str, spec: Msg, scope: str, names, out: descriptor_pb2.DescriptorProto) -> None:
     out.name = name
     full = f"{scope}.{name}"
     if spec.deprecated:
@@ -325,7 +138,7 @@ def _message_proto(name: str, spec: _Msg, scope: str, names, out: descriptor_pb2
 
 
 def _file_proto(
-    file_name: str, package: str, messages: dict[str, _Msg], enums: dict
+    file_name: str, package: str, messages: dict[str, Msg], enums: dict
 ) -> descriptor_pb2.FileDescriptorProto:
     names = _declared_names(package, messages, enums)
     proto = descriptor_pb2.FileDescriptorProto(name=file_name, package=package, syntax="proto3")
@@ -339,8 +152,8 @@ def _file_proto(
 # Private pool: a generated FlightSql_pb2 elsewhere in the process would otherwise clash on the same names.
 _POOL = descriptor_pool.DescriptorPool()
 for _file in (
-    _file_proto("gateway/flight_sql.proto", SQL_PACKAGE, _SQL_MESSAGES, {}),
-    _file_proto("gateway/flight_session.proto", FLIGHT_PACKAGE, _FLIGHT_MESSAGES, _FLIGHT_ENUMS),
+    _file_proto("gateway/flight_sql.proto", SQL_PACKAGE, SQL_MESSAGES, {}),
+    _file_proto("gateway/flight_session.proto", FLIGHT_PACKAGE, FLIGHT_MESSAGES, FLIGHT_ENUMS),
 ):
     _POOL.AddSerializedFile(_file.SerializeToString())
 del _file
@@ -351,7 +164,7 @@ def _cls(full_name: str) -> type[Message]:
 
 
 SQL_MESSAGE_CLASSES: dict[str, type[Message]] = {
-    name: _cls(f"{SQL_PACKAGE}.{name}") for name in _SQL_MESSAGES
+    name: _cls(f"{SQL_PACKAGE}.{name}") for name in SQL_MESSAGES
 }
 """Every top-level Flight SQL message class by its spec name (the type_url's last component)."""
 
