@@ -81,6 +81,7 @@ class QueryStats:
     fragments: list[FragmentStats] = field(default_factory=list)
     error_code: str | None = None
     protocol: str = field(default_factory=current_protocol)
+    joins: list[dict] = field(default_factory=list)  # the residual plan's joins with actual rows, once it ended
 
     def failed(self, error: BaseException) -> None:
         """Mark the query failed with ``error`` (a ``GatewayError``; anything else counts as ``internal``)."""

@@ -118,14 +118,16 @@ class FederatedPlan:
 
     def explain(self, fragment_stats: dict[str, dict] | None = None,
                 partitions: dict[str, list[str]] | None = None, in_place: set[str] | frozenset = frozenset(),
-                engines: dict[str, str] | None = None) -> str:
+                engines: dict[str, str] | None = None, joins: Sequence[dict] | None = None) -> str:
         """A text plan: each fragment with its pushed SQL, the residual plan, and what was not pushed.
 
         ``fragment_stats`` (from a run: ``{fragment_id: {"rows": n, "bytes": n}}``) adds what each
         fragment returned; ``partitions`` (``{fragment_id: ["year=2022: cached (3.1s old)", ...]}``) how
         each partition of a cached source was (or would be) read; ``in_place`` names the fragments the
         residual plan scans itself (files) instead of fetching them; ``engines`` (``{fragment_id: "ray, 4 tasks:
-        ctid page ranges of tpch.orders"}``) where each fragment was read and why (``[execution] engine``).
+        ctid page ranges of tpch.orders"}``) where each fragment was read and why (``[execution] engine``);
+        ``joins`` (from a run: ``[{"operator", "type", "on", "rows", "build_rows"}]``, outermost first) the joins
+        the residual plan ran, with their actual rows.
         """
         lines = ["Federated plan"]
         if self.fallback:
@@ -160,6 +162,13 @@ class FederatedPlan:
             lines.append(f"    SQL: {self.residual_sql}")
             for plan_line in self.residual_plan.splitlines():
                 lines.append(f"      {plan_line}")
+            if joins:
+                lines.append("    joins run (actual rows, DataFusion's metrics; outermost first):")
+                for j in joins:
+                    build = f", build side {j['build_rows']:,} rows" if j.get("build_rows") is not None else ""
+                    rows = f"{j['rows']:,}" if j.get("rows") is not None else "?"
+                    lines.append(f"      {j['type']} {j['operator']}" + (f" on {j['on']}" if j.get("on") else "")
+                                 + f": {rows} rows{build}")
         if self.not_pushed:
             lines.append("  Not pushed down:")
             for item in self.not_pushed:

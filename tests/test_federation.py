@@ -252,6 +252,19 @@ def test_explain_analyze_reports_rows_per_fragment(gateway):
     assert "Residual plan (DataFusion)" in text
 
 
+def test_explain_analyze_reports_actual_rows_per_residual_join(gateway, reference):
+    sql = ("SELECT count(*) AS n FROM shop.main.products p JOIN lake.orders o ON o.product_id = p.product_id "
+           "WHERE p.product_id <= 10")
+    text = gateway.explain(sql, analyze=True)
+    joined = reference("SELECT count(*) AS n FROM {products} p JOIN {orders} o ON o.product_id = p.product_id "
+                       "WHERE p.product_id <= 10").column("n")[0].as_py()
+    lines = text.splitlines()
+    start = lines.index("    joins run (actual rows, DataFusion's metrics; outermost first):")
+    join = lines[start + 1].strip()
+    assert join.startswith("Inner HashJoinExec on ") and "product_id" in join
+    assert f": {joined:,} rows" in join
+
+
 def test_file_fragments_read_in_place(pg_database, mysql_database, files, reference, tmp_path):
     """Large file fragments are scanned by the residual plan itself: same answers as fetching them, EXPLAIN
     says so, rows come from the scan metrics, and a rewritten file is seen by the next query."""

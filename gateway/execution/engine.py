@@ -188,7 +188,8 @@ class QueryEngine:
         engines = {f.id: f"{f.engine}, {f.tasks} tasks on {f.nodes} node(s), {f.retries} retried, "
                           f"{f.shuffled_bytes:,} bytes moved to the coordinator"
                    for f in result.stats.fragments if f.engine} if self.distributor.enabled else {}
-        return plan.explain(stats, partitions=marks, in_place=in_place, engines=engines or None)
+        return plan.explain(stats, partitions=marks, in_place=in_place, engines=engines or None,
+                            joins=result.stats.joins)
 
     def _source_notes(self, fragment: Fragment) -> list[str]:
         """``Connector.describe``: the source's own lines about the fragment (never fails EXPLAIN)."""
@@ -294,7 +295,7 @@ class QueryEngine:
             if plan.pushed_whole:
                 stream: Iterator[pa.RecordBatch] = feeds[0].batches()
             else:
-                stream = run_residual(plan, feeds, self.settings.limits, cancel, memory)
+                stream = run_residual(plan, feeds, self.settings.limits, cancel, memory, stats.joins)
         except BaseException as exc:
             cancelled = cancel.is_set()
             cancel.set()

@@ -36,11 +36,12 @@ log = logging.getLogger(__name__)
 
 
 def run_residual(plan: FederatedPlan, feeds: list[Feed], limits: LimitsConfig, cancel: threading.Event,
-                 memory: MemoryAccount | None = None) -> Iterator[pa.RecordBatch]:
+                 memory: MemoryAccount | None = None, joins: list[dict] | None = None) -> Iterator[pa.RecordBatch]:
     """Register every feed (waiting for collected fragments) in a fresh session, plan the residual SQL and
     return its batches (``residual_batches``). The session's memory pool is reserved from ``memory`` (the
     query's account of the process-wide budget): ``limits.memory_bytes``, or what is left when less, waiting up
-    to ``limits.queue_timeout_s`` for ``limits.min_query_memory_bytes``.
+    to ``limits.queue_timeout_s`` for ``limits.min_query_memory_bytes``. Once the plan ran to its end, ``joins``
+    (if given) receives each join it ran with its actual rows (``join_metrics``).
 
     Raises:
         ResourceLimitError: the budget kept less than ``limits.min_query_memory_bytes`` free (HTTP 507).
@@ -66,11 +67,11 @@ def run_residual(plan: FederatedPlan, feeds: list[Feed], limits: LimitsConfig, c
             raise
         log.warning("residual SQL runs without its kill switch", extra={"error": str(exc).splitlines()[0]})
         df = ctx.sql(plan.residual_sql)
-    return residual_batches(df, plan.schema, feeds, cancel)
+    return residual_batches(df, plan.schema, feeds, cancel, joins)
 
 
-def residual_batches(df, schema: pa.Schema, feeds: list[Feed], cancel: threading.Event
-                     ) -> Iterator[pa.RecordBatch]:
+def residual_batches(df, schema: pa.Schema, feeds: list[Feed], cancel: threading.Event,
+                     joins: list[dict] | None = None) -> Iterator[pa.RecordBatch]:
     """The residual plan's batches conformed to ``schema``; once it ran to the end, the in-place fragments'
     rows and bytes are read off its executed plan. Stops DataFusion's work when ``cancel`` is set
     (``connectors.arrow.datafusion.batches``) and raises QueryCancelledError."""
@@ -80,7 +81,50 @@ def residual_batches(df, schema: pa.Schema, feeds: list[Feed], cancel: threading
     except StreamCancelled:
         df = None  # nor may this frame keep the plan (and its tasks) alive in the error's traceback
         raise QueryCancelledError("the query was cancelled") from None
-    record_scan_metrics(df.execution_plan(), feeds)
+    executed = df.execution_plan()
+    record_scan_metrics(executed, feeds)
+    if joins is not None:
+        joins.extend(join_metrics(executed))
+
+
+#: DataFusion's join operators (physical plan names)
+_JOINS = ("HashJoinExec", "NestedLoopJoinExec", "SortMergeJoin", "CrossJoinExec", "SymmetricHashJoinExec")
+_COLUMN_INDEX = re.compile(r"@\d+")
+
+
+def join_metrics(plan) -> list[dict]:
+    """Every join an executed residual ``plan`` (a ``datafusion.ExecutionPlan``) ran, in plan order (outermost
+    first): ``{"operator": "HashJoinExec", "type": "Inner", "on": "o_custkey = c_custkey", "rows": n,
+    "build_rows": n}``, rows from DataFusion's own metrics (``build_rows``: what its first input, the build
+    side of a hash join, produced; None when not measured). Joins of in-place fragments count too."""
+    found: list[dict] = []
+
+    def visit(node) -> None:
+        text = node.display()
+        name = text.split(":", 1)[0]
+        if name in _JOINS:
+            metrics = node.metrics()
+            children = node.children()
+            build = children[0].metrics() if children else None
+            found.append({
+                "operator": name,
+                "type": _display_field(text, "join_type") or "Inner",
+                "on": ", ".join(f"{a} = {b}" for a, b in re.findall(r"\(([^,()]+), ([^,()]+)\)",
+                                                                     _display_field(text, "on") or "")),
+                "rows": metrics.output_rows if metrics is not None else None,
+                "build_rows": build.output_rows if build is not None else None,
+            })
+        for child in node.children():
+            visit(child)
+
+    visit(plan)
+    return found
+
+
+def _display_field(text: str, name: str) -> str | None:
+    """One ``name=value`` of an operator's one-line display (a bracketed value whole), column indexes cut."""
+    match = re.search(rf"\b{name}=(\[[^\]]*\]|[^,]+)", text)
+    return _COLUMN_INDEX.sub("", match.group(1)).strip("[]") if match else None
 
 
 def record_scan_metrics(plan, feeds: list[Feed]) -> None:
