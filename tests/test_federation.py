@@ -434,24 +434,32 @@ def test_in_place_file_error_names_the_source(pg_database, files, tmp_path):
         gw.close()
 
 
-def test_postgresql_numerics_travel_as_text(gateway, reference):
-    """Decimal outputs of a PostgreSQL fragment are selected as text and cast back to the exact decimal type;
-    not when the fragment sorts (an output-name sort key would sort text)."""
-    from connectors.postgresql import _numerics_as_text
+def test_postgresql_numerics_travel_as_scaled_integers_or_text(gateway, reference):
+    """A numeric(12, 2) column of a PostgreSQL fragment is selected as a BIGINT of hundredths and read back as
+    the exact decimal (nulls and negatives included); a computed decimal output travels as text; neither when
+    the fragment sorts (an output-name sort key would sort the transfer form)."""
+    from connectors.postgresql import _numerics_for_transfer
 
     fragment = gateway.plan("SELECT id, credit FROM pg.crm.customers WHERE tier > 3").fragments[0]
-    sent = _numerics_as_text(fragment)
-    assert 'CAST("customers"."credit" AS TEXT) AS "credit"' in sent.sql and sent.schema == fragment.schema
+    sent, scaled = _numerics_for_transfer(fragment)
+    assert 'CAST("customers"."credit" * 100 AS BIGINT) AS "credit"' in sent.sql
+    assert scaled == {1: pa.decimal128(12, 2)} and sent.schema.field("credit").type == pa.int64()
+    computed = gateway.plan("SELECT id, credit * 2 AS twice FROM pg.crm.customers WHERE tier > 3").fragments[0]
+    sent, scaled = _numerics_for_transfer(computed)
+    assert "AS TEXT)" in sent.sql and not scaled and sent.schema == computed.schema
     ordered = gateway.plan("SELECT id, credit FROM pg.crm.customers ORDER BY credit DESC LIMIT 5").fragments[0]
-    assert _numerics_as_text(ordered).sql == ordered.sql
-    sql = "SELECT id, credit FROM {customers} WHERE tier > 3"
-    got = gateway.execute(sql.format(**GATEWAY_NAMES)).reader.read_all()
-    assert pa.types.is_decimal(got.schema.field("credit").type)
-    assert_same(got, reference(sql), ordered=False)
+    assert _numerics_for_transfer(ordered)[0].sql == ordered.sql
+    for sql in ("SELECT id, credit FROM {customers} WHERE tier > 3",
+                "SELECT id, credit, credit * 2 AS twice FROM {customers} WHERE tier > 3"):
+        got = gateway.execute(sql.format(**GATEWAY_NAMES)).reader.read_all()
+        assert got.schema.field("credit").type == pa.decimal128(12, 2)
+        want = reference(sql)
+        assert got.column("credit").null_count == want.column("credit").null_count > 0
+        assert_same(got, want, ordered=False)
 
 
 def test_cancel_reaches_a_postgresql_fragment_with_decimal_columns(pg_database, files):
-    """Decimal outputs are read as text, through a rewritten fragment (and a large scan through several ctid
+    """Decimal outputs are read as scaled integers or text, through a rewritten fragment (and a large scan through several ctid
     statements): cancelling the query must still cancel the statement running at PostgreSQL."""
     import threading
     import time
