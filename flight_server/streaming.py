@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 from pyarrow import flight
 
+from connectors.arrow import workers
 from connectors.arrow.streams import BatchChannel
 from flight_server.errors import unexpected_error
 from flight_server.handles import Statement
@@ -50,7 +51,7 @@ class _Pump:
         self.result: QueryResult | None = None
         self._engine = engine
         self._engine_cancel = threading.Event()  # the engine's own; it also sets it when the query ends
-        threading.Thread(target=self._run, name="flight-doget", daemon=True).start()
+        workers.start(self._run, "flight-doget")
 
     def _run(self) -> None:
         try:

@@ -135,46 +135,61 @@ class FederatedPlan:
         if self.pushed_whole:
             lines.append(f"  whole query pushed down to source '{self.fragments[0].source}'")
         for f in self.fragments:
-            lines.append(f"  Fragment {f.id} -> source '{f.source}' reads {', '.join(f.tables)}")
-            if f.pushed:
-                lines.append(f"    pushed: {'; '.join(f.pushed)}")
-            if partitions and f.id in partitions:
-                lines.append("    partitions:")
-                lines.extend(f"      {mark}" for mark in partitions[f.id])
-            else:
-                lines.append(f"    partitions: {', '.join(f.partitions)}")
-            lines.append(f"    SQL: {f.sql}")
-            if f.id in in_place:
-                lines.append("    read in place: DataFusion scans the files inside the residual plan")
-            if engines and f.id in engines:
-                lines.append(f"    engine: {engines[f.id]}")
-            if f.estimated_rows is not None:
-                lines.append(f"    estimated: {f.estimated_rows:,} rows")
-            if fragment_stats and f.id in fragment_stats:
-                s = fragment_stats[f.id]
-                off = estimate_error(f.estimated_rows, s.get("rows"))
-                lines.append(f"    returned: {s.get('rows')} rows, {s.get('bytes')} bytes"
-                             + (f" (estimate off by {off:.1f}x)" if off is not None and off >= 2 else ""))
-                if s.get("dynamic_filter"):
-                    lines.append(f"    dynamic filter: {s['dynamic_filter']}")
+            lines.extend(_fragment_lines(f, fragment_stats, partitions, in_place, engines))
         if self.residual_sql is not None:
             lines.append("  Residual plan (DataFusion):")
             lines.append(f"    SQL: {self.residual_sql}")
             for plan_line in self.residual_plan.splitlines():
                 lines.append(f"      {plan_line}")
-            if joins:
-                lines.append("    joins run (actual rows, DataFusion's metrics; outermost first):")
-                for j in joins:
-                    build = f", build side {j['build_rows']:,} rows" if j.get("build_rows") is not None else ""
-                    rows = f"{j['rows']:,}" if j.get("rows") is not None else "?"
-                    lines.append(f"      {j['type']} {j['operator']}" + (f" on {j['on']}" if j.get("on") else "")
-                                 + f": {rows} rows{build}")
+            lines.extend(_join_lines(joins or ()))
         if self.not_pushed:
             lines.append("  Not pushed down:")
             for item in self.not_pushed:
                 lines.append(f"    - {item.what}: {item.reason}")
         lines.append(f"  Output: {', '.join(f'{fld.name} {fld.type}' for fld in self.schema)}")
         return "\n".join(lines)
+
+
+def _fragment_lines(f: Fragment, fragment_stats: dict[str, dict] | None, partitions: dict[str, list[str]] | None,
+                    in_place: set[str] | frozenset, engines: dict[str, str] | None) -> list[str]:
+    """EXPLAIN's lines for one fragment (``FederatedPlan.explain`` gives the arguments' meaning)."""
+    lines: list[str] = []
+    lines.append(f"  Fragment {f.id} -> source '{f.source}' reads {', '.join(f.tables)}")
+    if f.pushed:
+        lines.append(f"    pushed: {'; '.join(f.pushed)}")
+    if partitions and f.id in partitions:
+        lines.append("    partitions:")
+        lines.extend(f"      {mark}" for mark in partitions[f.id])
+    else:
+        lines.append(f"    partitions: {', '.join(f.partitions)}")
+    lines.append(f"    SQL: {f.sql}")
+    if f.id in in_place:
+        lines.append("    read in place: DataFusion scans the files inside the residual plan")
+    if engines and f.id in engines:
+        lines.append(f"    engine: {engines[f.id]}")
+    if f.estimated_rows is not None:
+        lines.append(f"    estimated: {f.estimated_rows:,} rows")
+    if fragment_stats and f.id in fragment_stats:
+        s = fragment_stats[f.id]
+        off = estimate_error(f.estimated_rows, s.get("rows"))
+        lines.append(f"    returned: {s.get('rows')} rows, {s.get('bytes')} bytes"
+                     + (f" (estimate off by {off:.1f}x)" if off is not None and off >= 2 else ""))
+        if s.get("dynamic_filter"):
+            lines.append(f"    dynamic filter: {s['dynamic_filter']}")
+    return lines
+
+
+def _join_lines(joins: Sequence[dict]) -> list[str]:
+    """EXPLAIN ANALYZE's lines for the joins a residual plan ran (``FederatedPlan.explain``)."""
+    if not joins:
+        return []
+    lines = ["    joins run (actual rows, DataFusion's metrics; outermost first):"]
+    for j in joins:
+        build = f", build side {j['build_rows']:,} rows" if j.get("build_rows") is not None else ""
+        rows = f"{j['rows']:,}" if j.get("rows") is not None else "?"
+        lines.append(f"      {j['type']} {j['operator']}" + (f" on {j['on']}" if j.get("on") else "")
+                     + f": {rows} rows{build}")
+    return lines
 
 
 def estimate_error(estimated: float | None, actual: int | None) -> float | None:

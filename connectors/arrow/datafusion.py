@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext, udf
 
+from connectors.arrow import workers
+
 #: partitions of every DataFusion plan the gateway runs (file sources, residual plans): twice the cores, so a
 #: few large files balance over smaller units (TPC-H SF1 on 2 cores: joins over lineitem 6-10% faster at 4
 #: partitions than at 2)
@@ -156,8 +158,8 @@ def batches(df, cancel: threading.Event) -> Iterator[pa.RecordBatch]:
 
 
 def _started_stream(df, cancel: threading.Event):
-    """``df.execute_stream()`` on a helper thread, waited for while checking ``cancel`` every 0.1 s: starting a
-    plan can block for as long as its first operators run (measured: a residual of four self-joins on a
+    """``df.execute_stream()`` on a worker thread (``workers``), waited for while checking ``cancel`` every 0.1 s:
+    starting a plan can block for as long as its first operators run (measured: a residual of four self-joins on a
     low-cardinality key never returned from ``execute_stream`` on the caller's thread), and a time limit must
     still end the query. Raises StreamCancelled once ``cancel`` is set (the stream, if it comes, is dropped)."""
     box: dict = {}
@@ -171,7 +173,7 @@ def _started_stream(df, cancel: threading.Event):
         finally:
             done.set()
 
-    threading.Thread(target=start, name="datafusion-start", daemon=True).start()
+    workers.start(start, "datafusion-start")
     while not done.wait(0.1):
         if cancel.is_set():
             raise StreamCancelled("the stream was cancelled")

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from catalog import Catalog
+from connectors.arrow import workers
 from connectors.errors import GatewayError
 from gateway.errors import UnknownObjectError
 from gateway.metrics import QueryStats
@@ -155,7 +156,8 @@ def read_fingerprints(catalog: Catalog, tables: Sequence[str], timeout_s: float 
                       ) -> dict[str, str]:
     """``{source.schema.table: fingerprint}``; a source that cannot answer, or not within ``timeout_s``
     seconds, gives "" (unknown), never an error: the manifest must not fail or hang a query. The reads run on
-    a daemon thread (one that a stalled source keeps waiting never holds the process at exit)."""
+    a daemon worker thread (``connectors.arrow.workers``: one that a stalled source keeps waiting never holds the
+    process at exit)."""
     out = dict.fromkeys(tables, "")
     done = threading.Event()
 
@@ -168,7 +170,7 @@ def read_fingerprints(catalog: Catalog, tables: Sequence[str], timeout_s: float 
                 out[name] = ""
         done.set()
 
-    threading.Thread(target=read, name="trust-fingerprints", daemon=True).start()
+    workers.start(read, "trust-fingerprints")
     done.wait(timeout_s)
     return dict(out)
 
