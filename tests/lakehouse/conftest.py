@@ -1,15 +1,19 @@
 """Fixtures of the lakehouse tests: an S3-compatible server (moto's stand-alone server, a child process on a free
-loopback port) with IAM authentication enforced, a bucket, and the credentials of a user allowed to use it."""
+loopback port) with IAM authentication enforced, a bucket, and the credentials of a user allowed to use it (and of
+one allowed to read ``public/`` only); Azurite (the Azure Storage emulator, from npm) with a container."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +28,9 @@ class S3:
     bucket: str
     access_key_id: str
     secret_access_key: str
+    #: a second IAM user's key: may list the bucket and read objects under ``public/`` only
+    limited_access_key_id: str = ""
+    limited_secret_access_key: str = ""
 
     def options(self, **overrides) -> dict:
         """A source's object-store options."""
@@ -76,12 +83,103 @@ def s3(tmp_path_factory) -> Iterator[S3]:
         policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
         iam.put_user_policy(UserName="gateway", PolicyName="s3", PolicyDocument=json.dumps(policy))
         key = iam.create_access_key(UserName="gateway")["AccessKey"]
+        iam.create_user(UserName="limited")
+        limited = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/public/*"}]}
+        iam.put_user_policy(UserName="limited", PolicyName="public", PolicyDocument=json.dumps(limited))
+        limited_key = iam.create_access_key(UserName="limited")["AccessKey"]
         httpx.post(f"{endpoint}/moto-api/reset-auth", content=b"0", timeout=10).raise_for_status()
-        yield S3(endpoint, bucket, key["AccessKeyId"], key["SecretAccessKey"])
+        yield S3(endpoint, bucket, key["AccessKeyId"], key["SecretAccessKey"], limited_key["AccessKeyId"],
+                 limited_key["SecretAccessKey"])
     finally:
         server.terminate()
         try:
             server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)
+
+
+#: Azurite (Microsoft's Azure Storage emulator, from npm), installed once per machine here by the ``azurite``
+#: fixture or by .ci/run (the same command)
+AZURITE_VERSION = "3.37.0"
+AZURITE_DIR = Path(tempfile.gettempdir()) / f"gateway-azurite-{AZURITE_VERSION}"
+#: Azurite's well-known development account (published by Microsoft; it guards nothing)
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@dataclass(frozen=True)
+class Azure:
+    """A running Azurite Blob service: ``endpoint`` (``http://127.0.0.1:port/devstoreaccount1``), a
+    ``container``, the account and its key."""
+
+    endpoint: str
+    container: str
+    account_name: str = AZURITE_ACCOUNT
+    account_key: str = AZURITE_KEY
+
+    def options(self, **overrides) -> dict:
+        """A source's Azure options."""
+        return {"endpoint": self.endpoint, "account_name": self.account_name, "account_key": self.account_key,
+                **overrides}
+
+    def filesystem(self):
+        import pyarrow.fs as pafs
+
+        authority = self.endpoint.removeprefix("http://").split("/", 1)[0]
+        return pafs.AzureFileSystem(self.account_name, account_key=self.account_key,
+                                    blob_storage_authority=authority, blob_storage_scheme="http",
+                                    dfs_storage_authority=authority, dfs_storage_scheme="http")
+
+
+def _azurite_binary() -> Path:
+    """Azurite's Blob service script, installed with npm into ``AZURITE_DIR`` unless it is there."""
+    binary = AZURITE_DIR / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is needed to install Azurite (the Azure emulator) for tests/lakehouse")
+        AZURITE_DIR.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix",
+                               str(AZURITE_DIR), f"azurite@{AZURITE_VERSION}"], capture_output=True, text=True,
+                              timeout=300)
+        if done.returncode != 0 or not binary.exists():
+            pytest.fail(f"npm could not install azurite@{AZURITE_VERSION}: {done.stderr[-2000:]}")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory) -> Iterator[Azure]:
+    """Azurite's Blob service (a child process on a free loopback port, data in memory) with one container."""
+    import httpx
+
+    binary = _azurite_binary()
+    port = free_port()
+    log = tmp_path_factory.mktemp("azurite") / "azurite.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+                                   "--inMemoryPersistence", "--extentMemoryLimit", "256", "--skipApiVersionCheck",
+                                   "--disableProductStyleUrl", "--silent"], stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base, timeout=1.0)
+                break
+            except httpx.TransportError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Azurite did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        azure = Azure(f"{base}/{AZURITE_ACCOUNT}", f"lake-{secrets.token_hex(4)}")
+        azure.filesystem().create_dir(azure.container)
+        yield azure
+    finally:
+        server.terminate()
+        try:  # Azurite waits for idle keep-alive connections (pyarrow's, DataFusion's) before it exits
+            server.wait(timeout=2)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=5)
