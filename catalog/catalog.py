@@ -219,7 +219,17 @@ class Catalog:
             return
         tables = {(r.schema, r.table): columns[r] for r in refs if r in columns}
         unreadable = {(r.schema, r.table) for r in refs if r not in columns}
-        changes = self.drift.observe(source, tables, unreadable)
+        conn = self.connector(source)
+
+        def column_ids(key: tuple[str, str]) -> dict[str, str] | None:  # asked only for changed tables
+            try:
+                return conn.column_ids(*key)
+            except GatewayError as exc:  # no identities this time: a rename would show as a drop and an add
+                log.warning("catalog: column identities cannot be read", extra={
+                    "source": source, "table": ".".join((source, *key)), "error": exc.message})
+                return None
+
+        changes = self.drift.observe(source, tables, unreadable, column_ids=column_ids)
         for change in changes:
             log.warning("schema drift", extra={"event": "schema_change", **change.to_dict()})
         if changes:

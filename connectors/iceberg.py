@@ -125,6 +125,12 @@ class IcebergConnector(Connector):
         """The current schema by name (renamed and added columns as they are now), with plain types."""
         return _plain(self.table(schema, table).schema().as_arrow())
 
+    def column_ids(self, schema: str, table: str) -> dict[str, str] | None:
+        """``"<table uuid>:<field id>"`` per top-level column: Iceberg keeps a field's id across renames
+        (``update_schema().rename_column``) and never reuses one in a table."""
+        loaded = self.table(schema, table)
+        return {f.name: f"{loaded.metadata.table_uuid}:{f.field_id}" for f in loaded.schema().fields}
+
     def statistics(self, schema: str, table: str) -> TableStatistics:
         """Rows and bytes from the current snapshot's summary (``total-records``, ``total-files-size``)."""
         snapshot = self.table(schema, table).current_snapshot()

@@ -310,7 +310,7 @@ def catalog_refresh(
     config: ConfigOption = None,
 ) -> None:
     """Introspect the sources now and print the schema changes since the last refresh (one JSON object per
-    line: added, dropped and retyped columns, new and dropped tables), kept in catalog.state_path."""
+    line: added, dropped, renamed and retyped columns, new and dropped tables), kept in catalog.state_path."""
     with _errors(), _backend(config, None) as backend:
         for change in backend.engine.trust.refresh(source):
             print(json.dumps(change, default=str))
@@ -322,7 +322,8 @@ def catalog_history(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The recorded versions of one table's columns (catalog.state_path), after refreshing its source."""
+    """The recorded versions of one table's columns (catalog.state_path), after refreshing its source, each
+    with the changes that made it (added, dropped, renamed, retyped columns)."""
     with _errors(), _backend(config, None) as backend:
         engine = backend.engine
         ref = engine.catalog.resolve(table.split("."))
@@ -331,37 +332,63 @@ def catalog_history(
     if as_json:
         print(json.dumps({"table": str(ref), "versions": versions}, indent=2))
         return
-    out = Table("version", "seen at", "columns", "hash", title=f"{ref}: {len(versions)} version(s)")
+    out = Table("version", "seen at", "columns", "changes", "hash", title=f"{ref}: {len(versions)} version(s)")
     for v in versions:
         columns = "dropped" if v["dropped"] else ", ".join(f"{c['name']} {c['type']}" for c in v["columns"])
-        out.add_row(str(v["version"]), v["seen_at"], escape(columns), v["hash"][:12])
+        changes = ", ".join(_change_text(c) for c in v.get("changes", []))
+        out.add_row(str(v["version"]), v["seen_at"], escape(columns), escape(changes), v["hash"][:12])
     _stdout_console().print(out)
+
+
+def _change_text(change: dict) -> str:
+    """One schema change in a word or three: ``renamed a -> b``, ``added c``, ``retyped d int32 -> int64``."""
+    kind = change["kind"].removeprefix("column_").removeprefix("table_")
+    if change["kind"] == "column_renamed":
+        return f"renamed {change['old_column']} -> {change['column']}"
+    if change["kind"] == "column_retyped":
+        return f"retyped {change['column']} {change['old_type']} -> {change['new_type']}"
+    return f"{kind} {change['column']}" if change.get("column") else f"table {kind}"
 
 
 @catalog_app.command("export", cls=_Command)
 def catalog_export(
-    format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="datahub (metadata change proposals)")],
+    format: Annotated[str, typer.Option("--format", metavar="FORMAT",
+                                        help="datahub (metadata change proposals) or openmetadata (create requests)")],
     out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Write here (default: stdout).")] = None,
+    url: Annotated[str | None, typer.Option(
+        "--url", metavar="URL", help="openmetadata: send to this server's REST API (e.g. http://host:8585/api); "
+                                     "token from $OPENMETADATA_JWT_TOKEN.")] = None,
     source: Annotated[list[str] | None, typer.Option("--source", metavar="SOURCE", help="Only these sources.")
                       ] = None,
     env: Annotated[str, typer.Option("--env", metavar="ENV", help="DataHub environment of the URNs.")] = "PROD",
     config: ConfigOption = None,
 ) -> None:
     """Export the catalog (sources, schemas, tables, columns with types, keys, statistics) in a metadata
-    platform's ingestion format: datahub writes the JSON array DataHub's file source ingests
-    (gateway.trust.export)."""
-    from gateway.trust.export import datahub_mcps
+    platform's ingestion format: datahub writes the JSON array DataHub's file source ingests; openmetadata
+    writes OpenMetadata's create requests (services, databases, schemas, tables, profiles) or, with --url,
+    PUTs them to an OpenMetadata server (gateway.trust.export)."""
+    from gateway.trust.export import datahub_mcps, openmetadata_requests, post_openmetadata
 
-    if format != "datahub":
-        raise typer.BadParameter(f"{format!r} is not a supported format (datahub)", param_hint="--format")
+    if format not in ("datahub", "openmetadata"):
+        raise typer.BadParameter(f"{format!r} is not a supported format (datahub, openmetadata)",
+                                 param_hint="--format")
+    if url is not None and (format != "openmetadata" or out is not None):
+        raise typer.BadParameter("--url sends the openmetadata format, and not with --out", param_hint="--url")
     with _errors(), _backend(config, None) as backend:
-        proposals = datahub_mcps(backend.engine.catalog, source or None, env)
-    text = json.dumps(proposals, indent=1, default=str)
+        catalog = backend.engine.catalog
+        items = datahub_mcps(catalog, source or None, env) if format == "datahub" else openmetadata_requests(
+            catalog, source or None)
+        if url is not None:
+            sent = post_openmetadata(items, url, os.environ.get("OPENMETADATA_JWT_TOKEN"))
+            print(f"{sent['sent']} OpenMetadata requests -> {url} ({json.dumps(sent['by_type'])})")
+            return
+    text = json.dumps(items, indent=1, default=str)
+    what = "metadata change proposals" if format == "datahub" else "OpenMetadata create requests"
     if out is None:
         print(text)
     else:
         out.write_text(text + "\n", encoding="utf-8")
-        print(f"{len(proposals)} metadata change proposals -> {out}")
+        print(f"{len(items)} {what} -> {out}")
 
 
 @command()

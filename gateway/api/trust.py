@@ -27,8 +27,9 @@ def manifest(query_id: str, user: User, engine: Engine) -> dict:
 def changes(user: User, engine: Engine, source: str | None = None, since_id: int = Query(0, ge=0, le=2**63 - 1),
             limit: int = Query(1000, ge=1, le=10000)) -> list[dict]:
     """Schema changes catalog refreshes found, oldest first: ``{id, at, source, schema, table, table_name,
-    kind, column, old_type, new_type, widening, version}`` (``catalog.drift``). Poll with the last ``id`` seen
-    as ``since_id``. Only sources the caller may use are listed."""
+    kind, column, old_column, old_type, new_type, widening, version}`` (``catalog.drift``; ``old_column`` is
+    the name before a ``column_renamed``). Poll with the last ``id`` seen as ``since_id``. Only sources the
+    caller may use are listed."""
     drift = engine.catalog.drift
     if drift is None:
         return []

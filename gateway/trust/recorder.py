@@ -172,7 +172,7 @@ class Trust:
                 self.emitter.submit(lambda change=change: self.lineage.dataset_event(change))
 
     def explain_missing(self, exc: UnknownObjectError) -> None:
-        """Reword an unknown-column error when a refresh saw that column dropped: "column total of
+        """Reword an unknown-column error when a refresh saw that column dropped (or renamed): "column total of
         pg.public.orders was dropped at 2026-...; the query references it" (the nearest names follow)."""
         drift = self.catalog.drift
         name = str(exc.details.get("name") or "")
@@ -181,7 +181,8 @@ class Trust:
         dropped = drift.dropped_column(name.rsplit(".", 1)[-1])
         if dropped is None or dropped["table"] not in exc.message:  # a drop in a table this query reads
             return
-        exc.message = (f"column {dropped['column']} of {dropped['table']} was dropped at {dropped['at']}; the query "
+        how = f"renamed to {dropped['renamed_to']}" if dropped.get("renamed_to") else "dropped"
+        exc.message = (f"column {dropped['column']} of {dropped['table']} was {how} at {dropped['at']}; the query "
                        f"references it ({exc.message})")
         exc.args = (exc.message,)
         exc.details["dropped_at"] = dropped["at"]
