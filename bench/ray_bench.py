@@ -4,7 +4,8 @@ on a one-node Ray runtime, once on a two-node Ray cluster on loopback addresses 
 store, and the peak resident memory of the coordinator and of the Ray workers (``VmHWM``).
 
     python bench/ray_bench.py [--scale-factor 1] [--placement split] [--queries 1,3,5,9,18] [--repeat 1]
-                              [--modes local,ray1,ray2] [--max-splits 8] [--out bench/results/ray-sf1.json]
+                              [--modes local,ray1,ray2] [--max-splits 8] [--join-min-rows N]
+                              [--out bench/results/ray-sf1.json]
 
 The data is the TPC-H benchmark's (``bench/tpch_bench.py --scale-factor N`` loads it once: PostgreSQL and
 MariaDB database ``gw_bench_tpch``, Parquet under /tmp/gw_bench_tpch); this script only reads it. Every query
@@ -51,7 +52,8 @@ def settings_for(args, engine: str, address: str | None = None):
             {"name": "lake", "kind": "parquet", "path": str(lake)},
         ],
         "execution": {"engine": engine, "min_rows": 0, "max_splits": args.max_splits,
-                      "split_min_rows": args.split_min_rows, **({"ray_address": address} if address else {})},
+                      "split_min_rows": args.split_min_rows, **({"ray_address": address} if address else {}),
+                      **({"join_min_rows": args.join_min_rows} if args.join_min_rows is not None else {})},
     }, base_dir=lake)
 
 
@@ -143,6 +145,8 @@ def main() -> None:
     parser.add_argument("--modes", default="local,ray1,ray2")
     parser.add_argument("--max-splits", type=int, default=8)
     parser.add_argument("--split-min-rows", type=int, default=100_000)
+    parser.add_argument("--join-min-rows", type=int, default=None,
+                        help="[execution] join_min_rows: hash join stages on the workers (default: the setting's)")
     parser.add_argument("--pg", default=DEFAULT_PG)
     parser.add_argument("--mysql", default=DEFAULT_MYSQL)
     parser.add_argument("--data", default=DEFAULT_DATA)

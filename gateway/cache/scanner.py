@@ -235,6 +235,26 @@ class CachedScanner:
             )))
         return pa.RecordBatchReader.from_batches(fragment.schema, _chain(readers))
 
+    def cached_partition(self, fragment: Fragment, partition: str, max_staleness_s: float | None = None
+                         ) -> tuple[pa.Table | None, PartitionUse]:
+        """One partition of a cacheable fragment as the cache serves it when fresh (freshness as ``scan``): its
+        rows after the fragment's own filter, in the fragment's schema, and ``PartitionUse`` ``cached``; else
+        ``(None, fetched)``. Never fetches nor admits (``gateway.distributed`` reads the others as Ray tasks)."""
+        scan = self._cacheable(fragment)
+        if scan is None:
+            return None, PartitionUse(partition, "fetched")
+        connector = self.catalog.connector(fragment.source)
+        bound, check = self._freshness(fragment.source, max_staleness_s)
+
+        def current() -> str:
+            return connector.partition_fingerprint(scan.schema, scan.table, partition)
+
+        hit, table = self._lookup(self._key(fragment.source, scan, partition), bound, current if check else None)
+        if hit is None:
+            return None, PartitionUse(partition, "fetched")
+        rows = self._filter_locally(fragment, scan, [table]).read_all()
+        return rows, PartitionUse(partition, "cached", hit.age_s(), table.num_rows)
+
     def _fetch_whole(self, fragment: Fragment, scan: _Scan, partition: str, fingerprint) -> tuple[pa.Table, str]:
         """The partition's rows of the fragment's columns, no other filter; fingerprint read first."""
         connector = self.catalog.connector(fragment.source)

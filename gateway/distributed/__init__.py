@@ -6,7 +6,9 @@ picklable ``SplitTask`` descriptors (source config, SQL in the source's dialect 
 Arrow schema); never a DataFusion plan or a connection. Workers build their own connectors (``worker``), scan
 their split and return Arrow tables through Ray's object store; ``DistributedFeed`` hands them to the residual
 plan exactly as a local fragment feed does. ``executors`` has the Ray executor and a local one with the same
-interface (threads; tests and small deployments).
+interface (threads; tests and small deployments). An inner equi-join of two large distributed fragments runs
+as a hash-partitioned join stage on the workers (``join_stage`` decides and rewrites the residual, ``hashing``
+cuts each split's rows by the join keys, ``join_feed`` runs both stages).
 """
 
 from gateway.distributed.decide import Distribution, Stage, decide

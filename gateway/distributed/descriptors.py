@@ -12,6 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from gateway.distributed.hashing import Keys
+
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -50,18 +52,65 @@ class SplitTask:
     schema: pa.Schema
     tables: tuple[str, ...]
     partition: tuple[str, str, str] | None = None
+    partitioning: HashPartitioning | None = None
 
     @property
     def name(self) -> str:
         """``scan f1 split 2/4 (source 'pg')``: how errors name the task."""
         return f"{self.stage} split {self.index + 1}/{self.count} (source '{self.source.name}')"
 
+    @property
+    def returns(self) -> int:
+        """How many objects the task returns: its ``SplitResult``, then one table per hash partition."""
+        return 1 + (self.partitioning.count if self.partitioning is not None else 0)
+
+
+@dataclass(frozen=True)
+class HashPartitioning:
+    """Stage one of a join stage: a split task cuts its rows into ``count`` tables by the hash of ``keys``
+    (``gateway.distributed.hashing.partition``; rows with a NULL key are dropped) and returns them as
+    separate objects after its ``SplitResult``, which then carries only counts."""
+
+    keys: Keys
+    count: int
+
+
+@dataclass(frozen=True)
+class JoinTask:
+    """Stage two of a join stage: partition ``index`` of both sides joined by ``sql`` (DataFusion SQL over
+    the tables named in ``inputs``), one Ray task.
+
+    Attributes:
+        inputs: per side, in order, ``(table name, Arrow schema, number of parts)``: the task's input objects
+            are that many tables of each side (the side's split tasks' partition ``index``), in this order.
+        schema: the output's Arrow schema (``JoinPlan.schema``).
+    """
+
+    stage: str
+    index: int
+    count: int
+    sql: str
+    inputs: tuple[tuple[str, pa.Schema, int], ...]
+    schema: pa.Schema
+
+    @property
+    def name(self) -> str:
+        """``join __fragment_0 x __fragment_1 partition 2/4``: how errors name the task."""
+        return f"{self.stage} partition {self.index + 1}/{self.count}"
+
+    @property
+    def returns(self) -> int:
+        """One object: its ``SplitResult``."""
+        return 1
+
 
 @dataclass(frozen=True)
 class SplitResult:
     """What a task returns: its rows (``table``, None when it failed), the node and process it ran on, seconds
     spent, and a failure as data (``error_code``, ``error``: a ``GatewayError.code`` and message; exceptions
-    are not pickled across processes)."""
+    are not pickled across processes). A hash-partitioning split task returns no table: ``rows``/``bytes``
+    read from its source, ``part_rows``/``part_bytes`` per partition, and ``parts``, the handles of its
+    partitions (Ray object refs, or the tables themselves on a local executor), attached by the executor."""
 
     table: pa.Table | None
     node: str
@@ -69,3 +118,8 @@ class SplitResult:
     seconds: float
     error_code: str | None = None
     error: str | None = None
+    rows: int = 0
+    bytes: int = 0
+    part_rows: tuple[int, ...] = ()
+    part_bytes: tuple[int, ...] = ()
+    parts: tuple = ()

@@ -9,13 +9,14 @@ caller decides whether to submit it again (``gateway.distributed.feed``).
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
-from gateway.distributed.descriptors import SplitResult, SplitTask
-from gateway.distributed.worker import run_split
+from gateway.distributed.descriptors import JoinTask, SplitResult, SplitTask
+from gateway.distributed.worker import run_task
 from gateway.errors import ExecutionError
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,26 @@ class TaskCancelled(Exception):
     """The task was cancelled before it returned."""
 
 
+#: Ray's own retries of a hash-partitioning split task: also what lets Ray rebuild its partitions when the
+#: node holding them dies before stage two read them (lineage reconstruction needs retries)
+RECONSTRUCT_RETRIES = 2
+
+
 class Executor(ABC):
-    """Runs split tasks somewhere; handles are opaque. ``name`` is how EXPLAIN names the engine."""
+    """Runs split and join tasks somewhere; handles are opaque. ``name`` is how EXPLAIN names the engine.
+    A task returning hash partitions (``SplitTask.partitioning``) gives, from ``result``, a ``SplitResult``
+    whose ``parts`` are handles this executor accepts as ``inputs`` of a ``JoinTask``."""
 
     name = "executor"
 
     @abstractmethod
-    def submit(self, task: SplitTask) -> Any:
-        """Start ``task``; returns its handle."""
+    def submit(self, task: SplitTask | JoinTask, *inputs: Any) -> Any:
+        """Start ``task`` (``inputs``: a join task's partitions, handles from earlier results); returns its
+        handle."""
+
+    def cpus(self) -> int:
+        """How many tasks can run at once (a join stage's default number of partitions)."""
+        return 1
 
     @abstractmethod
     def ready(self, handles: list[Any], timeout_s: float) -> list[Any]:
@@ -60,20 +73,24 @@ class Executor(ABC):
 
 
 class LocalExecutor(Executor):
-    """Tasks on a pool of ``workers`` threads of this process (``run_split`` with a cancel event)."""
+    """Tasks on a pool of ``workers`` threads of this process (``worker.run_task`` with a cancel event)."""
 
     name = "local"
 
     def __init__(self, workers: int = 2) -> None:
+        self._workers = workers
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="split")
 
-    def submit(self, task: SplitTask) -> Any:
-        cancel = threading.Event()
-        return self._pool.submit(self.run, task, cancel), cancel
+    def cpus(self) -> int:
+        return self._workers
 
-    def run(self, task: SplitTask, cancel: threading.Event) -> SplitResult:
+    def submit(self, task: SplitTask | JoinTask, *inputs: Any) -> Any:
+        cancel = threading.Event()
+        return self._pool.submit(self.run, task, cancel, inputs), cancel
+
+    def run(self, task: SplitTask | JoinTask, cancel: threading.Event, inputs: tuple = ()) -> Any:
         """One task on a pool thread (a subclass may fail it on purpose: tests of retries)."""
-        return run_split(task, cancel)
+        return run_task(task, *inputs, cancel=cancel)
 
     def ready(self, handles: list[Any], timeout_s: float) -> list[Any]:
         by_future = {h[0]: h for h in handles}
@@ -83,9 +100,12 @@ class LocalExecutor(Executor):
     def result(self, handle: Any) -> SplitResult:
         future = handle[0]
         try:
-            return future.result(0)
+            out = future.result(0)
         except (KeyboardInterrupt, concurrent.futures.CancelledError):
             raise TaskCancelled() from None
+        if isinstance(out, tuple):  # (SplitResult, *partitions): the partitions are their own handles
+            return dataclasses.replace(out[0], parts=tuple(out[1:]))
+        return out
 
     def cancel(self, handle: Any) -> None:
         future, cancel = handle
@@ -126,11 +146,27 @@ class RayExecutor(Executor):
                 raise ExecutionError(f"cannot start or join {where}: {str(exc).strip().splitlines()[0][:300]}"
                                      ) from None
             self._started = True
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_split)
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
         self._lost = tuple(getattr(ray.exceptions, n) for n in _LOST if hasattr(ray.exceptions, n))
+        self._parts: dict[Any, tuple] = {}  # a partitioning task's handle -> the refs of its partitions
+        self._parts_lock = threading.Lock()
 
-    def submit(self, task: SplitTask) -> Any:
-        return self._remote.remote(task)
+    def cpus(self) -> int:
+        try:
+            return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        except Exception:  # a cluster that cannot answer: one partition per task slot is only a default
+            return 1
+
+    def submit(self, task: SplitTask | JoinTask, *inputs: Any) -> Any:
+        if isinstance(task, JoinTask):  # partition i on its own worker: spread over the nodes, not packed
+            return self._remote.options(scheduling_strategy="SPREAD").remote(task, *inputs)
+        if task.returns == 1:
+            return self._remote.remote(task, *inputs)
+        # the partitions stay in the object store; stage two's tasks get them as arguments (node to node)
+        refs = self._remote.options(num_returns=task.returns, max_retries=RECONSTRUCT_RETRIES).remote(task, *inputs)
+        with self._parts_lock:
+            self._parts[refs[0]] = tuple(refs[1:])
+        return refs[0]
 
     def ready(self, handles: list[Any], timeout_s: float) -> list[Any]:
         done, _ = self._ray.wait(handles, num_returns=len(handles), timeout=timeout_s, fetch_local=False)
@@ -140,8 +176,11 @@ class RayExecutor(Executor):
 
     def result(self, handle: Any) -> SplitResult:
         ray = self._ray
+        with self._parts_lock:
+            parts = self._parts.pop(handle, None)
         try:
-            return ray.get(handle, timeout=60)
+            result = ray.get(handle, timeout=60)
+            return result if parts is None else dataclasses.replace(result, parts=parts)
         except ray.exceptions.TaskCancelledError:
             raise TaskCancelled() from None
         except self._lost as exc:
@@ -152,6 +191,8 @@ class RayExecutor(Executor):
             raise TaskFailed(str(exc.cause or exc).strip().splitlines()[-1][:300]) from None
 
     def cancel(self, handle: Any) -> None:
+        with self._parts_lock:
+            self._parts.pop(handle, None)
         try:
             self._ray.cancel(handle, force=False)
         except Exception as exc:  # a finished or unknown task

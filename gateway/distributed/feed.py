@@ -42,11 +42,13 @@ POLL_S = 0.1
 
 
 class DistributedFeed:
-    """Reads ``fragment`` as one task per split on ``executor``; counts rows, bytes, tasks, nodes, retries."""
+    """Reads ``fragment`` as one task per split on ``executor``; counts rows, bytes, tasks, nodes, retries.
+    ``preloaded``: rows of the fragment already at hand (partitions served by the partition cache), kept as
+    further splits without a task."""
 
     def __init__(self, fragment: Fragment, splits: tuple[Split, ...] | list[Split], executor: Executor,
                  source: SourceSpec, cancel: threading.Event, max_retries: int = 2, task_timeout_s: float = 0.0,
-                 stats: FragmentStats | None = None) -> None:
+                 stats: FragmentStats | None = None, preloaded: list[pa.Table] | tuple = ()) -> None:
         self.fragment = fragment
         self.stats = stats or FragmentStats(fragment.id, fragment.source, fragment.sql)
         self.stats.estimated_rows = fragment.estimated_rows
@@ -61,6 +63,11 @@ class DistributedFeed:
         self._max_retries = max_retries
         self._task_timeout_s = task_timeout_s
         self._parts: dict[int, pa.Table] = {}
+        for i, table in enumerate(preloaded):
+            self._parts[len(self._tasks) + i] = table
+            self.stats.rows += table.num_rows
+            self.stats.bytes += table.nbytes
+        self._expected = len(self._tasks) + len(preloaded)
         self._nodes: set[str] = set()
         self._pending: dict[Any, tuple[SplitTask, int, float]] = {}
         self._lock = threading.Lock()
@@ -93,7 +100,7 @@ class DistributedFeed:
                     if entry is not None:  # None: cancel_source took it meanwhile
                         self._collect(handle, entry[0], entry[1])
                 self._check_time()
-            if len(self._parts) < len(self._tasks):  # the loop ended on a cancel, not on the last split
+            if len(self._parts) < self._expected:  # the loop ended on a cancel, not on the last split
                 raise QueryCancelledError("the query was cancelled")
         except BaseException as exc:
             self.error = exc
@@ -156,7 +163,7 @@ class DistributedFeed:
                 raise QueryCancelledError("the query was cancelled")
         if self.error is not None:
             raise self.error
-        if self._cancel.is_set() and len(self._parts) < len(self._tasks):
+        if self._cancel.is_set() and len(self._parts) < self._expected:
             raise QueryCancelledError("the query was cancelled")
 
     def _batches(self) -> list[pa.RecordBatch]:

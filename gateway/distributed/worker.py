@@ -8,16 +8,20 @@ backend stops too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
 import time
 
+import pyarrow as pa
 import sqlglot
 
 from connectors import connector_class
+from connectors.arrow.datafusion import plain_schema, run_local
 from connectors.base import Connector, Fragment
-from gateway.distributed.descriptors import SourceSpec, SplitResult, SplitTask
+from gateway.distributed import hashing
+from gateway.distributed.descriptors import JoinTask, SourceSpec, SplitResult, SplitTask
 
 _connectors: dict[str, Connector] = {}
 _lock = threading.Lock()
@@ -59,6 +63,68 @@ def _node() -> str:
     except Exception:
         pass
     return "local"
+
+
+def run_task(task: SplitTask | JoinTask, *inputs: pa.Table, cancel: threading.Event | None = None):
+    """Run one task: a split (``run_split``; with hash partitioning, ``(SplitResult, *partitions)``: as many
+    objects as ``task.returns``) or a join stage's partition (``run_join`` over ``inputs``)."""
+    if isinstance(task, JoinTask):
+        return run_join(task, inputs, cancel)
+    result = run_split(task, cancel)
+    if task.partitioning is None:
+        return result
+    return partitioned(task, result)
+
+
+def partitioned(task: SplitTask, result: SplitResult) -> tuple:
+    """``(SplitResult with counts, *tables)``: a split's rows (as the residual plan would see them: the
+    fragment's plain schema) cut by ``task.partitioning``; a failed split returns its error and empty tables."""
+    spec = task.partitioning
+    if result.table is None:
+        empty = plain_schema(task.schema).empty_table()
+        return (result, *([empty] * spec.count))
+    table = result.table
+    plain = plain_schema(task.schema)
+    if table.schema != plain:
+        table = table.cast(plain)
+    parts = hashing.partition(table, spec.keys, spec.count)
+    meta = dataclasses.replace(result, table=None, rows=table.num_rows, bytes=table.nbytes,
+                               part_rows=tuple(p.num_rows for p in parts), part_bytes=tuple(p.nbytes for p in parts))
+    return (meta, *parts)
+
+
+def run_join(task: JoinTask, inputs: tuple[pa.Table, ...], cancel: threading.Event | None = None) -> SplitResult:
+    """Join partition ``task.index`` of both sides (``inputs``: each side's parts in ``task.inputs`` order)
+    with ``task.sql`` in DataFusion; the rows come back as one table of ``task.schema``. A failure comes back
+    as data; the join runs on a helper thread so that a cancel (``ray.cancel``, ``cancel``) is seen."""
+    t0 = time.perf_counter()
+    node, pid = _node(), os.getpid()
+    tables, schemas, at = {}, {}, 0
+    for name, schema, count in task.inputs:
+        tables[name] = [batch for part in inputs[at:at + count] if part is not None for batch in part.to_batches()]
+        schemas[name] = plain_schema(schema)
+        at += count
+    box: dict = {}
+    done = threading.Event()
+
+    def join() -> None:
+        try:
+            table = run_local(task.sql, tables, schemas)
+            box["table"] = table if table.schema == task.schema else table.cast(task.schema)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=join, name=f"join-{task.index}", daemon=True).start()
+    while not done.wait(0.05):
+        if cancel is not None and cancel.is_set():
+            raise KeyboardInterrupt
+    error = box.get("error")
+    if error is not None:
+        return SplitResult(None, node, pid, time.perf_counter() - t0, getattr(error, "code", "internal"),
+                           str(error).strip().splitlines()[0][:500] if str(error) else type(error).__name__)
+    return SplitResult(box["table"], node, pid, time.perf_counter() - t0)
 
 
 def run_split(task: SplitTask, cancel: threading.Event | None = None) -> SplitResult:

@@ -34,14 +34,14 @@ class FlakyExecutor(LocalExecutor):
         self.attempts: dict[tuple, int] = {}
         self._count_lock = threading.Lock()
 
-    def run(self, task, cancel):
+    def run(self, task, cancel, inputs=()):
         with self._count_lock:
-            key = (task.fragment_id, task.index)
+            key = (getattr(task, "fragment_id", task.stage), task.index)
             self.attempts[key] = self.attempts.get(key, 0) + 1
             lost = self.attempts[key] <= self.losses
         if lost:
             raise TaskLost("WorkerCrashedError: the worker died (injected)")
-        return super().run(task, cancel)
+        return super().run(task, cancel, inputs)
 
     def result(self, handle):
         exc = handle[0].exception(0) if handle[0].done() else None

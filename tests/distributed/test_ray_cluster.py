@@ -1,5 +1,6 @@
 """A two-node Ray cluster on loopback addresses (``tests/distributed/two_nodes.py``, in its own process): TPC-H
-queries use both nodes and equal DataFusion's answers; a worker node killed while its task runs is survived
+queries use both nodes and equal DataFusion's answers (also with hash join stages, whose join tasks are spread
+over both nodes); a worker node killed while its task runs is survived
 (the task is submitted again on the other node) and the answer is still right. ~75 s on this machine when it
 is quiet (cluster start and worker imports), up to ~190 s under a load average of 15."""
 
@@ -21,6 +22,7 @@ from tests.distributed.conftest import assert_same_rows, distributed_settings
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES = (3, 9, 18)
+JOIN_QUERIES = (3, 12)  # also run with every join of two split fragments as a hash join stage of 2 tasks
 
 
 def _read(path: Path) -> pa.Table:
@@ -36,6 +38,10 @@ def test_two_loopback_nodes_and_a_node_killed_mid_query(tpch_world, tmp_path):
                f"JOIN maria.{tpch_world['maria_database']}.nap_supplier s ON s.s_suppkey = o.o_custkey % 100 + 1")
     spec = {"settings": settings.model_dump(exclude={"config_dir"}, exclude_defaults=True),
             "queries": {n: tpch.qualify_tables(tpch_world["queries"][n], tpch_world["names"]) for n in QUERIES},
+            "join_settings": distributed_settings(tpch_world["settings"], join_min_rows=0, join_partitions=2
+                                                  ).model_dump(exclude={"config_dir"}, exclude_defaults=True),
+            "join_queries": {n: tpch.qualify_tables(tpch_world["queries"][n], tpch_world["names"])
+                             for n in JOIN_QUERIES},
             "nap_sql": nap_sql, "pg_uri": tpch_world["pg_uri"], "maria": _mysql_params(MYSQL_URI)}
     (tmp_path / "spec.json").write_text(json.dumps(spec, default=str))
     done = subprocess.run([sys.executable, "-m", "tests.distributed.two_nodes", str(tmp_path / "spec.json"),
@@ -46,6 +52,11 @@ def test_two_loopback_nodes_and_a_node_killed_mid_query(tpch_world, tmp_path):
     for n in QUERIES:
         assert_same_rows(_read(tmp_path / f"q{n}.arrow"), reference.sql(tpch_world["queries"][n]).to_arrow_table())
     assert max(stats[str(n)]["nodes"] for n in QUERIES) == 2, stats
+    for n in JOIN_QUERIES:
+        assert_same_rows(_read(tmp_path / f"j{n}.arrow"), reference.sql(tpch_world["queries"][n]).to_arrow_table())
+        assert "hash join stage: 2 tasks on" in stats[f"j{n}"]["join_stage"], stats
+    # join tasks are spread: partition i on its own node, its inputs moved node to node by Ray
+    assert any("hash join stage: 2 tasks on 2 node(s)" in stats[f"j{n}"]["join_stage"] for n in JOIN_QUERIES), stats
     want = reference.sql("SELECT o.o_orderkey, s.s_nationkey FROM orders o "
                          "JOIN supplier s ON s.s_suppkey = o.o_custkey % 100 + 1").to_arrow_table()
     assert_same_rows(_read(tmp_path / "nap.arrow"), want)

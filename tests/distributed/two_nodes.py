@@ -5,9 +5,10 @@ node is killed while its task runs.
 
     python -m tests.distributed.two_nodes SPEC.json OUT_DIR
 
-SPEC: ``{"settings": <settings dict>, "queries": {n: sql}, "nap_sql": sql, "pg_uri": uri, "maria": pymysql
-connection parameters}``. Writes
-``q<n>.arrow`` and ``nap.arrow`` (the results) and ``stats.json`` (per query: nodes, tasks, retries) to OUT_DIR.
+SPEC: ``{"settings": <settings dict>, "queries": {n: sql}, "join_settings": <settings dict>, "join_queries":
+{n: sql}, "nap_sql": sql, "pg_uri": uri, "maria": pymysql connection parameters}``. Writes ``q<n>.arrow``,
+``j<n>.arrow`` (the join queries, run with ``join_settings``: hash join stages over both nodes) and
+``nap.arrow`` (the results) and ``stats.json`` (per query: nodes, tasks, retries, join stage) to OUT_DIR.
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ def main(spec_path: str, out: str) -> None:
             _write(result.reader.read_all(), out_dir / f"q{number}.arrow")
             stats[number] = {"nodes": max(f.nodes for f in result.stats.fragments),
                              "tasks": sum(f.tasks for f in result.stats.fragments)}
+        joining = QueryEngine(settings_from_dict(spec["join_settings"], base_dir=Path(out)))
+        try:
+            for number, sql in spec["join_queries"].items():
+                result = joining.execute(sql)
+                _write(result.reader.read_all(), out_dir / f"j{number}.arrow")
+                stats[f"j{number}"] = {"join_stage": " ".join(f.join_stage or "" for f in result.stats.fragments)}
+        finally:
+            joining.close()
         box: dict = {}
 
         def run() -> None:
