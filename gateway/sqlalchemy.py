@@ -1,8 +1,10 @@
-"""A SQLAlchemy 2 dialect for the gateway, over the ADBC Flight SQL driver (``gateway.client``).
+"""A SQLAlchemy dialect for the gateway, over the ADBC Flight SQL driver (``gateway.client``): SQLAlchemy 2, and
+the 1.4 that Apache Superset 6.1 pins (``bench/superset_check.py`` runs Superset on it).
 
     >>> import sqlalchemy as sa                                                          # doctest: +SKIP
     >>> engine = sa.create_engine("gateway+flightsql://127.0.0.1:8815")                  # doctest: +SKIP
-    >>> sa.inspect(engine).get_schema_names()        # ['demo_db.main', 'demo_lake.main']   doctest: +SKIP
+    >>> sa.inspect(engine).get_schema_names()                                            # doctest: +SKIP
+    ['demo_db.main', 'demo_lake.main']
 
 The package's entry point (``sqlalchemy.dialects``: ``gateway.flightsql`` and ``gateway``) registers it: no
 import or config line is needed. URL: ``gateway+flightsql://[user:password@]host[:port][?options]`` with options
@@ -21,10 +23,12 @@ The gateway is read-only: commits and rollbacks do nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import weakref
 from typing import Any
 
 import pyarrow as pa
+import sqlalchemy
 from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import URL, default
 from sqlalchemy.exc import NoSuchTableError
@@ -34,6 +38,45 @@ from gateway import client as gateway_client
 
 DEFAULT_PORT = 8815
 _TRUE = ("1", "true", "yes", "on")
+#: SQLAlchemy 1.4 (which Apache Superset 6.1 pins) as well as 2.x: 1.4 has no ``Double`` type and asks a
+#: dialect class for ``dbapi()`` where 2.x asks for ``import_dbapi()``
+_SQLALCHEMY_1 = int(sqlalchemy.__version__.split(".")[0]) < 2
+_DOUBLE = getattr(sqltypes, "Double", sqltypes.Float)
+
+
+#: SQL that truncates ``{col}`` (a DATE or TIMESTAMP) to each time grain, keyed by the ISO 8601 names Apache
+#: Superset uses (``gateway.superset`` hands them to Superset): the gateway's own SQL, so it works on every
+#: source (``date_trunc`` weeks start on Monday). Each answers a TIMESTAMP.
+TIME_GRAINS: dict[str | None, str] = {
+    None: "{col}",
+    "PT1S": "date_trunc('second', {col})",
+    "PT1M": "date_trunc('minute', {col})",
+    "PT1H": "date_trunc('hour', {col})",
+    "P1D": "date_trunc('day', {col})",
+    "P1W": "date_trunc('week', {col})",
+    "1969-12-29T00:00:00Z/P1W": "date_trunc('week', {col})",  # weeks starting on Monday
+    "1969-12-28T00:00:00Z/P1W": "date_trunc('week', {col} + INTERVAL '1 day') - INTERVAL '1 day'",  # Sunday
+    "P1W/1970-01-03T00:00:00Z": "date_trunc('week', {col} + INTERVAL '1 day') + INTERVAL '5 day'",  # Saturday
+    "P1W/1970-01-04T00:00:00Z": "date_trunc('week', {col}) + INTERVAL '6 day'",  # ending on Sunday
+    "P1M": "date_trunc('month', {col})",
+    "P3M": "date_trunc('quarter', {col})",
+    "P1Y": "date_trunc('year', {col})",
+}
+
+
+def datetime_literal(type_name: str, value: dt.datetime) -> str | None:
+    """A SQL literal of ``value`` for a column of type ``type_name`` (as SQLAlchemy or the gateway spells it),
+    or None for a type that is not a date or a timestamp. Superset's time-range filters use it.
+
+        >>> datetime_literal("DATE", dt.datetime(2024, 3, 14, 15, 9)), datetime_literal("VARCHAR", dt.datetime.now())
+        ("DATE '2024-03-14'", None)
+    """
+    kind = type_name.upper().split("(")[0].strip()
+    if kind == "DATE":
+        return f"DATE '{value.date().isoformat()}'"
+    if kind in ("TIMESTAMP", "DATETIME") or kind.startswith("TIMESTAMP "):
+        return f"TIMESTAMP '{value.replace(tzinfo=None).isoformat(sep=' ', timespec='microseconds')}'"
+    return None
 
 
 class GatewayIdentifierPreparer(compiler.IdentifierPreparer):
@@ -49,7 +92,7 @@ def sqlalchemy_type(arrow_type: pa.DataType) -> sqltypes.TypeEngine:
         (pa.types.is_boolean, sqltypes.Boolean), (pa.types.is_int8, sqltypes.SmallInteger),
         (pa.types.is_int16, sqltypes.SmallInteger), (pa.types.is_int32, sqltypes.Integer),
         (pa.types.is_integer, sqltypes.BigInteger), (pa.types.is_float16, sqltypes.Float),
-        (pa.types.is_float32, sqltypes.Float), (pa.types.is_float64, sqltypes.Double),
+        (pa.types.is_float32, sqltypes.Float), (pa.types.is_float64, _DOUBLE),
         (pa.types.is_string, sqltypes.String), (pa.types.is_large_string, sqltypes.String),
         (pa.types.is_date, sqltypes.Date), (pa.types.is_time, sqltypes.Time),
         (pa.types.is_binary, sqltypes.LargeBinary), (pa.types.is_large_binary, sqltypes.LargeBinary),
@@ -74,6 +117,13 @@ def _split(schema: str | None) -> tuple[str, str]:
     if not dot or not source or not name:
         raise ValueError(f"schema {schema!r}: expected 'source.schema' (a gateway source is a catalog)")
     return source, name
+
+
+def _dbapi_connection(connection):
+    """The ADBC connection under a SQLAlchemy ``Connection``: behind the pool's wrapper, or (SQLAlchemy 1.4's
+    first connect, which runs ``initialize``) the driver's connection itself."""
+    raw = connection.connection
+    return getattr(raw, "dbapi_connection", raw)
 
 
 class GatewayDialect(default.DefaultDialect):
@@ -103,9 +153,16 @@ class GatewayDialect(default.DefaultDialect):
 
     @classmethod
     def import_dbapi(cls):
+        """The DB-API module: the ADBC Flight SQL driver's."""
         import adbc_driver_flightsql.dbapi as flightsql
 
         return flightsql
+
+    if _SQLALCHEMY_1:  # 1.4 calls the class's dbapi(); 2.x warns when a dialect defines it
+        @classmethod
+        def dbapi(cls):
+            """SQLAlchemy 1.4's name of ``import_dbapi``."""
+            return cls.import_dbapi()
 
     def create_connect_args(self, url: URL) -> tuple[list, dict]:
         """``gateway.client.connect`` arguments from the URL (see the module docstring for its options)."""
@@ -129,7 +186,7 @@ class GatewayDialect(default.DefaultDialect):
         return connection.adbc
 
     def _client(self, connection) -> gateway_client.Connection:
-        return self._clients[connection.connection.dbapi_connection]
+        return self._clients[_dbapi_connection(connection)]
 
     # the gateway is read-only and the driver runs in autocommit mode
     def do_begin(self, dbapi_connection) -> None:
@@ -155,7 +212,7 @@ class GatewayDialect(default.DefaultDialect):
         return "AUTOCOMMIT"
 
     def _get_server_version_info(self, connection) -> tuple[int, ...]:
-        version = connection.connection.dbapi_connection.adbc_get_info().get("vendor_version") or ""
+        version = _dbapi_connection(connection).adbc_get_info().get("vendor_version") or ""
         return tuple(int(p) for p in version.split(".") if p.isdigit())
 
     def _get_default_schema_name(self, connection) -> str | None:

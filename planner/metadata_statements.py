@@ -35,7 +35,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from sqlglot import exp
 
@@ -108,6 +108,27 @@ def rewrite_statement(sql: str, catalog: Catalog) -> str:
             return (groups.get("explain") or "") + query
     raise SqlSyntaxError(f"unsupported {start.group(2).upper()} statement; accepted: {_ACCEPTED}", line=1,
                          column=start.start(2) + 1)
+
+
+def statement_sources(sql: str, sources: Sequence[str]) -> set[str] | None:
+    """The sources of ``sources`` a SHOW/DESCRIBE statement names (``SHOW TABLES FROM src``, ``DESCRIBE
+    src.schema.t``, ``DESCRIBE src.t``; case-insensitive), or None when ``sql`` is no such statement. Text only,
+    no catalog: the engine uses it to refuse a source the caller may not use as it refuses a SELECT on it.
+
+        >>> statement_sources("DESCRIBE Lake.main.orders", ["lake", "db"]), statement_sources("SELECT 1", ["lake"])
+        ({'lake'}, None)
+    """
+    if _METADATA_START.match(sql) is None:
+        return None
+    by_lower = {s.lower(): s for s in sources}
+    for kind, form in _FORMS.items():
+        match = form.match(sql)
+        if match is not None:
+            name = _split_name(match.groupdict().get("name"))
+            # a one-part name is a source for SHOW SCHEMAS/TABLES FROM, a table for SHOW COLUMNS/DESCRIBE
+            if name and (len(name) > 1 or kind in ("schemas", "tables")) and name[0].lower() in by_lower:
+                return {by_lower[name[0].lower()]}
+    return set()
 
 
 def _split_name(name: str | None) -> list[str]:

@@ -21,6 +21,7 @@ from sqlglot.errors import ParseError, TokenError
 from connectors.base import literal
 from connectors.errors import GatewayError, InvalidRequestError, SqlSyntaxError, UnsupportedStatementError
 from planner.limits import InputLimits, check_text, check_tree
+from planner.metadata_statements import statement_sources
 
 DEFAULT_LIMITS = InputLimits()
 
@@ -193,7 +194,8 @@ def substitute_parameters(expression: exp.Expression, params: Sequence[object]) 
 
 
 def referenced_sources(sql: str, sources: Sequence[str], limits: InputLimits | None = None) -> set[str]:
-    """Sources named explicitly by the query's table names (``src.schema.t``, ``src.t``); case-insensitive.
+    """Sources named explicitly by the query's table names (``src.schema.t``, ``src.t``), or by a SHOW/DESCRIBE
+    statement (``metadata_statements.statement_sources``); case-insensitive.
 
     Parsing only: no catalog lookup, no source contacted. Unparsable SQL yields nothing here (the planner
     reports the syntax error).
@@ -201,6 +203,9 @@ def referenced_sources(sql: str, sources: Sequence[str], limits: InputLimits | N
         >>> sorted(referenced_sources("SELECT * FROM PG.public.t JOIN lake.o ON true", ["pg", "lake", "x"]))
         ['lake', 'pg']
     """
+    named = statement_sources(sql, sources)  # SHOW TABLES FROM src, DESCRIBE src.schema.t
+    if named is not None:
+        return named
     try:
         expression = parse(sql, limits=limits or DEFAULT_LIMITS).expression
     except GatewayError:

@@ -237,7 +237,7 @@ def test_rest_api_token_and_authorization(rest):
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "permission_denied"
     ok = rest.post("/v1/query", json={"sql": "SELECT count(*) AS n FROM demo_lake.main.regions"}, headers=bearer)
     assert ok.status_code == 200 and ok.json()["row_count"] == 1
-    assert rest.get("/v1/sources/demo_db/tables", headers=bearer).status_code == 404
+    assert rest.get("/v1/sources/demo_db/tables", headers=bearer).status_code == 403  # as the query above
 
 
 def test_rest_takes_the_flight_bearer_token(rest, uri):

@@ -1,23 +1,35 @@
 """The SQLAlchemy 2 dialect ``gateway+flightsql://`` (gateway/sqlalchemy.py) against the real Flight SQL server:
 SQLAlchemy's inspector, ``select()`` and ``text()`` with named and positional parameters, over SQLite, Parquet and a
-real PostgreSQL database with composite and single-column foreign keys. Expected values come from the sources
-read directly (sqlite3, pyarrow.dataset, PostgreSQL's own catalog), never through the gateway.
+real PostgreSQL database with composite and single-column foreign keys; the same dialect on SQLAlchemy 1.4 (as
+Apache Superset 6.1 pins it); the time-grain SQL and date literals of the Superset engine spec. Expected values
+come from the sources read directly (sqlite3, pyarrow.dataset, PostgreSQL's own catalog), never through the
+gateway.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib.metadata
+import json
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
 import sqlalchemy as sa
 
 from gateway.settings import settings_from_dict
+from gateway.sqlalchemy import TIME_GRAINS, datetime_literal
+from tests.conftest import IN_CI
 from tests.flight_support import setup_pg
+
+#: SQLAlchemy 1.4 for the dialect's 1.4 test (Apache Superset 6.1 pins it), installed once from PyPI
+SQLALCHEMY_14 = Path("/tmp/gw-test-sqlalchemy-1.4")
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +152,98 @@ def test_join_across_two_sources_with_the_same_schema_name(engine, demo_folder):
     for customer in lake.to_table(columns=["customer_id"], filter=ds.field("year") == 2023).column(0).to_pylist():
         counts[region_of[customer]] = counts.get(region_of[customer], 0) + 1
     assert rows == sorted(counts.items())
+
+
+def sqlalchemy_14() -> Path:
+    """A folder holding SQLAlchemy 1.4 (``pip install --target``, made once and reused); skipped when it cannot
+    be installed, failed under CI=true."""
+    if not (SQLALCHEMY_14 / "sqlalchemy").is_dir():
+        partial = SQLALCHEMY_14.with_name(f"{SQLALCHEMY_14.name}.{os.getpid()}")
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(partial),
+                               "sqlalchemy>=1.4.54,<2"], capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            message = f"SQLAlchemy 1.4 could not be installed: {done.stderr.strip()[-400:]}"
+            pytest.fail(message) if IN_CI else pytest.skip(message)
+        with contextlib.suppress(OSError):  # another run may have made it meanwhile
+            partial.rename(SQLALCHEMY_14)
+        shutil.rmtree(partial, ignore_errors=True)
+    return SQLALCHEMY_14
+
+
+SQLALCHEMY_14_SCRIPT = """
+import json, sys
+import pyarrow as pa
+import sqlalchemy as sa
+from gateway.sqlalchemy import sqlalchemy_type
+engine = sa.create_engine(sys.argv[1])
+inspector = sa.inspect(engine)  # the first connection runs the dialect's initialize()
+out = {"version": sa.__version__, "schemas": inspector.get_schema_names(),
+       "tables": inspector.get_table_names(schema="demo_lake.main"),
+       "columns": [[c["name"], type(c["type"]).__name__] for c in inspector.get_columns("orders", "demo_lake.main")],
+       "float64": type(sqlalchemy_type(pa.float64())).__name__}
+with engine.connect() as conn:
+    sql = sa.text("SELECT id, region FROM demo_db.customers WHERE region = :r AND id < :n ORDER BY id")
+    out["rows"] = [list(r) for r in conn.execute(sql, {"r": "south", "n": 40})]
+engine.dispose()
+print(json.dumps(out))
+"""
+
+
+def test_the_dialect_works_with_sqlalchemy_1_4_as_apache_superset_pins_it(served, demo_folder):
+    # Superset 6.1 runs SQLAlchemy 1.4 (bench/superset_check.py runs Superset itself): 1.4 asks the class for
+    # dbapi(), hands initialize() the driver's own connection and has no Double type
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(sqlalchemy_14()), str(Path(__file__).parents[1])])}
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", SQLALCHEMY_14_SCRIPT,
+                             f"gateway+flightsql://127.0.0.1:{served[1].port}"],
+                            capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout)
+    assert out["version"].startswith("1.4.")
+    assert {"demo_db.main", "demo_lake.main"} <= set(out["schemas"]) and out["tables"] == ["orders", "regions"]
+    assert [name for name, _ in out["columns"]] == [f.name for f in ds.dataset(
+        demo_folder / "demo_data" / "lake" / "orders", format="parquet", partitioning="hive").schema]
+    assert dict(out["columns"])["total"] == "Numeric" and out["float64"] == "Float"
+    expected = sqlite_rows(demo_folder, "SELECT id, region FROM customers WHERE region = ? AND id < ? ORDER BY id",
+                           ("south", 40))
+    assert [tuple(r) for r in out["rows"]] == expected and expected
+
+
+# the Superset engine spec's SQL (gateway/superset.py hands these to Superset; bench/superset_check.py runs it)
+THURSDAY, SUNDAY = dt.datetime(2024, 3, 14, 15, 9, 26, 500000), dt.datetime(2024, 3, 17, 10, 0)
+TRUNCATED = {  # grain: (THURSDAY, SUNDAY) truncated
+    None: (THURSDAY, SUNDAY),
+    "PT1S": (dt.datetime(2024, 3, 14, 15, 9, 26), SUNDAY),
+    "PT1M": (dt.datetime(2024, 3, 14, 15, 9), SUNDAY),
+    "PT1H": (dt.datetime(2024, 3, 14, 15), SUNDAY),
+    "P1D": (dt.datetime(2024, 3, 14), dt.datetime(2024, 3, 17)),
+    "P1W": (dt.datetime(2024, 3, 11), dt.datetime(2024, 3, 11)),
+    "1969-12-29T00:00:00Z/P1W": (dt.datetime(2024, 3, 11), dt.datetime(2024, 3, 11)),
+    "1969-12-28T00:00:00Z/P1W": (dt.datetime(2024, 3, 10), dt.datetime(2024, 3, 17)),
+    "P1W/1970-01-03T00:00:00Z": (dt.datetime(2024, 3, 16), dt.datetime(2024, 3, 23)),
+    "P1W/1970-01-04T00:00:00Z": (dt.datetime(2024, 3, 17), dt.datetime(2024, 3, 17)),
+    "P1M": (dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 1)),
+    "P3M": (dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1)),
+    "P1Y": (dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1)),
+}
+
+
+def test_time_grains_truncate_timestamps_as_superset_names_them(engine):
+    assert set(TIME_GRAINS) == set(TRUNCATED)
+    values = ", ".join(f"({i}, {datetime_literal('TIMESTAMP', t)})" for i, t in enumerate((THURSDAY, SUNDAY)))
+    with engine.connect() as conn:
+        for grain, expression in TIME_GRAINS.items():
+            sql = f"SELECT {expression.format(col='ts')} AS g FROM (VALUES {values}) AS v(i, ts) ORDER BY i"
+            assert tuple(r[0] for r in conn.execute(sa.text(sql))) == TRUNCATED[grain], grain
+
+
+def test_a_monthly_series_over_a_date_column_with_date_literals(engine, demo_folder):
+    start, end = datetime_literal("DATE", dt.datetime(2023, 1, 1)), datetime_literal("date", dt.datetime(2024, 1, 1))
+    assert (start, datetime_literal("VARCHAR", THURSDAY)) == ("DATE '2023-01-01'", None)
+    sql = (f"SELECT {TIME_GRAINS['P1M'].format(col='signup_date')} AS m, count(*) AS n FROM demo_db.main.customers "
+           f"WHERE signup_date >= {start} AND signup_date < {end} GROUP BY 1 ORDER BY 1")
+    with engine.connect() as conn:
+        rows = [(r.m.strftime("%Y-%m"), r.n) for r in conn.execute(sa.text(sql))]
+    expected = sqlite_rows(demo_folder, "SELECT strftime('%Y-%m', signup_date), count(*) FROM customers "
+                                        "WHERE signup_date >= '2023-01-01' AND signup_date < '2024-01-01' GROUP BY 1 ORDER BY 1")
+    assert rows == expected and len(rows) == 12

@@ -8,7 +8,9 @@ from fastapi import APIRouter
 from catalog.statistics import statistics_as_dict
 from gateway.api.deps import Engine, User, visible_sources
 from gateway.api.errors import error_responses
-from gateway.errors import UnknownObjectError
+from gateway.auth import Principal
+from gateway.errors import PermissionDeniedError, UnknownObjectError
+from gateway.execution.engine import QueryEngine
 
 router = APIRouter()
 
@@ -19,13 +21,24 @@ def sources(user: User, engine: Engine) -> list[dict]:
     return [{"name": name, "kind": engine.catalog.connector(name).kind} for name in visible_sources(engine, user)]
 
 
+def _check_source(engine: QueryEngine, user: Principal | None, source: str) -> None:
+    """The authorization convention of queries (``QueryEngine._plan``): a source that exists but the caller may
+    not use is PermissionDeniedError (403); one that does not exist is UnknownObjectError (404) naming only the
+    nearest sources the caller may use."""
+    visible = visible_sources(engine, user)
+    if source in visible:
+        return
+    if source in engine.catalog.list_sources():
+        raise PermissionDeniedError(f"access to source '{source}' is not allowed", source=source)
+    raise UnknownObjectError("source", source, visible)
+
+
 @router.get("/v1/sources/{source}/tables", responses=error_responses(404, 503))
 def tables(source: str, user: User, engine: Engine) -> list[dict]:
     """The tables of ``source``: ``[{"source", "schema", "table"}]`` (SQL: ``SHOW TABLES FROM source``). 404
-    (with the nearest names) for a source the caller may not see; 503 when the source cannot be listed."""
-    visible = visible_sources(engine, user)
-    if source not in visible:
-        raise UnknownObjectError("source", source, visible)
+    (with the nearest names) for a source that does not exist, 403 for one the caller may not use (as a query
+    on it answers); 503 when the source cannot be listed."""
+    _check_source(engine, user, source)
     out = []
     for schema in engine.catalog.list_schemas(source):
         out.extend({"source": source, "schema": schema, "table": t} for t in engine.catalog.list_tables(source, schema))
@@ -36,11 +49,9 @@ def tables(source: str, user: User, engine: Engine) -> list[dict]:
 def table_statistics(source: str, table: str, user: User, engine: Engine, schema: str | None = None) -> dict:
     """The catalog's statistics of one table (``schema`` may be left out where the source has one): rows,
     bytes, and per column distinct values, null fraction, min/max, most common values and where each figure
-    came from (``origin``). Unknown figures are null. Raises UnknownObjectError (404) for a source the
-    caller may not see or a table that does not exist."""
-    visible = visible_sources(engine, user)
-    if source not in visible:
-        raise UnknownObjectError("source", source, visible)
+    came from (``origin``). Unknown figures are null. Raises UnknownObjectError (404) for a source or table that
+    does not exist, PermissionDeniedError (403) for a source the caller may not use."""
+    _check_source(engine, user, source)
     ref = engine.catalog.resolve([source, schema, table] if schema else [source, table])
     return {"source": ref.source, "schema": ref.schema, "table": ref.table,
             **statistics_as_dict(engine.catalog.statistics(ref))}

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api.deps import Auth, Engine, current_user
+from gateway.api.errors import error_responses
 from gateway.errors import GatewayError, PermissionDeniedError
 from gateway.execution.engine import QueryEngine
 
@@ -23,28 +23,42 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
+class NotReadyError(GatewayError):
+    """``GET /readyz``: a source did not answer its probe (503); REST only, like ``NotAcceptableError``."""
+
+    code = "not_ready"
+    http_status = 503
+    flight_kind = "unavailable"
+    phase = "execution"
+
+
 @router.get("/healthz")
 def healthz() -> dict:
     """Liveness: the process answers. Contacts no source and names none (see ``/readyz``)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=error_responses(503))
 def readyz(request: Request, auth: Auth) -> JSONResponse:
     """Readiness: every source answers a metadata query within ``READINESS_TIMEOUT_S`` seconds (probed in
-    parallel). 200 ``{"status": "ready"}`` or 503 ``{"status": "not_ready"}``; with ``sources`` (per
-    source ``ok`` / ``unavailable`` / ``timeout`` and seconds) when auth is off, or for an authenticated
-    caller (only the sources it may use). Without valid credentials no source is named."""
+    parallel). 200 ``{"status": "ready"}``, or 503 in the gateway's error shape ``{"error": {"code":
+    "not_ready", "message", "phase"}}``. Both carry ``sources`` (per source ``ok`` / ``unavailable`` /
+    ``timeout`` and seconds; the 503 in its ``error``, its message naming the sources that failed) when auth is
+    off, or for an authenticated caller (only the sources it may use). Without valid credentials no source is
+    named."""
     try:
         principal, known = current_user(request), True
     except GatewayError:
         principal, known = None, False
     results = request.app.state.readiness.check()
-    ready = all(r["status"] == "ok" for r in results.values())
-    body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}
+    shown = None
     if not auth.enabled or known:
-        body["sources"] = {name: r for name, r in results.items() if principal is None or principal.may_use(name)}
-    return JSONResponse(body, status_code=200 if ready else 503)
+        shown = {name: r for name, r in results.items() if principal is None or principal.may_use(name)}
+    if all(r["status"] == "ok" for r in results.values()):
+        return JSONResponse({"status": "ready", **({"sources": shown} if shown is not None else {})})
+    failed = [f"'{name}' ({r['status']})" for name, r in (shown or {}).items() if r["status"] != "ok"]
+    raise NotReadyError("not ready; " + (f"sources not answering: {', '.join(failed)}" if failed
+                                         else "a source does not answer"), sources=shown)
 
 
 @router.get("/metrics")

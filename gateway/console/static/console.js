@@ -458,8 +458,9 @@ async function loadStatus() {
   const health = $("health-table").tBodies[0];
   try {
     const response = await api("/readyz");
-    const body = await response.json();
-    health.replaceChildren(...Object.entries(body.sources || {}).map(([name, r]) => {
+    const body = await response.json();  // 503: the error shape, {"error": {..., "sources"}}
+    const sources = body.sources || (body.error && body.error.sources) || {};
+    health.replaceChildren(...Object.entries(sources).map(([name, r]) => {
       const tr = document.createElement("tr");
       tr.append(td(name), td(state.kinds[name] || ""), td(r.status, `state ${r.status}`), td(r.seconds, "num"));
       return tr;
