@@ -121,6 +121,11 @@ class Fragment:
         ast: the fragment as a sqlglot expression (``sql`` is its rendering in ``dialect``); it may hold
             ``$n`` parameters until the plan is bound (``planner.plan.bind``).
         dialect: the sqlglot dialect ``sql`` is written in.
+        memory_bytes: for a source that computes in this process (``Capabilities.local_compute``: DataFusion
+            over files), the memory pool in bytes to run this fragment in (its operators spill to
+            ``spill_path`` beyond it; what cannot spill fails); None: the source's shared session, unbounded.
+            Set per run by the engine, which reserves it from the query's share of the process-wide budget.
+        spill_path: the folder for that pool's spill files (None: the OS temporary folder).
     """
 
     id: str
@@ -133,6 +138,8 @@ class Fragment:
     estimated_rows: int | None = None
     ast: exp.Expression | None = None
     dialect: str = ""
+    memory_bytes: int | None = None
+    spill_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,13 @@ class Connector(ABC):
     def primary_key(self, schema: str, table: str) -> list[str]:
         """Primary-key column names in key order; empty when none or unknown."""
         return []
+
+    def column_ids(self, schema: str, table: str) -> dict[str, str] | None:
+        """The source's own identity of each column, ``{column name: id}``, kept by the source across a
+        rename of the column and never given to another column of the table (PostgreSQL: table oid and
+        ``attnum``; Iceberg: table uuid and field id). Schema drift uses it to report a rename instead of a
+        drop and an add (``catalog.drift``). None (the default): the source keeps no such identity."""
+        return None
 
     def statistics(self, schema: str, table: str) -> TableStatistics:
         return TableStatistics(rows=None, bytes=None)

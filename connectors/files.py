@@ -33,7 +33,7 @@ from connectors.base import (
     TableStatistics,
 )
 from connectors.errors import SourceQueryError, SourceUnavailableError, UnknownObjectError
-from connectors.objectstore import ObjectPath, ObjectStore, is_object_store
+from connectors.objectstore import FILE_SCHEMES, ObjectPath, ObjectStore, is_object_store
 from connectors.statistics import SAMPLE_ROWS, largest, sample_column_statistics, smallest, value_from_text
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,8 @@ class FileConnector(Connector):
         super().__init__(name, options)
         # an object-store prefix (s3://bucket/prefix) is read through DataFusion's own object store; its listing
         # (ObjectPath) answers the Path questions asked below, with each object's last-modified time and size
-        self.store = ObjectStore.from_options(str(options["path"]), options) if is_object_store(options["path"]) \
-            else None
+        self.store = ObjectStore.from_options(str(options["path"]), options, schemes=FILE_SCHEMES) \
+            if is_object_store(options["path"]) else None
         self.path = ObjectPath(self.store) if self.store else Path(options["path"])
         self.follow_symlinks = bool(options.get("follow_symlinks", False))
         self._ctx: SessionContext | None = None
@@ -137,7 +137,7 @@ class FileConnector(Connector):
         if type(exc).__name__ == "PanicException":
             text = f"a file could not be parsed (DataFusion panicked: {text})"
         if self.store is not None:
-            return text.replace(self.store.uri() + "/", "").replace(self.store.key() + "/", "")
+            return self.store.redact(text)
         folders = {os.path.abspath(self.path), os.path.realpath(self.path)}
         for folder in sorted(folders, key=len, reverse=True):
             for prefix in (f"file://{folder}/", f"{folder}/", f"{folder.lstrip('/')}/"):
@@ -202,7 +202,7 @@ class FileConnector(Connector):
     def table_schema(self, schema: str, table: str) -> pa.Schema:
         ctx = self._context()
         self._location(table)
-        return plain_view_types(ctx.table(table).schema())
+        return plain_view_types(ctx.table(_session_name(table)).schema())
 
     def statistics(self, schema: str, table: str) -> TableStatistics:
         """Rows, bytes (the files' sizes) and per-column statistics of a readable table; unknown
@@ -217,7 +217,7 @@ class FileConnector(Connector):
             return TableStatistics(None, None)
         location = self._tables[table]
         files = self._files(table, location)
-        fields = plain_view_types(self._context().table(table).schema())
+        fields = plain_view_types(self._context().table(_session_name(table)).schema())
         partition_names = {name for name, _ in (_hive_partition_columns(location) if location.is_dir() else [])}
         data_fields = [f for f in fields if f.name not in partition_names]
         try:
@@ -275,7 +275,7 @@ class FileConnector(Connector):
             return select.where(exp.and_(*conditions))
         name = f"{table}/{partition}"
         with self._lock:
-            if not ctx.table_exist(name):
+            if not ctx.table_exist(_session_name(name)):
                 self._register(ctx, name, location / partition)
         select = select.copy()
         select.find(exp.From).this.set("this", exp.to_identifier(name, quoted=True))
@@ -313,7 +313,7 @@ class FileConnector(Connector):
             token = ";".join(f"{f}:{f.stat().st_mtime_ns}:{f.stat().st_size}" for f in files)
             with self._lock:
                 if seen.setdefault(name, token) != token:
-                    ctx.deregister_table(name)
+                    ctx.deregister_table(_session_name(name))
                     self._register(ctx, name, target)
                     seen[name] = token
 
@@ -338,10 +338,9 @@ class FileConnector(Connector):
             if self.store is not None:
                 self.store.register(ctx)  # the providers read s3:// URLs in the residual session's runtime
             for table in tables:
-                # a plain lower-case name: DataFusion parses (and lower-cases) names given to register_table
-                name = "__file_" + hashlib.sha1(f"{self.name}\0{table.name}".encode()).hexdigest()[:16]
+                name = _provider_name(self.name, table.name)
                 if not ctx.table_exist(name):
-                    ctx.register_table(name, own.table_provider(table.name))
+                    ctx.register_table(name, own.table_provider(_session_name(table.name)))
                 table.set("this", exp.to_identifier(name, quoted=True))
             df = ctx.sql(query.sql(dialect=self.dialect))
         except BaseException as exc:
@@ -361,7 +360,10 @@ class FileConnector(Connector):
                            for c, f in zip(columns, fragment.schema, strict=True)))
 
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
-        """Run the fragment in this connector's DataFusion session; streams, conformed to its schema."""
+        """Run the fragment in this connector's DataFusion session; streams, conformed to its schema. With
+        ``fragment.memory_bytes`` it runs in a session of its own (``_pooled``) whose memory pool has that many
+        bytes: its operators spill beyond it, and what cannot spill fails with DataFusion's "Resources
+        exhausted" (as SourceQueryError, which the engine reports as ResourceLimitError)."""
         ctx = self._context()
         if fragment.ast is not None:
             self._current(ctx, [t.name for t in fragment.ast.find_all(exp.Table)])
@@ -369,7 +371,8 @@ class FileConnector(Connector):
             self._current(ctx, [t.rsplit(".", 1)[-1] for t in fragment.tables])
         self.scans += 1
         try:
-            df = ctx.sql(fragment.sql)
+            df = self._pooled(ctx, fragment).sql(self._pooled_sql(fragment)) if fragment.memory_bytes else \
+                ctx.sql(fragment.sql)
         except BaseException as exc:
             if not _failure(exc):
                 raise
@@ -392,6 +395,38 @@ class FileConnector(Connector):
 
         return conformed_reader(fragment.schema, batches())
 
+    def _pooled(self, own: SessionContext, fragment: Fragment) -> SessionContext:
+        """A session for one fragment with a memory pool of ``fragment.memory_bytes`` (spilling to
+        ``fragment.spill_path``), holding the shared session's table providers of the tables it reads under
+        the names ``_pooled_sql`` gives them: no file is listed or inferred again. Building it takes 0.06 ms,
+        but its run reads again the files' footers that the shared session caches: measured end to end, an
+        aggregation over 5 small files took 7.8 ms instead of 5.8 ms (the engine keeps small inputs shared)."""
+        ctx = df_boundary.session(memory_bytes=fragment.memory_bytes, spill_path=fragment.spill_path,
+                                  broadcast_builds=True)
+        if self.store is not None:
+            self.store.register(ctx)
+        for table in self._own_tables(self._pooled_query(fragment)):
+            name = _provider_name(self.name, table.name)
+            if not ctx.table_exist(name):
+                ctx.register_table(name, own.table_provider(_session_name(table.name)))
+        return ctx
+
+    def _pooled_sql(self, fragment: Fragment) -> str:
+        """The fragment's SQL over the table names of ``_pooled``'s session."""
+        query = self._pooled_query(fragment)
+        for table in self._own_tables(query):
+            table.set("this", exp.to_identifier(_provider_name(self.name, table.name), quoted=True))
+        return query.sql(dialect=self.dialect)
+
+    def _pooled_query(self, fragment: Fragment) -> exp.Expression:
+        return fragment.ast.copy() if fragment.ast is not None else exp.maybe_parse(fragment.sql, dialect=self.dialect)
+
+    def _own_tables(self, query: exp.Expression) -> list[exp.Table]:
+        """The nodes of ``query`` naming this folder's tables (or a partition's table: ``orders/x.parquet``)."""
+        ctes = {cte.alias for cte in query.find_all(exp.CTE)}
+        return [t for t in query.find_all(exp.Table) if not t.args.get("db") and t.name not in ctes
+                and (t.name in self._tables or t.name.split("/", 1)[0] in self._tables)]
+
     def cancel(self, fragment: Fragment) -> None:
         """Stop the fragment's DataFusion plan if it runs (a whole query pushed to this source can be long)."""
         event = self._cancels.get(id(fragment))
@@ -405,12 +440,25 @@ class FileConnector(Connector):
         return SourceQueryError(self.name, prefix + self._reason(exc), fragment.sql)
 
 
+def _session_name(table: str) -> str:
+    """A table's name as given to the source's own DataFusion session: quoted, because DataFusion parses names
+    given to ``register_*``/``table_provider`` (lower-casing ``MixedCase`` and splitting ``orders/x.parquet``
+    at the dot), while the fragments' SQL quotes every table name."""
+    return '"' + table.replace('"', '""') + '"'
+
+
+def _provider_name(source: str, table: str) -> str:
+    """A table's name in a session other than its source's own: plain and lower-case (DataFusion parses, and
+    lower-cases, names given to ``register_table``)."""
+    return "__file_" + hashlib.sha1(f"{source}\0{table}".encode()).hexdigest()[:16]
+
+
 class ParquetConnector(FileConnector):
     kind = "parquet"
     extension = ".parquet"
 
     def _register_format(self, ctx, table, location, kwargs) -> None:
-        ctx.register_parquet(table, str(location), **kwargs)
+        ctx.register_parquet(_session_name(table), str(location), **kwargs)
 
 
 class CsvConnector(FileConnector):
@@ -424,7 +472,7 @@ class CsvConnector(FileConnector):
             has_header=bool(self.options.get("has_header", True)), delimiter=str(self.options.get("delimiter", ",")),
             file_extension=kwargs["file_extension"], table_partition_cols=kwargs["table_partition_cols"],
         )
-        ctx.register_csv(table, str(location), options=options)
+        ctx.register_csv(_session_name(table), str(location), options=options)
 
 
 class _TableError(SourceQueryError):

@@ -200,6 +200,19 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
             for r in rows
         ])
 
+    def column_ids(self, schema: str, table: str) -> dict[str, str] | None:
+        """``"<table oid>:<attnum>"`` per column: ``ALTER TABLE ... RENAME COLUMN`` keeps a column's ``attnum``
+        (``pg_attribute``), and a dropped column's number is never reused; a table dropped and created again
+        has a new oid, so its columns are new ones."""
+        rows = self.fetch_table(
+            "SELECT a.attname AS name, a.attrelid::bigint AS rel, a.attnum::integer AS num "
+            "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = {sql_literal(schema)} AND c.relname = {sql_literal(table)} "
+            "AND a.attnum > 0 AND NOT a.attisdropped"
+        ).to_pylist()
+        return {r["name"]: f"{r['rel']}:{r['num']}" for r in rows}
+
     def primary_key(self, schema: str, table: str) -> list[str]:
         rows = self.fetch_table(
             "SELECT k.column_name FROM information_schema.table_constraints c "

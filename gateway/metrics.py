@@ -61,6 +61,9 @@ class FragmentStats:
     nodes: int = 0
     retries: int = 0
     shuffled_bytes: int = 0
+    # a hash join stage this fragment is the left side of: its join tasks and EXPLAIN ANALYZE's line about it
+    join_tasks: int = 0
+    join_stage: str | None = None
 
 
 @dataclass
@@ -159,7 +162,7 @@ class Metrics:
             self.source_rows.labels(f.source).inc(f.rows)
             self.source_bytes.labels(f.source).inc(f.bytes)
             if f.tasks:
-                self.distributed_tasks.inc(f.tasks)
+                self.distributed_tasks.inc(f.tasks + f.join_tasks)
                 self.distributed_retries.inc(f.retries)
                 self.shuffled_bytes.inc(f.shuffled_bytes)
         if stats.status == "ok" and any(_misestimated(f) for f in stats.fragments):

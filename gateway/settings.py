@@ -34,6 +34,8 @@ log = logging.getLogger("gateway.settings")
 
 #: object-store settings of a source whose ``path`` is ``s3://bucket/prefix`` (``connectors.objectstore``)
 OBJECT_STORE_KEYS = frozenset({"endpoint", "region", "access_key_id", "secret_access_key", "session_token"})
+#: Azure settings of a Parquet or CSV source whose ``path`` is ``az://container/prefix``
+AZURE_STORE_KEYS = frozenset({"account_name", "account_key", "sas_token", "client_id", "client_secret", "tenant_id"})
 #: keys every ``[[sources]]`` entry may have, whatever its kind
 COMMON_SOURCE_KEYS = frozenset({"name", "kind", "cache_ttl_s", "cache_fingerprint"})
 #: the options each source kind takes (besides ``COMMON_SOURCE_KEYS``); any other key is a config error.
@@ -46,8 +48,8 @@ SOURCE_OPTIONS: dict[str, frozenset[str]] = {
     "mysql": frozenset({"uri", "partition_column", "partition_granularity", "parallel_readers",
                         "parallel_min_rows"}),
     "sqlite": frozenset({"path", "pool_size", "partition_column", "partition_granularity"}),
-    "parquet": frozenset({"path", "follow_symlinks", *OBJECT_STORE_KEYS}),
-    "csv": frozenset({"path", "has_header", "delimiter", "follow_symlinks", *OBJECT_STORE_KEYS}),
+    "parquet": frozenset({"path", "follow_symlinks", *OBJECT_STORE_KEYS, *AZURE_STORE_KEYS}),
+    "csv": frozenset({"path", "has_header", "delimiter", "follow_symlinks", *OBJECT_STORE_KEYS, *AZURE_STORE_KEYS}),
     "delta": frozenset({"path", *OBJECT_STORE_KEYS}),
     "iceberg": frozenset({"uri", "warehouse", "catalog_name", *OBJECT_STORE_KEYS}),
     "flightsql": frozenset({"uri", "username", "password", "token", "dialect", "pool_size", "tls_skip_verify"}),
@@ -101,6 +103,13 @@ class SourceConfig(BaseModel):
     access_key_id: str | None = Field(default=None, description="object stores: else AWS_ACCESS_KEY_ID")
     secret_access_key: str | None = Field(default=None, description="object stores: ${VAR}; else the environment")
     session_token: str | None = Field(default=None, description="object stores: else AWS_SESSION_TOKEN")
+    account_name: str | None = Field(default=None, description="az:// paths: storage account (else "
+                                                               "AZURE_STORAGE_ACCOUNT_NAME)")
+    account_key: str | None = Field(default=None, description="az:// paths: ${VAR}; else AZURE_STORAGE_ACCOUNT_KEY")
+    sas_token: str | None = Field(default=None, description="az:// paths: ${VAR}; else AZURE_STORAGE_SAS_TOKEN")
+    client_id: str | None = Field(default=None, description="az:// paths: service principal (else AZURE_CLIENT_ID)")
+    client_secret: str | None = Field(default=None, description="az:// paths: ${VAR}; else AZURE_CLIENT_SECRET")
+    tenant_id: str | None = Field(default=None, description="az:// paths: else AZURE_TENANT_ID")
     follow_symlinks: bool | None = Field(
         default=None, description="file kinds: read symbolic links leading outside the folder (default false)")
 
@@ -118,9 +127,12 @@ class SourceConfig(BaseModel):
         needs = "uri" if kind in URI_KINDS else "path"
         if kind is not None and info.field_name == needs and value is None:
             raise ValueError(f"required for a '{kind}' source")
-        if info.field_name == "path" and value and "://" in value and not value.startswith(("s3://", "s3a://")):
-            raise ValueError(f"'{value.split('://', 1)[0]}://' is not a supported location; use a local path or "
-                             "s3://bucket/prefix (AWS S3 or an S3-compatible server given as endpoint)")
+        azure = ("az://", "azure://", "abfs://", "abfss://") if kind in ("parquet", "csv") else ()
+        if info.field_name == "path" and value and "://" in value and not value.startswith(("s3://", "s3a://",
+                                                                                           *azure)):
+            raise ValueError(f"'{value.split('://', 1)[0]}://' is not a supported location; use a local path, "
+                             "s3://bucket/prefix (AWS S3 or an S3-compatible server given as endpoint)"
+                             + (" or az://container/prefix" if azure else ""))
         return value
 
     @model_validator(mode="after")
@@ -331,7 +343,9 @@ class ExecutionConfig(BaseModel):
     Ray tasks, each fragment split into up to ``max_splits`` splits of at least ``split_min_rows`` rows;
     smaller ones run locally. ``ray_address``: absent starts a local Ray runtime in the process; ``"auto"``,
     ``"ray://host:10001"`` or ``"host:6379"`` joins a cluster. A task lost with its worker is submitted again
-    up to ``max_retries`` times; ``task_timeout_s`` bounds one task (0: only the query's time limit)."""
+    up to ``max_retries`` times; ``task_timeout_s`` bounds one task (0: only the query's time limit). An inner
+    equi-join of two distributed fragments each estimated at ``join_min_rows`` rows or more runs as a hash join
+    stage on the workers (``join_partitions`` partitions; 0: the cluster's CPU count)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -345,6 +359,10 @@ class ExecutionConfig(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=100, description="resubmissions of a task whose worker died")
     task_timeout_s: float = Field(default=0.0, ge=0, description="seconds one task may run (0: no own limit)")
     num_cpus: int | None = Field(default=None, ge=1, description="a local runtime's CPUs (default: all)")
+    join_min_rows: int = Field(default=1_000_000, ge=0, description="an inner equi-join of two distributed "
+                               "fragments each estimated at this many rows or more runs as a hash join stage")
+    join_partitions: int = Field(default=0, ge=0, le=1024, description="hash partitions (and join tasks) of a "
+                                 "join stage; 0: the cluster's CPU count")
 
 
 class Settings(BaseModel):

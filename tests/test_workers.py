@@ -46,3 +46,24 @@ def test_workers_are_daemon_threads():
     flags = []
     workers.start(lambda: flags.append(threading.current_thread().daemon), "daemon").join(5)
     assert flags == [True]
+
+
+def test_call_later_calls_once_after_the_delay_unless_cancelled():
+    called = threading.Event()
+    t0 = time.monotonic()
+    workers.call_later(0.2, called.set)
+    cancelled = threading.Event()
+    workers.call_later(0.1, cancelled.set).cancel()
+    assert called.wait(5)
+    assert time.monotonic() - t0 >= 0.2
+    time.sleep(0.1)
+    assert not cancelled.is_set()
+
+
+def test_later_timers_wait_for_earlier_ones_in_due_order():
+    order = []
+    done = threading.Event()
+    workers.call_later(0.3, lambda: (order.append("late"), done.set()))
+    workers.call_later(0.1, lambda: order.append("early"))
+    assert done.wait(5)
+    assert order == ["early", "late"]

@@ -1,5 +1,5 @@
 """Reused daemon threads for short-lived work that must not block the caller: fragment readers, a DoGet's
-pump, the start of a DataFusion stream, fingerprint reads.
+pump, the start of a DataFusion stream, fingerprint reads; and ``call_later`` for time limits.
 
 ``start(fn, name)`` runs ``fn()`` on an idle worker, or on a new one when none is idle, and returns a ``Task``
 with ``join(timeout)`` and ``is_alive()`` as a ``threading.Thread`` has. Why not a thread per task: a new
@@ -13,9 +13,11 @@ a probe on its build, wait forever); a worker idle for ``IDLE_S`` seconds ends.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -82,3 +84,49 @@ def start(fn: Callable[[], object], name: str = "task") -> Task:
         worker = _Worker()
     worker.tasks.put((fn, task))
     return task
+
+
+class Timer:
+    """A call ``call_later`` will make, unless ``cancel()`` comes first."""
+
+    __slots__ = ("cancelled", "due", "fn")
+
+    def __init__(self, due: float, fn: Callable[[], object]) -> None:
+        self.due, self.fn, self.cancelled = due, fn, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.fn = None  # nothing of a finished query stays reachable from the timer thread
+
+
+_timers: list[tuple[float, int, Timer]] = []
+_timers_changed = threading.Condition()
+_timer_thread: threading.Thread | None = None
+_timer_seq = 0
+
+
+def call_later(delay_s: float, fn: Callable[[], object]) -> Timer:
+    """Call ``fn()`` on a worker (``start``) after ``delay_s`` seconds, unless the returned ``Timer`` is cancelled
+    first. One daemon thread keeps every pending call in a heap: a query's time limit costs no thread of its own
+    (``threading.Timer`` starts one per call)."""
+    global _timer_thread, _timer_seq
+    timer = Timer(time.monotonic() + delay_s, fn)
+    with _timers_changed:
+        _timer_seq += 1
+        heapq.heappush(_timers, (timer.due, _timer_seq, timer))
+        if _timer_thread is None:
+            _timer_thread = threading.Thread(target=_run_timers, name="gateway-timers", daemon=True)
+            _timer_thread.start()
+        _timers_changed.notify()
+    return timer
+
+
+def _run_timers() -> None:
+    while True:
+        with _timers_changed:
+            while not _timers or _timers[0][0] > time.monotonic():
+                _timers_changed.wait(None if not _timers else max(0.0, _timers[0][0] - time.monotonic()))
+            _, _, timer = heapq.heappop(_timers)
+        fn = timer.fn
+        if not timer.cancelled and fn is not None:
+            start(fn, "timer")

@@ -151,7 +151,8 @@ async def run_query(body: QueryRequest, format: str, request: Request, user: Pri
         running.attach(result)
         # the first batch is read before answering, so errors up to it still get their own status
         first = first_batch(result.reader)
-        return result, encode_result(result, first, format, running.id, rows_as_objects=body.rows == "objects")
+        return result, encode_result(result, first, format, running.id, rows_as_objects=body.rows == "objects",
+                                     memory=engine.memory)
 
     try:
         result, chunks = await anyio.to_thread.run_sync(open_result)

@@ -10,6 +10,7 @@ fragment's files itself.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
@@ -23,6 +24,7 @@ from datafusion import SessionContext
 from sqlglot import exp
 
 from catalog import Catalog
+from connectors.arrow import workers
 from connectors.arrow.datafusion import plain_schema
 from connectors.arrow.streams import BatchChannel
 from connectors.base import Fragment
@@ -39,7 +41,8 @@ class FragmentFeed:
     """Reads one fragment on its own thread; counts rows and bytes.
 
     Two modes. *stream* (a whole query pushed to one source): batches pass through a bounded
-    ``BatchChannel``, so a slow client stops the source reads instead of filling memory. *collect* (fragments
+    ``BatchChannel``, so a slow client stops the source reads instead of filling memory; the batches waiting
+    there are charged to the query's ``memory`` account (none wait when the budget is full). *collect* (fragments
     of a residual plan): DataFusion can only read a finished dataset from Python, so each fragment is gathered
     by its own thread (all in parallel), in memory up to ``spill_bytes`` (and while the query's ``memory``
     account of the process-wide budget can grow) and in an Arrow IPC file beyond, which DataFusion then scans
@@ -64,16 +67,17 @@ class FragmentFeed:
         self._memory = memory  # the query's share of the process-wide budget: kept batches reserve from it
         self._kept: list[pa.RecordBatch] = []
         self._kept_bytes = 0
+        self._queued: collections.deque[int] = collections.deque()  # stream mode: bytes charged per queued batch
+        self._taken = threading.Condition()  # stream mode: notified whenever the consumer takes a batch
         self.spill_path: str | None = None
         self._writer = None
         self.started = threading.Event()  # set once the source answered (first batch, end, or error)
         self._cancel_requested = threading.Event()  # cancel_source() sends one request per fragment
         self.done = threading.Event()  # collect mode: every batch is kept
         self.error: BaseException | None = None
-        # the source is read on its own thread even when passed through: on two cores, decoding there
+        # the source is read on its own (reused) thread even when passed through: on two cores, decoding there
         # overlaps with sending (measured: reading on the consumer's thread was 2x slower)
-        self._thread = threading.Thread(target=self._run, name=f"fragment-{fragment.id}", daemon=True)
-        self._thread.start()
+        self._thread = workers.start(self._run, f"fragment-{fragment.id}")
 
     def _open(self) -> pa.RecordBatchReader:
         if self._scanner is not None:
@@ -99,6 +103,31 @@ class FragmentFeed:
             self._kept.append(batch)
             self._kept_bytes += batch.nbytes
 
+    def _pass(self, batch: pa.RecordBatch) -> bool:
+        """Stream mode: hand ``batch`` to the consumer through the channel; False once it is closed. A batch
+        waiting in the channel is charged to the query's ``memory`` account (given back when the consumer takes
+        it); when the budget has no room for it, it waits until the consumer took every earlier batch and is
+        then handed over alone, uncharged (the stream goes on without read-ahead instead of failing)."""
+        charged = 0
+        if self._memory is not None:
+            if self._memory.grow(batch.nbytes, kind="stream"):
+                charged = batch.nbytes
+            else:
+                with self._taken:
+                    while self._queued and not self._channel.closed:
+                        self._taken.wait(0.1)
+        with self._taken:
+            self._queued.append(charged)
+        return self._channel.put(batch)
+
+    def _taken_one(self) -> None:
+        """Stream mode: the consumer took the oldest queued batch: give back what it was charged."""
+        with self._taken:
+            charged = self._queued.popleft() if self._queued else 0
+            self._taken.notify_all()
+        if charged and self._memory is not None:
+            self._memory.shrink(charged)
+
     def _run(self) -> None:
         t0 = time.perf_counter()
         reader = None
@@ -112,7 +141,7 @@ class FragmentFeed:
                     break
                 if self._collect:
                     self._keep(batch)
-                elif not self._channel.put(batch):
+                elif not self._pass(batch):
                     break
         except BaseException as exc:
             self.error = exc
@@ -146,7 +175,7 @@ class FragmentFeed:
         server (PostgreSQL's cancel request opens a connection to the postmaster)."""
         if self._thread.is_alive() and not self._cancel_requested.is_set():
             self._cancel_requested.set()
-            threading.Thread(target=self._send_cancel, name=f"cancel-{self.fragment.id}", daemon=True).start()
+            workers.start(self._send_cancel, f"cancel-{self.fragment.id}")
 
     def _send_cancel(self) -> None:
         try:
@@ -190,7 +219,9 @@ class FragmentFeed:
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Stream mode: the fragment's batches as they arrive; QueryCancelledError once the query is cancelled
         while waiting (the source statement is cancelled too)."""
-        return self._channel.batches(idle=self._raise_if_cancelled)
+        for batch in self._channel.batches(idle=self._raise_if_cancelled):
+            self._taken_one()
+            yield batch
 
     def cleanup(self) -> None:
         """Remove the spill file, if any."""

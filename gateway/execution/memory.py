@@ -10,8 +10,17 @@ reserve together. Each query gets an account (``MemoryBudget.account``) that res
 - **residual plans**: DataFusion's memory pool of a residual plan is reserved before its session is built:
   ``limits.memory_bytes``, or what is left of the budget when less (its operators spill beyond the pool); a
   query waits up to ``limits.queue_timeout_s`` for at least ``limits.min_query_memory_bytes`` to be free;
+- **whole queries pushed to a file source**: when the query holds rows (joins, aggregates, sorts), the file
+  connector runs it in a DataFusion session of its own whose pool is reserved as a residual plan's is
+  (``QueryEngine._pooled``); DataFusion's "Resources exhausted" there is a 507 too;
+- **pushed-whole streams**: the batches read ahead into a whole query's channel (up to
+  ``limits.prefetch_batches``) are charged while they wait; with no room, a batch waits until the client took
+  the previous ones (no read-ahead) instead;
 - **result encoding**: a result is capped at ``limits.max_result_rows`` rows and ``limits.max_result_bytes``
-  Arrow bytes (0: no cap); the encoders stream batch by batch, so a result in flight holds a few batches.
+  Arrow bytes (0: no cap); the encoders stream batch by batch. A REST Parquet download charges its row-group
+  buffer to an account of its own (twice the buffered Arrow bytes: the batches and their encoding) and writes
+  a smaller row group when the budget has no room; what no encoder charges is the batch in hand and its
+  encoding (``gateway.api.streaming`` gives the bound).
 
 A query that cannot have what it needs fails with ``ResourceLimitError`` (HTTP 507 for memory, 413 for a
 result over its cap; Flight RESOURCE_EXHAUSTED) and the process goes on. Its account is closed when the query
@@ -37,6 +46,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from gateway.errors import ResourceLimitError
+
+#: what a refused reservation was for: a fragment buffer (spilled instead), a pushed-whole stream's read-ahead
+#: (none instead), a REST encoder's buffer (written out sooner instead), a residual plan's pool (the query failed)
+REFUSAL_KINDS = ("fragment", "stream", "encoding", "residual")
 
 #: HTTP statuses of the two kinds of ResourceLimitError raised here (the class's own 429 is for queues)
 INSUFFICIENT_STORAGE = 507
@@ -66,7 +79,7 @@ class MemoryBudget:
         self.headroom = min(headroom, total_bytes)
         self.reserved = 0
         self.peak = 0
-        self.refused: dict[str, int] = {"fragment": 0, "residual": 0}
+        self.refused: dict[str, int] = dict.fromkeys(REFUSAL_KINDS, 0)
         self._lock = threading.Lock()
         self._released = threading.Condition(self._lock)  # notified whenever bytes are given back
 
@@ -113,8 +126,8 @@ class MemoryBudget:
 
     def register_metrics(self, registry: CollectorRegistry) -> None:
         """Expose the budget in ``registry``: gauges ``gateway_memory_budget_bytes``,
-        ``gateway_memory_reserved_bytes``; counter ``gateway_memory_refused_total{kind="fragment"|"residual"}``
-        (a fragment that spilled for want of budget, a residual plan refused)."""
+        ``gateway_memory_reserved_bytes``; counter ``gateway_memory_refused_total{kind=...}`` (the
+        ``REFUSAL_KINDS``)."""
         registry.register(_BudgetCollector(self))
 
 
@@ -128,12 +141,13 @@ class MemoryAccount:
         self._lock = threading.Lock()
         self._closed = False
 
-    def grow(self, nbytes: int) -> bool:
-        """Reserve ``nbytes`` more; False (nothing reserved) when the budget has not that much left or the
-        account is closed: the caller spills instead."""
+    def grow(self, nbytes: int, kind: str = "fragment") -> bool:
+        """Reserve ``nbytes`` more for a buffer of ``kind`` (one of ``REFUSAL_KINDS`` but ``residual``); False
+        (nothing reserved, the refusal counted under ``kind``) when the budget has not that much left or the
+        account is closed: the caller spills (or buffers less) instead."""
         with self._lock:
             if self._closed or not self.budget._take(nbytes):
-                self.budget._refused("fragment")
+                self.budget._refused(kind)
                 return False
             self.bytes += nbytes
             return True
@@ -227,7 +241,8 @@ class _BudgetCollector(Collector):
         reserved = GaugeMetricFamily("gateway_memory_reserved_bytes", "Bytes of the budget running queries hold")
         reserved.add_metric([], snapshot["reserved"])
         refused = CounterMetricFamily("gateway_memory_refused", "Reservations refused (fragment: spilled instead; "
-                                      "residual: query failed)", labels=["kind"])
-        for kind in ("fragment", "residual"):
+                                      "stream: no read-ahead instead; encoding: a smaller Parquet row group "
+                                      "instead; residual: query failed)", labels=["kind"])
+        for kind in REFUSAL_KINDS:
             refused.add_metric([kind], snapshot[f"refused_{kind}"])
         yield from (total, reserved, refused)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from connectors.arrow import datafusion as df_boundary
+from connectors.arrow import workers
 from connectors.arrow.datafusion import TARGET_PARTITIONS, StreamCancelled
 from connectors.arrow.streams import conform_batch
 from gateway.errors import (
@@ -177,10 +178,7 @@ class Deadline:
         self.feeds: list[Feed] = []
         self._cancel = cancel
         self._expired = threading.Event()
-        self._timer = threading.Timer(timeout_s, self._expire) if timeout_s and timeout_s > 0 else None
-        if self._timer is not None:
-            self._timer.daemon = True
-            self._timer.start()
+        self._timer = workers.call_later(timeout_s, self._expire) if timeout_s and timeout_s > 0 else None
 
     def _expire(self) -> None:
         self._expired.set()
@@ -226,9 +224,15 @@ def _datafusion_reason(exc: BaseException) -> str:
 
 
 def _source_error(feeds: list[Feed]) -> GatewayError | None:
-    """A fragment's own error, if one failed: the source's report that the query's values failed is the
-    client's error (InvalidQueryError); any other is shown as the source gave it."""
+    """A fragment's own error, if one failed: a file source's DataFusion pool exhausted is ResourceLimitError
+    (507); the source's report that the query's values failed is the client's error (InvalidQueryError); any
+    other is shown as the source gave it."""
     for feed in feeds:
+        exhausted = _RESOURCES_ERROR.search(feed.error.message) if isinstance(feed.error, SourceQueryError) else None
+        if exhausted:  # a whole query pushed to a file source ran out of the pool reserved for it (engine._pooled)
+            return memory_error(f"the query needs more memory than its pool (limits.memory_bytes, within "
+                                f"limits.process_memory_bytes) allows in source '{feed.error.source}': "
+                                f"{feed.error.message[exhausted.start():]}", source=feed.error.source)
         if isinstance(feed.error, SourceQueryError) and _SOURCE_VALUE_ERROR.search(feed.error.message):
             reason = feed.error.message.split("failed the query: ", 1)[-1]
             return InvalidQueryError(f"the query failed on its values in source '{feed.error.source}': "

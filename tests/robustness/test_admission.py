@@ -26,9 +26,10 @@ from gateway.auth import Authenticator
 from gateway.client import connect
 from gateway.errors import ConfigError, QueryCancelledError, QueryTimeoutError, ResourceLimitError
 from gateway.execution.engine import QueryEngine
-from gateway.settings import Settings, settings_from_dict
+from gateway.settings import Settings
 from tests.demo_support import running_app
 from tests.flight_support import serve, setup_pg
+from tests.robustness.conftest import engine
 
 SLOW = "SELECT s FROM pg.bi.slow"  # heavy (a view: no statistics); its backend sleeps 60 s unless cancelled
 LOOKUP = "SELECT name, region FROM pg.crm.customers WHERE id = 7"  # light: pushed whole, primary-key equality
@@ -40,27 +41,16 @@ BIG = "SELECT c.id, o.order_id FROM pg.crm.customers c CROSS JOIN lake.orders o"
 
 
 @pytest.fixture(scope="module")
-def make_settings(pg_database, files) -> Callable[..., Settings]:
-    """Settings over PostgreSQL (with ``bi.slow``) and the lake: one heavy slot, a 1 s queue timeout, and
-    any other ``[limits]`` given."""
+def make_settings(make_settings, pg_database) -> Callable[..., Settings]:
+    """The shared ``make_settings`` (PostgreSQL with ``bi.slow``, and the lake) with one heavy slot and a 1 s
+    queue timeout under any other ``[limits]`` given."""
     setup_pg(pg_database)
-    sources = [{"name": "pg", "kind": "postgresql", "uri": pg_database},
-               {"name": "lake", "kind": "parquet", "path": str(files["lake"])}]
+    shared = make_settings
 
     def make(**limits) -> Settings:
-        return settings_from_dict({"sources": sources, "limits": {
-            "max_heavy_queries": 1, "queue_timeout_s": 1.0, "query_timeout_s": 30, **limits}}, base_dir=files["root"])
+        return shared(**{"max_heavy_queries": 1, "queue_timeout_s": 1.0, "query_timeout_s": 30, **limits})
 
     return make
-
-
-@contextlib.contextmanager
-def engine(settings: Settings) -> Iterator[QueryEngine]:
-    gateway = QueryEngine(settings)
-    try:
-        yield gateway
-    finally:
-        gateway.close()
 
 
 def lanes(gateway: QueryEngine) -> dict:

@@ -237,3 +237,21 @@ def test_error_while_reading_names_table_without_server_path(tmp_path):
     assert message.startswith("source 'lake' failed the query: table 'late': ")
     no_server_path(late.text, folder)
     assert fine.json()["rows"] == [[1]]
+
+
+def test_mixed_case_file_names_are_tables(tmp_path):
+    """``MixedCase.parquet`` is table ``MixedCase``: scanned alone, aggregated (the whole query in the source's
+    session) and joined in place (DataFusion used to lower-case the name it was registered under)."""
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    pq.write_table(pa.table({"x": [1, 2, 3]}), lake / "MixedCase.parquet")
+    gateway = serve(lake)
+    try:
+        assert gateway.execute('SELECT x FROM lake.main."MixedCase" ORDER BY x').reader.read_all()["x"].to_pylist() \
+            == [1, 2, 3]
+        assert gateway.execute('SELECT sum(x) AS s FROM lake.main."MixedCase"').reader.read_all()["s"][0].as_py() == 6
+        joined = gateway.execute('SELECT count(*) AS n FROM lake.main."MixedCase" a JOIN lake.main."MixedCase" b '
+                                 "ON a.x = b.x").reader.read_all()
+        assert joined["n"][0].as_py() == 3
+    finally:
+        gateway.close()

@@ -11,11 +11,9 @@ app over HTTP and the Flight SQL server through the ADBC client. Cost: about 5 s
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -24,10 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.api import create_app
 from gateway.client import connect
 from gateway.errors import InvalidQueryError, ResourceLimitError
-from gateway.execution.engine import QueryEngine
-from gateway.settings import Settings, settings_from_dict
 from tests.demo_support import running_app
 from tests.flight_support import serve
+from tests.robustness.conftest import engine
 
 #: a residual plan: PostgreSQL's customers joined with the Parquet orders (the PostgreSQL fragment is collected)
 JOIN = ("SELECT c.region, count(*) AS n, sum(o.amount) AS amount FROM pg.crm.customers c "
@@ -35,27 +32,6 @@ JOIN = ("SELECT c.region, count(*) AS n, sum(o.amount) AS amount FROM pg.crm.cus
 #: light and pushed whole: no residual plan, no pool
 LOOKUP = "SELECT name FROM pg.crm.customers WHERE id = 7"
 MIB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def make_settings(pg_database, files):
-    sources = [{"name": "pg", "kind": "postgresql", "uri": pg_database},
-               {"name": "lake", "kind": "parquet", "path": str(files["lake"])}]
-
-    def make(**limits) -> Settings:
-        return settings_from_dict({"sources": sources, "limits": {"query_timeout_s": 60, **limits}},
-                                  base_dir=files["root"])
-
-    return make
-
-
-@contextlib.contextmanager
-def engine(settings: Settings) -> Iterator[QueryEngine]:
-    gateway = QueryEngine(settings)
-    try:
-        yield gateway
-    finally:
-        gateway.close()
 
 
 @pytest.fixture(scope="module")
