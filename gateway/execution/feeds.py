@@ -32,6 +32,7 @@ from gateway.cache.scanner import CachedScanner
 from gateway.errors import QueryCancelledError
 from gateway.execution.kill_switch import guard_tree
 from gateway.execution.memory import MemoryAccount
+from gateway.execution.runtime_filters import keys_batch
 from gateway.metrics import FragmentStats
 
 log = logging.getLogger(__name__)
@@ -241,11 +242,14 @@ class InPlaceFeed:
     mode."""
 
     def __init__(self, fragment: Fragment, catalog: Catalog,
-                 fallback: Callable[[Fragment, FragmentStats], FragmentFeed]) -> None:
+                 fallback: Callable[[Fragment, FragmentStats], FragmentFeed],
+                 keys: dict[str, pa.Array] | None = None, literal: Fragment | None = None) -> None:
         self.fragment = fragment
         self.stats = FragmentStats(fragment.id, fragment.source, fragment.sql, read_in_place=True)
         self._catalog = catalog
         self._fallback = fallback  # starts a fetching feed when the source declines (rare shapes)
+        self._keys = keys or {}  # tables of keys its semi-join restrictions read (runtime_filters.restrict)
+        self._literal = literal  # the fragment with literal key conditions, fetched should the source decline
         self.started = threading.Event()
         self.started.set()
         self.done = self.started
@@ -254,6 +258,8 @@ class InPlaceFeed:
 
     def register(self, ctx: SessionContext, target_partitions: int) -> None:
         connector = self._catalog.connector(self.fragment.source)
+        for name, keys in self._keys.items():
+            ctx.register_record_batches(name, [[keys_batch(keys)]])
         guarded = _guarded(self.fragment)
         try:  # the fragment's own joins (a join group of files) carry the residual session's kill switch
             view = connector.native_view(guarded, ctx) if guarded is not None else None
@@ -264,7 +270,7 @@ class InPlaceFeed:
             view = connector.native_view(self.fragment, ctx)
         if view is None:
             self.stats.read_in_place = False
-            feed = self._fallback(self.fragment, self.stats)
+            feed = self._fallback(self._literal or self.fragment, self.stats)
             feed.register(ctx, target_partitions)
             return
         ctx.register_view(self.fragment.id, view)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
@@ -100,9 +101,9 @@ def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch
     """Start every fragment of ``plan`` as ``schedule`` says, in plan order; a probe side of a dynamic filter
     starts once its build side was read, restricted to the build's keys."""
 
-    def start(fragment: Fragment) -> Feed:
+    def start(fragment: Fragment, keys: dict[str, pa.Array] | None = None, literal: Fragment | None = None) -> Feed:
         if fragment.id in schedule.in_place:
-            return InPlaceFeed(fragment, catalog, fetch)
+            return InPlaceFeed(fragment, catalog, fetch, keys, literal)
         return fetch(fragment, None)
 
     probes = schedule.probes
@@ -114,16 +115,21 @@ def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch
             ready, probes = waiting, {}
         for fragment in ready:
             waiting.remove(fragment)
-            restricted, notes = _restricted(plan, fragment, probes.get(fragment.id, []), feeds, catalog)
-            feed = feeds[fragment.id] = start(restricted)
+            keys: dict[str, pa.Array] | None = {} if fragment.id in schedule.in_place else None
+            restricted, notes = _restricted(plan, fragment, probes.get(fragment.id, []), feeds, catalog, keys)
+            literal = None
+            if keys:  # should the source decline to be read in place, it is fetched with literal key conditions
+                literal = _restricted(plan, fragment, probes.get(fragment.id, []), feeds, catalog)[0]
+            feed = feeds[fragment.id] = start(restricted, keys, literal)
             feed.stats.dynamic_filter = "; ".join(notes) or None
     return [feeds[f.id] for f in plan.fragments]
 
 
 def _restricted(plan: FederatedPlan, fragment: Fragment, filters: list, feeds: dict[str, Feed],
-                catalog: Catalog) -> tuple[Fragment, list[str]]:
+                catalog: Catalog, keys_tables: dict[str, pa.Array] | None = None) -> tuple[Fragment, list[str]]:
     """``fragment`` restricted by each of its dynamic ``filters`` whose build side ended within
-    ``BUILD_ROW_LIMIT`` rows, and a note per restriction made."""
+    ``BUILD_ROW_LIMIT`` rows, and a note per restriction made. ``keys_tables`` (a fragment read in place): many
+    keys become a semi-join against a table of them, added to it by name for the residual session."""
     notes = []
     for dynamic in filters:
         build = feeds[dynamic.build]
@@ -137,9 +143,12 @@ def _restricted(plan: FederatedPlan, fragment: Fragment, filters: list, feeds: d
         if useless:
             notes.append(f"{dynamic.probe_column}: not sent, it keeps nearly every row ({useless})")
             continue
+        table = f"__keys_{fragment.id}_{len(keys_tables)}" if keys_tables is not None else None
         restricted = runtime_filters.restrict(fragment, dynamic.probe_column, keys,
-                                              catalog.connector(fragment.source))
+                                              catalog.connector(fragment.source), table)
         if restricted is not None:
             fragment, note = restricted
             notes.append(note)
+            if table is not None and any(t.name == table for t in fragment.ast.find_all(exp.Table)):
+                keys_tables[table] = keys
     return fragment, notes
