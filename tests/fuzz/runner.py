@@ -98,15 +98,19 @@ class FuzzSession:
     """The five sources loaded, a gateway over them and the reference; ``close()`` drops everything."""
 
     def __init__(self, pg_admin_uri: str, mysql_uri: str) -> None:
+        from gateway.execution import runtime_filters
         from gateway.execution.engine import QueryEngine
 
         self.sources = FuzzSources(pg_admin_uri, mysql_uri)
         try:
             self.sources.create()
             self.gateway = QueryEngine(self.sources.settings())
-            # file fragments scanned inside the residual plan, however small (another execution path)
+            # file fragments scanned inside the residual plan, however small (another execution path), their
+            # dynamic filters as semi-joins against tables of keys at any key count (only in-place reads use them)
             self.in_place = QueryEngine(self.sources.settings({"in_place_min_rows": 0}))
             self.reference = Reference(self.gateway, self.sources)
+            self._semi_join_min_keys = runtime_filters.SEMI_JOIN_MIN_KEYS
+            runtime_filters.SEMI_JOIN_MIN_KEYS = 1
         except BaseException:
             self.sources.close()
             raise
@@ -154,6 +158,9 @@ class FuzzSession:
         failures.sort(key=lambda f: (f.shrunk is None, len(f.query.placed_sql())))
 
     def close(self) -> None:
+        from gateway.execution import runtime_filters
+
+        runtime_filters.SEMI_JOIN_MIN_KEYS = self._semi_join_min_keys
         try:
             self.gateway.close()
             self.in_place.close()
