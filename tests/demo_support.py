@@ -2,7 +2,8 @@
 
 - ``write_demo_config(folder)``: a temp copy of the demo config (``demo = true``, sources under
   ``folder/demo_data``) with the demo data generated, so tests never write into the repository.
-- ``free_port()`` and ``running_app(app)``: the real FastAPI app served by uvicorn on a background thread.
+- ``free_port()`` and ``running_app(app)``: the real FastAPI app served by uvicorn on a background thread;
+  ``serving_rest(settings)``: a ``QueryEngine`` over ``settings`` behind it, closed afterwards.
 - ``customers_db(...)`` / ``orders_table(...)``: the demo data read *without* the gateway (Python's sqlite3,
   pyarrow.dataset), to compute the values the gateway must return.
 """
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import sqlite3
 import threading
@@ -23,6 +25,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import uvicorn
 
+from gateway.api import create_app
+from gateway.execution.engine import QueryEngine
 from gateway.settings import load_settings, prepare
 
 DEMO_TOML = """\
@@ -101,10 +105,30 @@ def lake_table_names(config: Path) -> list[str]:
 
 # -- a real HTTP server -----------------------------------------------------------------------------------
 
+#: ports handed to servers the tests start in another process: below Linux's ephemeral range (32768-60999),
+#: where the kernel never picks the local port of an outgoing connection, so none can take it between the pick
+#: and the server's bind (seen under load: ``gateway serve`` exiting on a port taken meanwhile)
+_SERVER_PORTS = (20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range (``_SERVER_PORTS``); each
+    pick differs from the previous ones of this process."""
+    for _ in range(200):
+        port = random.randrange(*_SERVER_PORTS)
+        if port in _picked:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _picked.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_SERVER_PORTS}")
+
+
+_picked: set[int] = set()
 
 
 def wait_for_health(base_url: str, timeout: float, alive: Callable[[], bool] = lambda: True) -> dict:
@@ -139,3 +163,15 @@ def running_app(app, timeout: float = 15.0) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout)
         assert not thread.is_alive(), "uvicorn did not stop"
+
+
+@contextlib.contextmanager
+def serving_rest(settings) -> Iterator[str]:
+    """A ``QueryEngine`` over ``settings`` served by the REST app (``running_app``); yields the base URL and closes
+    the engine afterwards."""
+    engine = QueryEngine(settings)
+    try:
+        with running_app(create_app(engine)) as url:
+            yield url
+    finally:
+        engine.close()

@@ -104,7 +104,8 @@ def test_mariadb_alter_table_is_detected(engine, trust_maria):
     schema = maria_schema(trust_maria)
     maria_execute(trust_maria, "ALTER TABLE lineitem ADD COLUMN l_comment VARCHAR(44)",
                   "ALTER TABLE lineitem MODIFY l_quantity BIGINT", "ALTER TABLE lineitem DROP COLUMN l_discount")
-    assert _kinds(engine.trust.refresh("maria")) == {
+    # the source sees every database of the server: another test's database may change meanwhile
+    assert {k for k in _kinds(engine.trust.refresh("maria")) if k[0].startswith(f"maria.{schema}.")} == {
         (f"maria.{schema}.lineitem", "column_added", "l_comment", None, "string", False),
         (f"maria.{schema}.lineitem", "column_retyped", "l_quantity", "int32", "int64", True),
         (f"maria.{schema}.lineitem", "column_dropped", "l_discount", "double", None, False),
