@@ -12,12 +12,21 @@ Steps (each timed, each recorded in the report):
 3. Superset initialised in a temp folder: SQLite metadata database, ``superset db upgrade``, an admin user,
    ``superset init``, a random SECRET_KEY; then its web server (``superset run``) on a free 127.0.0.1 port.
 4. Through Superset's REST API: login -> access token -> CSRF token; ``POST /api/v1/database/test_connection/``
-   and ``POST /api/v1/database/`` with ``sqlalchemy_uri = gateway+flightsql://127.0.0.1:<port>``; its catalogs,
-   schemas, tables and one table's columns; ``POST /api/v1/sqllab/execute/`` of a query joining the SQLite
-   source with the Parquet source, whose rows are compared with the same answer computed from the demo files
-   (sqlite3 and pyarrow, no gateway code); a dataset on one table and a chart-data query that Superset
-   compiles with the dialect (``demo_db.main.customers``, GROUP BY, LIMIT) and a monthly time series with a
-   time range (the engine spec of ``gateway/superset.py``: time grains, date literals), checked the same way.
+   and ``POST /api/v1/database/`` with ``sqlalchemy_uri = gateway+flightsql://127.0.0.1:<port>``.
+5. Sources as catalogs (the engine spec's ``supports_catalog``): the catalogs Superset lists are the demo's
+   sources (from its gateway.toml), "Allow changing catalogs" is on, each catalog's schemas are listed by plain
+   name (both sources have a ``main``), the tables under each (catalog, schema) are the demo files' (sqlite3's
+   ``sqlite_master``, the lake folder), a table's columns and the ``SELECT *`` Superset writes for it under its
+   catalog; a SQL Lab query with catalog ``demo_db`` and schema ``main`` selected that names ``customers``
+   unqualified and joins ``demo_lake.main.orders``; a dataset in catalog ``demo_lake`` with a chart-data query.
+6. Without a catalog (as before catalogs existed, and for databases made then): schemas ``source.schema``, their
+   tables and one table's columns; ``POST /api/v1/sqllab/execute/`` of a query joining the SQLite source with
+   the Parquet source; a dataset on one table and a chart-data query that Superset compiles with the dialect
+   (``demo_db.main.customers``, GROUP BY, LIMIT) and a monthly time series with a time range (the engine spec of
+   ``gateway/superset.py``: time grains, date literals).
+
+Every answer is compared with the same answer computed from the demo files (sqlite3 and pyarrow, no gateway
+code).
 
 Prints a short report and writes ``bench/results/superset_check.json``; exits 1 when a check fails. Not part of
 the CI suite (installing Superset takes minutes; a run with the virtualenv in place takes about 30 s).
@@ -34,10 +43,12 @@ import json
 import os
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -48,7 +59,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, free_port
-from tests.demo_support import customers_db, orders_table
+from tests.demo_support import customers_db, data_dir, lake_table_names, orders_table
 
 DEFAULT_VENV = Path("/tmp/gw-superset-venv")
 #: what a plain ``pip install apache-superset`` (6.1.0) gets wrong: flask-caching 2.5 passes its cache backends
@@ -63,6 +74,8 @@ FEDERATED_SQL = """SELECT c.region, count(*) AS orders, sum(o.total) AS total
 FROM demo_db.main.customers c JOIN demo_lake.main.orders o ON o.customer_id = c.id
 WHERE o.status = 'shipped'
 GROUP BY c.region ORDER BY c.region"""
+#: the same query in SQL Lab with catalog demo_db and schema main selected: ``customers`` unqualified
+CATALOG_SQL = FEDERATED_SQL.replace("demo_db.main.customers", "customers")
 
 SUPERSET_CONFIG = """
 SECRET_KEY = {secret!r}
@@ -201,6 +214,83 @@ class Superset:
         return self.ok(self.http.post(path, json=body))
 
 
+def demo_tables(config: Path) -> dict[str, list[str]]:
+    """``{source: [table, ...]}`` of the demo's two sources read from their files (one schema each, ``main``)."""
+    with contextlib.closing(sqlite3.connect(f"file:{data_dir(config) / 'demo.db'}?mode=ro", uri=True)) as db:
+        sqlite_tables = sorted(n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    return {"demo_db": sqlite_tables, "demo_lake": lake_table_names(config)}
+
+
+def sqllab(api: Superset, database_id: int, sql: str, catalog: str | None, schema: str | None,
+           limit: int = 1000) -> dict:
+    """Superset's answer to ``sql`` run synchronously in SQL Lab with ``catalog`` and ``schema`` selected."""
+    return api.post("/api/v1/sqllab/execute/", {
+        "database_id": database_id, "sql": sql, "runAsync": False, "queryLimit": limit, "catalog": catalog,
+        "schema": schema, "client_id": secrets.token_hex(5), "tab": "superset_check"})
+
+
+def check_catalogs(api: Superset, database_id: int, config: Path, report: Report) -> None:
+    """Step 5 of the module docstring: the gateway's sources as Superset's catalogs."""
+    base = f"/api/v1/database/{database_id}"
+    sources = sorted(s["name"] for s in tomllib.loads(config.read_text())["sources"])
+    with report.step("catalogs = the demo's sources, schemas per catalog, tables under (catalog, schema)") as step:
+        # the database list as SQL Lab's database selector reads it: allow_multi_catalog shows its catalog selector
+        [listed] = [d for d in api.get("/api/v1/database/")["result"] if d["id"] == database_id]
+        step["allow_multi_catalog"] = listed["allow_multi_catalog"]
+        catalogs = step["catalogs"] = sorted(api.get(f"{base}/catalogs/", q="(force:!t)")["result"])
+        step["schemas"] = {c: sorted(api.get(f"{base}/schemas/", q=f"(catalog:'{c}',force:!t)")["result"])
+                           for c in catalogs}
+        step["tables"] = {f"{c}.{s}": sorted(t["value"] for t in api.get(
+            f"{base}/tables/", q=f"(catalog_name:'{c}',force:!t,schema_name:'{s}')")["result"])
+            for c, schemas in step["schemas"].items() for s in schemas}
+        assert step["allow_multi_catalog"] is True, listed
+        assert catalogs == sources, f"Superset lists catalogs {catalogs}, the demo has sources {sources}"
+        assert step["schemas"] == {c: ["main"] for c in sources}, step["schemas"]
+        want = {f"{c}.main": tables for c, tables in demo_tables(config).items()}
+        assert step["tables"] == want, f"Superset lists {step['tables']}, the demo files have {want}"
+    with report.step("a table's columns and SELECT * under (catalog demo_lake, schema main)") as step:
+        metadata = api.get(f"{base}/table_metadata/", name="orders", schema="main", catalog="demo_lake")
+        step["orders_columns"] = [[c["name"], c["type"]] for c in metadata["columns"]]
+        step["select_star"] = metadata["selectStar"]
+        want = [f.name for f in orders_table(config).schema]
+        assert [name for name, _ in step["orders_columns"]] == want, (step["orders_columns"], want)
+        preview = sqllab(api, database_id, metadata["selectStar"], "demo_lake", "main", limit=100)
+        step["rows"] = len(preview["data"])
+        assert step["rows"] == min(100, orders_table(config).num_rows), step["rows"]
+    with report.step("SQL Lab with catalog demo_db, schema main selected: customers unqualified, joined with "
+                     "demo_lake.main.orders") as step:
+        answer = sqllab(api, database_id, CATALOG_SQL, "demo_db", "main")
+        query = answer.get("query") or {}
+        step["sql"], step["catalog"], step["schema"] = CATALOG_SQL, query.get("catalog"), query.get("schema")
+        got = step["rows"] = [[r["region"], r["orders"], round(float(r["total"]), 2)] for r in answer["data"]]
+        want = [[r, n, round(t, 2)] for r, n, t in expected_rows(config)]
+        assert (step["catalog"], step["schema"]) == ("demo_db", "main"), query
+        assert got == want, f"Superset answered {got}, the demo files give {want}"
+        # the selection reaches the connection: a schema the selected catalog lacks fails there
+        try:
+            sqllab(api, database_id, "SELECT 1", "demo_lake", "no_such_schema")
+            step["unknown_schema"] = "accepted"
+        except RuntimeError as exc:
+            step["unknown_schema"] = str(exc)[:300]
+        assert "unknown schema 'no_such_schema' in source 'demo_lake'" in step["unknown_schema"], step
+    with report.step("a dataset in catalog demo_lake (main.orders) and a chart-data query") as step:
+        dataset = api.post("/api/v1/dataset/", {"database": database_id, "catalog": "demo_lake", "schema": "main",
+                                                "table_name": "orders"})
+        step["dataset_catalog"] = api.get(f"/api/v1/dataset/{dataset['id']}")["result"].get("catalog")
+        chart = api.post("/api/v1/chart/data", {
+            "datasource": {"id": dataset["id"], "type": "table"}, "result_format": "json", "result_type": "full",
+            "queries": [{"columns": ["status"], "metrics": ["count"], "orderby": [["status", True]],
+                         "row_limit": 100}]})
+        result = chart["result"][0]
+        step["compiled_sql"] = result.get("query")
+        step["rows"] = [[r["status"], r["count"]] for r in result["data"]]
+        got = sorted(step["rows"], key=str)  # NULL statuses too
+        want = sorted(([k, n] for k, n in Counter(orders_table(config, columns=["status"]).column(0).to_pylist())
+                       .items()), key=str)
+        assert step["dataset_catalog"] == "demo_lake", step["dataset_catalog"]
+        assert got == want, f"Superset answered {got}, the demo files give {want}"
+
+
 def check(args: argparse.Namespace, report: Report, work: Path) -> None:
     """Every step of the module docstring; raises at the first failure."""
     python = ensure_venv(args.venv, report)
@@ -243,9 +333,9 @@ def check(args: argparse.Namespace, report: Report, work: Path) -> None:
             available = api.get("/api/v1/database/available/")["databases"]
             step["engine_spec"] = [e["name"] for e in available if e.get("engine") == "gateway"]
             assert step["engine_spec"] == ["Federated SQL Gateway"], step["engine_spec"]
-        with report.step("catalogs, schemas and tables through Superset's API") as step:
+        check_catalogs(api, database_id, config, report)
+        with report.step("no catalog chosen: schemas source.schema, their tables and columns") as step:
             base = f"/api/v1/database/{database_id}"
-            step["catalogs"] = api.get(f"{base}/catalogs/")["result"]
             schemas = step["schemas"] = sorted(api.get(f"{base}/schemas/", q="(force:!t)")["result"])
             step["tables"] = {schema: sorted(t["value"] for t in api.get(
                 f"{base}/tables/", q=f"(force:!t,schema_name:'{schema}')")["result"]) for schema in schemas}
@@ -257,17 +347,13 @@ def check(args: argparse.Namespace, report: Report, work: Path) -> None:
             assert step["customers_columns"][0][0] == "id", step["customers_columns"]
         with report.step("SQL Lab's table preview (the SELECT * Superset writes for demo_db.main.customers)") as step:
             step["select_star"] = metadata["selectStar"]
-            preview = api.post("/api/v1/sqllab/execute/", {
-                "database_id": database_id, "sql": metadata["selectStar"], "runAsync": False, "queryLimit": 100,
-                "client_id": secrets.token_hex(5), "schema": "demo_db.main", "tab": "preview"})
+            preview = sqllab(api, database_id, metadata["selectStar"], None, "demo_db.main", limit=100)
             ids = sorted(r["id"] for r in preview["data"])
             known = [c["id"] for c in customers_db(config)]
             step["rows"] = len(ids)
             assert ids and len(ids) == min(100, len(known)) and set(ids) <= set(known), ids
         with report.step("POST /api/v1/sqllab/execute/ (a federated query) returns the expected rows") as step:
-            answer = api.post("/api/v1/sqllab/execute/", {
-                "database_id": database_id, "sql": FEDERATED_SQL, "runAsync": False, "queryLimit": 1000,
-                "client_id": secrets.token_hex(5), "schema": None, "tab": "superset_check"})
+            answer = sqllab(api, database_id, FEDERATED_SQL, None, None)
             step["status"] = answer.get("status")
             step["executed_sql"] = (answer.get("query") or {}).get("executedSql")
             got = [[r["region"], r["orders"], round(float(r["total"]), 2)] for r in answer["data"]]
@@ -333,7 +419,7 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     result = {"ok": ok, "seconds": round(time.perf_counter() - t0, 1), **report.facts, "steps": report.steps,
-              "query": FEDERATED_SQL}
+              "query": FEDERATED_SQL, "catalog_query": CATALOG_SQL}
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"{'PASSED' if ok else 'FAILED'} in {result['seconds']} s: Superset {report.facts.get('superset')} "

@@ -2,19 +2,32 @@
 the 1.4 that Apache Superset 6.1 pins (``bench/superset_check.py`` runs Superset on it).
 
     >>> import sqlalchemy as sa                                                          # doctest: +SKIP
-    >>> engine = sa.create_engine("gateway+flightsql://127.0.0.1:8815")                  # doctest: +SKIP
-    >>> sa.inspect(engine).get_schema_names()                                            # doctest: +SKIP
+    >>> sa.inspect(sa.create_engine("gateway+flightsql://127.0.0.1:8815")).get_schema_names()  # doctest: +SKIP
     ['demo_db.main', 'demo_lake.main']
+    >>> lake = sa.create_engine("gateway+flightsql://127.0.0.1:8815?catalog=demo_lake")  # doctest: +SKIP
+    >>> sa.inspect(lake).get_schema_names(), sa.inspect(lake).get_table_names("main")     # doctest: +SKIP
+    (['main'], ['orders', 'regions'])
 
 The package's entry point (``sqlalchemy.dialects``: ``gateway.flightsql`` and ``gateway``) registers it: no
 import or config line is needed. URL: ``gateway+flightsql://[user:password@]host[:port][?options]`` with options
 ``tls=true`` (``grpc+tls``), ``tls_ca=/path/ca.pem``, ``tls_skip_verify=true``, ``token=...`` (a bearer or API
-token), ``timeout_s=...`` and ``max_staleness_s=...`` (as ``gateway.client.connect``). Port 8815 by default.
+token), ``timeout_s=...`` and ``max_staleness_s=...`` (as ``gateway.client.connect``), ``catalog=...`` and
+``schema=...`` (below). Port 8815 by default. ``catalog`` and ``schema`` may also be given as ``connect_args``.
 
-Names: a gateway source is a catalog, so a SQLAlchemy *schema* is ``"source.schema"`` (``demo_db.main``) and is
-rendered as two quoted identifiers (``"demo_db"."main".customers``); two sources with a schema of the same
-name stay apart. Reflection answers from the gateway's Flight SQL metadata: schemas, tables, views, columns with
-types (from their Arrow types) and nullability, primary keys and foreign keys (Flight SQL GetPrimaryKeys /
+Names: a gateway source is a catalog. Without ``catalog`` an engine sees every source and a SQLAlchemy *schema* is
+``"source.schema"`` (``demo_db.main``), rendered as two identifiers (``demo_db.main.customers``): two sources with
+a schema of the same name stay apart. With ``catalog=source`` an engine works in that source, as SQLAlchemy's
+dialects for multi-catalog databases do (Trino, Databricks): its schemas are the source's plain schema names
+(``main``); ``engine.dialect.get_catalog_names(connection)`` lists the sources. ``schema`` names the engine's
+default schema (``source.schema`` without ``catalog``, a plain name with it; with ``catalog`` alone, a source with
+a single schema makes that one the default). Each connection sends both to the gateway as the Flight SQL session's
+``catalog`` / ``schema`` options, so unqualified table names in SQL resolve there first (``SELECT * FROM
+customers``); fully qualified ``source.schema.table`` names reach every source from any engine. The gateway forgets
+a session idle longer than ``auth.token_ttl_s`` (1 h): give a pooled engine a shorter ``pool_recycle``. Superset's
+engine spec (``gateway.superset``) makes one engine per catalog and schema this way.
+
+Reflection answers from the gateway's Flight SQL metadata: schemas, tables, views, columns with types (from
+their Arrow types) and nullability, primary keys and foreign keys (Flight SQL GetPrimaryKeys /
 GetImportedKeys; empty where a source declares none), column comments where the server sends
 ``ARROW:FLIGHT:SQL:REMARKS``; no indexes; table comments are not known (None). Parameters use the ``qmark``
 style: ``text("... :x")`` and ``select()`` bind values positionally as the statement's typed parameters.
@@ -35,6 +48,7 @@ from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.sql import compiler
 
 from gateway import client as gateway_client
+from gateway.errors import UnknownObjectError
 
 DEFAULT_PORT = 8815
 _TRUE = ("1", "true", "yes", "on")
@@ -80,10 +94,15 @@ def datetime_literal(type_name: str, value: dt.datetime) -> str | None:
 
 
 class GatewayIdentifierPreparer(compiler.IdentifierPreparer):
-    """Double-quoted identifiers; a schema ``source.schema`` is rendered as ``"source"."schema"``."""
+    """Double-quoted identifiers. Without a catalog a schema ``source.schema`` is rendered as
+    ``"source"."schema"`` (split at its first dot: a Flight SQL source's schema may hold one); an engine with a
+    catalog renders its plain schema names as one identifier."""
 
     def quote_schema(self, schema: str, force: Any = None) -> str:
-        return ".".join(self.quote(part) for part in schema.split("."))
+        source, dot, name = schema.partition(".")
+        if getattr(self.dialect, "catalog", None) is not None or not dot:
+            return self.quote(schema)
+        return f"{self.quote(source)}.{self.quote(name)}"
 
 
 def sqlalchemy_type(arrow_type: pa.DataType) -> sqltypes.TypeEngine:
@@ -119,6 +138,18 @@ def _split(schema: str | None) -> tuple[str, str]:
     return source, name
 
 
+def _session_defaults(catalog: str | None, schema: str | None) -> tuple[str | None, str | None]:
+    """The Flight SQL session's ``catalog`` / ``schema`` options for an engine's ``catalog`` and default
+    ``schema`` (``source.schema`` when there is no catalog).
+
+        >>> _session_defaults("demo_db", "main"), _session_defaults(None, "demo_db.main"), _session_defaults(None, None)
+        (('demo_db', 'main'), ('demo_db', 'main'), (None, None))
+    """
+    if catalog is not None or schema is None:
+        return catalog, schema
+    return _split(schema)
+
+
 def _dbapi_connection(connection):
     """The ADBC connection under a SQLAlchemy ``Connection``: behind the pool's wrapper, or (SQLAlchemy 1.4's
     first connect, which runs ``initialize``) the driver's connection itself."""
@@ -150,6 +181,10 @@ class GatewayDialect(default.DefaultDialect):
         super().__init__(**kwargs)
         # the gateway.client connection behind each DB-API connection (its keys need a raw Flight client)
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        #: the source this engine works in (URL or connect_args ``catalog``); None: every source, schemas are
+        #: ``source.schema``. One value per engine: its URL and connect_args are the same for each connection
+        self.catalog: str | None = None
+        self._schema: str | None = None  # the URL or connect_args ``schema`` (see ``_get_default_schema_name``)
 
     @classmethod
     def import_dbapi(cls):
@@ -177,11 +212,27 @@ class GatewayDialect(default.DefaultDialect):
         for name in ("timeout_s", "max_staleness_s"):
             if name in query:
                 kwargs[name] = float(query[name])
+        for name in ("catalog", "schema"):
+            if query.get(name):
+                kwargs[name] = query[name]
+        self.catalog = kwargs.get("catalog")  # known before a first connection, for the identifier preparer
         return [], kwargs
 
     def connect(self, *cargs: Any, **cparams: Any):
-        """A DB-API connection (the ADBC driver's, autocommit) made by ``gateway.client.connect``."""
+        """A DB-API connection (the ADBC driver's, autocommit) made by ``gateway.client.connect``, its Flight
+        SQL session's ``catalog`` / ``schema`` set from the engine's (see the module docstring)."""
+        self.catalog = cparams.pop("catalog", None) or None
+        self._schema = cparams.pop("schema", None) or None
+        catalog, schema = _session_defaults(self.catalog, self._schema)
         connection = gateway_client.connect(**cparams)
+        try:
+            if catalog is not None:
+                connection.adbc.adbc_current_catalog = catalog
+            if schema is not None:
+                connection.adbc.adbc_current_db_schema = schema
+        except Exception as exc:  # an unknown catalog or schema, or one this user may not use
+            connection.close()
+            raise gateway_client.rebuild_error(exc) from exc
         self._clients[connection.adbc] = connection
         return connection.adbc
 
@@ -216,19 +267,44 @@ class GatewayDialect(default.DefaultDialect):
         return tuple(int(p) for p in version.split(".") if p.isdigit())
 
     def _get_default_schema_name(self, connection) -> str | None:
-        return None
+        """The engine's ``schema``, checked once per engine here (the gateway's session takes any schema name:
+        UnknownObjectError); with a catalog and no ``schema``, the catalog's schema if it has only one."""
+        source, schema = _session_defaults(self.catalog, self._schema)
+        if source is None:
+            return None
+        schemas = self._client(connection).schemas(source)
+        if schema is None:
+            return schemas[0] if len(schemas) == 1 else None
+        if schema not in schemas:
+            raise UnknownObjectError("schema", schema, schemas, context=f"source '{source}'")
+        return self._schema
+
+    def _locate(self, schema: str | None) -> tuple[str, str]:
+        """``(source, schema)`` of a SQLAlchemy schema name (None: the default schema): a plain name in the
+        engine's catalog, or ``source.schema`` (a ValueError names a schema without its source)."""
+        schema = schema if schema is not None else self.default_schema_name
+        if self.catalog is not None and schema is not None:
+            return self.catalog, schema
+        return _split(schema)
 
     # ---- reflection ------------------------------------------------------------------------------------------
 
+    def get_catalog_names(self, connection, **kw: Any) -> list[str]:
+        """The sources this user may see (Flight SQL catalogs); ``gateway.superset`` lists them as Superset's
+        catalogs."""
+        return self._client(connection).sources()
+
     def get_schema_names(self, connection, **kw: Any) -> list[str]:
-        """Every ``source.schema`` this user may see."""
+        """The schemas of the engine's catalog; without one, every ``source.schema`` this user may see."""
         client = self._client(connection)
+        if self.catalog is not None:
+            return client.schemas(self.catalog)
         return [f"{source}.{schema}" for source in client.sources() for schema in client.schemas(source)]
 
     def _tables(self, connection, schema: str | None, kind: str) -> list[str]:
-        if schema is None:
-            return []  # no default schema: every table lives in a source
-        source, name = _split(schema)
+        if schema is None and self.default_schema_name is None:
+            return []  # no default schema: every table lives in a schema of a source
+        source, name = self._locate(schema)
         return [t for _, t in self._client(connection).tables(source, name, [kind])]
 
     def get_table_names(self, connection, schema: str | None = None, **kw: Any) -> list[str]:
@@ -238,14 +314,14 @@ class GatewayDialect(default.DefaultDialect):
         return self._tables(connection, schema, "VIEW")
 
     def has_table(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> bool:
-        if schema is None:
+        if schema is None and self.default_schema_name is None:
             return False
-        source, name = _split(schema)
+        source, name = self._locate(schema)
         return (name, table_name) in self._client(connection).table_types(source, name)
 
     def get_columns(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> list[dict]:
         """Name, SQLAlchemy type (from the Arrow type), nullability and comment of each column."""
-        source, name = _split(schema)
+        source, name = self._locate(schema)
         client = self._client(connection)
         if (name, table_name) not in client.table_types(source, name):
             raise NoSuchTableError(f"{schema}.{table_name}")
@@ -258,18 +334,20 @@ class GatewayDialect(default.DefaultDialect):
         return columns
 
     def get_pk_constraint(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> dict:
-        source, name = _split(schema)
+        source, name = self._locate(schema)
         return {"constrained_columns": self._client(connection).primary_key(source, name, table_name),
                 "name": None}
 
     def get_foreign_keys(self, connection, table_name: str, schema: str | None = None, **kw: Any) -> list[dict]:
-        """One entry per foreign key (composite keys in key order); referred schemas are ``source.schema``."""
-        source, name = _split(schema)
+        """One entry per foreign key (composite keys in key order); a referred schema is named as
+        ``get_schema_names`` names it (a plain name in the engine's catalog, otherwise ``source.schema``)."""
+        source, name = self._locate(schema)
         keys: dict[str, dict] = {}
         for row in self._client(connection).foreign_keys(source, name, table_name):
             key = keys.setdefault(row["fk_key_name"] or f"fk_{row['pk_table_name']}", {
                 "name": row["fk_key_name"], "constrained_columns": [], "referred_columns": [],
-                "referred_schema": f"{row['pk_catalog_name']}.{row['pk_db_schema_name']}",
+                "referred_schema": row["pk_db_schema_name"] if row["pk_catalog_name"] == self.catalog
+                else f"{row['pk_catalog_name']}.{row['pk_db_schema_name']}",
                 "referred_table": row["pk_table_name"], "options": {},
             })
             key["constrained_columns"].append(row["fk_column_name"])

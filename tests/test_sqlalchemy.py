@@ -1,9 +1,10 @@
 """The SQLAlchemy 2 dialect ``gateway+flightsql://`` (gateway/sqlalchemy.py) against the real Flight SQL server:
 SQLAlchemy's inspector, ``select()`` and ``text()`` with named and positional parameters, over SQLite, Parquet and a
-real PostgreSQL database with composite and single-column foreign keys; the same dialect on SQLAlchemy 1.4 (as
-Apache Superset 6.1 pins it); the time-grain SQL and date literals of the Superset engine spec. Expected values
-come from the sources read directly (sqlite3, pyarrow.dataset, PostgreSQL's own catalog), never through the
-gateway.
+real PostgreSQL database with composite and single-column foreign keys; engines with a catalog (``?catalog=``, a
+source) and a default schema, whose unqualified names resolve there (``customers`` is both ``demo_db.main`` and
+``pg.crm``); the same dialect on SQLAlchemy 1.4 (as Apache Superset 6.1 pins it); the time-grain SQL and date
+literals of the Superset engine spec. Expected values come from the sources read directly (sqlite3,
+pyarrow.dataset, PostgreSQL itself), never through the gateway.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import adbc_driver_postgresql.dbapi as pg
 import pyarrow.dataset as ds
 import pytest
 import sqlalchemy as sa
 
+from gateway.errors import UnknownObjectError
 from gateway.settings import settings_from_dict
 from gateway.sqlalchemy import TIME_GRAINS, datetime_literal
 from tests.conftest import IN_CI
@@ -49,9 +52,26 @@ def engine(served):
     engine.dispose()
 
 
+@contextlib.contextmanager
+def gateway_engine(served, query: str = "", **kwargs):
+    """An engine on the served gateway with URL query ``query`` (``catalog=pg&schema=crm``), disposed after."""
+    engine = sa.create_engine(f"gateway+flightsql://127.0.0.1:{served[1].port}{'?' if query else ''}{query}",
+                              **kwargs)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def sqlite_rows(demo_folder, sql: str, params: tuple = ()) -> list[tuple]:
     with contextlib.closing(sqlite3.connect(demo_folder / "demo_data" / "demo.db")) as db:
         return db.execute(sql, params).fetchall()
+
+
+def pg_rows(pg_database: str, sql: str) -> list[tuple]:
+    with pg.connect(pg_database) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
 
 
 def test_entry_points_register_the_dialect_without_an_import(served):
@@ -154,6 +174,82 @@ def test_join_across_two_sources_with_the_same_schema_name(engine, demo_folder):
     assert rows == sorted(counts.items())
 
 
+def test_a_catalog_engine_names_the_schemas_of_its_source_plainly(served, engine, pg_database):
+    with gateway_engine(served, "catalog=pg") as pg_engine:
+        inspector = sa.inspect(pg_engine)
+        with pg_engine.connect() as conn:
+            assert pg_engine.dialect.get_catalog_names(conn) == ["demo_db", "demo_lake", "pg"]
+        schemas = inspector.get_schema_names()
+        assert {"bi", "crm"} <= set(schemas)
+        assert schemas == [s.removeprefix("pg.") for s in sa.inspect(engine).get_schema_names() if s.startswith("pg.")]
+        real = {name for (name,) in pg_rows(pg_database, "SELECT table_name FROM information_schema.tables "
+                                                         "WHERE table_schema = 'bi' AND table_type = 'BASE TABLE'")}
+        assert set(inspector.get_table_names(schema="bi")) == real and {"parent", "child"} <= real
+        views = {name for (name,) in pg_rows(pg_database, "SELECT table_name FROM information_schema.views "
+                                                          "WHERE table_schema = 'bi'")}
+        assert set(inspector.get_view_names(schema="bi")) == views and "slow" in views  # other tests add views
+        assert inspector.get_table_names() == []  # pg has several schemas and the engine names none
+        assert [(c["name"], type(c["type"])) for c in inspector.get_columns("parent", schema="bi")] == [
+            ("a", sa.Integer), ("b", sa.Integer), ("label", sa.String)]
+        assert inspector.get_pk_constraint("parent", schema="bi")["constrained_columns"] == ["a", "b"]
+        [child_fk] = inspector.get_foreign_keys("child", schema="bi")
+        assert (child_fk["referred_schema"], child_fk["referred_table"]) == ("bi", "parent")
+        assert not inspector.has_table("customers", schema="bi") and inspector.has_table("customers", schema="crm")
+
+
+def test_a_catalog_with_one_schema_makes_it_the_default(served, demo_folder):
+    lake = ds.dataset(demo_folder / "demo_data" / "lake" / "orders", format="parquet", partitioning="hive")
+    with gateway_engine(served, "catalog=demo_lake") as lake_engine:
+        inspector = sa.inspect(lake_engine)
+        assert inspector.default_schema_name == "main" and inspector.get_schema_names() == ["main"]
+        assert inspector.get_table_names() == inspector.get_table_names(schema="main") == ["orders", "regions"]
+        orders = sa.Table("orders", sa.MetaData(), autoload_with=lake_engine)  # no schema: the default one
+        assert [c.name for c in orders.columns] == lake.schema.names
+        with lake_engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(orders)).scalar() == lake.count_rows()
+
+
+def test_unqualified_names_resolve_in_the_engines_catalog_and_schema(served, engine, demo_folder, pg_database):
+    [(pg_count,)] = pg_rows(pg_database, "SELECT count(*) FROM crm.customers")
+    [(sqlite_count,)] = sqlite_rows(demo_folder, "SELECT count(*) FROM customers")
+    assert pg_count != sqlite_count  # so that each answer shows which customers table was read
+    count = sa.text("SELECT count(*) FROM customers")
+    with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="ambiguous"):
+        conn.execute(count)  # no catalog: customers is demo_db.main.customers and pg.crm.customers
+    for query, kwargs in (("catalog=pg&schema=crm", {}), ("", {"connect_args": {"catalog": "pg", "schema": "crm"}})):
+        with gateway_engine(served, query, **kwargs) as pg_engine, pg_engine.connect() as conn:
+            assert pg_engine.dialect.default_schema_name == "crm"
+            assert conn.execute(count).scalar() == pg_count
+            customers = sa.Table("customers", sa.MetaData(), schema="crm", autoload_with=pg_engine)
+            assert str(sa.select(customers.c.id).compile(pg_engine)).split()[-1] == "crm.customers"
+            assert conn.execute(sa.select(sa.func.count()).select_from(customers)).scalar() == pg_count
+    for query in ("catalog=demo_db", "schema=demo_db.main"):  # a single-schema source; a source.schema default
+        with gateway_engine(served, query) as db_engine, db_engine.connect() as conn:
+            assert conn.execute(count).scalar() == sqlite_count
+            assert sa.inspect(db_engine).get_table_names() == ["customers", "products"]
+            # fully qualified names reach every source from any engine
+            joined = sa.text("SELECT count(*) FROM customers c JOIN pg.crm.customers p ON p.id = c.id")
+            assert conn.execute(joined).scalar() == min(pg_count, sqlite_count)
+
+
+def test_an_unknown_catalog_or_schema_fails_at_connect(served):
+    with gateway_engine(served, "catalog=nope") as bad, pytest.raises(sa.exc.DBAPIError, match="'catalog'"):
+        bad.connect()  # the gateway refuses the session option
+    for query in ("catalog=pg&schema=nope", "schema=demo_db.nope"):
+        with gateway_engine(served, query) as bad, pytest.raises(UnknownObjectError, match="unknown schema 'nope'"):
+            bad.connect()
+    with gateway_engine(served, "schema=main") as bad, pytest.raises(ValueError, match=r"expected 'source\.schema'"):
+        bad.connect()  # without a catalog a schema names its source
+
+
+def test_schema_names_with_a_dot_are_quoted_as_the_engine_names_schemas():
+    # a flightsql source names its schemas catalog.schema of the remote server: one identifier of the gateway
+    query = sa.select(sa.table("t", sa.column("a"), schema="gw2.remote.sales"))
+    assert str(query.compile(sa.create_engine("gateway+flightsql://h:1"))).split()[-1] == 'gw2."remote.sales".t'
+    query = sa.select(sa.table("t", sa.column("a"), schema="remote.sales"))
+    assert str(query.compile(sa.create_engine("gateway+flightsql://h:1?catalog=gw2"))).split()[-1] == '"remote.sales".t'
+
+
 def sqlalchemy_14() -> Path:
     """A folder holding SQLAlchemy 1.4 (``pip install --target``, made once and reused); skipped when it cannot
     be installed, failed under CI=true."""
@@ -185,7 +281,13 @@ out = {"version": sa.__version__, "schemas": inspector.get_schema_names(),
 with engine.connect() as conn:
     sql = sa.text("SELECT id, region FROM demo_db.customers WHERE region = :r AND id < :n ORDER BY id")
     out["rows"] = [list(r) for r in conn.execute(sql, {"r": "south", "n": 40})]
+    out["catalogs"] = engine.dialect.get_catalog_names(conn)
 engine.dispose()
+lake = sa.create_engine(sys.argv[1] + "?catalog=demo_lake&schema=main")  # as Superset makes it for SQL Lab
+out["lake_schemas"], out["lake_tables"] = sa.inspect(lake).get_schema_names(), sa.inspect(lake).get_table_names()
+with lake.connect() as conn:
+    out["lake_count"] = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar()
+lake.dispose()
 print(json.dumps(out))
 """
 
@@ -207,6 +309,9 @@ def test_the_dialect_works_with_sqlalchemy_1_4_as_apache_superset_pins_it(served
     expected = sqlite_rows(demo_folder, "SELECT id, region FROM customers WHERE region = ? AND id < ? ORDER BY id",
                            ("south", 40))
     assert [tuple(r) for r in out["rows"]] == expected and expected
+    assert out["catalogs"] == ["demo_db", "demo_lake", "pg"]
+    assert (out["lake_schemas"], out["lake_tables"]) == (["main"], ["orders", "regions"])
+    assert out["lake_count"] == ds.dataset(demo_folder / "demo_data" / "lake" / "orders", partitioning="hive").count_rows()
 
 
 # the Superset engine spec's SQL (gateway/superset.py hands these to Superset; bench/superset_check.py runs it)
