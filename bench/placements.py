@@ -17,6 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from tests import tpch
+
 # a fixed order (not tests/tpch.py's dict order) so that random:SEED stays the same placement
 TABLES = ("lineitem", "orders", "customer", "part", "partsupp", "supplier", "nation", "region")
 SOURCES = ("pg", "maria", "lake")
@@ -80,41 +82,11 @@ def lake_location(lake: Path, table: str) -> Path:
 
 # -- loading every table everywhere ----------------------------------------------------------------------
 
-def _sql_type(t: pa.DataType, mysql: bool) -> str:
-    if pa.types.is_int32(t):
-        return "integer"
-    if pa.types.is_int64(t):
-        return "bigint"
-    if pa.types.is_decimal(t):
-        return f"decimal({t.precision},{t.scale})" if mysql else f"numeric({t.precision},{t.scale})"
-    if pa.types.is_date32(t):
-        return "date"
-    if pa.types.is_string(t):
-        return "varchar(255)" if mysql else "text"
-    raise ValueError(f"no SQL type for {t}")
-
-
 def load_postgres(uri: str, tables: dict[str, pa.Table], say=lambda text: None) -> None:
-    """All tables into schema ``tpch`` of the (fresh) database at ``uri``: ADBC ingest (COPY) into a staging
-    table with decimals as text, ``INSERT ... SELECT`` with the numeric casts, primary key, ``ANALYZE``."""
-    import adbc_driver_postgresql.dbapi as pg
-
-    with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("CREATE SCHEMA IF NOT EXISTS tpch")
-        for name in TABLES:
-            say(f"  PostgreSQL tpch.{name} ({tables[name].num_rows:,} rows)")
-            table = tables[name]
-            columns = ", ".join(f"{f.name} {_sql_type(f.type, False)} NOT NULL" for f in table.schema)
-            cur.execute(f"CREATE TABLE tpch.{name} ({columns})")
-            staging = table.cast(pa.schema([
-                pa.field(f.name, pa.string() if pa.types.is_decimal(f.type) else f.type) for f in table.schema]))
-            cur.adbc_ingest(f"{name}_staging", staging, mode="create", db_schema_name="tpch")
-            select = ", ".join(f"{f.name}::{_sql_type(f.type, False)}" if pa.types.is_decimal(f.type) else f.name
-                               for f in table.schema)
-            cur.execute(f"INSERT INTO tpch.{name} SELECT {select} FROM tpch.{name}_staging")
-            cur.execute(f"DROP TABLE tpch.{name}_staging")
-            cur.execute(f"ALTER TABLE tpch.{name} ADD PRIMARY KEY ({', '.join(PRIMARY_KEYS[name])})")
-            cur.execute(f"ANALYZE tpch.{name}")
+    """All tables into schema ``tpch`` of the (fresh) database at ``uri`` (``tests.tpch.load_postgres``: ADBC
+    ingest into a staging table with decimals as text, ``INSERT ... SELECT`` with the numeric casts), each with
+    its primary key, ``ANALYZE``."""
+    tpch.load_postgres(uri, tables, TABLES, PRIMARY_KEYS, say)
 
 
 def load_mysql(params: dict, database: str, tables: dict[str, pa.Table], scratch: Path,
@@ -132,7 +104,7 @@ def load_mysql(params: dict, database: str, tables: dict[str, pa.Table], scratch
             for name in TABLES:
                 table = tables[name]
                 say(f"  MariaDB {database}.{name} ({table.num_rows:,} rows)")
-                columns = ", ".join(f"{f.name} {_sql_type(f.type, True)} NOT NULL" for f in table.schema)
+                columns = ", ".join(f"{f.name} {tpch.sql_type(f.type, True)} NOT NULL" for f in table.schema)
                 cur.execute(f"CREATE TABLE {name} ({columns}, PRIMARY KEY ({', '.join(PRIMARY_KEYS[name])}))")
                 path = scratch / f"{name}.csv"
                 pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=False, delimiter="|"))

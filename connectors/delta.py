@@ -24,10 +24,8 @@ Every query reads the table's newest version (``update_incremental``: one listin
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +36,9 @@ import pyarrow.fs as pafs
 from datafusion import DataFrame, SessionContext
 from sqlglot import exp
 
-from connectors.arrow import datafusion as df_boundary
-from connectors.arrow.datafusion import StreamCancelled
-from connectors.arrow.streams import conformed_reader
-from connectors.base import ColumnStatistics, Connector, Fragment, TableStatistics
+from connectors.base import ColumnStatistics, Fragment, TableStatistics
 from connectors.errors import InvalidRequestError, SourceQueryError, SourceUnavailableError, UnknownObjectError
-from connectors.files import FileConnector
+from connectors.lake import LakeConnector, first_line, utc_instant
 from connectors.objectstore import ObjectStore, is_object_store
 
 log = logging.getLogger(__name__)
@@ -52,7 +47,7 @@ log = logging.getLogger(__name__)
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
-class DeltaConnector(Connector):
+class DeltaConnector(LakeConnector):
     """A folder or object-store prefix of Delta tables; one schema, ``main``.
 
     Options: ``path`` (a folder or ``s3://bucket/prefix``), and for object stores ``endpoint``, ``region``,
@@ -62,8 +57,6 @@ class DeltaConnector(Connector):
     """
 
     kind = "delta"
-    dialect = "postgres"  # DataFusion's SQL; see planner.dialects
-    capabilities = FileConnector.capabilities
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
@@ -71,8 +64,6 @@ class DeltaConnector(Connector):
         self.store = ObjectStore.from_options(path, options) if is_object_store(path) else None
         self.root = None if self.store else Path(path)
         self._tables: dict[str, Any] | None = None  # name -> DeltaTable (newest version seen)
-        self._lock = threading.RLock()
-        self._cancels: dict[int, threading.Event] = {}
 
     # -- locating tables -----------------------------------------------------------------------------------
 
@@ -133,17 +124,15 @@ class DeltaConnector(Connector):
                 return DeltaTable(self._uri(table), version=int(value.this), storage_options=self._storage())
             if kind == "TIMESTAMP" and isinstance(value, exp.Literal | exp.Cast):
                 text = value.name if isinstance(value, exp.Literal) else value.this.name
-                when = dt.datetime.fromisoformat(text)
-                when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
                 older = DeltaTable(self._uri(table), storage_options=self._storage())
-                older.load_as_version(when)
+                older.load_as_version(utc_instant(text))
                 return older
         except ValueError as exc:
             raise InvalidRequestError(f"source '{self.name}', table '{table}': bad time-travel value "
                                       f"{value.sql()}: {exc}") from exc
         except Exception as exc:
             raise InvalidRequestError(f"source '{self.name}', table '{table}' has no {kind.lower()} "
-                                      f"{value.sql()}: {_first_line(exc)}") from exc
+                                      f"{value.sql()}: {first_line(exc)}") from exc
         raise InvalidRequestError(f"source '{self.name}', table '{table}': time travel takes FOR VERSION AS OF "
                                   "<integer> or FOR TIMESTAMP AS OF '<ISO time>'")
 
@@ -163,7 +152,7 @@ class DeltaConnector(Connector):
             mapped = self.store.unavailable(self.name, exc)
             if "object store error" not in mapped.message:
                 return mapped
-        return SourceQueryError(self.name, f"table '{table}' cannot be read: {_first_line(exc)}")
+        return SourceQueryError(self.name, f"table '{table}' cannot be read: {first_line(exc)}")
 
     def refresh(self) -> None:
         """Forget the listed tables, so new or dropped tables are seen on next use."""
@@ -249,7 +238,7 @@ class DeltaConnector(Connector):
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def _register_all(self, query: exp.Expression, ctx: SessionContext, prefix: str) -> None:
+    def register_tables(self, query: exp.Expression, ctx: SessionContext, prefix: str) -> None:
         """Register each Delta table ``query`` reads in ``ctx`` (as the version it asks for, else the newest)
         under a name of its own, and point the query's table nodes at those names."""
         ctes = {cte.alias for cte in query.find_all(exp.CTE)}
@@ -301,7 +290,7 @@ class DeltaConnector(Connector):
                 lines.append(f"{node.name}: Delta version {delta.version()}{travel}, {kept} of {total} files kept "
                              f"({total - kept} pruned by partition values and min/max statistics)")
             except Exception as exc:
-                lines.append(f"{node.name}: (version and files unknown: {_first_line(exc)})")
+                lines.append(f"{node.name}: (version and files unknown: {first_line(exc)})")
         return lines
 
     def native_view(self, fragment: Fragment, ctx: SessionContext) -> DataFrame | None:
@@ -309,59 +298,13 @@ class DeltaConnector(Connector):
         files by the whole query's filters); columns cast to ``fragment.schema`` where their types differ."""
         if not isinstance(fragment.ast, exp.Select | exp.Union):
             return None
-        query = fragment.ast.copy()
-        try:
-            self._register_all(query, ctx, "__delta_")
-            df = ctx.sql(query.sql(dialect=self.dialect))
-        except (InvalidRequestError, SourceUnavailableError, UnknownObjectError, SourceQueryError):
-            raise
-        except Exception as exc:
-            raise SourceQueryError(self.name, _first_line(exc), fragment.sql) from exc
+        df = self.dataframe(fragment, fragment.ast.copy(), ctx, "__delta_")
         actual = df.schema()
         if actual.names != fragment.schema.names:
             return None
         casts = {f.name: f.type for f, a in zip(fragment.schema, actual, strict=True) if f.type != a.type}
         self.scans += 1
         return df.cast(casts) if casts else df
-
-    def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
-        """Run the fragment in a DataFusion session of its own; streams, conformed to its schema."""
-        ctx = df_boundary.session(plain_types=True)
-        query = fragment.ast.copy() if fragment.ast is not None else exp.maybe_parse(fragment.sql, dialect="postgres")
-        try:
-            self._register_all(query, ctx, "t_")
-            df = ctx.sql(query.sql(dialect=self.dialect))
-        except (InvalidRequestError, SourceUnavailableError, UnknownObjectError, SourceQueryError):
-            raise
-        except Exception as exc:
-            raise SourceQueryError(self.name, _first_line(exc), fragment.sql) from exc
-        self.scans += 1
-        cancel = self._cancels.setdefault(id(fragment), threading.Event())
-
-        def batches():
-            try:
-                yield from df_boundary.batches(df, cancel)
-            except StreamCancelled:
-                raise SourceQueryError(self.name, "the statement was cancelled", fragment.sql) from None
-            except Exception as exc:
-                raise SourceQueryError(self.name, _first_line(exc), fragment.sql) from exc
-            finally:
-                self._cancels.pop(id(fragment), None)
-
-        return conformed_reader(fragment.schema, batches())
-
-    def cancel(self, fragment: Fragment) -> None:
-        """Stop the fragment's DataFusion plan if it runs."""
-        event = self._cancels.get(id(fragment))
-        if event is not None:
-            event.set()
-
-
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)[:400]
 
 
 def _partition_name(keys: list[str], row: dict) -> str:

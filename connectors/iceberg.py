@@ -17,26 +17,22 @@ Time travel: ``FOR VERSION AS OF <snapshot id>`` / ``FOR TIMESTAMP AS OF '<ISO t
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
-import threading
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+from datafusion import SessionContext
 from sqlglot import exp
 
-from connectors.arrow import datafusion as df_boundary
-from connectors.arrow.datafusion import StreamCancelled
-from connectors.arrow.streams import conformed_reader
-from connectors.base import Connector, Fragment, TableStatistics
-from connectors.errors import InvalidRequestError, SourceQueryError, SourceUnavailableError, UnknownObjectError
-from connectors.files import FileConnector
+from connectors.base import Fragment, TableStatistics
+from connectors.errors import InvalidRequestError, SourceUnavailableError, UnknownObjectError
+from connectors.lake import LakeConnector, first_line, utc_instant
 from connectors.objectstore import ObjectStore, is_object_store
 
 
-class IcebergConnector(Connector):
+class IcebergConnector(LakeConnector):
     """An Iceberg catalog; schemas are its namespaces (nested ones joined with ``.``).
 
     Options: ``uri`` (the catalog), ``warehouse``, ``catalog_name`` (the name the catalog's tables were
@@ -45,14 +41,10 @@ class IcebergConnector(Connector):
     """
 
     kind = "iceberg"
-    dialect = "postgres"  # DataFusion's SQL; see planner.dialects
-    capabilities = FileConnector.capabilities
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
         self._catalog: Any = None
-        self._lock = threading.RLock()
-        self._cancels: dict[int, threading.Event] = {}
 
     def _properties(self) -> dict[str, str]:
         """pyiceberg's catalog properties from the source's options."""
@@ -82,7 +74,7 @@ class IcebergConnector(Connector):
                     name = str(self.options.get("catalog_name") or self.name)
                     self._catalog = load_catalog(name, **self._properties())
                 except Exception as exc:
-                    raise SourceUnavailableError(self.name, f"its catalog cannot be opened: {_first_line(exc)}"
+                    raise SourceUnavailableError(self.name, f"its catalog cannot be opened: {first_line(exc)}"
                                                  ) from exc
             return self._catalog
 
@@ -107,7 +99,7 @@ class IcebergConnector(Connector):
             if type(exc).__name__ in ("NoSuchTableError", "NoSuchNamespaceError"):
                 raise UnknownObjectError(what, ".".join(map(str, args[0])) if args and isinstance(args[0], tuple)
                                          else str(args[0]), context=f"source '{self.name}'") from exc
-            raise SourceUnavailableError(self.name, f"its catalog failed ({what}): {_first_line(exc)}") from exc
+            raise SourceUnavailableError(self.name, f"its catalog failed ({what}): {first_line(exc)}") from exc
 
     # -- metadata ------------------------------------------------------------------------------------------
 
@@ -163,8 +155,7 @@ class IcebergConnector(Connector):
             if str(version.this).upper() == "VERSION":
                 snapshot = loaded.snapshot_by_id(int(text))
             else:
-                when = dt.datetime.fromisoformat(text)
-                when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+                when = utc_instant(text)
                 snapshot = loaded.snapshot_as_of_timestamp(int(when.timestamp() * 1000))
         except ValueError as exc:
             raise InvalidRequestError(f"source '{self.name}', table '{node.name}': bad time-travel value {text}: "
@@ -219,54 +210,22 @@ class IcebergConnector(Connector):
                              f"{total} data files planned ({total - kept} pruned by partitions and manifest "
                              "statistics)")
             except Exception as exc:
-                lines.append(f"{node.name}: (snapshot and files unknown: {_first_line(exc)})")
+                lines.append(f"{node.name}: (snapshot and files unknown: {first_line(exc)})")
         return lines
 
-    def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
-        """Each table of the fragment as a pruned Iceberg scan streamed into a DataFusion session of its own,
-        which runs the fragment's SQL; streams, conformed to ``fragment.schema``."""
-        query = fragment.ast.copy() if fragment.ast is not None else exp.maybe_parse(fragment.sql, dialect="postgres")
-        ctx = df_boundary.session(plain_types=True)
+    def register_tables(self, query: exp.Expression, ctx: SessionContext, prefix: str) -> None:
+        """Each table ``query`` reads as a pruned Iceberg scan streamed into ``ctx`` (which runs the fragment's
+        SQL: ``LakeConnector.scan``), under a name of its own that the query's table nodes then point at."""
         ctes = {cte.alias for cte in query.find_all(exp.CTE)}
-        try:
-            for node in [t for t in query.find_all(exp.Table) if t.name not in ctes]:
-                scan, snapshot, _ = self.plan_scan(node, query)
-                name = "t_" + hashlib.sha1(f"{node.db}\0{node.name}\0{snapshot}\0{id(node)}".encode()).hexdigest()[:16]
-                reader = scan.to_arrow_batch_reader()
-                target = _plain(reader.schema)
-                ctx.register_dataset(name, ds.dataset(_cast_reader(reader, target)))
-                node.set("version", None)
-                node.set("db", None)
-                node.set("this", exp.to_identifier(name, quoted=True))
-            df = ctx.sql(query.sql(dialect=self.dialect))
-        except (InvalidRequestError, SourceUnavailableError, UnknownObjectError):
-            raise
-        except Exception as exc:
-            raise SourceQueryError(self.name, _first_line(exc), fragment.sql) from exc
-        self.scans += 1
-        cancel = self._cancels.setdefault(id(fragment), threading.Event())
-
-        def batches():
-            try:
-                yield from df_boundary.batches(df, cancel)
-            except StreamCancelled:
-                raise SourceQueryError(self.name, "the statement was cancelled", fragment.sql) from None
-            except Exception as exc:
-                raise SourceQueryError(self.name, _first_line(exc), fragment.sql) from exc
-            finally:
-                self._cancels.pop(id(fragment), None)
-
-        return conformed_reader(fragment.schema, batches())
-
-    def cancel(self, fragment: Fragment) -> None:
-        event = self._cancels.get(id(fragment))
-        if event is not None:
-            event.set()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)[:400]
+        for node in [t for t in query.find_all(exp.Table) if t.name not in ctes]:
+            scan, snapshot, _ = self.plan_scan(node, query)
+            name = prefix + hashlib.sha1(f"{node.db}\0{node.name}\0{snapshot}\0{id(node)}".encode()).hexdigest()[:16]
+            reader = scan.to_arrow_batch_reader()
+            target = _plain(reader.schema)
+            ctx.register_dataset(name, ds.dataset(_cast_reader(reader, target)))
+            node.set("version", None)
+            node.set("db", None)
+            node.set("this", exp.to_identifier(name, quoted=True))
 
 
 def _plain_type(t: pa.DataType) -> pa.DataType:

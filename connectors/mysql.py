@@ -353,26 +353,13 @@ class MySQLConnector(InformationSchemaTables, Connector):
         0.67 s, 2 readers 0.55 s, 4 readers 0.42 s."""
         readers = int(self.options.get("parallel_readers", 4))
         select = fragment.ast
-        if readers < 2 or not isinstance(select, exp.Select):
-            return None
-        if any(select.args.get(k) for k in ("group", "having", "order", "limit", "offset", "distinct", "with")):
-            return None
-        if select.find(exp.AggFunc, exp.Subquery) or any(
-            j.side or (j.kind or "").upper() not in ("", "INNER", "CROSS") for j in select.args.get("joins") or []
-        ):
-            return None
-        first = select.find(exp.From).this
-        if not isinstance(first, exp.Table) or not first.args.get("db"):
+        first = _first_table_of_inner_joins(select) if readers >= 2 else None
+        if first is None:
             return None
         bounds = self._key_range(first.args["db"].name, first.name)
-        if bounds is None:
+        if bounds is None or _filters_by_key_set(select, bounds[0]):
             return None
         column, low, high = bounds
-        where = select.args.get("where")
-        for condition in where.find_all(exp.In) if where is not None else []:
-            if len(condition.expressions) > 50 or (isinstance(condition.this, exp.Column)
-                                                   and condition.this.name == column):
-                return None  # a key set (a dynamic filter): index lookups, few rows; ranges would add connections
         step = (high - low + 1) / readers
         cuts = [low + round(step * i) for i in range(1, readers)]
         key = exp.column(column, table=first.alias_or_name, quoted=True)
@@ -420,3 +407,28 @@ class MySQLConnector(InformationSchemaTables, Connector):
             "AND k.REFERENCED_TABLE_NAME IS NOT NULL ORDER BY 1, 2"
         ).to_pylist()
         return foreign_keys_from_rows(rows)
+
+
+def _first_table_of_inner_joins(select: exp.Expression | None) -> exp.Table | None:
+    """The first table (schema-qualified) of a plain select over inner joins, whose key ranges ``split`` reads side
+    by side; None for any other shape (grouping, ordering, limits, DISTINCT, WITH, aggregates, sub-queries, outer
+    joins)."""
+    if not isinstance(select, exp.Select):
+        return None
+    if any(select.args.get(k) for k in ("group", "having", "order", "limit", "offset", "distinct", "with")):
+        return None
+    if select.find(exp.AggFunc, exp.Subquery) or any(
+        j.side or (j.kind or "").upper() not in ("", "INNER", "CROSS") for j in select.args.get("joins") or []
+    ):
+        return None
+    first = select.find(exp.From).this
+    return first if isinstance(first, exp.Table) and first.args.get("db") else None
+
+
+def _filters_by_key_set(select: exp.Select, column: str) -> bool:
+    """Whether ``select`` filters by a key set (a dynamic filter: an IN list on ``column`` or one of more than 50
+    values): index lookups of few rows, which ranges would only spread over more connections."""
+    where = select.args.get("where")
+    return any(len(condition.expressions) > 50 or (isinstance(condition.this, exp.Column)
+                                                  and condition.this.name == column)
+               for condition in (where.find_all(exp.In) if where is not None else []))

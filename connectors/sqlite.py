@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
@@ -24,7 +23,7 @@ from connectors.base import (
     foreign_keys_from_rows,
 )
 from connectors.errors import SourceQueryError, SourceUnavailableError
-from connectors.statistics import SAMPLE_ROWS, sample_column_statistics
+from connectors.statistics import SAMPLE_ROWS, sample_column_statistics, typed_sample
 
 #: how long a gateway statement waits for a writer's commit (which briefly excludes readers in rollback-journal
 #: mode) before failing with "database is locked"
@@ -220,16 +219,7 @@ class SQLiteConnector(AdbcConnector):
             sql = " UNION ALL ".join(f"SELECT * FROM (SELECT {columns} FROM {name} {where} LIMIT {SAMPLE_ROWS // 10})"
                                      for where in [*slices, "ORDER BY rowid DESC"])
         fragment = Fragment(id="statistics", source=self.name, sql=sql, schema=fields, tables=[])
-        data = self.fetch_table(self.fragment_sql(fragment)).slice(self.witness_rows)
-        converted = []
-        for f, column in zip(fields, data.columns, strict=True):
-            if column.type != f.type:
-                try:
-                    column = pc.cast(column, f.type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    pass
-            converted.append(column)
-        return pa.table(converted, names=fields.names)
+        return typed_sample(self.fetch_table(self.fragment_sql(fragment)).slice(self.witness_rows), fields)
 
     def fingerprint(self, schema: str, table: str) -> str:
         try:

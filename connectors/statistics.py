@@ -121,38 +121,41 @@ def sample_column_statistics(sample: pa.Table, total_rows: float | None, origin:
         return out
     scale = (total_rows / n) if total_rows and total_rows > n else 1.0
     for name, column in zip(sample.column_names, sample.columns, strict=True):
-        if isinstance(column.type, pa.ExtensionType):
-            column = pa.chunked_array([c.storage for c in column.chunks], type=column.type.storage_type)
-        nulls = column.null_count
-        null_fraction = nulls / n
-        kind = column.type
-        if pa.types.is_nested(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or (
-            pa.types.is_null(kind)
-        ):
-            out[name] = ColumnStatistics(null_fraction=null_fraction, distinct=0.0 if nulls == n else None,
-                                         origin=label)
-            continue
-        non_null = n - nulls
-        if non_null == 0:
-            out[name] = ColumnStatistics(distinct=0.0, null_fraction=1.0, origin=label)
-            continue
-        counts = pc.value_counts(column.drop_null() if hasattr(column, "drop_null") else pc.drop_null(column))
-        values, freqs = counts.field("values"), counts.field("counts").to_numpy()
-        d = len(freqs)
-        f1 = int((freqs == 1).sum())
-        distinct = scale_distinct(d, non_null, f1, non_null * scale)
-        if blocks and nulls == 0:  # block sizes count rows: only a column without NULLs slices by them
-            distinct = max(distinct, clustered_distinct(column, blocks, d, non_null, non_null * scale) or 0.0)
-        lo, hi = _min_max(column)
-        average = non_null / d
-        order = sorted(range(d), key=lambda i: -int(freqs[i]))
-        common = tuple(
-            (values[i].as_py(), float(freqs[i]) / n) for i in order[:MOST_COMMON]
-            if freqs[i] > 1 and freqs[i] >= 1.25 * average
-        )
-        out[name] = ColumnStatistics(distinct=distinct, null_fraction=null_fraction, min=lo, max=hi,
-                                     most_common=common, origin=label)
+        out[name] = _column_statistics(column, n, scale, label, blocks)
     return out
+
+
+def _column_statistics(column: pa.ChunkedArray, n: int, scale: float, label: str, blocks: list[int] | None
+                       ) -> ColumnStatistics:
+    """One column of ``sample_column_statistics``: ``n`` sampled rows standing for ``scale`` times as many."""
+    if isinstance(column.type, pa.ExtensionType):
+        column = pa.chunked_array([c.storage for c in column.chunks], type=column.type.storage_type)
+    nulls = column.null_count
+    null_fraction = nulls / n
+    kind = column.type
+    if pa.types.is_nested(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or (
+        pa.types.is_null(kind)
+    ):
+        return ColumnStatistics(null_fraction=null_fraction, distinct=0.0 if nulls == n else None, origin=label)
+    non_null = n - nulls
+    if non_null == 0:
+        return ColumnStatistics(distinct=0.0, null_fraction=1.0, origin=label)
+    counts = pc.value_counts(column.drop_null() if hasattr(column, "drop_null") else pc.drop_null(column))
+    values, freqs = counts.field("values"), counts.field("counts").to_numpy()
+    d = len(freqs)
+    f1 = int((freqs == 1).sum())
+    distinct = scale_distinct(d, non_null, f1, non_null * scale)
+    if blocks and nulls == 0:  # block sizes count rows: only a column without NULLs slices by them
+        distinct = max(distinct, clustered_distinct(column, blocks, d, non_null, non_null * scale) or 0.0)
+    lo, hi = _min_max(column)
+    average = non_null / d
+    order = sorted(range(d), key=lambda i: -int(freqs[i]))
+    common = tuple(
+        (values[i].as_py(), float(freqs[i]) / n) for i in order[:MOST_COMMON]
+        if freqs[i] > 1 and freqs[i] >= 1.25 * average
+    )
+    return ColumnStatistics(distinct=distinct, null_fraction=null_fraction, min=lo, max=hi, most_common=common,
+                            origin=label)
 
 
 def _min_max(column: pa.ChunkedArray) -> tuple[object, object]:

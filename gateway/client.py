@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,68 +26,11 @@ import pyarrow as pa
 from pyarrow import flight
 
 from flight_server import protocol
-from gateway.errors import ERRORS_BY_CODE, GatewayError
+from gateway.client_errors import rebuild_error
+from gateway.client_results import Answer, Cursor, RemoteQuery
+from gateway.errors import GatewayError
 
-_CODE = re.compile(r"\[([a-z_]+)\] (.*?)(?:\. Detail: |$)", re.DOTALL)
-_POSITION = re.compile(r"at line (\d+), column (\d+)")
-_SOURCE = re.compile(r"source '([^']+)'")
-_UNKNOWN = re.compile(r"unknown (.+?) '([^']*)'(?:.*?did you mean: (.*?)\?)?", re.DOTALL)
-
-
-def rebuild_error(exc: BaseException) -> BaseException:
-    """The gateway exception encoded in a Flight status message (``[code] message``), else ``exc``.
-
-    Attributes the message carries are restored: ``line``/``column`` of a syntax error, ``source`` of a
-    source error, ``kind``/``name``/``nearest`` of an unknown object.
-    """
-    match = _CODE.search(str(exc))
-    if not match:
-        return exc
-    cls = ERRORS_BY_CODE.get(match.group(1), GatewayError)
-    message = match.group(2).strip()
-    details: dict[str, Any] = {}
-    if (position := _POSITION.search(message)) is not None:
-        details["line"], details["column"] = int(position.group(1)), int(position.group(2))
-    if (source := _SOURCE.search(message)) is not None:
-        details["source"] = source.group(1)
-    if cls.code == "unknown_object" and (unknown := _UNKNOWN.search(message)) is not None:
-        details["kind"], details["name"] = unknown.group(1), unknown.group(2)
-        details["nearest"] = [n.strip() for n in unknown.group(3).split(",")] if unknown.group(3) else []
-    error = GatewayError.__new__(cls)
-    GatewayError.__init__(error, message, **details)
-    for key, value in details.items():
-        setattr(error, key, value)
-    return error
-
-
-class Cursor:
-    """A DB-API 2.0 cursor (the ADBC driver's), whose errors are the gateway's exception classes."""
-
-    def __init__(self, cursor) -> None:
-        self._cursor = cursor
-
-    def __getattr__(self, name: str):
-        attribute = getattr(self._cursor, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args, **kwargs):
-            try:
-                return attribute(*args, **kwargs)
-            except Exception as exc:
-                raise rebuild_error(exc) from exc
-
-        return call
-
-    def __iter__(self):
-        return iter(self._cursor)
-
-    def __enter__(self) -> Cursor:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._cursor.close()
-
+__all__ = ["Answer", "Connection", "Cursor", "FlightOptions", "RemoteQuery", "connect", "rebuild_error", "server_uri"]
 
 # ADBC Flight SQL driver: connection options with this prefix become Flight SQL session options
 _SESSION_OPTION = "adbc.flight.sql.session.option."
@@ -353,6 +295,7 @@ class Connection:
         self.close()
 
 
+
 @dataclass(frozen=True)
 class FlightOptions:
     """Where and how to reach a gateway's Flight SQL endpoint: the ``grpc://`` / ``grpc+tls://`` URI,
@@ -403,51 +346,6 @@ def server_uri(address: str) -> str:
     if scheme not in ("grpc", "grpc+tcp", "grpc+tls") or not rest:
         raise ValueError(f"not a Flight SQL address: {address!r} (expected grpc://host:port or grpc+tls://host:port)")
     return address
-
-
-@dataclass
-class Answer:
-    """A whole result (``table``) with its freshness ``manifest`` (None from a gateway that sends none)."""
-
-    table: pa.Table
-    manifest: dict | None
-
-
-class RemoteQuery:
-    """A query running on a gateway (``Connection.execute``): ``schema``, ``reader`` (a
-    ``pyarrow.RecordBatchReader`` whose errors are the gateway's classes) and ``cancel()``."""
-
-    def __init__(self, cursor, reader: pa.RecordBatchReader) -> None:
-        self._cursor = cursor
-        self.schema: pa.Schema = reader.schema
-        self.reader = pa.RecordBatchReader.from_batches(reader.schema, self._batches(reader))
-
-    def _batches(self, reader) -> Iterator[pa.RecordBatch]:
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except Exception as exc:
-                raise rebuild_error(exc) from exc
-            yield batch
-
-    def cancel(self) -> None:
-        """Ask the gateway to cancel the query (Flight SQL CancelFlightInfo through ADBC); the reader then
-        raises QueryCancelledError or ends. Safe from another thread; a no-op once the query has finished."""
-        with contextlib.suppress(Exception):
-            self._cursor.adbc_cancel()
-
-    def close(self) -> None:
-        """Release the statement (its stream is dropped on the gateway)."""
-        with contextlib.suppress(Exception):
-            self._cursor.close()
-
-    def __enter__(self) -> RemoteQuery:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def connect(uri: str = "grpc://127.0.0.1:8815", user: str | None = None, password: str | None = None,

@@ -1,6 +1,6 @@
 """Shared fixtures, one definition each: the real PostgreSQL (a database created and dropped per session), the
 real MariaDB, SQLite and Parquet files, the demo world (``demo_config``: one copy of the demo config and data
-per session, read by every test that serves the demo) and a real Flight SQL server (``served``/``uri``/``raw``
+per session, read by every test that serves the demo; ``base_url``/``client``: it behind the REST app) and a real Flight SQL server (``served``/``uri``/``raw``
 over the ``flight_settings`` a module defines).
 
 PostgreSQL: ``GATEWAY_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``). When it does not
@@ -18,15 +18,18 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import pytest
 from pyarrow import flight
 
+from gateway.settings import load_settings
 from tests import dataset
-from tests.demo_support import free_port, write_demo_config
+from tests.demo_support import free_port, serving_rest, write_demo_config
 from tests.flight_support import serve
-from tests.fuzz.data import PG_DATABASE_OPTIONS
+from tests.sources import PG_DATABASE_OPTIONS, fresh_pg_database
+from tests.sources import mysql_params as _mysql_params
+from tests.sources import with_database as _with_database
 
 PG_URI = os.environ.get("GATEWAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_URI = os.environ.get("GATEWAY_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
@@ -42,11 +45,6 @@ def _pg_answers(uri: str) -> bool:
             return cur.fetchone()[0] == 1
     except Exception:
         return False
-
-
-def _with_database(uri: str, database: str) -> str:
-    parts = urlsplit(uri)
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 def _throwaway_postgres(tmp: Path):
@@ -100,24 +98,9 @@ def pg_server(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def pg_database(pg_server) -> str:
     """A fresh database loaded with ``dataset.customers`` (schema crm); dropped at the end of the session."""
-    import adbc_driver_postgresql.dbapi as pg
-
-    name = f"gw_test_{secrets.token_hex(4)}"
-    with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name} {PG_DATABASE_OPTIONS}")
-    uri = _with_database(pg_server, name)
-    try:
+    with fresh_pg_database(pg_server, "gw_test_", PG_DATABASE_OPTIONS) as uri:
         dataset.load_postgres(uri)
         yield uri
-    finally:
-        with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def _mysql_params(uri: str) -> dict:
-    parts = urlsplit(uri)
-    return {"host": parts.hostname or "127.0.0.1", "port": parts.port or 3306, "user": parts.username or "root",
-            "password": parts.password or ""}
 
 
 @pytest.fixture(scope="session")
@@ -150,8 +133,7 @@ def mysql_database(mysql_server) -> str:
         cur.execute(f"CREATE DATABASE {name}")
     try:
         dataset.load_mysql(database=name, **params)
-        parts = urlsplit(MYSQL_URI)
-        yield urlunsplit(parts._replace(path=f"/{name}"))
+        yield _with_database(MYSQL_URI, name)
     finally:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name}")
@@ -222,6 +204,21 @@ def demo_config(tmp_path_factory) -> Path:
 def demo_folder(demo_config) -> Path:
     """The folder of ``demo_config``: ``base_dir`` for settings whose sources are ``demo_data/...``."""
     return demo_config.parent
+
+
+@pytest.fixture(scope="module")
+def base_url(demo_config) -> Iterator[str]:
+    """The demo gateway (auth off) behind the REST app on a free port, one per module that uses it (a module
+    serving other settings defines its own ``base_url``)."""
+    with serving_rest(load_settings(demo_config)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(base_url) -> Iterator[httpx.Client]:
+    """An HTTP client of ``base_url`` (30 s timeout)."""
+    with httpx.Client(base_url=base_url, timeout=30.0) as c:
+        yield c
 
 
 # -- a real Flight SQL server --------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.api import create_app
 from gateway.auth import Authenticator
 from gateway.execution.engine import QueryEngine
-from gateway.settings import load_settings, settings_from_dict
+from gateway.settings import settings_from_dict
 from tests.demo_support import (
     customers_db,
     lake_table_names,
@@ -95,22 +95,6 @@ def error_of(response: httpx.Response, status: int, code: str) -> dict:
 
 
 # -- fixtures -------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def base_url(demo_config):
-    gateway = QueryEngine(load_settings(demo_config))
-    try:
-        with running_app(create_app(gateway)) as url:
-            yield url
-    finally:
-        gateway.close()
-
-
-@pytest.fixture
-def client(base_url):
-    with httpx.Client(base_url=base_url, timeout=30.0) as c:
-        yield c
-
 
 def _auth_settings(config: Path, ttl_s: float):
     raw = tomllib.loads(config.read_text())

@@ -18,10 +18,8 @@ import adbc_driver_flightsql.dbapi as flightsql
 import httpx
 import pytest
 
-from gateway.api import create_app
-from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
-from tests.demo_support import running_app
+from tests.demo_support import serving_rest
 from tests.flight_support import serve
 from tests.test_rest import error_of
 
@@ -43,12 +41,8 @@ def settings(demo_config: Path):
 
 @pytest.fixture(scope="module")
 def base_url(settings):
-    engine = QueryEngine(settings)
-    try:
-        with running_app(create_app(engine)) as url:
-            yield url
-    finally:
-        engine.close()
+    with serving_rest(settings) as url:
+        yield url
 
 
 @pytest.fixture

@@ -21,10 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gateway.api import create_app, streaming
-from gateway.execution.engine import QueryEngine
-from gateway.settings import load_settings
-from tests.demo_support import customers_db, running_app
+from gateway.api import streaming
+from tests.demo_support import customers_db, serving_rest
 from tests.test_rest import JOIN_SQL, as_json, error_of, join_reference
 
 MEDIA = {"json": "application/json", "ndjson": "application/x-ndjson", "csv": "text/csv",
@@ -33,18 +31,8 @@ MEDIA = {"json": "application/json", "ndjson": "application/x-ndjson", "csv": "t
 BIG_SQL = "SELECT o.order_id, c.id FROM demo_lake.orders o CROSS JOIN demo_db.customers c"
 
 
-@pytest.fixture(scope="module")
-def base_url(demo_config):
-    gateway = QueryEngine(load_settings(demo_config))
-    try:
-        with running_app(create_app(gateway)) as url:
-            yield url
-    finally:
-        gateway.close()
-
-
 @pytest.fixture
-def client(base_url):
+def client(base_url):  # the demo gateway of tests/conftest.py's ``base_url``, with a longer timeout
     with httpx.Client(base_url=base_url, timeout=60.0) as c:
         yield c
 
@@ -249,12 +237,8 @@ def pg_url(pg_database, tmp_path_factory):
             cur.execute(sql)
     settings = settings_from_dict({"sources": [{"name": "pg", "kind": "postgresql", "uri": pg_database}]},
                                   base_dir=tmp_path_factory.mktemp("rest-formats"))
-    engine = QueryEngine(settings)
-    try:
-        with running_app(create_app(engine)) as url:
-            yield url
-    finally:
-        engine.close()
+    with serving_rest(settings) as url:
+        yield url
 
 
 def _sleepers(pg_database: str) -> list:

@@ -20,11 +20,9 @@ import httpx
 import pyarrow.dataset as ds
 import pytest
 
-from gateway.api import create_app
 from gateway.errors import SqlSyntaxError, UnknownObjectError
-from gateway.execution.engine import QueryEngine
 from gateway.settings import load_settings, prepare, settings_from_dict
-from tests.demo_support import running_app
+from tests.demo_support import serving_rest
 from tests.test_cli import cli_env, gateway_command
 from tests.test_rest import error_of
 
@@ -56,22 +54,6 @@ def gateway_version() -> str:
 
 # -- fixtures -------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def base_url(demo_config):
-    engine = QueryEngine(load_settings(demo_config))
-    try:
-        with running_app(create_app(engine)) as url:
-            yield url
-    finally:
-        engine.close()
-
-
-@pytest.fixture
-def client(base_url):
-    with httpx.Client(base_url=base_url, timeout=30.0) as c:
-        yield c
-
-
 def _limited_settings(config: Path):
     """The demo with auth on: ``LAKE_USER`` may use ``demo_lake`` only."""
     raw = tomllib.loads(config.read_text())
@@ -82,13 +64,9 @@ def _limited_settings(config: Path):
 
 @pytest.fixture(scope="module")
 def limited_client(demo_config):
-    engine = QueryEngine(_limited_settings(demo_config))
-    try:
-        with running_app(create_app(engine)) as url, \
-                httpx.Client(base_url=url, timeout=30.0, auth=(LAKE_USER, LAKE_PASSWORD)) as c:
-            yield c
-    finally:
-        engine.close()
+    with serving_rest(_limited_settings(demo_config)) as url, \
+            httpx.Client(base_url=url, timeout=30.0, auth=(LAKE_USER, LAKE_PASSWORD)) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

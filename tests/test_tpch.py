@@ -3,16 +3,13 @@ source-qualified tables, return exactly the answers of DataFusion over the same 
 
 from __future__ import annotations
 
-import decimal
-import math
 import secrets
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from datafusion import SessionContext
 
 from tests import tpch
-from tests.conftest import MYSQL_URI, _mysql_params
+from tests.conftest import MYSQL_URI, _mysql_params, _with_database
 
 SCALE_FACTOR = 0.01
 
@@ -37,7 +34,7 @@ def tpch_setup(pg_database, tmp_path_factory):
         settings = settings_from_dict({"sources": [
             {"name": "pg", "kind": "postgresql", "uri": pg_database},
             {"name": "maria", "kind": "mysql",
-             "uri": urlunsplit(urlsplit(MYSQL_URI)._replace(path=f"/{database}"))},
+             "uri": _with_database(MYSQL_URI, database)},
             {"name": "lake", "kind": "parquet", "path": str(lake)},
         ]}, base_dir=lake)
         gateway = QueryEngine(settings)
@@ -57,20 +54,6 @@ def tpch_setup(pg_database, tmp_path_factory):
         admin.close()
 
 
-def _normalize(value):
-    if isinstance(value, float):
-        return round(value, 6)
-    if isinstance(value, decimal.Decimal):
-        return value.normalize() if value == value else value
-    return value
-
-
-def _close(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
-    return a == b
-
-
 @pytest.mark.parametrize("files", ["fetched", "in_place"])
 @pytest.mark.parametrize("number", range(1, 23))
 def test_tpch_query(tpch_setup, number, files):
@@ -86,11 +69,4 @@ def test_tpch_query(tpch_setup, number, files):
         assert all(f.source == "lake" for f in in_place)
         if number in (3, 9):  # lineitem is joined, not a dynamic filter's build: scanned in place
             assert in_place and all(f.rows > 0 for f in in_place)
-    assert got.column_names == want.column_names
-    assert [f.type for f in got.schema] == [f.type for f in want.schema]
-    assert got.num_rows == want.num_rows
-    key = lambda row: tuple((v is None, str(_normalize(v))) for v in row)  # noqa: E731
-    got_rows = sorted((tuple(r.values()) for r in got.to_pylist()), key=key)
-    want_rows = sorted((tuple(r.values()) for r in want.to_pylist()), key=key)
-    for g, w in zip(got_rows, want_rows, strict=True):
-        assert all(_close(a, b) for a, b in zip(g, w, strict=True)), (g, w)
+    tpch.assert_same_rows(got, want)

@@ -8,8 +8,11 @@ The eight tables are split across the sources:
 
 from __future__ import annotations
 
+import decimal
 import glob
+import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,7 +53,7 @@ def generate(scale_factor: float) -> tuple[dict[str, pa.Table], dict[int, str]]:
     return tables, queries
 
 
-def _sql_type(t: pa.DataType, mysql: bool) -> str:
+def sql_type(t: pa.DataType, mysql: bool) -> str:
     if pa.types.is_int32(t):
         return "integer"
     if pa.types.is_int64(t):
@@ -64,24 +67,32 @@ def _sql_type(t: pa.DataType, mysql: bool) -> str:
     raise ValueError(f"no SQL type for {t}")
 
 
-def load_postgres(uri: str, tables: dict[str, pa.Table]) -> None:
+def load_postgres(uri: str, tables: dict[str, pa.Table], names: Iterable[str] | None = None,
+                  primary_keys: dict[str, tuple[str, ...]] | None = None, say=lambda text: None) -> None:
+    """The tables ``names`` (default: those ``PLACEMENT`` puts in PostgreSQL) into schema ``tpch`` of the
+    database at ``uri``: ADBC ingest (COPY) into a staging table with decimals as text, ``INSERT ... SELECT``
+    with the numeric casts, the primary key of ``primary_keys[name]`` when given, ``ANALYZE``; ``say`` hears
+    the progress."""
     import adbc_driver_postgresql.dbapi as pg
 
     with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("CREATE SCHEMA tpch")
-        for name in (n for n, s in PLACEMENT.items() if s == "pg"):
+        cur.execute("CREATE SCHEMA IF NOT EXISTS tpch")
+        for name in [n for n, s in PLACEMENT.items() if s == "pg"] if names is None else names:
+            say(f"  PostgreSQL tpch.{name} ({tables[name].num_rows:,} rows)")
             table = tables[name]
-            columns = ", ".join(f"{f.name} {_sql_type(f.type, False)} NOT NULL" for f in table.schema)
+            columns = ", ".join(f"{f.name} {sql_type(f.type, False)} NOT NULL" for f in table.schema)
             cur.execute(f"CREATE TABLE tpch.{name} ({columns})")
             staging = table.cast(pa.schema([
                 pa.field(f.name, pa.string() if pa.types.is_decimal(f.type) else f.type) for f in table.schema
             ]))
             cur.adbc_ingest(f"{name}_staging", staging, mode="create", db_schema_name="tpch")
             select = ", ".join(
-                f"{f.name}::{_sql_type(f.type, False)}" if pa.types.is_decimal(f.type) else f.name for f in table.schema
+                f"{f.name}::{sql_type(f.type, False)}" if pa.types.is_decimal(f.type) else f.name for f in table.schema
             )
             cur.execute(f"INSERT INTO tpch.{name} SELECT {select} FROM tpch.{name}_staging")
             cur.execute(f"DROP TABLE tpch.{name}_staging")
+            if primary_keys:
+                cur.execute(f"ALTER TABLE tpch.{name} ADD PRIMARY KEY ({', '.join(primary_keys[name])})")
             cur.execute(f"ANALYZE tpch.{name}")
 
 
@@ -93,7 +104,7 @@ def load_mysql(params: dict, database: str, tables: dict[str, pa.Table]) -> None
         with conn.cursor() as cur:
             for name in (n for n, s in PLACEMENT.items() if s == "maria"):
                 table = tables[name]
-                columns = ", ".join(f"{f.name} {_sql_type(f.type, True)} NOT NULL" for f in table.schema)
+                columns = ", ".join(f"{f.name} {sql_type(f.type, True)} NOT NULL" for f in table.schema)
                 cur.execute(f"CREATE TABLE {name} ({columns})")
                 placeholders = ", ".join(["%s"] * table.num_columns)
                 rows = [tuple(r.values()) for r in table.to_pylist()]
@@ -128,3 +139,30 @@ def qualify_tables(sql: str, names: dict[str, str]) -> str:
         return node
 
     return sqlglot.parse_one(sql, read="postgres").transform(rewrite).sql(dialect="postgres")
+
+
+def _normalize(value):
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, decimal.Decimal):
+        return value.normalize() if value == value else value
+    return value
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+    return a == b
+
+
+def assert_same_rows(got: pa.Table, want: pa.Table, label: object = None) -> None:
+    """Same columns, types and rows (in any order; floats within 1e-9 relative); ``label`` (e.g. the query's
+    number) is named in every failure."""
+    assert got.column_names == want.column_names, label
+    assert [f.type for f in got.schema] == [f.type for f in want.schema], label
+    assert got.num_rows == want.num_rows, label
+    key = lambda row: tuple((v is None, str(_normalize(v))) for v in row)  # noqa: E731
+    got_rows = sorted((tuple(r.values()) for r in got.to_pylist()), key=key)
+    want_rows = sorted((tuple(r.values()) for r in want.to_pylist()), key=key)
+    for g, w in zip(got_rows, want_rows, strict=True):
+        assert all(_close(a, b) for a, b in zip(g, w, strict=True)), (g, w) if label is None else (label, g, w)

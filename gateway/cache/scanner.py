@@ -313,12 +313,7 @@ def _bounds(where: exp.Expression, column: str):
             if value is None:
                 continue
             nulls_possible = False
-            if isinstance(c, exp.GT | exp.GTE | exp.EQ):
-                low = value if low is None or value > low else low
-            if isinstance(c, exp.LT | exp.LTE | exp.EQ) and (high is None or value <= high):
-                high_inclusive = not isinstance(c, exp.LT) if high is None or value < high else (
-                    high_inclusive and not isinstance(c, exp.LT))
-                high = value
+            low, high, high_inclusive = _tightened(c, value, low, high, high_inclusive)
         elif isinstance(c, exp.Between) and isinstance(c.this, exp.Column) and c.this.name == column:
             lo, hi = _value(c.args.get("low")), _value(c.args.get("high"))
             if lo is not None and hi is not None:
@@ -326,6 +321,17 @@ def _bounds(where: exp.Expression, column: str):
                 low, high, high_inclusive = lo, hi, True
     return low, (high, high_inclusive) if high is not None else None, nulls_possible
 
+
+
+def _tightened(comparison: exp.Expression, value, low, high, high_inclusive: bool) -> tuple:
+    """(low, high, high_inclusive) of ``_bounds`` after one comparison of the column with ``value``."""
+    if isinstance(comparison, exp.GT | exp.GTE | exp.EQ):
+        low = value if low is None or value > low else low
+    if isinstance(comparison, exp.LT | exp.LTE | exp.EQ) and (high is None or value <= high):
+        high_inclusive = not isinstance(comparison, exp.LT) if high is None or value < high else (
+            high_inclusive and not isinstance(comparison, exp.LT))
+        high = value
+    return low, high, high_inclusive
 
 def _value(node: exp.Expression | None):
     """A literal's value as comparable ISO text (dates) or int; None when not a plain literal."""

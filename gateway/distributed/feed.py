@@ -2,16 +2,14 @@
 fragment feed hands it (``gateway.execution.feeds.FragmentFeed``'s collect mode: ``started``, ``done``,
 ``kept_batches``, ``register``, ``cancel_source``, ``cleanup``, ``stop``).
 
-The coordinator thread of a feed submits every split, polls the executor every ``POLL_S`` seconds (so a
-cancelled or timed-out query is seen within that time, never a blocking wait), submits a task again when its
-worker or node was lost (up to ``max_retries`` times), and fails the query with an error naming the stage
-and split when the attempts run out. Each split's Arrow table arrives through Ray's object store and becomes
+The coordinator thread of a feed submits every split and polls the executor (``tasks.TaskPool``: a task lost
+with its worker is submitted again, the query fails with an error naming the stage and split when the attempts
+run out). Each split's Arrow table arrives through Ray's object store and becomes
 one partition of the fragment's DataFusion table.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import Any
@@ -22,26 +20,14 @@ from datafusion import SessionContext
 from connectors.arrow.datafusion import plain_schema
 from connectors.base import Fragment
 from gateway.distributed.descriptors import SourceSpec, SplitResult, SplitTask
-from gateway.distributed.executors import Executor, TaskCancelled, TaskFailed, TaskLost
+from gateway.distributed.executors import Executor
 from gateway.distributed.splits import Split
-from gateway.errors import (
-    ERRORS_BY_CODE,
-    ExecutionError,
-    GatewayError,
-    QueryCancelledError,
-    QueryTimeoutError,
-    SourceQueryError,
-    SourceUnavailableError,
-)
+from gateway.distributed.tasks import TaskPool
+from gateway.errors import QueryCancelledError
 from gateway.metrics import FragmentStats
 
-log = logging.getLogger(__name__)
 
-#: seconds between polls of the executor (the longest a cancel or time limit waits to be seen)
-POLL_S = 0.1
-
-
-class DistributedFeed:
+class DistributedFeed(TaskPool):
     """Reads ``fragment`` as one task per split on ``executor``; counts rows, bytes, tasks, nodes, retries.
     ``preloaded``: rows of the fragment already at hand (partitions served by the partition cache), kept as
     further splits without a task."""
@@ -49,6 +35,7 @@ class DistributedFeed:
     def __init__(self, fragment: Fragment, splits: tuple[Split, ...] | list[Split], executor: Executor,
                  source: SourceSpec, cancel: threading.Event, max_retries: int = 2, task_timeout_s: float = 0.0,
                  stats: FragmentStats | None = None, preloaded: list[pa.Table] | tuple = ()) -> None:
+        super().__init__(executor, cancel, max_retries, task_timeout_s)
         self.fragment = fragment
         self.stats = stats or FragmentStats(fragment.id, fragment.source, fragment.sql)
         self.stats.estimated_rows = fragment.estimated_rows
@@ -58,10 +45,6 @@ class DistributedFeed:
                       fragment.schema, tuple(fragment.tables), split.partition)
             for i, split in enumerate(splits)
         ]
-        self._executor = executor
-        self._cancel = cancel
-        self._max_retries = max_retries
-        self._task_timeout_s = task_timeout_s
         self._parts: dict[int, pa.Table] = {}
         for i, table in enumerate(preloaded):
             self._parts[len(self._tasks) + i] = table
@@ -69,8 +52,6 @@ class DistributedFeed:
             self.stats.bytes += table.nbytes
         self._expected = len(self._tasks) + len(preloaded)
         self._nodes: set[str] = set()
-        self._pending: dict[Any, tuple[SplitTask, int, float]] = {}
-        self._lock = threading.Lock()
         self.spill_path: str | None = None
         self.started = threading.Event()
         self.done = threading.Event()
@@ -81,9 +62,7 @@ class DistributedFeed:
     # -- the coordinator loop -----------------------------------------------------------------------------
 
     def _submit(self, task: SplitTask, attempt: int) -> None:
-        handle = self._executor.submit(task)
-        with self._lock:
-            self._pending[handle] = (task, attempt, time.monotonic())
+        self._submit_task(task, attempt)
         self.stats.tasks += 1
 
     def _run(self) -> None:
@@ -94,11 +73,7 @@ class DistributedFeed:
             while self._pending and not self._cancel.is_set():
                 with self._lock:
                     handles = list(self._pending)
-                for handle in self._executor.ready(handles, POLL_S):
-                    with self._lock:
-                        entry = self._pending.pop(handle, None)
-                    if entry is not None:  # None: cancel_source took it meanwhile
-                        self._collect(handle, entry[0], entry[1])
+                self._poll(handles)
                 self._check_time()
             if len(self._parts) < self._expected:  # the loop ended on a cancel, not on the last split
                 raise QueryCancelledError("the query was cancelled")
@@ -111,29 +86,17 @@ class DistributedFeed:
             self.started.set()
             self.done.set()
 
-    def _collect(self, handle: Any, task: SplitTask, attempt: int) -> None:
+    def _collect(self, handle: Any, entry: tuple) -> None:
         """Keep a finished task's rows, or submit it again, or raise the error naming its stage."""
-        try:
-            result = self._executor.result(handle)
-        except TaskCancelled:
-            raise QueryCancelledError("the query was cancelled") from None
-        except TaskLost as lost:
-            if attempt < self._max_retries:
-                log.warning("task lost, submitting it again", extra={"task": task.name, "error": str(lost)})
-                self.stats.retries += 1
-                self._submit(task, attempt + 1)
-                return
-            raise ExecutionError(f"stage '{task.stage}' failed: {task.name} was lost {attempt + 1} time(s), "
-                                 f"no retries left (max_retries {self._max_retries}): {lost}") from None
-        except TaskFailed as failed:
-            raise ExecutionError(f"stage '{task.stage}' failed: {task.name}: {failed}") from None
-        if result.error_code is not None:
-            if result.error_code == SourceUnavailableError.code and attempt < self._max_retries:
-                self.stats.retries += 1
-                self._submit(task, attempt + 1)
-                return
-            raise _source_error(result, task)
-        self._keep(task, result)
+        task, attempt, _ = entry
+
+        def retry() -> None:
+            self.stats.retries += 1
+            self._submit(task, attempt + 1)
+
+        result = self._result(handle, task, attempt, retry)
+        if result is not None:
+            self._keep(task, result)
 
     def _keep(self, task: SplitTask, result: SplitResult) -> None:
         table = result.table
@@ -144,23 +107,10 @@ class DistributedFeed:
         self.stats.shuffled_bytes += table.nbytes
         self.started.set()
 
-    def _check_time(self) -> None:
-        if not self._task_timeout_s:
-            return
-        now = time.monotonic()
-        with self._lock:
-            late = [task for task, _, since in self._pending.values() if now - since > self._task_timeout_s]
-        if late:
-            raise QueryTimeoutError(f"stage '{late[0].stage}': {late[0].name} ran longer than task_timeout_s "
-                                    f"({self._task_timeout_s:g} s)")
-
     # -- the collect-mode feed interface ------------------------------------------------------------------
 
     def _wait_done(self) -> None:
-        while not self.done.wait(POLL_S):
-            if self._cancel.is_set():
-                self.cancel_source()
-                raise QueryCancelledError("the query was cancelled")
+        self._await(self.done)
         if self.error is not None:
             raise self.error
         if self._cancel.is_set() and len(self._parts) < self._expected:
@@ -196,10 +146,7 @@ class DistributedFeed:
 
     def cancel_source(self) -> None:
         """Cancel every task still running (``ray.cancel``: the worker cancels its source statement)."""
-        with self._lock:
-            pending, self._pending = list(self._pending), {}
-        for handle in pending:
-            self._executor.cancel(handle)
+        self.cancel_tasks()
 
     def stop(self, timeout: float) -> None:
         """Cancel the query's tasks and wait up to ``timeout`` seconds for the coordinator thread."""
@@ -212,17 +159,3 @@ class DistributedFeed:
         self.done.wait(5)
         self._parts = {}
 
-
-def _source_error(result: SplitResult, task: SplitTask) -> GatewayError:
-    """A worker's failure (code and message) as the GatewayError it was, naming the task."""
-    message = f"{result.error} [{task.name}]"
-    cls = ERRORS_BY_CODE.get(result.error_code or "", ExecutionError)
-    if cls in (SourceQueryError, SourceUnavailableError):
-        error = cls.__new__(cls)
-        GatewayError.__init__(error, message, source=task.source.name)
-        error.source = task.source.name
-        return error
-    try:
-        return cls(message)
-    except TypeError:
-        return ExecutionError(message)

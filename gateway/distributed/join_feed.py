@@ -13,9 +13,7 @@ cancel cancels every task still running, as in ``DistributedFeed``.
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,32 +24,25 @@ from connectors.arrow.datafusion import plain_schema
 from connectors.base import Fragment
 from gateway.distributed import hashing
 from gateway.distributed.descriptors import HashPartitioning, JoinTask, SourceSpec, SplitResult, SplitTask
-from gateway.distributed.executors import Executor, TaskCancelled, TaskFailed, TaskLost
-from gateway.distributed.feed import POLL_S, _source_error
+from gateway.distributed.executors import Executor
 from gateway.distributed.join_stage import JOIN_TABLE, JoinPlan
 from gateway.distributed.splits import Split
-from gateway.errors import ExecutionError, QueryCancelledError, QueryTimeoutError, SourceUnavailableError
+from gateway.distributed.tasks import POLL_S, TaskPool
+from gateway.errors import QueryCancelledError
 from gateway.metrics import FragmentStats
 
-log = logging.getLogger(__name__)
 
-
-class JoinRun:
+class JoinRun(TaskPool):
     """One query's join stage on ``executor``: stage one's split tasks of both sides, stage two's
     ``join.partitions`` join tasks, and their outputs (``outputs``, Arrow tables of ``join.schema``)."""
 
     def __init__(self, join: JoinPlan, executor: Executor, cancel: threading.Event, max_retries: int = 2,
                  task_timeout_s: float = 0.0) -> None:
+        super().__init__(executor, cancel, max_retries, task_timeout_s)
         self.join = join
-        self._executor = executor
-        self._cancel = cancel
-        self._max_retries = max_retries
-        self._task_timeout_s = task_timeout_s
         self._sides: dict[str, tuple[Fragment, list[SplitTask], FragmentStats]] = {}
         self._parts: dict[str, dict[int, tuple]] = {}  # side -> split index -> its partitions' handles
         self._expected: dict[str, int] = {}  # side -> its splits (tasks and preloaded tables)
-        self._pending: dict[Any, tuple[Any, tuple, int, float, Callable]] = {}
-        self._lock = threading.Lock()
         self._nodes: dict[str, set[str]] = {}
         self._join_nodes: set[str] = set()
         self._join_started = False
@@ -101,9 +92,7 @@ class JoinRun:
             stats.join_tasks += 1
         else:
             stats.tasks += 1
-        handle = self._executor.submit(task, *inputs)
-        with self._lock:
-            self._pending[handle] = (task, inputs, attempt, time.monotonic(), on_done)
+        self._submit_task(task, attempt, inputs, inputs, on_done)
 
     def _run(self) -> None:
         submitted: set[str] = set()
@@ -126,18 +115,14 @@ class JoinRun:
                     self._wake.wait(POLL_S)
                     self._wake.clear()
                     continue
-                for handle in self._executor.ready(handles, POLL_S):
-                    with self._lock:
-                        entry = self._pending.pop(handle, None)
-                    if entry is not None:
-                        self._collect(handle, entry)
+                self._poll(handles)
                 self._check_time()
             if len(self.outputs) < self.join.partitions:
                 raise QueryCancelledError("the query was cancelled")
         except BaseException as exc:
             self.error = exc
         finally:
-            self.cancel_all()
+            self.cancel_tasks()
             self._finish_stats()
             self.started.set()
             self.done.set()
@@ -160,30 +145,15 @@ class JoinRun:
 
     def _collect(self, handle: Any, entry: tuple) -> None:
         """Keep a finished task's result (``on_done``), or submit it again, or raise the error naming it."""
-        task, inputs, attempt, _, on_done = entry
-        try:
-            result = self._executor.result(handle)
-        except TaskCancelled:
-            raise QueryCancelledError("the query was cancelled") from None
-        except TaskLost as lost:
-            if attempt < self._max_retries:
-                log.warning("task lost, submitting it again", extra={"task": task.name, "error": str(lost)})
-                self._side_stats(task).retries += 1
-                self._submit(task, inputs, attempt + 1, on_done)
-                return
-            raise ExecutionError(f"stage '{task.stage}' failed: {task.name} was lost {attempt + 1} time(s), "
-                                 f"no retries left (max_retries {self._max_retries}): {lost}") from None
-        except TaskFailed as failed:
-            raise ExecutionError(f"stage '{task.stage}' failed: {task.name}: {failed}") from None
-        if result.error_code is not None:
-            if result.error_code == SourceUnavailableError.code and attempt < self._max_retries:
-                self._side_stats(task).retries += 1
-                self._submit(task, inputs, attempt + 1, on_done)
-                return
-            if isinstance(task, JoinTask):
-                raise ExecutionError(f"stage '{task.stage}' failed: {task.name}: {result.error}")
-            raise _source_error(result, task)
-        on_done(task, result)
+        task, attempt, _, inputs, on_done = entry
+
+        def retry() -> None:
+            self._side_stats(task).retries += 1
+            self._submit(task, inputs, attempt + 1, on_done)
+
+        result = self._result(handle, task, attempt, retry)
+        if result is not None:
+            on_done(task, result)
 
     def _side_stats(self, task: Any) -> FragmentStats:
         return self._sides[task.fragment_id if isinstance(task, SplitTask) else self.join.left][2]
@@ -222,39 +192,19 @@ class JoinRun:
                              f"shuffled, {rows:,} rows ({'partial aggregates, ' if self.join.partial else ''}"
                              f"{returned:,} bytes) moved to the coordinator")
 
-    def _check_time(self) -> None:
-        if not self._task_timeout_s:
-            return
-        now = time.monotonic()
-        with self._lock:
-            late = [task for task, _, _, since, _ in self._pending.values() if now - since > self._task_timeout_s]
-        if late:
-            raise QueryTimeoutError(f"stage '{late[0].stage}': {late[0].name} ran longer than task_timeout_s "
-                                    f"({self._task_timeout_s:g} s)")
-
     # -- control -------------------------------------------------------------------------------------------
 
     def wait(self) -> None:
         """Until both stages ended; raises the run's error, or QueryCancelledError once the query is cancelled."""
-        while not self.done.wait(POLL_S):
-            if self._cancel.is_set():
-                self.cancel_all()
-                raise QueryCancelledError("the query was cancelled")
+        self._await(self.done)
         if self.error is not None:
             raise self.error
-
-    def cancel_all(self) -> None:
-        """Cancel every task still running (their source statements are cancelled by the workers)."""
-        with self._lock:
-            pending, self._pending = list(self._pending), {}
-        for handle in pending:
-            self._executor.cancel(handle)
 
     def stop(self, timeout: float) -> None:
         """Cancel the query's tasks and wait up to ``timeout`` seconds for the coordinator thread."""
         self._cancel.set()
         self._wake.set()
-        self.cancel_all()
+        self.cancel_tasks()
         self._thread.join(timeout)
 
     def cleanup(self) -> None:
@@ -305,7 +255,7 @@ class JoinSideFeed:
 
     def cancel_source(self) -> None:
         """Cancel the stage's running tasks (both sides share them)."""
-        self.run.cancel_all()
+        self.run.cancel_tasks()
 
     def stop(self, timeout: float) -> None:
         """Cancel the run and wait up to ``timeout`` seconds for its coordinator thread."""

@@ -189,6 +189,11 @@ class QueryEngine:
             return plan.explain(partitions={k: v for k, v in marks.items() if v},
                                 in_place=self._schedule(plan).in_place - distribution.ray_ids,
                                 engines=distribution.describe() or None)
+        return self._explain_analyzed(sql, plan, max_staleness_s)
+
+    def _explain_analyzed(self, sql: str, plan: FederatedPlan, max_staleness_s: float | None) -> str:
+        """EXPLAIN ANALYZE: runs the plan, then shows each fragment's rows and bytes, its partitions' cache use,
+        the source's notes and where it ran."""
         result = self._run(sql, plan, None, max_staleness_s=max_staleness_s)
         for _ in result.reader:
             pass

@@ -55,7 +55,8 @@ def restrict(fragment: Fragment, column: str, keys: pa.Array, connector: Connect
     if len(keys) == 0:
         condition: exp.Expression | None = exp.false()
     elif keys_table is not None and len(keys) >= SEMI_JOIN_MIN_KEYS:
-        keys_query = exp.select(exp.column("k", quoted=True)).from_(exp.Table(this=exp.to_identifier(keys_table, quoted=True)))
+        keys_query = exp.select(exp.column("k", quoted=True)).from_(
+            exp.Table(this=exp.to_identifier(keys_table, quoted=True)))
         condition = exp.In(this=target.copy(), query=exp.Subquery(this=keys_query))
     else:
         condition = connector.key_filter(target, keys)

@@ -19,12 +19,6 @@ from tests.browser.support import FEDERATED_SQL, console_server
 from tests.demo_support import data_dir
 
 
-@pytest.fixture
-def client(base_url):
-    with httpx.Client(base_url=base_url, timeout=30.0) as c:
-        yield c
-
-
 def local_references(html: str) -> list[str]:
     return re.findall(r'(?:src|href)="([^"]+)"', html)
 

@@ -6,15 +6,13 @@ wildcards and NULLs; ``code`` text that looks like dates (ISO and not); ``amount
 a small group key; ``n`` an int, half NULL. ``tags`` (30 rows): ``item_id`` -> items.id (and keys that match
 nothing, and NULL), ``label`` text, ``weight`` decimal(8,3).
 
-The loaders take the logical kind of each column from its Arrow type and reuse the fuzzer's type maps
-(``tests/fuzz/data.py``), so the five sources hold exactly what the fuzzer's would for the same types.
+The loaders are the fuzzer's (``tests/sources.py``: each column's database type from its Arrow type), so the five
+sources hold exactly what the fuzzer's would for the same types; PostgreSQL's schema is ``cf``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,16 +20,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tests.fuzz.data import (
-    MYSQL_TYPES,
-    PG_DATABASE_OPTIONS,
-    PG_TYPES,
-    SQLITE_TYPES,
-    _with_database,
+from tests.sources import (
+    database_name,
     drop_five_sources,
     five_source_settings,
-    mysql_params,
-    write_files,
+    load_five_sources,
+    with_database,
 )
 
 #: source name -> source kind, in the order the suite runs them
@@ -81,94 +75,6 @@ def canonical_tables() -> dict[str, pa.Table]:
     return {"items": _items(), "tags": _tags()}
 
 
-def _kind(t: pa.DataType) -> str:
-    if pa.types.is_int16(t):
-        return "small"
-    if pa.types.is_integer(t):
-        return "int"
-    if pa.types.is_decimal(t):
-        return "dec"
-    if pa.types.is_floating(t):
-        return "float"
-    if pa.types.is_string(t):
-        return "text"
-    if pa.types.is_date(t):
-        return "date"
-    if pa.types.is_timestamp(t):
-        return "tstz" if t.tz else "ts"
-    if pa.types.is_boolean(t):
-        return "bool"
-    raise ValueError(t)
-
-
-def _sql_type(f: pa.Field, types: dict[str, str]) -> str:
-    """The column type in a database: the fuzzer's map, with the field's own decimal precision and scale."""
-    kind = _kind(f.type)
-    if kind == "dec":
-        return types["dec"].split("(")[0] + f"({f.type.precision},{f.type.scale})"
-    return types[kind]
-
-
-def _columns(data: pa.Table, types: dict[str, str]) -> str:
-    return ", ".join(f"{f.name} {_sql_type(f, types)}{' PRIMARY KEY' if f.name == 'id' else ''}" for f in data.schema)
-
-
-def load_postgres(uri: str, tables: dict[str, pa.Table]) -> None:
-    """Schema ``cf`` with every table: ADBC ingest of a staging table (decimals as text), then typed casts."""
-    import adbc_driver_postgresql.dbapi as pg
-
-    with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("CREATE SCHEMA cf")
-        for name, data in tables.items():
-            cur.execute(f"CREATE TABLE cf.{name} ({_columns(data, PG_TYPES)})")
-            staging = data
-            for i, f in enumerate(data.schema):
-                if pa.types.is_decimal(f.type):
-                    staging = staging.set_column(i, f.name, staging.column(i).cast(pa.string()))
-            cur.adbc_ingest(f"{name}_staging", staging, mode="create", db_schema_name="cf")
-            casts = ", ".join(f"{f.name}::{_sql_type(f, PG_TYPES)}" for f in data.schema)
-            cur.execute(f"INSERT INTO cf.{name} SELECT {casts} FROM cf.{name}_staging")
-            cur.execute(f"DROP TABLE cf.{name}_staging")
-            cur.execute(f"ANALYZE cf.{name}")
-
-
-def load_mysql(params: dict, database: str, tables: dict[str, pa.Table]) -> None:
-    import pymysql
-
-    conn = pymysql.connect(database=database, autocommit=True, charset="utf8mb4", **params)
-    try:
-        with conn.cursor() as cur:
-            for name, data in tables.items():
-                cur.execute(f"CREATE TABLE {name} ({_columns(data, MYSQL_TYPES)})")
-                cur.executemany(f"INSERT INTO {name} VALUES ({', '.join(['%s'] * data.num_columns)})",
-                                [tuple(r.values()) for r in data.to_pylist()])
-                cur.execute(f"ANALYZE TABLE {name}")
-    finally:
-        conn.close()
-
-
-def write_sqlite(path: Path, tables: dict[str, pa.Table]) -> Path:
-    """Decimals as text, dates and timestamps as ISO text, booleans 0/1 (how SQLite databases hold them)."""
-
-    def cell(v):
-        if isinstance(v, Decimal):
-            return str(v)
-        if isinstance(v, dt.datetime):
-            return v.isoformat(sep=" ")
-        if isinstance(v, dt.date):
-            return v.isoformat()
-        if isinstance(v, bool):
-            return int(v)
-        return v
-
-    with sqlite3.connect(path) as conn:
-        for name, data in tables.items():
-            conn.execute(f"CREATE TABLE {name} ({_columns(data, SQLITE_TYPES)})")
-            conn.executemany(f"INSERT INTO {name} VALUES ({', '.join(['?'] * data.num_columns)})",
-                             [tuple(cell(v) for v in r.values()) for r in data.to_pylist()])
-    return path
-
-
 def write_lake(root: Path, tables: dict[str, pa.Table]) -> None:
     """The tables as Delta tables under ``root/delta`` and as Iceberg tables (namespace ``cf``) of a SQLite
     catalog ``root/iceberg.db`` with its warehouse under ``root/warehouse``."""
@@ -204,23 +110,9 @@ class World:
     database: str = ""
 
     def create(self) -> World:
-        import adbc_driver_postgresql.dbapi as pg
-        import pymysql
-
-        self.database = f"gw_conf_{secrets.token_hex(4)}"
-        with pg.connect(self.pg_admin_uri, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {self.database} {PG_DATABASE_OPTIONS}")
-        admin = pymysql.connect(autocommit=True, **mysql_params(self.mysql_uri))
-        try:
-            with admin.cursor() as cur:
-                cur.execute(f"CREATE DATABASE {self.database} CHARACTER SET utf8mb4")
-        finally:
-            admin.close()
-        load_postgres(_with_database(self.pg_admin_uri, self.database), self.tables)
-        load_mysql(mysql_params(self.mysql_uri), self.database, self.tables)
-        write_sqlite(self.root / "conformance.db", self.tables)
-        write_files(self.root / "pq", self.tables, "parquet")
-        write_files(self.root / "csv", self.tables, "csv")
+        self.database = database_name("gw_conf_")
+        load_five_sources(self.tables, self.root, self.pg_admin_uri, self.mysql_uri, self.database, pg_schema="cf",
+                          sqlite_file="conformance.db")
         write_lake(self.root, self.tables)
         return self
 
@@ -230,8 +122,8 @@ class World:
                 "csv": "csv.main", "dl": "dl.main", "ice": "ice.cf"}
 
     def settings(self):
-        settings = five_source_settings(self.root, _with_database(self.pg_admin_uri, self.database),
-                                        _with_database(self.mysql_uri, self.database), "conformance.db")
+        settings = five_source_settings(self.root, with_database(self.pg_admin_uri, self.database),
+                                        with_database(self.mysql_uri, self.database), "conformance.db")
         return lake_settings(settings, self.root)
 
     def close(self) -> None:

@@ -8,10 +8,7 @@ and shuts it down with ``ray.shutdown()`` at the end of the session.
 
 from __future__ import annotations
 
-import decimal
-import math
 import secrets
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -64,7 +61,7 @@ def tpch_world(pg_server, mysql_server, tmp_path_factory):
         lake = tpch.write_parquet(tmp_path_factory.mktemp("dist") / "lake", tables)
         settings = settings_from_dict({"sources": [
             {"name": "pg", "kind": "postgresql", "uri": pg_uri},
-            {"name": "maria", "kind": "mysql", "uri": urlunsplit(urlsplit(MYSQL_URI)._replace(path=f"/{maria_name}"))},
+            {"name": "maria", "kind": "mysql", "uri": _with_database(MYSQL_URI, maria_name)},
             {"name": "lake", "kind": "parquet", "path": str(lake)},
         ]}, base_dir=lake)
         names = {t: {"pg": f"pg.tpch.{t}", "maria": f"maria.{maria_name}.{t}", "lake": f"lake.main.{t}"}[s]
@@ -144,29 +141,3 @@ def run_and_cancel(engine, sql: str, pg_uri: str, timeout_s: float = 30.0) -> li
         assert time.monotonic() - t0 < 10, "the source statement still runs after the cancel"
         time.sleep(0.2)
     return errors
-
-
-def _normalize(value):
-    if isinstance(value, float):
-        return round(value, 6)
-    if isinstance(value, decimal.Decimal):
-        return value.normalize() if value == value else value
-    return value
-
-
-def _close(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
-    return a == b
-
-
-def assert_same_rows(got, want) -> None:
-    """Same columns, types and rows (in any order; floats within 1e-9 relative)."""
-    assert got.column_names == want.column_names
-    assert [f.type for f in got.schema] == [f.type for f in want.schema]
-    assert got.num_rows == want.num_rows
-    key = lambda row: tuple((v is None, str(_normalize(v))) for v in row)  # noqa: E731
-    got_rows = sorted((tuple(r.values()) for r in got.to_pylist()), key=key)
-    want_rows = sorted((tuple(r.values()) for r in want.to_pylist()), key=key)
-    for g, w in zip(got_rows, want_rows, strict=True):
-        assert all(_close(a, b) for a, b in zip(g, w, strict=True)), (g, w)

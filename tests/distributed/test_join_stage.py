@@ -21,8 +21,9 @@ from gateway.distributed.hashing import column_hash, key_kind, partition
 from gateway.errors import ExecutionError, QueryCancelledError
 from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
-from tests.distributed.conftest import assert_same_rows, distributed_settings, run_and_cancel
+from tests.distributed.conftest import distributed_settings, run_and_cancel
 from tests.distributed.test_local_executor import FlakyExecutor
+from tests.tpch import assert_same_rows
 
 ROWS_LEFT, ROWS_RIGHT = 3000, 2000
 

@@ -15,7 +15,8 @@ from gateway.distributed.splits import unsplittable
 from gateway.errors import ExecutionError, QueryCancelledError
 from gateway.execution.engine import QueryEngine
 from tests import tpch
-from tests.distributed.conftest import assert_same_rows, distributed_settings, run_and_cancel
+from tests.distributed.conftest import distributed_settings, run_and_cancel
+from tests.tpch import assert_same_rows
 
 #: TPC-H queries that cover every source's splits (orders/customer: ctid; partsupp/part/supplier: key ranges;
 #: lineitem: one split per file) and the residual's joins and aggregates over them

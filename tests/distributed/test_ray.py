@@ -10,8 +10,9 @@ import pytest
 from gateway.errors import QueryCancelledError
 from gateway.execution.engine import QueryEngine
 from tests import tpch
-from tests.distributed.conftest import assert_same_rows, distributed_settings, run_and_cancel
+from tests.distributed.conftest import distributed_settings, run_and_cancel
 from tests.distributed.test_local_executor import SLOW_SQL
+from tests.tpch import assert_same_rows
 
 pytestmark = pytest.mark.ray
 

@@ -17,7 +17,8 @@ import pytest
 
 from tests import tpch
 from tests.conftest import IN_CI, MYSQL_URI, _mysql_params
-from tests.distributed.conftest import assert_same_rows, distributed_settings
+from tests.distributed.conftest import distributed_settings
+from tests.tpch import assert_same_rows
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,28 +21,30 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import secrets
-import shutil
-import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tests.sources import (
+    database_name,
+    drop_five_sources,
+    five_source_settings,
+    load_five_sources,
+    with_database,
+)
+
 UTC = dt.UTC
 SOURCES = ("pg", "maria", "lite", "pq", "csv")
-#: test databases in PostgreSQL sort text by a language's rules, as production databases do (this machine's
-#: default, C.UTF-8, is byte order, and would hide every text-ordering trap that the planner must avoid)
-PG_DATABASE_OPTIONS = "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
 TEXTS = ["abc", "ABC", "Abc", "Åsa", "åsa", "émile", "Émile", "", "two words", " lead", "trail ", "x", "X",
          "zed", "Ünter", "ß", "straße", "a%b", "a_b", "Zoë"]
 DIM_NAMES = ["north", "South", "east", "West", "Ünter", "ZED", "zed", "mid dle", "Öst", "élan"]
 
-# logical type of each column: int, small, dec, float, text, date, ts, tstz, bool
+# logical type of each column (``tests.sources.column_kind`` of its Arrow type): int, small, dec, float, text,
+# date, ts, tstz, bool
 COLUMNS: dict[str, dict[str, str]] = {
     "t1": {"id": "int", "k2": "int", "k3": "int", "dk": "int", "g": "small", "s": "text", "c": "text",
            "amt": "dec", "f": "float", "dt": "date", "ts": "ts", "tz": "tstz", "b": "bool", "n": "int"},
@@ -54,13 +56,6 @@ COLUMNS: dict[str, dict[str, str]] = {
 ARROW = {"int": pa.int32(), "small": pa.int16(), "dec": pa.decimal128(12, 2), "float": pa.float64(),
          "text": pa.string(), "date": pa.date32(), "ts": pa.timestamp("us"), "tstz": pa.timestamp("us", tz="UTC"),
          "bool": pa.bool_()}
-PG_TYPES = {"int": "integer", "small": "smallint", "dec": "numeric(12,2)", "float": "double precision",
-            "text": "text", "date": "date", "ts": "timestamp", "tstz": "timestamptz", "bool": "boolean"}
-MYSQL_TYPES = {"int": "int", "small": "smallint", "dec": "decimal(12,2)", "float": "double",
-               "text": "varchar(40)", "date": "date", "ts": "datetime(6)", "tstz": "timestamp(6) NULL",
-               "bool": "tinyint(1)"}
-SQLITE_TYPES = {"int": "INTEGER", "small": "SMALLINT", "dec": "DECIMAL(12,2)", "float": "REAL", "text": "TEXT",
-                "date": "DATE", "ts": "TIMESTAMP", "tstz": "TIMESTAMP", "bool": "BOOLEAN"}
 
 
 def _maybe(rng: random.Random, value, null_one_in: int):
@@ -111,100 +106,6 @@ def canonical_tables() -> dict[str, pa.Table]:
     return out
 
 
-# -- loading -------------------------------------------------------------------------------------------------
-
-def load_postgres(uri: str, tables: dict[str, pa.Table]) -> None:
-    """Create schema ``fz`` in the database at ``uri`` with every table (ADBC ingest into staging + casts)."""
-    import adbc_driver_postgresql.dbapi as pg
-
-    with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("SET TIME ZONE 'UTC'")
-        cur.execute("CREATE SCHEMA fz")
-        for name, data in tables.items():
-            kinds = COLUMNS[name]
-            cols = ", ".join(f"{c} {PG_TYPES[k]}{' PRIMARY KEY' if c == 'id' else ''}" for c, k in kinds.items())
-            cur.execute(f"CREATE TABLE fz.{name} ({cols})")
-            staging = data
-            for c, k in kinds.items():
-                if k == "dec":
-                    i = staging.schema.get_field_index(c)
-                    staging = staging.set_column(i, c, staging.column(c).cast(pa.string()))
-            cur.adbc_ingest(f"{name}_staging", staging, mode="create", db_schema_name="fz")
-            casts = ", ".join(f"{c}::{PG_TYPES[k]}" for c, k in kinds.items())
-            cur.execute(f"INSERT INTO fz.{name} SELECT {casts} FROM fz.{name}_staging")
-            cur.execute(f"DROP TABLE fz.{name}_staging")
-            cur.execute(f"ANALYZE fz.{name}")
-
-
-def load_mysql(params: dict, database: str, tables: dict[str, pa.Table]) -> None:
-    """Create every table in ``database`` (which must exist; utf8mb4) and insert the rows (PyMySQL)."""
-    import pymysql
-
-    conn = pymysql.connect(database=database, autocommit=True, charset="utf8mb4", **params)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SET time_zone = '+00:00'")
-            for name, data in tables.items():
-                kinds = COLUMNS[name]
-                cols = ", ".join(f"{c} {MYSQL_TYPES[k]}{' PRIMARY KEY' if c == 'id' else ''}" for c, k in kinds.items())
-                cur.execute(f"CREATE TABLE {name} ({cols})")
-                rows = [tuple(v.replace(tzinfo=None) if isinstance(v, dt.datetime) else v for v in r.values())
-                        for r in data.to_pylist()]
-                cur.executemany(f"INSERT INTO {name} VALUES ({', '.join(['%s'] * len(kinds))})", rows)
-                cur.execute(f"ANALYZE TABLE {name}")
-    finally:
-        conn.close()
-
-
-def write_sqlite(path: Path, tables: dict[str, pa.Table]) -> Path:
-    """Every table in a new SQLite file; decimals as text, dates and timestamps as ISO text, booleans 0/1."""
-
-    def cell(v):
-        if isinstance(v, Decimal):
-            return str(v)
-        if isinstance(v, dt.datetime):
-            return v.replace(tzinfo=None).isoformat(sep=" ")
-        if isinstance(v, dt.date):
-            return v.isoformat()
-        if isinstance(v, bool):
-            return int(v)
-        return v
-
-    with sqlite3.connect(path) as conn:
-        for name, data in tables.items():
-            kinds = COLUMNS[name]
-            cols = ", ".join(f"{c} {SQLITE_TYPES[k]}{' PRIMARY KEY' if c == 'id' else ''}" for c, k in kinds.items())
-            conn.execute(f"CREATE TABLE {name} ({cols})")
-            conn.executemany(f"INSERT INTO {name} VALUES ({', '.join(['?'] * len(kinds))})",
-                             [tuple(cell(v) for v in r.values()) for r in data.to_pylist()])
-    return path
-
-
-def write_files(folder: Path, tables: dict[str, pa.Table], kind: str) -> Path:
-    """One ``<table>.parquet`` or ``<table>.csv`` file per table under ``folder``."""
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in tables.items():
-        if kind == "parquet":
-            pq.write_table(data, folder / f"{name}.parquet")
-        else:
-            pcsv.write_csv(data, folder / f"{name}.csv")
-    return folder
-
-
-def _with_database(uri: str, database: str) -> str:
-    return urlunsplit(urlsplit(uri)._replace(path=f"/{database}"))
-
-
-def mysql_params(uri: str) -> dict:
-    """PyMySQL connect arguments of a ``mysql://`` URI."""
-    parts = urlsplit(uri)
-    return {"host": parts.hostname or "127.0.0.1", "port": parts.port or 3306, "user": parts.username or "root",
-            "password": parts.password or ""}
-
-
 @dataclass
 class FuzzSources:
     """The data set loaded into a fresh PostgreSQL database, a fresh MariaDB database and files under a
@@ -218,24 +119,9 @@ class FuzzSources:
     mysql_db: str = ""
 
     def create(self) -> FuzzSources:
-        import adbc_driver_postgresql.dbapi as pg
-        import pymysql
-
-        token = secrets.token_hex(4)
-        self.pg_db = self.mysql_db = f"gw_fuzz_{token}"
-        with pg.connect(self.pg_admin_uri, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {self.pg_db} {PG_DATABASE_OPTIONS}")
-        admin = pymysql.connect(autocommit=True, **mysql_params(self.mysql_uri))
-        try:
-            with admin.cursor() as cur:
-                cur.execute(f"CREATE DATABASE {self.mysql_db} CHARACTER SET utf8mb4")
-        finally:
-            admin.close()
-        load_postgres(_with_database(self.pg_admin_uri, self.pg_db), self.tables)
-        load_mysql(mysql_params(self.mysql_uri), self.mysql_db, self.tables)
-        write_sqlite(self.root / "fuzz.db", self.tables)
-        write_files(self.root / "pq", self.tables, "parquet")
-        write_files(self.root / "csv", self.tables, "csv")
+        self.pg_db = self.mysql_db = database_name("gw_fuzz_")
+        load_five_sources(self.tables, self.root, self.pg_admin_uri, self.mysql_uri, self.pg_db, pg_schema="fz",
+                          sqlite_file="fuzz.db")
         return self
 
     @property
@@ -245,48 +131,13 @@ class FuzzSources:
 
     def settings(self, limits: dict | None = None):
         """Gateway settings with the five sources (and ``limits``, the ``[limits]`` section)."""
-        return five_source_settings(self.root, _with_database(self.pg_admin_uri, self.pg_db),
-                                    _with_database(self.mysql_uri, self.mysql_db), "fuzz.db", limits)
+        return five_source_settings(self.root, with_database(self.pg_admin_uri, self.pg_db),
+                                    with_database(self.mysql_uri, self.mysql_db), "fuzz.db", limits)
 
     def close(self) -> None:
         """Drop both databases and remove the files."""
         drop_five_sources(self.pg_admin_uri, self.pg_db, self.mysql_uri, self.mysql_db, self.root)
 
-
-
-def five_source_settings(root: Path, pg_uri: str, mysql_uri: str, sqlite_file: str, limits: dict | None = None):
-    """Gateway settings over the five sources a test data set was loaded into: ``pg`` and ``maria`` at the
-    given URIs, ``lite`` (``root / sqlite_file``), ``pq`` and ``csv`` (folders under ``root``)."""
-    from gateway.settings import settings_from_dict
-
-    return settings_from_dict({"limits": limits or {}, "sources": [
-        {"name": "pg", "kind": "postgresql", "uri": pg_uri},
-        {"name": "maria", "kind": "mysql", "uri": mysql_uri},
-        {"name": "lite", "kind": "sqlite", "path": str(root / sqlite_file)},
-        {"name": "pq", "kind": "parquet", "path": str(root / "pq")},
-        {"name": "csv", "kind": "csv", "path": str(root / "csv")},
-    ]}, base_dir=root)
-
-
-def drop_five_sources(pg_admin_uri: str, pg_db: str | None, mysql_uri: str, mysql_db: str | None, root: Path) -> None:
-    """Drop a test data set's PostgreSQL and MariaDB databases (each if named) and remove its files, each step
-    even when the one before failed."""
-    import adbc_driver_postgresql.dbapi as pg
-    import pymysql
-
-    try:
-        if pg_db:
-            with pg.connect(pg_admin_uri, autocommit=True) as conn, conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)")
-    finally:
-        try:
-            if mysql_db:
-                admin = pymysql.connect(autocommit=True, **mysql_params(mysql_uri))
-                with admin.cursor() as cur:
-                    cur.execute(f"DROP DATABASE IF EXISTS {mysql_db}")
-                admin.close()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
 
 # -- the reference ---------------------------------------------------------------------------------------------
 

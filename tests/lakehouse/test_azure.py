@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import secrets
 
-import pyarrow as pa
-import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
 from gateway.errors import SourceUnavailableError
 from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
-
-
-def _orders(year: int, n: int) -> pa.Table:
-    return pa.table({"o_id": pa.array([year * 1000 + i for i in range(n)], pa.int64()),
-                     "o_total": pa.array([float(i) * 1.5 for i in range(n)]),
-                     "o_note": pa.array([f"note {i}" for i in range(n)])})
+from tests.lakehouse import support
+from tests.lakehouse.support import assert_same_as_local, orders, rows, write_copies
 
 
 @pytest.fixture(scope="module")
@@ -29,20 +23,7 @@ def lake(azurite, tmp_path_factory):
     regions (one Parquet object) and rates (CSV)."""
     prefix = f"run-{secrets.token_hex(3)}"
     local = tmp_path_factory.mktemp("azcopy")
-    fs = azurite.filesystem()
-    remote = f"{azurite.container}/{prefix}"
-    for year in (2023, 2024):
-        (local / "pq" / "orders" / f"year={year}").mkdir(parents=True)
-        pq.write_table(_orders(year, 50), local / "pq" / "orders" / f"year={year}" / "part-0.parquet")
-        pq.write_table(_orders(year, 50), f"{remote}/pq/orders/year={year}/part-0.parquet", filesystem=fs)
-    regions = pa.table({"r_id": [1, 2], "r_name": ["north", "south"]})
-    pq.write_table(regions, local / "pq" / "regions.parquet")
-    pq.write_table(regions, f"{remote}/pq/regions.parquet", filesystem=fs)
-    rates = pa.table({"r_id": [1, 2], "rate": [0.5, 0.25]})
-    (local / "csv").mkdir()
-    pcsv.write_csv(rates, local / "csv" / "rates.csv")
-    with fs.open_output_stream(f"{remote}/csv/rates.csv") as out:
-        pcsv.write_csv(rates, out)
+    write_copies(azurite.filesystem(), f"{azurite.container}/{prefix}", local)
     return {"prefix": prefix, "local": local}
 
 
@@ -57,42 +38,30 @@ def _engine(azurite, lake, remote: bool = True, **options) -> QueryEngine:
     return QueryEngine(settings_from_dict(raw, base_dir=lake["local"]))
 
 
-def _rows(engine: QueryEngine, sql: str, **kw) -> list[dict]:
-    return engine.execute(sql, **kw).reader.read_all().to_pylist()
-
-
 QUERIES = [
-    "SELECT year, COUNT(*) AS c, SUM(o_total) AS t FROM pq.orders WHERE o_id % 7 = 1 GROUP BY year ORDER BY year",
-    "SELECT o.o_id, r.r_name, x.rate FROM pq.orders o JOIN pq.regions r ON o.o_id % 2 + 1 = r.r_id "
-    "JOIN rates.rates x ON x.r_id = r.r_id WHERE o.year = 2024 AND o.o_id < 2024005 ORDER BY o.o_id",
+    *support.QUERIES,
     "SELECT o.year, SUM(x.rate) AS s FROM pq.orders o JOIN rates.rates x ON o.o_id % 2 + 1 = x.r_id "
     "GROUP BY o.year ORDER BY o.year",
 ]
 
 
 def test_same_answers_as_local_copies(azurite, lake):
-    remote, local = _engine(azurite, lake), _engine(azurite, lake, remote=False)
-    assert remote.catalog.connector("pq").list_tables("main") == ["orders", "regions"]
-    assert remote.catalog.connector("rates").list_tables("main") == ["rates"]
-    assert remote.catalog.connector("pq").partitions("main", "orders") == ["year=2023", "year=2024"]
-    for sql in QUERIES:
-        assert _rows(remote, sql) == _rows(local, sql), sql
-    assert remote.catalog.connector("pq").statistics("main", "orders").rows == 100  # Parquet footers, read remotely
+    assert_same_as_local(_engine(azurite, lake), _engine(azurite, lake, remote=False), QUERIES)
 
 
 def test_hive_pruning_fingerprints_and_new_objects_seen(azurite, lake):
     engine = _engine(azurite, lake, cache_fingerprint=True)
     conn = engine.catalog.connector("pq")
     sql = "SELECT COUNT(*) AS c FROM pq.orders WHERE year = 2024"
-    assert _rows(engine, sql, max_staleness_s=0) == [{"c": 50}]
+    assert rows(engine, sql, max_staleness_s=0) == [{"c": 50}]
     assert "year=2023" not in conn.partition_fingerprint("main", "orders", "year=2024")
     before = {p: conn.partition_fingerprint("main", "orders", p) for p in ("year=2023", "year=2024")}
     assert all(":" in f and not f.endswith(":0") for f in before.values())  # name:last-modified ns:size
-    pq.write_table(_orders(2024, 5), f"{azurite.container}/{lake['prefix']}/pq/orders/year=2024/part-1.parquet",
+    pq.write_table(orders(2024, 5), f"{azurite.container}/{lake['prefix']}/pq/orders/year=2024/part-1.parquet",
                    filesystem=azurite.filesystem())
     assert conn.partition_fingerprint("main", "orders", "year=2024") != before["year=2024"]
     assert conn.partition_fingerprint("main", "orders", "year=2023") == before["year=2023"]
-    assert _rows(engine, sql, max_staleness_s=0) == [{"c": 55}]
+    assert rows(engine, sql, max_staleness_s=0) == [{"c": 55}]
 
 
 def test_settings_from_secrets_and_environment(azurite, lake, monkeypatch):
@@ -100,7 +69,7 @@ def test_settings_from_secrets_and_environment(azurite, lake, monkeypatch):
     ``abfs://container@account.dfs.core.windows.net`` form names the account in the URL."""
     monkeypatch.setenv("AZ_TEST_KEY", azurite.account_key)
     from_secret = _engine(azurite, lake, account_key="${AZ_TEST_KEY}")
-    assert _rows(from_secret, "SELECT COUNT(*) AS c FROM rates.rates") == [{"c": 2}]
+    assert rows(from_secret, "SELECT COUNT(*) AS c FROM rates.rates") == [{"c": 2}]
 
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", azurite.account_name)
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", azurite.account_key)
@@ -110,7 +79,7 @@ def test_settings_from_secrets_and_environment(azurite, lake, monkeypatch):
         {"name": "abfs", "kind": "csv", "endpoint": azurite.endpoint, "account_key": azurite.account_key,
          "path": f"abfss://{azurite.container}@{azurite.account_name}.dfs.core.windows.net/{lake['prefix']}/csv"}]}
     engine = QueryEngine(settings_from_dict(raw, base_dir=lake["local"]))
-    assert _rows(engine, "SELECT g.r_name, r.rate FROM env.regions g JOIN abfs.rates r ON g.r_id = r.r_id "
+    assert rows(engine, "SELECT g.r_name, r.rate FROM env.regions g JOIN abfs.rates r ON g.r_id = r.r_id "
                          "ORDER BY g.r_id") == [{"r_name": "north", "rate": 0.5}, {"r_name": "south", "rate": 0.25}]
 
 

@@ -17,6 +17,7 @@ from connectors.delta import DeltaConnector
 from gateway.errors import InvalidRequestError, SourceQueryError, UnknownObjectError
 from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
+from tests.lakehouse.support import rows as _rows
 
 
 def _events(start: int, n: int) -> pa.Table:
@@ -43,10 +44,6 @@ def _engine(lake: Path, **source) -> QueryEngine:
     raw = {"sources": [{"name": "lake", "kind": "delta", "path": str(lake), **source}],
            "cache": {"admit_after": 1}}
     return QueryEngine(settings_from_dict(raw, base_dir=lake))
-
-
-def _rows(engine: QueryEngine, sql: str, **kw) -> list[dict]:
-    return engine.execute(sql, **kw).reader.read_all().to_pylist()
 
 
 def test_tables_schema_partitions_and_statistics(lake):

@@ -12,6 +12,7 @@ from pyiceberg.types import StringType
 from gateway.errors import InvalidRequestError
 from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
+from tests.lakehouse.support import rows as _rows
 
 
 def _orders(start: int, n: int) -> pa.Table:
@@ -64,10 +65,6 @@ def _engine(options: dict, tmp_path, extra: list | None = None) -> QueryEngine:
 def _closing(engines: list, engine: QueryEngine) -> QueryEngine:
     engines.append(engine)
     return engine
-
-
-def _rows(engine: QueryEngine, sql: str, **kw) -> list[dict]:
-    return engine.execute(sql, **kw).reader.read_all().to_pylist()
 
 
 def test_metadata_queries_appends_and_schema_evolution(lake, tmp_path, engines):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 
 import pyarrow as pa
-import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
@@ -15,12 +14,8 @@ from deltalake import write_deltalake
 from gateway.errors import SourceUnavailableError
 from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
-
-
-def _orders(year: int, n: int) -> pa.Table:
-    return pa.table({"o_id": pa.array([year * 1000 + i for i in range(n)], pa.int64()),
-                     "o_total": pa.array([float(i) * 1.5 for i in range(n)]),
-                     "o_note": pa.array([f"note {i}" for i in range(n)])})
+from tests.lakehouse import support
+from tests.lakehouse.support import assert_same_as_local, orders, rows, write_copies
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +24,7 @@ def lake(s3, tmp_path_factory):
     regions (one Parquet object), rates (CSV) and events (a Delta table)."""
     prefix = f"run-{secrets.token_hex(3)}"
     local = tmp_path_factory.mktemp("s3copy")
-    fs = s3.filesystem()
-    for year in (2023, 2024):
-        (local / "pq" / "orders" / f"year={year}").mkdir(parents=True)
-        pq.write_table(_orders(year, 50), local / "pq" / "orders" / f"year={year}" / "part-0.parquet")
-        pq.write_table(_orders(year, 50), f"{s3.bucket}/{prefix}/pq/orders/year={year}/part-0.parquet", filesystem=fs)
-    regions = pa.table({"r_id": [1, 2], "r_name": ["north", "south"]})
-    pq.write_table(regions, local / "pq" / "regions.parquet")
-    pq.write_table(regions, f"{s3.bucket}/{prefix}/pq/regions.parquet", filesystem=fs)
-    rates = pa.table({"r_id": [1, 2], "rate": [0.5, 0.25]})
-    (local / "csv").mkdir()
-    pcsv.write_csv(rates, local / "csv" / "rates.csv")
-    with fs.open_output_stream(f"{s3.bucket}/{prefix}/csv/rates.csv") as out:
-        pcsv.write_csv(rates, out)
+    write_copies(s3.filesystem(), f"{s3.bucket}/{prefix}", local)
     events = pa.table({"id": list(range(20)), "kind": ["a", "b"] * 10})
     write_deltalake(str(local / "delta" / "events"), events, partition_by=["kind"])
     write_deltalake(f"s3://{s3.bucket}/{prefix}/delta/events", events, partition_by=["kind"],
@@ -60,37 +43,26 @@ def _engine(s3, lake, remote: bool = True, **options) -> QueryEngine:
     return QueryEngine(settings_from_dict(raw, base_dir=lake["local"]))
 
 
-def _rows(engine: QueryEngine, sql: str, **kw) -> list[dict]:
-    return engine.execute(sql, **kw).reader.read_all().to_pylist()
-
-
 QUERIES = [
-    "SELECT year, COUNT(*) AS c, SUM(o_total) AS t FROM pq.orders WHERE o_id % 7 = 1 GROUP BY year ORDER BY year",
-    "SELECT o.o_id, r.r_name, x.rate FROM pq.orders o JOIN pq.regions r ON o.o_id % 2 + 1 = r.r_id "
-    "JOIN rates.rates x ON x.r_id = r.r_id WHERE o.year = 2024 AND o.o_id < 2024005 ORDER BY o.o_id",
+    *support.QUERIES,
     "SELECT e.kind, COUNT(*) AS c FROM dl.events e JOIN rates.rates x ON e.id = x.r_id GROUP BY e.kind ORDER BY 1",
 ]
 
 
 def test_same_answers_as_local_copies(s3, lake):
-    remote, local = _engine(s3, lake), _engine(s3, lake, remote=False)
-    assert remote.catalog.connector("pq").list_tables("main") == ["orders", "regions"]
-    assert remote.catalog.connector("pq").partitions("main", "orders") == ["year=2023", "year=2024"]
-    for sql in QUERIES:
-        assert _rows(remote, sql) == _rows(local, sql), sql
-    assert remote.catalog.connector("pq").statistics("main", "orders").rows == 100  # Parquet footers, read remotely
+    assert_same_as_local(_engine(s3, lake), _engine(s3, lake, remote=False), QUERIES)
 
 
 def test_hive_pruning_and_new_objects_seen(s3, lake):
     engine = _engine(s3, lake, cache_fingerprint=True)
     conn = engine.catalog.connector("pq")
     sql = "SELECT COUNT(*) AS c FROM pq.orders WHERE year = 2024"
-    assert _rows(engine, sql, max_staleness_s=0) == [{"c": 50}]
+    assert rows(engine, sql, max_staleness_s=0) == [{"c": 50}]
     before = conn.partition_fingerprint("main", "orders", "year=2024")
-    pq.write_table(_orders(2024, 5), f"{s3.bucket}/{lake['prefix']}/pq/orders/year=2024/part-1.parquet",
+    pq.write_table(orders(2024, 5), f"{s3.bucket}/{lake['prefix']}/pq/orders/year=2024/part-1.parquet",
                    filesystem=s3.filesystem())
     assert conn.partition_fingerprint("main", "orders", "year=2024") != before
-    assert _rows(engine, sql, max_staleness_s=0) == [{"c": 55}]
+    assert rows(engine, sql, max_staleness_s=0) == [{"c": 55}]
 
 
 def test_wrong_credentials_are_refused_naming_the_source(s3, lake):

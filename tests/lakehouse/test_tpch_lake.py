@@ -6,38 +6,15 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from datafusion import SessionContext
 from deltalake import write_deltalake
 
 from tests import tpch
-from tests.test_tpch import _close, _normalize
 
 SCALE_FACTOR = 0.01
 IN_DELTA = ("lineitem", "orders")
-
-
-def _load_postgres(uri: str, tables: dict[str, pa.Table]) -> None:
-    """The tables not in Delta into schema ``tpch`` (decimals through a text staging column, as tests.tpch)."""
-    import adbc_driver_postgresql.dbapi as pg
-
-    with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("CREATE SCHEMA tpch")
-        for name, table in tables.items():
-            if name in IN_DELTA:
-                continue
-            columns = ", ".join(f"{f.name} {tpch._sql_type(f.type, False)} NOT NULL" for f in table.schema)
-            cur.execute(f"CREATE TABLE tpch.{name} ({columns})")
-            staging = table.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_decimal(f.type) else f.type)
-                                            for f in table.schema]))
-            cur.adbc_ingest(f"{name}_staging", staging, mode="create", db_schema_name="tpch")
-            select = ", ".join(f"{f.name}::{tpch._sql_type(f.type, False)}" if pa.types.is_decimal(f.type) else f.name
-                               for f in table.schema)
-            cur.execute(f"INSERT INTO tpch.{name} SELECT {select} FROM tpch.{name}_staging")
-            cur.execute(f"DROP TABLE tpch.{name}_staging")
-            cur.execute(f"ANALYZE tpch.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +37,7 @@ def tpch_lake(s3, pg_server):
         cur.execute(f"CREATE DATABASE {database}")
     try:
         uri = _with_database(pg_server, database)
-        _load_postgres(uri, tables)
+        tpch.load_postgres(uri, tables, [n for n in tables if n not in IN_DELTA])
         settings = settings_from_dict({"sources": [
             {"name": "pg", "kind": "postgresql", "uri": uri},
             {"name": "lake", "kind": "delta", "path": f"s3://{s3.bucket}/{prefix}", **s3.options()},
@@ -83,11 +60,4 @@ def test_all_22_queries(tpch_lake):
         sql = queries[number]
         want = reference.sql(sql).to_arrow_table()
         got = engine.execute(tpch.qualify_tables(sql, names)).reader.read_all()
-        assert got.column_names == want.column_names, number
-        assert [f.type for f in got.schema] == [f.type for f in want.schema], number
-        assert got.num_rows == want.num_rows, number
-        key = lambda row: tuple((v is None, str(_normalize(v))) for v in row)  # noqa: E731
-        got_rows = sorted((tuple(r.values()) for r in got.to_pylist()), key=key)
-        want_rows = sorted((tuple(r.values()) for r in want.to_pylist()), key=key)
-        for g, w in zip(got_rows, want_rows, strict=True):
-            assert all(_close(a, b) for a, b in zip(g, w, strict=True)), (number, g, w)
+        tpch.assert_same_rows(got, want, number)

@@ -18,7 +18,6 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import adbc_driver_flightsql.dbapi as flightsql
 import adbc_driver_postgresql.dbapi as pg
@@ -44,6 +43,7 @@ from gateway.execution.engine import QueryEngine
 from gateway.logs import LOG_SQL_CHARS
 from gateway.settings import settings_from_dict
 from tests.demo_support import running_app
+from tests.sources import fresh_pg_database
 
 # what must never reach a client: a Python traceback, a frame, a server path
 LEAKS = ("Traceback", 'File "', "/work/", "site-packages", ".py\"", "/tmp/")
@@ -75,18 +75,11 @@ def folder(demo_folder) -> Path:
 @pytest.fixture(scope="module")
 def pg_uri(pg_server) -> str:
     """A database of its own (tables ``t``, ``a``, view ``boom``), dropped at the end of the module."""
-    name = f"gw_err_{secrets.token_hex(4)}"
-    with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    uri = urlunsplit(urlsplit(pg_server)._replace(path=f"/{name}"))
-    try:
+    with fresh_pg_database(pg_server, "gw_err_") as uri:
         with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
             for sql in PG_SETUP:
                 cur.execute(sql)
         yield uri
-    finally:
-        with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def _demo_sources() -> list[dict]:

@@ -10,11 +10,10 @@ import adbc_driver_flightsql.dbapi as flightsql
 import httpx
 import pytest
 
-from gateway.api import create_app
 from gateway.execution.engine import QueryEngine
 from gateway.settings import load_settings
 from planner.limits import InputLimits
-from tests.demo_support import running_app, write_demo_config
+from tests.demo_support import serving_rest, write_demo_config
 from tests.flight_support import serve
 
 HOSTILE = {
@@ -44,12 +43,8 @@ def demo_settings(demo_config):
 
 @pytest.fixture(scope="module")
 def rest(demo_settings):
-    gateway = QueryEngine(demo_settings)
-    try:
-        with running_app(create_app(gateway)) as url, httpx.Client(base_url=url, timeout=60.0) as client:
-            yield client
-    finally:
-        gateway.close()
+    with serving_rest(demo_settings) as url, httpx.Client(base_url=url, timeout=60.0) as client:
+        yield client
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))

@@ -29,7 +29,7 @@ import pytest
 from gateway.api import create_app
 from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
-from tests.demo_support import running_app
+from tests.demo_support import running_app, serving_rest
 from tests.flight_support import setup_pg, slow_backends
 
 BIG_ROWS = 5_000_000
@@ -72,12 +72,8 @@ def settings(pg_database, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base_url(settings):
-    gateway = QueryEngine(settings)
-    try:
-        with running_app(create_app(gateway)) as url:
-            yield url
-    finally:
-        gateway.close()
+    with serving_rest(settings) as url:
+        yield url
 
 
 @pytest.fixture

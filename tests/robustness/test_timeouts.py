@@ -9,12 +9,11 @@ import time
 import httpx
 import pytest
 
-from gateway.api import create_app
 from gateway.client import connect
 from gateway.errors import QueryTimeoutError
 from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
-from tests.demo_support import running_app
+from tests.demo_support import serving_rest
 from tests.flight_support import serve, setup_pg, slow_backends
 
 SLOW = "SELECT s FROM pg.bi.slow"  # keeps a PostgreSQL backend in pg_sleep(60) unless cancelled
@@ -92,15 +91,11 @@ def test_local_runaway_join_is_stopped(settings):
 
 
 def test_rest_timeout_is_504(settings, pg_server, pg_database):
-    gateway = QueryEngine(settings)
-    try:
-        with running_app(create_app(gateway)) as url, httpx.Client(base_url=url, timeout=30) as client:
-            response = client.post("/v1/query", json={"sql": SLOW, "timeout_s": 1})
-            assert response.status_code == 504
-            assert response.json()["error"]["code"] == "timeout"
-            assert _no_slow_backend_within(pg_server, pg_database, 2.0)
-    finally:
-        gateway.close()
+    with serving_rest(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        response = client.post("/v1/query", json={"sql": SLOW, "timeout_s": 1})
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "timeout"
+        assert _no_slow_backend_within(pg_server, pg_database, 2.0)
 
 
 def test_flight_sql_session_timeout(settings, pg_server, pg_database):

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import MYSQL_URI, _mysql_params, _with_database
+from tests.conftest import MYSQL_URI, _mysql_params
+from tests.sources import fresh_pg_database, with_database
 
 ORDERS_SQL = [
     "CREATE TABLE public.orders (o_orderkey integer PRIMARY KEY, o_custkey integer NOT NULL, "
@@ -45,18 +46,11 @@ def trust_pg(pg_server) -> str:
     """A fresh PostgreSQL database with ``public.orders``; dropped after the module."""
     import adbc_driver_postgresql.dbapi as pg
 
-    name = f"gw_trust_{secrets.token_hex(4)}"
-    with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    uri = _with_database(pg_server, name)
-    try:
+    with fresh_pg_database(pg_server, "gw_trust_") as uri:
         with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
             for statement in ORDERS_SQL:
                 cur.execute(statement)
         yield uri
-    finally:
-        with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +67,7 @@ def trust_maria(mysql_server) -> str:
         for statement in LINEITEM_SQL:
             cur.execute(statement)
     try:
-        yield urlunsplit(urlsplit(MYSQL_URI)._replace(path=f"/{name}"))
+        yield with_database(MYSQL_URI, name)
     finally:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name}")
