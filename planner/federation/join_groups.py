@@ -115,7 +115,9 @@ def _edges_that_pay(state: FederationState, edges: list[Edge], by_alias: dict[st
     """The edges worth pushing, merged greedily smallest estimated output first (``parent``/``find``, the
     union-find over aliases, is used as scratch and reset), and each alias's estimated rows once joined with
     its group (None: unknown). An edge between tables already joined is kept (it only narrows the group); an
-    edge whose estimate exceeds ``JOIN_GROWTH`` x its inputs is recorded as not pushed with the estimate.
+    edge whose estimate exceeds ``JOIN_GROWTH`` x its inputs is recorded as not pushed with the estimate, also
+    between files read in place: a join group is computed first, as written (TPC-H Q5 with customer, orders and
+    supplier as Parquet: grouped on nationkey, 18M rows before lineitem, 5.2-8.5 s; left to the residual 1.1 s).
     Without statistics on either side an edge is kept."""
     rows = {b.alias: _filtered_rows(state, b) for b in by_alias.values()}
     component_rows = dict(rows)  # root alias -> estimated rows of the joined component
@@ -126,8 +128,7 @@ def _edges_that_pay(state: FederationState, edges: list[Edge], by_alias: dict[st
         estimate, index, edge = min(scored, key=lambda t: (math.inf if t[0][0] is None else t[0][0], t[1]))
         pending.pop(index)
         output, inputs, roots = estimate
-        local = state.connector(by_alias[next(iter(edge[2]))].ref.source).capabilities.local_compute
-        if output is not None and len(roots) > 1 and output > JOIN_GROWTH * inputs and not local:
+        if output is not None and len(roots) > 1 and output > JOIN_GROWTH * inputs:
             state.not_pushed_because(
                 f"join condition {edge[0].sql(state.dialect)}",
                 f"its estimated output ({output:,.0f} rows) exceeds {JOIN_GROWTH}x its inputs ({inputs:,.0f} rows):"
