@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.cache.entries import DISK, MEMORY
 
-if TYPE_CHECKING:
-    from gateway.cache.store import PartitionCache
-
 
 class CacheCollector(Collector):
-    """Reads a cache's counters and sizes at scrape time."""
+    """Reads a cache's counters and sizes at scrape time: ``values()`` gives ``(counters, gauges)``, two dicts
+    of name -> value (``PartitionCache._metric_values``)."""
 
-    def __init__(self, cache: PartitionCache) -> None:
-        self._cache = cache
+    def __init__(self, values: Callable[[], tuple[dict[str, int], dict[str, int]]]) -> None:
+        self._values = values
 
     def describe(self) -> Iterator[Metric]:
         return self.collect()
 
     def collect(self) -> Iterator[Metric]:
-        counters, gauges = self._cache._metric_values()
+        counters, gauges = self._values()
         for name, value in counters.items():
             help_text = f"Hot-partition cache {name.replace('_', ' ')}"
             yield CounterMetricFamily(f"gateway_cache_{name}", help_text, value=value)

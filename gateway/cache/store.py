@@ -371,7 +371,7 @@ class PartitionCache(SingleFlight, DiskTier):
         Raises:
             ValueError: the registry already has these names (one cache per registry).
         """
-        registry.register(CacheCollector(self))
+        registry.register(CacheCollector(self._metric_values))
 
     def _metric_values(self) -> tuple[dict[str, int], dict[str, int]]:
         with self._lock:

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from connectors import CONNECTOR_CLASSES, Connector, connector_class
-
-if TYPE_CHECKING:  # the whole config holds its sources: only the annotation runs the other way
-    from gateway.settings.sections import Settings
 
 URI_KINDS = ("postgresql", "mysql", "iceberg", "flightsql")
 
@@ -139,7 +137,14 @@ def source_keys(kind: str) -> list[str]:
 
 
 
-def build_connectors(settings: Settings) -> dict[str, Connector]:
+class HasSources(Protocol):
+    """What ``build_connectors`` reads of the whole configuration (``gateway.settings.Settings``), named here so
+    that this module does not import the one that imports it."""
+
+    sources: Sequence[SourceConfig]
+
+
+def build_connectors(settings: HasSources) -> dict[str, Connector]:
     """A connector for every ``[[sources]]`` entry, by source name: the first step of settings -> connectors ->
     catalog -> engine (``gateway.server.build_engine``; ``QueryEngine(settings)`` takes the same step itself).
     It lives here, beside the source options it reads, so that the catalog never reads settings."""
