@@ -18,38 +18,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import pyarrow as pa
 
 from catalog.drift import DriftStore, SchemaChange
+from catalog.names import NameResolution, TableRef, pick
 from catalog.statistics import StatisticsCache
 from connectors import Connector, TableStatistics
-from connectors.errors import (
-    AmbiguousNameError,
-    GatewayError,
-    SourceQueryError,
-    SourceUnavailableError,
-    UnknownObjectError,
-    nearest_names,
-)
+from connectors.errors import GatewayError, SourceQueryError, UnknownObjectError
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, order=True)
-class TableRef:
-    """A fully qualified table: source, schema, table."""
-
-    source: str
-    schema: str
-    table: str
-
-    def __str__(self) -> str:
-        return f"{self.source}.{self.schema}.{self.table}"
-
-
-class Catalog:
+class Catalog(NameResolution):
     """All registered sources and what they contain.
 
     ``connectors`` maps a source name to its connector. Listing methods return sorted names; ``table_schema``
@@ -304,92 +285,6 @@ class Catalog:
                 unavailable.append(source)
         return refs, unavailable
 
-    # -- name resolution ------------------------------------------------------------------------------
-
-    def resolve(self, parts: Sequence[str]) -> TableRef:
-        """Resolve a 1-, 2- or 3-part table name to a TableRef.
-
-        - ``source.schema.table``: exact.
-        - ``source.table``: when ``source`` is a source with exactly one schema (file sources); otherwise
-          ``schema.table`` searched across sources.
-        - ``table``: searched across all sources; an ambiguous name lists the candidates.
-
-        Names match exactly first, then case-insensitively when that is unique.
-        """
-        parts = [p for p in parts if p]
-        if len(parts) == 3:
-            source = self._match("source", parts[0], self.list_sources())
-            schema = self._match("schema", parts[1], self.list_schemas(source), f"source '{source}'")
-            table = self._match("table", parts[2], self.list_tables(source, schema), f"{source}.{schema}")
-            return TableRef(source, schema, table)
-        if len(parts) == 2:
-            first, name = parts
-            source = _pick(first, self.list_sources())
-            if source is not None:
-                schemas = self.list_schemas(source)
-                if len(schemas) == 1:
-                    table = self._match("table", name, self.list_tables(source, schemas[0]), source)
-                    return TableRef(source, schemas[0], table)
-                raise UnknownObjectError(
-                    "table", f"{first}.{name}", self._qualified_near(source, schemas, name),
-                    context=f"source '{source}', which has several schemas; qualify as source.schema.table",
-                )
-            return self._search(name, schema=first)
-        if len(parts) == 1:
-            return self._search(parts[0])
-        raise UnknownObjectError("table", ".".join(parts), ())
-
-    def _qualified_near(self, source: str, schemas: list[str], name: str) -> list[str]:
-        """``source.schema.table`` of the tables of ``source`` named like ``name`` (only ones that exist: a
-        "did you mean" never names a table that is not there)."""
-        near = []
-        for schema in schemas:
-            tables = self.list_tables(source, schema)
-            same = [t for t in tables if t.lower() == name.lower()]
-            near.extend(f"{source}.{schema}.{t}" for t in same or nearest_names(name, tables))
-        return near
-
-    def _search(self, table: str, schema: str | None = None) -> TableRef:
-        refs, unavailable = self.available_tables()
-        if schema is not None:
-            refs_in_schema = [r for r in refs if _same(r.schema, schema)]
-            if not refs_in_schema:
-                known = {r.source for r in refs} | {r.schema for r in refs}
-                raise UnknownObjectError("source or schema", schema, known, context=_down(unavailable))
-            refs = refs_in_schema
-        exact = [r for r in refs if r.table == table]
-        matches = exact or [r for r in refs if r.table.lower() == table.lower()]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise AmbiguousNameError("table", table, (str(r) for r in matches))
-        if unavailable:
-            raise SourceUnavailableError(
-                ", ".join(unavailable), f"table '{table}' was not found in the sources that answered"
-            )
-        raise UnknownObjectError("table", table, (r.table for r in refs))
-
-    def _match(self, kind: str, name: str, candidates: list[str], context: str = "") -> str:
-        found = _pick(name, candidates)
-        if found is None:
-            raise UnknownObjectError(kind, name, candidates, context=context)
-        return found
-
-
-def _pick(name: str, candidates: list[str]) -> str | None:
-    if name in candidates:
-        return name
-    folded = [c for c in candidates if c.lower() == name.lower()]
-    return folded[0] if len(folded) == 1 else None
-
-
-def _same(a: str, b: str) -> bool:
-    return a == b or a.lower() == b.lower()
-
-
-def _down(unavailable: list[str]) -> str:
-    return f"the sources that answered (unavailable: {', '.join(unavailable)})" if unavailable else ""
-
 
 class CatalogView(Catalog):
     """A ``Catalog`` restricted to some sources, with a default source/schema for unqualified names.
@@ -410,16 +305,16 @@ class CatalogView(Catalog):
         parts = [p for p in parts if p]
         if self.default_source is not None and len(parts) in (1, 2):
             schemas = self.list_schemas(self.default_source)
-            if len(parts) == 2 and _pick(parts[0], self.list_sources()) is None:
-                schema = _pick(parts[0], schemas)
+            if len(parts) == 2 and pick(parts[0], self.list_sources()) is None:
+                schema = pick(parts[0], schemas)
                 candidates = [schema] if schema else []
             elif len(parts) == 1:
-                preferred = _pick(self.default_schema or "", schemas)
+                preferred = pick(self.default_schema or "", schemas)
                 candidates = [preferred] if preferred else (schemas if len(schemas) == 1 else [])
             else:
                 candidates = []
             for schema in candidates:
-                table = _pick(parts[-1], self.list_tables(self.default_source, schema))
+                table = pick(parts[-1], self.list_tables(self.default_source, schema))
                 if table is not None:
                     return TableRef(self.default_source, schema, table)
         return super().resolve(parts)

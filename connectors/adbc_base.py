@@ -13,8 +13,9 @@ from adbc_driver_manager import NotSupportedError
 from sqlglot import exp
 
 from connectors.arrow.streams import conformed_reader
-from connectors.base import ConnectionPool, Connector, Fragment
+from connectors.base import Connector, Fragment
 from connectors.errors import SourceQueryError, SourceUnavailableError
+from connectors.pool import ConnectionPool
 
 log = logging.getLogger(__name__)
 

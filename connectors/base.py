@@ -8,9 +8,6 @@ It knows nothing about other sources or about DataFusion's residual plan.
 
 from __future__ import annotations
 
-import datetime
-import decimal
-import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -19,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from connectors.errors import InvalidRequestError
+from connectors.literals import literal
+from connectors.pool import ConnectionPool  # noqa: F401 - importable here as before
 
 #: field metadata key marking a column the connector reads as text (its type has no exact Arrow reading in the
 #: source: PostgreSQL ranges, MySQL's unsigned 64-bit decimals...); value ``b"1"``
@@ -331,53 +329,6 @@ class Connector(ABC):
         """Cancel ``fragment``'s statement if it is running (from another thread); a no-op by default."""
 
 
-def _decimal_literal(value: decimal.Decimal) -> exp.Expression:
-    """``CAST('12.50' AS DECIMAL(4, 2))``: a bare ``12.50`` is a float in DataFusion, which compares decimals
-    with it lossily (``amt IN (39383.85, ...)`` missed rows: a dynamic filter's keys the fuzzer caught)."""
-    text = format(value, "f")
-    whole, _, fraction = text.lstrip("-").partition(".")
-    scale = len(fraction)
-    precision = max(len(whole.lstrip("0")) + scale, scale + 1, 1)
-    if precision > 38:
-        return exp.Literal.number(value)
-    return exp.cast(exp.Literal.string(text), exp.DataType.build(f"DECIMAL({precision}, {scale})"))
-
-
-def literal(value: object) -> exp.Expression:
-    """A sqlglot literal for a Python value, typed so every dialect reads it the same way (query parameters,
-    dynamic filters' keys).
-
-    NaN and ±Infinity (float or Decimal) are refused with InvalidRequestError: as a number they would render
-    as a column name (``= -Infinity`` compared with a column ``infinity``), and as ``CAST('Infinity' AS
-    DOUBLE)`` SQLite and MySQL would read 0.0 where DataFusion and PostgreSQL read infinity."""
-    if value is None:
-        return exp.null()
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, int | float | decimal.Decimal):
-        if isinstance(value, decimal.Decimal):
-            nan, infinite = value.is_nan(), value.is_infinite()
-        else:
-            nan, infinite = value != value, isinstance(value, float) and abs(value) == float("inf")
-        if nan or infinite:
-            shown = "NaN" if nan else "-Infinity" if value < 0 else "Infinity"
-            raise InvalidRequestError(f"{shown} is not accepted as a parameter (not every source can compare "
-                                      "with it); pass a finite number or NULL")
-        if isinstance(value, decimal.Decimal):
-            return _decimal_literal(value)
-        return exp.Literal.number(value)
-    if isinstance(value, str):
-        return exp.Literal.string(value)
-    if isinstance(value, datetime.datetime):
-        target = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), target)
-    if isinstance(value, datetime.date):
-        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
-    if isinstance(value, bytes):
-        return exp.HexString(this=value.hex())
-    raise InvalidRequestError(f"parameter of type {type(value).__name__} is not supported")
-
-
 @dataclass(frozen=True)
 class ForeignKey:
     """A foreign key of one table: ``columns`` reference ``ref_columns`` of ``ref_schema.ref_table`` (same
@@ -406,49 +357,3 @@ def foreign_keys_from_rows(rows: list[dict]) -> list[ForeignKey]:
         key["ref_columns"].append(r["ref_col"])
     return [ForeignKey(**{**k, "columns": tuple(k["columns"]), "ref_columns": tuple(k["ref_columns"])})
             for k in keys.values()]
-
-
-class ConnectionPool:
-    """A small thread-safe pool of DB-API connections made by ``factory``; at most ``size`` kept idle."""
-
-    def __init__(self, factory, size: int = 4) -> None:
-        self._factory = factory
-        self._size = size
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
-
-    def acquire(self):
-        """A connection: an idle one when there is one, else a new one (``factory`` errors propagate)."""
-        return self.acquire_reporting()[0]
-
-    def acquire_reporting(self) -> tuple[Any, bool]:
-        """(connection, whether it was idle in the pool): a pooled connection may have died while idle (the
-        server restarted), which a caller may retry once on a new one (``acquire_new``)."""
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
-        return self._factory(), False
-
-    def acquire_new(self):
-        """A new connection, never an idle one."""
-        return self._factory()
-
-    def release(self, conn, broken: bool = False) -> None:
-        with self._lock:
-            if not broken and len(self._idle) < self._size:
-                self._idle.append(conn)
-                return
-        _close_quietly(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            _close_quietly(conn)
-
-
-def _close_quietly(conn) -> None:
-    try:
-        conn.close()
-    except Exception:
-        pass

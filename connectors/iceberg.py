@@ -279,18 +279,9 @@ def _conjunct_filter(conjunct: exp.Expression, own, joined: bool):
     """One conjunct as a pyiceberg expression, or None when it is not ``own column <op> literal(s)``."""
     from pyiceberg import expressions as ice
 
-    comparisons = {exp.EQ: ice.EqualTo, exp.NEQ: ice.NotEqualTo, exp.LT: ice.LessThan, exp.LTE: ice.LessThanOrEqual,
-                   exp.GT: ice.GreaterThan, exp.GTE: ice.GreaterThanOrEqual}
-    flipped = {exp.LT: ice.GreaterThan, exp.LTE: ice.GreaterThanOrEqual, exp.GT: ice.LessThan,
-               exp.GTE: ice.LessThanOrEqual, exp.EQ: ice.EqualTo, exp.NEQ: ice.NotEqualTo}
     kind = type(conjunct)
-    if kind in comparisons:
-        left, right = conjunct.this, conjunct.expression
-        if own(left) and _value(right) is not None:
-            return comparisons[kind](own(left), _value(right))
-        if own(right) and _value(left) is not None:
-            return flipped[kind](own(right), _value(left))
-        return None
+    if kind in _COMPARISONS:
+        return _comparison_filter(conjunct, own)
     if kind is exp.In and own(conjunct.this) and not conjunct.args.get("query"):
         values = [_value(v) for v in conjunct.expressions]
         return ice.In(own(conjunct.this), values) if values and all(v is not None for v in values) else None
@@ -299,6 +290,27 @@ def _conjunct_filter(conjunct: exp.Expression, own, joined: bool):
     if kind is exp.Not and isinstance(conjunct.this, exp.Is) and own(conjunct.this.this) \
             and isinstance(conjunct.this.expression, exp.Null):
         return ice.NotNull(own(conjunct.this.this))
+    return None
+
+
+#: the comparisons a row filter takes (``_comparison_filter``)
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
+
+
+def _comparison_filter(conjunct: exp.Expression, own):
+    """``own column <op> literal`` (either way round) as a pyiceberg comparison, or None."""
+    from pyiceberg import expressions as ice
+
+    comparisons = {exp.EQ: ice.EqualTo, exp.NEQ: ice.NotEqualTo, exp.LT: ice.LessThan, exp.LTE: ice.LessThanOrEqual,
+                   exp.GT: ice.GreaterThan, exp.GTE: ice.GreaterThanOrEqual}
+    flipped = {exp.LT: ice.GreaterThan, exp.LTE: ice.GreaterThanOrEqual, exp.GT: ice.LessThan,
+               exp.GTE: ice.LessThanOrEqual, exp.EQ: ice.EqualTo, exp.NEQ: ice.NotEqualTo}
+    kind = type(conjunct)
+    left, right = conjunct.this, conjunct.expression
+    if own(left) and _value(right) is not None:
+        return comparisons[kind](own(left), _value(right))
+    if own(right) and _value(left) is not None:
+        return flipped[kind](own(right), _value(left))
     return None
 
 

@@ -9,7 +9,6 @@ slower for the volumes a gateway moves.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 from typing import Any
@@ -25,28 +24,18 @@ from connectors.base import (
     QUERY_SHAPE_EXPRESSIONS,
     READ_AS_TEXT,
     Capabilities,
-    ColumnStatistics,
     Connector,
     ForeignKey,
     Fragment,
-    TableStatistics,
     foreign_keys_from_rows,
 )
 from connectors.errors import SourceQueryError, SourceUnavailableError
 from connectors.information_schema import InformationSchemaTables
-from connectors.statistics import (
-    SAMPLE_ROWS,
-    STATEMENT_TIMEOUT_S,
-    sample_column_statistics,
-    typed_sample,
-    value_from_text,
-)
+from connectors.mysql_statistics import SESSION_SETUP, MySQLStatistics
 
 SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 # rust_decimal, which connectorx decodes DECIMAL with, holds 28 significant digits
 MAX_BINARY_DECIMAL_DIGITS = 28
-# connectorx runs these on each connection before the query: UTC for TIMESTAMP columns
-SESSION_SETUP = ["SET time_zone = '+00:00'"]
 # connectorx messages that mean the server was not reached (as opposed to a failed statement)
 _UNAVAILABLE = re.compile(r"connect|refused|Access denied|timed out|Unknown database|DriverError", re.IGNORECASE)
 
@@ -88,7 +77,7 @@ def mysql_arrow_type(data_type: str, column_type: str, precision: int | None, sc
     return pa.string(), True
 
 
-class MySQLConnector(InformationSchemaTables, Connector):
+class MySQLConnector(InformationSchemaTables, MySQLStatistics, Connector):
     """A MySQL or MariaDB server; each database visible to the user (but the system ones) is a schema.
 
     Capabilities: projection, filters, LIMIT, and whole single-source queries, except anything that compares,
@@ -198,39 +187,6 @@ class MySQLConnector(InformationSchemaTables, Connector):
         )
         return rows.column(0).to_pylist()
 
-    def statistics(self, schema: str, table: str) -> TableStatistics:
-        """Rows (``information_schema.TABLES.TABLE_ROWS``: exact for MyISAM/Aria, an estimate for InnoDB),
-        bytes (``DATA_LENGTH``) and per-column statistics: MariaDB's engine-independent statistics
-        (``mysql.column_stats``, gathered by ANALYZE TABLE) where present and readable; else distinct counts
-        from index cardinality (``information_schema.STATISTICS``, the first column of each index) and a
-        bounded sample of at most ``SAMPLE_ROWS`` rows (slices spread over an integer primary key, else the
-        first rows) for null fractions, min/max and common values. Statements run with a
-        ``STATEMENT_TIMEOUT_S`` limit. Views have no rows or columns (unknown). Raises SourceUnavailableError,
-        SourceQueryError."""
-        info = self._table_info(schema, table)
-        if info is None:
-            return TableStatistics(None, None)
-        if (info["kind"] or "").upper() == "VIEW":
-            return TableStatistics(None, None)
-        rows = info["r"]
-        fields = self.table_schema(schema, table)
-        columns = self._column_stats(schema, table, fields, rows)
-        missing = [f for f in fields if f.name not in columns]
-        if missing:
-            columns.update(self._sampled_statistics(schema, table, missing, rows))
-        for column, (distinct, unique) in self._index_cardinality(schema, table).items():
-            known = columns.get(column)
-            if known is None or known.origin == "mysql.column_stats":
-                continue
-            if unique and rows is not None:
-                distinct = rows * (1 - (known.null_fraction or 0))
-            elif (known.distinct or 0) < SAMPLE_ROWS / 10:
-                continue  # the sample saw each value ~10 times or more: more precise than the engine's estimate
-            else:  # a cardinality below what the sample saw is stale (InnoDB recalculates in the background)
-                distinct = max(distinct, known.distinct or 0)
-            columns[column] = dataclasses.replace(known, distinct=float(distinct), origin=f"index, {known.origin}")
-        return TableStatistics(rows, info["b"], columns)
-
     def _table_info(self, schema: str, table: str) -> dict | None:
         """TABLE_TYPE (kind), TABLE_ROWS (r) and DATA_LENGTH (b) of a table; None when it does not exist."""
         rows = self._read(
@@ -239,93 +195,6 @@ class MySQLConnector(InformationSchemaTables, Connector):
             f"WHERE TABLE_SCHEMA = {sql_literal(schema)} AND TABLE_NAME = {sql_literal(table)}"
         ).to_pylist()
         return rows[0] if rows else None
-
-    def _bounded_read(self, sql: str) -> pa.Table:
-        """``_read`` with a ``STATEMENT_TIMEOUT_S`` limit (MariaDB ``max_statement_time``, MySQL
-        ``max_execution_time``)."""
-        import connectorx as cx
-
-        if "_mariadb" not in self.__dict__:
-            self.__dict__["_mariadb"] = "mariadb" in str(self._read("SELECT VERSION() AS v").column(0)[0]).lower()
-        limit = (f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}" if self.__dict__["_mariadb"]
-                 else f"SET SESSION max_execution_time = {int(STATEMENT_TIMEOUT_S * 1000)}")
-        try:
-            return cx.read_sql(self.uri, sql, return_type="arrow", pre_execution_query=[*SESSION_SETUP, limit])
-        except BaseException as exc:
-            error = self._source_error(exc, sql)
-            if error is exc:
-                raise
-            raise error from exc
-
-    def _column_stats(self, schema: str, table: str, fields: pa.Schema, rows: int | None
-                      ) -> dict[str, ColumnStatistics]:
-        """MariaDB's ``mysql.column_stats`` for the table: {} where the table is absent (MySQL), unreadable
-        (no privilege) or has no rows for it (never analyzed)."""
-        try:
-            found = self._bounded_read(
-                "SELECT column_name AS c, CAST(min_value AS CHAR) AS lo, CAST(max_value AS CHAR) AS hi, "
-                "CAST(nulls_ratio AS DOUBLE) AS nulls, CAST(avg_frequency AS DOUBLE) AS freq "
-                f"FROM mysql.column_stats WHERE db_name = {sql_literal(schema)} "
-                f"AND table_name = {sql_literal(table)}"
-            ).to_pylist()
-        except SourceQueryError:
-            return {}
-        types = {f.name: f.type for f in fields}
-        out = {}
-        for r in found:
-            if r["c"] not in types:
-                continue
-            kind, nulls = types[r["c"]], r["nulls"]
-            distinct = (rows * (1 - (nulls or 0)) / r["freq"]) if rows is not None and r["freq"] else None
-            out[r["c"]] = ColumnStatistics(distinct=distinct, null_fraction=nulls,
-                                           min=value_from_text(r["lo"], kind), max=value_from_text(r["hi"], kind),
-                                           origin="mysql.column_stats")
-        return out
-
-    def _index_cardinality(self, schema: str, table: str) -> dict[str, tuple[int, bool]]:
-        """(distinct values, unique) of each column that leads an index: ``information_schema.STATISTICS``'s
-        CARDINALITY (the storage engine's estimate; the largest when several indexes start with it), and
-        whether a unique index is on that column alone."""
-        found = self._read(
-            "SELECT s.COLUMN_NAME AS c, CAST(COALESCE(s.CARDINALITY, 0) AS SIGNED) AS n, "
-            "CAST(s.NON_UNIQUE AS SIGNED) AS non_unique, CAST((SELECT COUNT(*) FROM information_schema.STATISTICS o "
-            "WHERE o.TABLE_SCHEMA = s.TABLE_SCHEMA AND o.TABLE_NAME = s.TABLE_NAME "
-            "AND o.INDEX_NAME = s.INDEX_NAME) AS SIGNED) AS width FROM information_schema.STATISTICS s "
-            f"WHERE s.TABLE_SCHEMA = {sql_literal(schema)} AND s.TABLE_NAME = {sql_literal(table)} "
-            "AND s.SEQ_IN_INDEX = 1"
-        ).to_pylist()
-        out: dict[str, tuple[int, bool]] = {}
-        for r in found:
-            n, unique = out.get(r["c"], (0, False))
-            out[r["c"]] = (max(n, r["n"]), unique or (not r["non_unique"] and r["width"] == 1))
-        return out
-
-    def _sampled_statistics(self, schema: str, table: str, fields: list[pa.Field], rows: int | None
-                            ) -> dict[str, ColumnStatistics]:
-        """Statistics of a bounded sample (``SAMPLE_ROWS`` rows): ten slices spread over an integer primary
-        key (index range reads) when there is one, else the first rows."""
-        projections = ", ".join(
-            f"CAST({exp.column(f.name, quoted=True).sql(dialect='mysql')} AS CHAR) AS "
-            f"{exp.column(f.name, quoted=True).sql(dialect='mysql')}"
-            if (f.metadata or {}).get(READ_AS_TEXT) else exp.column(f.name, quoted=True).sql(dialect="mysql")
-            for f in fields)
-        name = exp.table_(table, db=schema, quoted=True).sql(dialect="mysql")
-        sql = f"SELECT {projections} FROM {name} LIMIT {SAMPLE_ROWS}"
-        key = self.primary_key(schema, table)
-        if rows and rows > SAMPLE_ROWS and len(key) == 1 and pa.types.is_integer(
-                self.table_schema(schema, table).field(key[0]).type):
-            column = exp.column(key[0], quoted=True).sql(dialect="mysql")
-            bounds = self._bounded_read(f"SELECT MIN({column}) AS lo, MAX({column}) AS hi FROM {name}").to_pylist()[0]
-            if bounds["lo"] is not None:
-                step = (int(bounds["hi"]) - int(bounds["lo"])) / 10
-                slices = [f"WHERE {column} >= {int(bounds['lo']) + round(step * i)} ORDER BY {column}"
-                          for i in range(9)] + [f"ORDER BY {column} DESC"]  # the last slice ends at the top
-                sql = " UNION ALL ".join(f"(SELECT {projections} FROM {name} {where} LIMIT {SAMPLE_ROWS // 10})"
-                                         for where in slices)
-        data = self._bounded_read(sql)
-        if data.num_rows < SAMPLE_ROWS and "UNION ALL" not in sql:
-            rows = data.num_rows  # the whole table
-        return sample_column_statistics(typed_sample(data, pa.schema(fields)), rows)
 
     def table_expression(self, schema: str, table: str) -> exp.Table:
         return exp.table_(table, db=schema, quoted=True)

@@ -4,7 +4,8 @@
 cache's ``cache_*`` operations. A run decides its plan's ``Schedule`` once (``gateway.execution.schedule``:
 fetched, read in place, probed by dynamic filters), starts the fragment feeds (``gateway.execution.feeds``),
 and either passes the one fragment of a query pushed whole through or runs the residual plan in DataFusion
-(``gateway.execution.residual``), under admission control and a time limit.
+(``gateway.execution.residual``), under admission control and a time limit. EXPLAIN text is assembled in
+``gateway.execution.explain``; memory pools of whole queries pushed to file sources in ``gateway.execution.pooling``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from sqlglot import exp
 
-from catalog import Catalog, TableRef
+from catalog import Catalog
 from connectors.base import Fragment
 from gateway.cache.scanner import CachedScanner
 from gateway.distributed import Distribution, Distributor
@@ -33,8 +33,10 @@ from gateway.errors import (
     UnknownObjectError,
 )
 from gateway.execution.admission import Admission
+from gateway.execution.explain import EXPLAIN_SCHEMA, explain_analyzed, explain_planned
 from gateway.execution.feeds import Feed, FragmentFeed, wait_until_answered
 from gateway.execution.memory import MemoryAccount, MemoryBudget, ResultCap
+from gateway.execution.pooling import holds_rows, pooled  # noqa: F401 - holds_rows: importable here as before
 from gateway.execution.residual import Deadline, as_gateway_error, run_residual
 from gateway.execution.schedule import Schedule, decide, start_feeds
 from gateway.metrics import FragmentStats, Metrics, QueryStats
@@ -155,7 +157,7 @@ class QueryEngine:
     @staticmethod
     def result_schema(statement, plan: FederatedPlan) -> pa.Schema:
         """The schema a run of ``(statement, plan)`` returns; for EXPLAIN, one ``plan`` utf8 column."""
-        return _EXPLAIN_SCHEMA if statement.explain else plan.schema
+        return EXPLAIN_SCHEMA if statement.explain else plan.schema
 
     def parameter_schema(self, sql: str, **scope) -> pa.Schema:
         """Fields ``$1``..``$n`` typed from their context in ``sql`` (see ``planner.params``); empty at once for a
@@ -184,42 +186,12 @@ class QueryEngine:
         Partitions of cached sources are marked ``cached (age)`` or ``fetched``."""
         plan = self.plan(sql, params, **scope)
         if not analyze:
-            marks = {f.id: self.scanner.describe(f, max_staleness_s) + self._source_notes(f) for f in plan.fragments}
-            distribution = self._distribution(plan)
-            return plan.explain(partitions={k: v for k, v in marks.items() if v},
-                                in_place=self._schedule(plan).in_place - distribution.ray_ids,
-                                engines=distribution.describe() or None)
-        return self._explain_analyzed(sql, plan, max_staleness_s)
-
-    def _explain_analyzed(self, sql: str, plan: FederatedPlan, max_staleness_s: float | None) -> str:
-        """EXPLAIN ANALYZE: runs the plan, then shows each fragment's rows and bytes, its partitions' cache use,
-        the source's notes and where it ran."""
+            return explain_planned(plan, self.catalog, self.scanner, self._schedule(plan).in_place,
+                                   self._distribution(plan), max_staleness_s)
         result = self._run(sql, plan, None, max_staleness_s=max_staleness_s)
         for _ in result.reader:
             pass
-        stats = {f.id: {"rows": f.rows, "bytes": f.bytes, "dynamic_filter": f.dynamic_filter}
-                 for f in result.stats.fragments}
-        in_place = {f.id for f in result.stats.fragments if f.read_in_place}
-        marks = {
-            f.id: [f"{u.partition}: {u.status}" + (f" ({u.age_s:.1f}s old)" if u.age_s is not None else "")
-                   for u in f.partitions]
-            for f in result.stats.fragments if f.partitions
-        }
-        for f in plan.fragments:  # what lake sources read: version or snapshot, files kept (Connector.describe)
-            if self._source_notes(f):
-                marks[f.id] = marks.get(f.id, []) + self._source_notes(f)
-        engines = {f.id: f"{f.engine}, {f.tasks} tasks on {f.nodes} node(s), {f.retries} retried, "
-                          + (f.join_stage or f"{f.shuffled_bytes:,} bytes moved to the coordinator")
-                   for f in result.stats.fragments if f.engine} if self.distributor.enabled else {}
-        return plan.explain(stats, partitions=marks, in_place=in_place, engines=engines or None,
-                            joins=result.stats.joins)
-
-    def _source_notes(self, fragment: Fragment) -> list[str]:
-        """``Connector.describe``: the source's own lines about the fragment (never fails EXPLAIN)."""
-        try:
-            return self.catalog.connector(fragment.source).describe(fragment)
-        except Exception as exc:
-            return [f"(the source could not describe its read: {type(exc).__name__})"]
+        return explain_analyzed(plan, result.stats, self.catalog, self.distributor.enabled)
 
     # -- the partition cache -----------------------------------------------------------------------------
 
@@ -286,7 +258,7 @@ class QueryEngine:
                 raise PermissionDeniedError(f"access to source '{source}' is not allowed", source=source)
         if statement.explain:
             text = self.explain(statement.sql, params, analyze=statement.analyze, **scope)
-            table = pa.table({"plan": text.splitlines()}, schema=_EXPLAIN_SCHEMA)
+            table = pa.table({"plan": text.splitlines()}, schema=EXPLAIN_SCHEMA)
             stats = QueryStats(query_id or uuid.uuid4().hex, sql, user=user, status="ok", rows=table.num_rows)
             return QueryResult(table.schema, table.to_reader(), stats, plan)
         return self._run(sql, plan, user, cancel, max_staleness_s, timeout_s, query_id, params)
@@ -390,7 +362,7 @@ class QueryEngine:
                 self._feeds.add(feed)
                 return feed
             if not schedule.collect:  # pushed whole: a source computing in this process gets a bounded pool
-                fragment = self._pooled(fragment, memory, cancel)
+                fragment = pooled(fragment, memory, cancel, self.catalog, self.settings)
             feed = FragmentFeed(fragment, self.catalog, limits.prefetch_batches, cancel, self.scanner,
                                 max_staleness_s, collect=schedule.collect, spill_dir=limits.spill_path,
                                 spill_bytes=limits.fragment_memory_bytes, stats=stats, memory=memory)
@@ -398,43 +370,6 @@ class QueryEngine:
             return feed
 
         return start_feeds(plan, schedule, self.catalog, fetch)
-
-    def _pooled(self, fragment: Fragment, memory: MemoryAccount | None, cancel: threading.Event) -> Fragment:
-        """A whole query pushed to a source that computes in this process (``local_compute``: DataFusion over
-        files) runs in a memory pool reserved from the query's ``memory`` account, as a residual plan does
-        (``limits.memory_bytes`` or what is left, waiting up to ``limits.queue_timeout_s`` for
-        ``limits.min_query_memory_bytes``), when it holds rows (``holds_rows``). In the source's shared
-        session stay: a scan that only filters and projects (it streams), and a query without joins over at
-        most ``limits.light_query_max_rows`` rows in all (its memory is bounded by that input; its own
-        session would cost it ~2 ms, 35% of a 6 ms aggregation over 5 files, in the files' footers that the
-        shared session caches).
-
-        Raises:
-            ResourceLimitError: the budget kept less than ``limits.min_query_memory_bytes`` free (HTTP 507).
-            QueryCancelledError: the query was cancelled while it waited for memory.
-        """
-        if memory is None or not holds_rows(fragment) or self._small_input(fragment) or \
-                not self.catalog.connector(fragment.source).capabilities.local_compute:
-            return fragment
-        limits = self.settings.limits
-        pool = memory.reserve_pool(limits.memory_bytes, min(limits.min_query_memory_bytes, limits.memory_bytes),
-                                   wait_s=limits.queue_timeout_s, cancel=cancel)
-        if not pool:
-            raise QueryCancelledError("the query was cancelled while it waited for memory")
-        return dataclasses.replace(fragment, memory_bytes=pool, spill_path=limits.spill_path or None)
-
-    def _small_input(self, fragment: Fragment) -> bool:
-        """Whether ``fragment`` joins nothing and its tables hold at most ``limits.light_query_max_rows`` rows
-        in all, by the catalog's statistics (unknown: not small)."""
-        if fragment.ast is None or fragment.ast.find(exp.Join) is not None:
-            return False
-        rows = 0
-        for name in fragment.tables:
-            try:
-                rows += self.catalog.statistics(TableRef(*name.split(".", 2))).rows
-            except Exception:  # unknown rows (None), an unknown table: not small
-                return False
-        return rows <= self.settings.limits.light_query_max_rows
 
     def _distribution(self, plan: FederatedPlan) -> Distribution:
         """Which fragments Ray tasks read (``[execution] engine = "ray"``, above the thresholds), and why."""
@@ -463,24 +398,6 @@ class QueryEngine:
         self.trust.close()
         for connector in self.catalog.connectors.values():
             connector.close()
-
-
-#: operators whose memory grows with their input: joins, aggregation, sorts, DISTINCT, windows, sub-queries
-_HOLDING = (exp.Join, exp.Group, exp.AggFunc, exp.Order, exp.Distinct, exp.Window, exp.Intersect, exp.Except,
-            exp.Subquery, exp.Exists)
-
-
-def holds_rows(fragment: Fragment) -> bool:
-    """Whether running ``fragment`` may hold rows in memory (an operator of ``_HOLDING``, or a UNION without
-    ALL); True when its tree is unknown. ``SELECT a FROM t WHERE b > 1 LIMIT 10`` streams: False."""
-    tree = fragment.ast
-    if tree is None:
-        return True
-    return any(isinstance(node, _HOLDING) or (isinstance(node, exp.Union) and node.args.get("distinct"))
-               for node in tree.walk())
-
-
-_EXPLAIN_SCHEMA = pa.schema([pa.field("plan", pa.string(), nullable=False)])
 
 
 def _scope(scope: dict) -> dict:

@@ -12,7 +12,7 @@ reserve together. Each query gets an account (``MemoryBudget.account``) that res
   query waits up to ``limits.queue_timeout_s`` for at least ``limits.min_query_memory_bytes`` to be free;
 - **whole queries pushed to a file source**: when the query holds rows (joins, aggregates, sorts), the file
   connector runs it in a DataFusion session of its own whose pool is reserved as a residual plan's is
-  (``QueryEngine._pooled``); DataFusion's "Resources exhausted" there is a 507 too;
+  (``gateway.execution.pooling.pooled``); DataFusion's "Resources exhausted" there is a 507 too;
 - **pushed-whole streams**: the batches read ahead into a whole query's channel (up to
   ``limits.prefetch_batches``) are charged while they wait; with no room, a batch waits until the client took
   the previous ones (no read-ahead) instead;

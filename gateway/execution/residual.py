@@ -229,7 +229,7 @@ def _source_error(feeds: list[Feed]) -> GatewayError | None:
     other is shown as the source gave it."""
     for feed in feeds:
         exhausted = _RESOURCES_ERROR.search(feed.error.message) if isinstance(feed.error, SourceQueryError) else None
-        if exhausted:  # a whole query pushed to a file source ran out of the pool reserved for it (engine._pooled)
+        if exhausted:  # a whole query pushed to a file source ran out of the pool reserved for it (pooling.pooled)
             return memory_error(f"the query needs more memory than its pool (limits.memory_bytes, within "
                                 f"limits.process_memory_bytes) allows in source '{feed.error.source}': "
                                 f"{feed.error.message[exhausted.start():]}", source=feed.error.source)
