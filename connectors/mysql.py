@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -245,8 +246,6 @@ class MySQLConnector(InformationSchemaTables, MySQLStatistics, Connector):
     def _key_range(self, schema: str, table: str) -> tuple[str, int, int] | None:
         """(first primary-key column, its min, its max) of a table of at least ``parallel_min_rows`` rows
         whose primary key starts with an integer column; None otherwise. Remembered ``KEY_RANGE_TTL_S``."""
-        import time
-
         seen = self._key_ranges.get((schema, table))
         if seen is not None and time.monotonic() - seen[0] < self.KEY_RANGE_TTL_S:
             return seen[1]

@@ -32,6 +32,7 @@ from connectors.base import READ_AS_TEXT, Fragment
 from gateway.cache.store import PartitionCache, PartitionKey
 from gateway.errors import InvalidRequestError
 from gateway.settings import Settings
+from planner.dialects import RESIDUAL_DIALECT
 
 log = logging.getLogger(__name__)
 
@@ -274,8 +275,6 @@ class CachedScanner:
 
     def _filter_locally(self, fragment: Fragment, scan: _Scan, tables: list[pa.Table]) -> pa.RecordBatchReader:
         """The fragment's filter applied by DataFusion to cached partitions."""
-        from planner.dialects import RESIDUAL_DIALECT
-
         schema = fragment.schema
         cached = plain_schema(scan.cached)
         if scan.where is None and scan.outputs == cached.names:  # nothing to filter: stream the partitions
