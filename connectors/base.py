@@ -235,7 +235,7 @@ class Connector(ABC):
     def partitions(self, schema: str, table: str) -> list[str]:
         """Partition names of a table: ranges of the configured ``partition_column`` (see
         ``connectors.partitioning``), else ``["*"]``, the whole table. Reads the column's bounds once."""
-        from connectors.partitioning import RangeSpec
+        from connectors.partitioning import RangeSpec  # partitioning imports this module
 
         spec = RangeSpec.from_options(self.options)
         if spec is None:
@@ -255,7 +255,7 @@ class Connector(ABC):
         """``select`` (a scan of this one table, aliased ``alias``) restricted to ``partition``."""
         if partition == "*":
             return select
-        from connectors.partitioning import RangeSpec
+        from connectors.partitioning import RangeSpec  # partitioning imports this module
 
         spec = RangeSpec.from_options(self.options)
         arrow_type = self.table_schema(schema, table).field(spec.column).type

@@ -97,7 +97,7 @@ class DeltaConnector(LakeConnector):
     def _table(self, table: str, latest: bool = False):
         """The table's ``DeltaTable`` (``latest``: brought to its newest version first). Raises
         UnknownObjectError, SourceUnavailableError, SourceQueryError naming the table."""
-        from deltalake import DeltaTable
+        from deltalake import DeltaTable  # optional: the [lake] extra
 
         tables = self._all()
         if table not in tables:
@@ -115,7 +115,7 @@ class DeltaConnector(LakeConnector):
     def _version(self, table: str, version: exp.Version):
         """The table at ``FOR VERSION AS OF n`` / ``FOR TIMESTAMP AS OF '...'``. Raises InvalidRequestError for
         a version or time the table does not have."""
-        from deltalake import DeltaTable
+        from deltalake import DeltaTable  # optional: the [lake] extra
 
         value = version.args["expression"]
         kind = str(version.this).upper()

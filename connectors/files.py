@@ -401,7 +401,7 @@ class CsvConnector(FileConnector):
     extension = ".csv"
 
     def _register_format(self, ctx, table, location, kwargs) -> None:
-        from datafusion import CsvReadOptions
+        from datafusion import CsvReadOptions  # CSV sources only
 
         options = CsvReadOptions(
             has_header=bool(self.options.get("has_header", True)), delimiter=str(self.options.get("delimiter", ",")),

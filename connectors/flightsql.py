@@ -74,7 +74,7 @@ class FlightSqlConnector(Connector):
         return kwargs
 
     def _connect(self):
-        import adbc_driver_flightsql.dbapi as flightsql
+        import adbc_driver_flightsql.dbapi as flightsql  # loaded when a source of this kind first connects
 
         try:
             return self._idle.get_nowait()

@@ -66,7 +66,7 @@ class IcebergConnector(LakeConnector):
 
     def catalog(self):
         """The pyiceberg catalog (created on first use). Raises SourceUnavailableError naming the source."""
-        from pyiceberg.catalog import load_catalog
+        from pyiceberg.catalog import load_catalog  # optional: the [lake] extra
 
         with self._lock:
             if self._catalog is None:
@@ -254,7 +254,7 @@ def _row_filter(query: exp.Expression, node: exp.Table, alias: str, names: set[s
     compare one of its columns with literals; None when there are none. Conditions kept are a superset of
     the rows the query needs (the query's own WHERE still runs). ``IS NULL`` is used only without joins (a
     row of an outer join's other side may need this table's NULLs)."""
-    from pyiceberg import expressions as ice
+    from pyiceberg import expressions as ice  # optional: the [lake] extra
 
     select = node.find_ancestor(exp.Select)
     where = select.args.get("where") if select is not None else None
@@ -277,7 +277,7 @@ def _row_filter(query: exp.Expression, node: exp.Table, alias: str, names: set[s
 
 def _conjunct_filter(conjunct: exp.Expression, own, joined: bool):
     """One conjunct as a pyiceberg expression, or None when it is not ``own column <op> literal(s)``."""
-    from pyiceberg import expressions as ice
+    from pyiceberg import expressions as ice  # optional: the [lake] extra
 
     kind = type(conjunct)
     if kind in _COMPARISONS:
@@ -299,7 +299,7 @@ _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
 
 def _comparison_filter(conjunct: exp.Expression, own):
     """``own column <op> literal`` (either way round) as a pyiceberg comparison, or None."""
-    from pyiceberg import expressions as ice
+    from pyiceberg import expressions as ice  # optional: the [lake] extra
 
     comparisons = {exp.EQ: ice.EqualTo, exp.NEQ: ice.NotEqualTo, exp.LT: ice.LessThan, exp.LTE: ice.LessThanOrEqual,
                    exp.GT: ice.GreaterThan, exp.GTE: ice.GreaterThanOrEqual}

@@ -111,7 +111,7 @@ class MySQLConnector(InformationSchemaTables, MySQLStatistics, Connector):
         self._key_ranges: dict[tuple[str, str], tuple[float, tuple | None]] = {}
 
     def _read(self, sql: str, stream: bool = False):
-        import connectorx as cx
+        import connectorx as cx  # loaded when a MariaDB/MySQL source first reads
 
         try:
             result = cx.read_sql(self.uri, sql, return_type="arrow_stream" if stream else "arrow",

@@ -67,7 +67,7 @@ class MySQLStatistics:
     def _bounded_read(self, sql: str) -> pa.Table:
         """``_read`` with a ``STATEMENT_TIMEOUT_S`` limit (MariaDB ``max_statement_time``, MySQL
         ``max_execution_time``)."""
-        import connectorx as cx
+        import connectorx as cx  # loaded when a MariaDB/MySQL source first reads
 
         if "_mariadb" not in self.__dict__:
             self.__dict__["_mariadb"] = "mariadb" in str(self._read("SELECT VERSION() AS v").column(0)[0]).lower()

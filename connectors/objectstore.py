@@ -243,7 +243,7 @@ class S3Store(ObjectStore):
 
     def datafusion_store(self) -> Any:
         """DataFusion's ``AmazonS3`` object store for this bucket (``register`` registers it)."""
-        from datafusion.object_store import AmazonS3
+        from datafusion.object_store import AmazonS3  # only object-store sources load the store bindings
 
         return AmazonS3(bucket_name=self.bucket, region=self.region, access_key_id=self.access_key_id,
                         secret_access_key=self.secret_access_key, session_token=self.session_token,
@@ -325,7 +325,7 @@ class AzureStore(ObjectStore):
         """DataFusion's ``MicrosoftAzure`` object store for this container. The binding takes no endpoint,
         but reads ``AZURE_STORAGE_ENDPOINT`` from the environment when it builds the store (object_store's
         ``from_env``), so a custom endpoint is set there for that moment, under a lock."""
-        from datafusion.object_store import MicrosoftAzure
+        from datafusion.object_store import MicrosoftAzure  # only object-store sources load the bindings
 
         kwargs: dict[str, Any] = {"account": self.account_name, "access_key": self.account_key}
         if self.sas_token:

@@ -167,7 +167,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
                              "keepalives_interval": "10", "keepalives_count": "3"}
 
     def _connect(self):
-        import adbc_driver_postgresql.dbapi as pg
+        import adbc_driver_postgresql.dbapi as pg  # the driver loads when a source of this kind first connects
 
         conn = pg.connect(_with_parameters(self.uri, {
             **self.CONNECTION_PARAMETERS, "connect_timeout": str(int(self.options.get("connect_timeout_s", 10)))}),

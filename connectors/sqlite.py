@@ -105,7 +105,7 @@ class SQLiteConnector(AdbcConnector):
         self.path = str(options["path"])
 
     def _connect(self):
-        import adbc_driver_sqlite.dbapi as sqlite
+        import adbc_driver_sqlite.dbapi as sqlite  # loaded when a source of this kind first connects
 
         if not os.path.exists(self.path):
             raise SourceUnavailableError(self.name, f"database file {self.path} does not exist")

@@ -24,6 +24,7 @@ from flight_server.sql_info import (
     default_sql_info,
     sql_info_table,
 )
+from gateway import __version__
 from gateway.errors import GatewayError, UnimplementedError
 from gateway.execution.engine import QueryEngine
 from planner.dialects import sqlglot_type
@@ -59,8 +60,6 @@ class MetadataService:
     def __init__(self, gateway: QueryEngine) -> None:
         self.gateway = gateway
         self.catalog = gateway.catalog
-        from gateway import __version__
-
         self.sql_info = default_sql_info("federated-sql-gateway", __version__, pa.__version__)
         self._schema_bytes: dict[TableRef, bytes] = {}
         self._schema_bytes_version = -1

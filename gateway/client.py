@@ -151,7 +151,7 @@ class Connection:
     def query_polars(self, sql: str, params: Sequence[object] | None = None):
         """The result as a polars DataFrame (needs polars: ``pip install 'federated-sql-gateway[polars]'``)."""
         try:
-            import polars as pl
+            import polars as pl  # optional: the [polars] extra
         except ImportError:
             raise ImportError("query_polars needs polars: pip install 'federated-sql-gateway[polars]'") from None
         return pl.from_arrow(self.query(sql, params))
@@ -311,7 +311,7 @@ class FlightOptions:
 
     def adbc_kwargs(self) -> dict[str, str]:
         """The ADBC Flight SQL driver's database options for these settings."""
-        from adbc_driver_flightsql import DatabaseOptions
+        from adbc_driver_flightsql import DatabaseOptions  # loaded on connect: importing the client stays light
 
         # the session cookie carries session options (default catalog/schema, max_staleness_s)
         kwargs: dict[str, str] = {DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
@@ -368,7 +368,7 @@ def connect(uri: str = "grpc://127.0.0.1:8815", user: str | None = None, passwor
     Raises ValueError for a malformed URI, AuthenticationError for bad credentials, and the gateway's other
     error classes for what the server answers.
     """
-    import adbc_driver_flightsql.dbapi as flightsql
+    import adbc_driver_flightsql.dbapi as flightsql  # the driver loads on connect (importing the client stays light)
 
     uri = server_uri(uri)
     if tls and uri.startswith("grpc://"):

@@ -189,7 +189,7 @@ class GatewayDialect(default.DefaultDialect):
     @classmethod
     def import_dbapi(cls):
         """The DB-API module: the ADBC Flight SQL driver's."""
-        import adbc_driver_flightsql.dbapi as flightsql
+        import adbc_driver_flightsql.dbapi as flightsql  # SQLAlchemy imports dialects at start; connect loads it
 
         return flightsql
 

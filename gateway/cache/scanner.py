@@ -120,7 +120,7 @@ class CachedScanner:
         return self._pruned(fragment.source, scan)
 
     def _pruned(self, source: str, scan: _Scan) -> list[str]:
-        from connectors.partitioning import RangeSpec
+        from connectors.partitioning import RangeSpec  # partitioned sources only
 
         connector = self.catalog.connector(source)
         names = connector.partitions(scan.schema, scan.table)

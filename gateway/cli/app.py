@@ -100,7 +100,7 @@ def open_backend(config: Path | None, server: str | None, user: str | None = Non
     """Where queries run: a gateway server (``--server``) through the client, else an in-process engine on
     ``config``, closed on the way out (its fragment reader threads are stopped and joined before exit)."""
     if server is None:
-        from gateway.execution.engine import QueryEngine
+        from gateway.execution.engine import QueryEngine  # in-process back end only (not with --server)
 
         backend = terminal.LocalBackend(QueryEngine(prepare(load_settings(config))), timeout)
     else:

@@ -22,7 +22,7 @@ UrlOption = Annotated[str, typer.Option("--url", metavar="URL", envvar="GATEWAY_
 
 
 def _rest(method: str, url: str, path: str, token: str | None, **kwargs) -> dict:
-    import httpx
+    import httpx  # each command loads only what it runs
 
     headers = {"authorization": f"Bearer {token}"} if token else {}
     try:
@@ -72,7 +72,7 @@ def cache_warm(table: Annotated[str, typer.Argument(metavar="TABLE", help="sourc
                    metavar="CONDITION", help="SQL condition: warm only these partitions.")] = None,
                url: UrlOption = "http://127.0.0.1:8080", token: TokenOption = None) -> None:
     """Fetch and cache every partition of TABLE (all columns), ahead of the queries that will need them."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # this command only
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True,
                   console=Console(stderr=True)) as bar:

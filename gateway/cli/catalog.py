@@ -37,7 +37,7 @@ def catalog_stats(
 ) -> None:
     """One table's statistics: rows, bytes, and per column distinct values, null fraction, min/max and most
     common values, with where each came from."""
-    from catalog.statistics import statistics_as_dict
+    from catalog.statistics import statistics_as_dict  # each command loads only what it runs
 
     with reported_errors(), open_backend(config, None) as backend:
         catalog = backend.engine.catalog
@@ -124,7 +124,7 @@ def catalog_export(
     platform's ingestion format: datahub writes the JSON array DataHub's file source ingests; openmetadata
     writes OpenMetadata's create requests (services, databases, schemas, tables, profiles) or, with --url,
     PUTs them to an OpenMetadata server (gateway.trust.export)."""
-    from gateway.trust.export import datahub_mcps, openmetadata_requests, post_openmetadata
+    from gateway.trust.export import datahub_mcps, openmetadata_requests, post_openmetadata  # this command only
 
     if format not in ("datahub", "openmetadata"):
         raise typer.BadParameter(f"{format!r} is not a supported format (datahub, openmetadata)",
@@ -163,7 +163,7 @@ def mock(
     """Write Parquet mocks of TABLEs that follow their statistics (nulls, common values, ranges, distinct
     counts), with unique primary keys and foreign keys resolvable among the tables mocked together; columns
     that look personal or are marked sensitive get synthetic values only (gateway.trust.mock)."""
-    from gateway.trust.mock import mock_tables
+    from gateway.trust.mock import mock_tables  # each command loads only what it runs
 
     if register is not None and config is None:
         raise typer.BadParameter("--register adds a source to a config file: give it with --config",

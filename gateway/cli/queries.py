@@ -40,7 +40,7 @@ def serve(
     http_port: Annotated[int | None, typer.Option(metavar="PORT", help="REST port (default 8080).")] = None,
 ) -> None:
     """Start the Flight SQL server and the REST API on the configured sources."""
-    from gateway.logs import setup_logging
+    from gateway.logs import setup_logging  # each command loads only what it runs: `--help` stays fast
     from gateway.server import run
 
     setup_logging()
@@ -113,7 +113,7 @@ def shell(
     token: TokenOption = None, tls_ca: TlsCaOption = None, tls_skip_verify: TlsSkipOption = False,
 ) -> None:
     """An interactive SQL shell: statements end with ';', history, completion of names; .help lists commands."""
-    from gateway.shell import Shell
+    from gateway.shell import Shell  # prompt_toolkit loads for the shell only
 
     with reported_errors(), open_backend(config, server, user, password, token, tls_ca, tls_skip_verify) as backend:
         session = Shell(backend, history_path=history)

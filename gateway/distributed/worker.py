@@ -56,7 +56,7 @@ def split_fragment(task: SplitTask, connector: Connector) -> Fragment:
 
 def _node() -> str:
     try:
-        import ray
+        import ray  # optional: the [ray] extra
 
         if ray.is_initialized():
             return ray.get_runtime_context().get_node_id()

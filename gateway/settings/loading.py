@@ -80,7 +80,7 @@ def prepare(settings: Settings) -> Settings:
     the gateway starts anyway, and that source answers "unavailable" until the path appears (it is looked for
     again on each use and on each catalog refresh)."""
     if settings.demo and settings.config_dir:
-        from gateway.demo import ensure_demo_data
+        from gateway.demo import ensure_demo_data  # the demo's data is written only for the demo config
 
         ensure_demo_data(Path(settings.config_dir) / "demo_data")
     if logging.getLogger().handlers:  # a server's log (gateway serve); one-shot commands report it as their error
