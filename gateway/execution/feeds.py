@@ -243,13 +243,13 @@ class InPlaceFeed:
 
     def __init__(self, fragment: Fragment, catalog: Catalog,
                  fallback: Callable[[Fragment, FragmentStats], FragmentFeed],
-                 keys: dict[str, pa.Array] | None = None, literal: Fragment | None = None) -> None:
+                 keys: dict[str, pa.Array] | None = None, literal: Callable[[], Fragment] | None = None) -> None:
         self.fragment = fragment
         self.stats = FragmentStats(fragment.id, fragment.source, fragment.sql, read_in_place=True)
         self._catalog = catalog
         self._fallback = fallback  # starts a fetching feed when the source declines (rare shapes)
         self._keys = keys or {}  # tables of keys its semi-join restrictions read (runtime_filters.restrict)
-        self._literal = literal  # the fragment with literal key conditions, fetched should the source decline
+        self._literal = literal  # makes the fragment with literal key conditions, fetched should the source decline
         self.started = threading.Event()
         self.started.set()
         self.done = self.started
@@ -270,7 +270,7 @@ class InPlaceFeed:
             view = connector.native_view(self.fragment, ctx)
         if view is None:
             self.stats.read_in_place = False
-            feed = self._fallback(self._literal or self.fragment, self.stats)
+            feed = self._fallback(self._literal() if self._literal is not None else self.fragment, self.stats)
             feed.register(ctx, target_partitions)
             return
         ctx.register_view(self.fragment.id, view)

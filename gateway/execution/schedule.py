@@ -8,6 +8,7 @@ for a dynamic filter's build side. Decided once per run by ``decide`` and used b
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -101,7 +102,8 @@ def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch
     """Start every fragment of ``plan`` as ``schedule`` says, in plan order; a probe side of a dynamic filter
     starts once its build side was read, restricted to the build's keys."""
 
-    def start(fragment: Fragment, keys: dict[str, pa.Array] | None = None, literal: Fragment | None = None) -> Feed:
+    def start(fragment: Fragment, keys: dict[str, pa.Array] | None = None,
+              literal: Callable[[], Fragment] | None = None) -> Feed:
         if fragment.id in schedule.in_place:
             return InPlaceFeed(fragment, catalog, fetch, keys, literal)
         return fetch(fragment, None)
@@ -118,11 +120,19 @@ def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch
             keys: dict[str, pa.Array] | None = {} if fragment.id in schedule.in_place else None
             restricted, notes = _restricted(plan, fragment, probes.get(fragment.id, []), feeds, catalog, keys)
             literal = None
-            if keys:  # should the source decline to be read in place, it is fetched with literal key conditions
-                literal = _restricted(plan, fragment, probes.get(fragment.id, []), feeds, catalog)[0]
+            if keys:  # should the source decline to be read in place (rare), it is fetched with literal key
+                # conditions, made then: rendering thousands of literals is what the semi-join saves
+                literal = functools.partial(_literal_restriction, plan, fragment, probes.get(fragment.id, []),
+                                            dict(feeds), catalog)
             feed = feeds[fragment.id] = start(restricted, keys, literal)
             feed.stats.dynamic_filter = "; ".join(notes) or None
     return [feeds[f.id] for f in plan.fragments]
+
+
+def _literal_restriction(plan: FederatedPlan, fragment: Fragment, filters: list, feeds: dict[str, Feed],
+                         catalog: Catalog) -> Fragment:
+    """``fragment`` restricted with literal key conditions only (``_restricted`` without semi-joins)."""
+    return _restricted(plan, fragment, filters, feeds, catalog)[0]
 
 
 def _restricted(plan: FederatedPlan, fragment: Fragment, filters: list, feeds: dict[str, Feed],
