@@ -168,6 +168,9 @@ def _drop_constant_order_keys(ast: exp.Expression) -> None:
             continue
         # outputs of a set operation are not its first branch's: only a SELECT's own aliases are resolved
         select = order.parent if isinstance(order.parent, exp.Select) else None
+        group = select.args.get("group") if select is not None else None
+        if group is not None and any(group.args.get(k) for k in ("rollup", "cube", "grouping_sets")):
+            continue  # a constant grouping key is NULL in the subtotal rows: it orders them
         outputs = {p.alias: p.this for p in (select.expressions if select else []) if isinstance(p, exp.Alias)}
 
         # an unqualified column naming an output alias is qualify's reading of an ordinal
