@@ -268,7 +268,7 @@ def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, cata
     keys as the column has distinct values, or, past ``IN_LIST_LIMIT`` keys (a range is sent), a key range
     spanning nearly all of the column's min..max."""
     target = scan_column(fragment, column)
-    table = _table_of(fragment, target) if isinstance(target, exp.Column) else None
+    table = table_of(fragment, target) if isinstance(target, exp.Column) else None
     if table is None:
         return None
     try:
@@ -289,7 +289,7 @@ def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, cata
     return None
 
 
-def _table_of(fragment: Fragment, column: exp.Column) -> str | None:
+def table_of(fragment: Fragment, column: exp.Column) -> str | None:
     """The catalog name (``source.schema.table``) of the table ``column`` reads in a scan fragment or join group
     (TPC-H Q9 with lineitem joined to orders in place: 9,866 of 10,000 supplier keys were sent), or None."""
     if len(fragment.tables) == 1:

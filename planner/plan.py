@@ -70,6 +70,8 @@ class FederatedPlan:
         joins: equi-joins between fragments in the residual (``FragmentJoin``), usable for dynamic filters.
         local_filters: per fragment id, the ``LocalFilter`` DataFusion applies to its rows (conjuncts the
             source could not run); a dynamic filter built from the fragment applies it first.
+        join_estimates: each join of ``residual_plan`` with its estimated rows
+            (``planner.join_estimates.JoinEstimate``), outermost first.
         fallback: why the federation passes were not used (a pass failed on this query shape), or None.
             A fallback plan reads each table through its own fragment (columns only) and runs the query in
             DataFusion: slower, never wrong.
@@ -85,6 +87,7 @@ class FederatedPlan:
     joins: list[FragmentJoin] = field(default_factory=list)
     local_filters: dict[str, LocalFilter] = field(default_factory=dict)
     fallback: str | None = None
+    join_estimates: list = field(default_factory=list)
 
     def with_output_names(self, names: Sequence[str]) -> FederatedPlan:
         """The plan whose result columns are named ``names`` (same count, same order). Internal names
@@ -126,8 +129,8 @@ class FederatedPlan:
         each partition of a cached source was (or would be) read; ``in_place`` names the fragments the
         residual plan scans itself (files) instead of fetching them; ``engines`` (``{fragment_id: "ray, 4 tasks:
         ctid page ranges of tpch.orders"}``) where each fragment was read and why (``[execution] engine``);
-        ``joins`` (from a run: ``[{"operator", "type", "on", "rows", "build_rows"}]``, outermost first) the joins
-        the residual plan ran, with their actual rows.
+        ``joins`` (from a run: ``[{"operator", "type", "on", "rows", "build_rows", "estimated_rows"}]``, outermost
+        first) the joins the residual plan ran, with their actual rows and the planner's estimate.
         """
         lines = ["Federated plan"]
         if self.fallback:
@@ -180,15 +183,20 @@ def _fragment_lines(f: Fragment, fragment_stats: dict[str, dict] | None, partiti
 
 
 def _join_lines(joins: Sequence[dict]) -> list[str]:
-    """EXPLAIN ANALYZE's lines for the joins a residual plan ran (``FederatedPlan.explain``)."""
+    """EXPLAIN ANALYZE's lines for the joins a residual plan ran (``FederatedPlan.explain``), each with the
+    planner's estimate where a planned join matched it (``estimated_rows``, ``planner.join_estimates.match``)."""
     if not joins:
         return []
     lines = ["    joins run (actual rows, DataFusion's metrics; outermost first):"]
     for j in joins:
         build = f", build side {j['build_rows']:,} rows" if j.get("build_rows") is not None else ""
         rows = f"{j['rows']:,}" if j.get("rows") is not None else "?"
+        estimated = j.get("estimated_rows")
+        off = estimate_error(estimated, j.get("rows"))
+        guess = "" if estimated is None else f", estimated {estimated:,}" + (
+            f" (off by {off:.1f}x)" if off is not None and off >= 2 else "")
         lines.append(f"      {j['type']} {j['operator']}" + (f" on {j['on']}" if j.get("on") else "")
-                     + f": {rows} rows{build}")
+                     + f": {rows} rows{guess}{build}")
     return lines
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 
@@ -32,6 +32,7 @@ from gateway.execution.kill_switch import guarded_sql
 from gateway.execution.memory import MemoryAccount, memory_error
 from gateway.settings import LimitsConfig
 from planner import FederatedPlan
+from planner.join_estimates import JoinEstimate, match
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,16 @@ def run_residual(plan: FederatedPlan, feeds: list[Feed], limits: LimitsConfig, c
             raise
         log.warning("residual SQL runs without its kill switch", extra={"error": str(exc).splitlines()[0]})
         df = ctx.sql(plan.residual_sql)
-    return residual_batches(df, plan.schema, feeds, cancel, joins)
+    return residual_batches(df, plan.schema, feeds, cancel, joins, plan.join_estimates)
 
 
 def residual_batches(df, schema: pa.Schema, feeds: list[Feed], cancel: threading.Event,
-                     joins: list[dict] | None = None) -> Iterator[pa.RecordBatch]:
+                     joins: list[dict] | None = None,
+                     estimates: Sequence[JoinEstimate] = ()) -> Iterator[pa.RecordBatch]:
     """The residual plan's batches conformed to ``schema``; once it ran to the end, the in-place fragments'
-    rows and bytes are read off its executed plan. Stops DataFusion's work when ``cancel`` is set
-    (``connectors.arrow.datafusion.batches``) and raises QueryCancelledError."""
+    rows and bytes are read off its executed plan, and ``joins`` receives its joins, each with the estimate of
+    the planned join it matches (``estimates``: ``FederatedPlan.join_estimates``). Stops DataFusion's work
+    when ``cancel`` is set (``connectors.arrow.datafusion.batches``) and raises QueryCancelledError."""
     try:
         for batch in df_boundary.batches(df, cancel):
             yield batch if batch.schema == schema else conform_batch(batch, schema)
@@ -85,7 +88,9 @@ def residual_batches(df, schema: pa.Schema, feeds: list[Feed], cancel: threading
     executed = df.execution_plan()
     record_scan_metrics(executed, feeds)
     if joins is not None:
-        joins.extend(join_metrics(executed))
+        for ran in join_metrics(executed):
+            planned = match(list(estimates), ran["type"], ran["on"])
+            joins.append({**ran, "estimated_rows": planned.estimated_rows if planned is not None else None})
 
 
 #: DataFusion's join operators (physical plan names)

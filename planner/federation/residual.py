@@ -11,6 +11,7 @@ from planner.dialects import RESIDUAL_DIALECT
 from planner.federation.fragment_joins import fragment_joins, local_filters
 from planner.federation.sqlast import distinct_output_names
 from planner.federation.state import FederationState
+from planner.join_estimates import annotate, residual_join_estimates
 from planner.plan import FederatedPlan
 
 #: clauses that make a residual do more than pass one fragment's rows through
@@ -22,11 +23,17 @@ def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, 
 
     No data is read. Raises InvalidRequestError with DataFusion's message when it cannot plan the query.
     """
+    schema, optimized = residual_typed(sql, tables)
+    return schema, str(optimized.display_indent())
+
+
+def residual_typed(sql: str, tables: dict[str, pa.Schema]):
+    """``residual_schema`` with DataFusion's optimized ``LogicalPlan`` itself in place of its text."""
     try:
         # the analyzed plan's schema: DataFrame.schema() is taken before type coercion (CASE WHEN .. THEN 1
         # ELSE <decimal> END says int64 there, and the batches are decimal128(22, 2))
         optimized, frame = plan_over_empty(sql, tables)
-        return frame.schema(), str(optimized.display_indent())
+        return frame.schema(), optimized
     except Exception as exc:
         message = str(exc).splitlines()[0]
         raise InvalidRequestError(f"the query cannot be planned: {message}") from exc
@@ -35,7 +42,8 @@ def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, 
 def residual_plan(state: FederationState) -> FederatedPlan:
     """The plan of the state: the whole query's fragment when one source runs it all; the only fragment
     streamed as is when the residual would merely pass it through; else the residual SQL over the fragments,
-    typed by DataFusion, with the joins between fragments and the filters DataFusion applies to them."""
+    typed by DataFusion, with the joins between fragments, the filters DataFusion applies to them and the
+    estimated rows of each join DataFusion plans (``planner.join_estimates``)."""
     if state.whole is not None:
         return FederatedPlan(state.sql, [state.whole], None, state.whole.schema)
     if passes_through(state.ast, state.fragments):
@@ -44,10 +52,12 @@ def residual_plan(state: FederationState) -> FederatedPlan:
     names = distinct_output_names(state.ast)
     residual = state.ast.sql(dialect=RESIDUAL_DIALECT)
     typed = state.bound(state.ast).sql(dialect=RESIDUAL_DIALECT)
-    schema, plan_text = residual_schema(typed, {f.id: f.schema for f in state.fragments})
+    schema, optimized = residual_typed(typed, {f.id: f.schema for f in state.fragments})
+    estimates = residual_join_estimates(optimized, state.fragments, state.catalog)
     plan = FederatedPlan(
-        state.sql, state.fragments, residual, schema, state.not_pushed, plan_text, residual_ast=state.ast,
-        joins=fragment_joins(state), local_filters=local_filters(state),
+        state.sql, state.fragments, residual, schema, state.not_pushed,
+        annotate(str(optimized.display_indent()), estimates), residual_ast=state.ast,
+        joins=fragment_joins(state), local_filters=local_filters(state), join_estimates=estimates,
     )
     return plan.with_output_names(names) if names else plan
 

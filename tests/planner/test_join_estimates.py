@@ -1,0 +1,89 @@
+"""Estimated rows of the residual plan's joins (``planner.join_estimates``), planned against declared TPC-H SF1
+statistics (no source read), and the estimate-error metric that counts a residual join off by more than 10x."""
+
+from __future__ import annotations
+
+import doctest
+import re
+
+from gateway.metrics import FragmentStats, Metrics, QueryStats
+from planner import join_estimates
+from planner.join_estimates import match
+from tests.planner.test_join_costs import tpch_planner
+
+
+def _joins(plan) -> list[tuple[str, int | None]]:
+    return [(j.join_type, j.estimated_rows) for j in plan.join_estimates]
+
+
+def test_doctests_of_join_estimates():
+    failures, tried = doctest.testmod(join_estimates)
+    assert tried and not failures
+
+
+def test_a_foreign_key_join_is_estimated_at_its_referencing_side():
+    """lineitem (6M rows) joined to supplier (10,000) on the supplier key (10,000 values each): 6M rows, on
+    the join's line of the plan text."""
+    _, plan = tpch_planner().plan(
+        "SELECT l.l_price FROM lake.main.lineitem l JOIN pg.tpch.supplier s ON s.s_suppkey = l.l_suppkey")
+    assert _joins(plan) == [("Inner", 6_000_000)]
+    assert re.search(r"Inner Join: .*s_suppkey \(estimated 6,000,000 rows\)", plan.residual_plan)
+
+
+def test_a_join_group_column_is_estimated_by_its_own_table():
+    """lineitem joined in place with orders (one lake fragment, 6M rows) to customer on ``l_orderkey =
+    c_custkey`` (1.5M and 150,000 values): 6M x 150,000 / 1.5M = 600,000 rows."""
+    _, plan = tpch_planner().plan(
+        "SELECT l.l_price FROM lake.main.lineitem l JOIN pg.tpch.customer c ON c.c_custkey = l.l_orderkey "
+        "JOIN lake.main.orders o ON o.o_orderkey = l.l_orderkey")
+    assert _joins(plan) == [("Inner", 600_000)]
+
+
+def test_a_join_on_a_low_distinct_key_is_estimated_large():
+    """Q5's customer x supplier on the nation key alone: 150,000 x 10,000 / 25 = 60M rows."""
+    _, plan = tpch_planner().plan(
+        "SELECT c.c_name, s.s_name FROM pg.tpch.customer c JOIN lake.main.orders o ON o.o_custkey = c.c_custkey "
+        "JOIN pg.tpch.supplier s ON s.s_nationkey = c.c_nationkey")
+    nation_join = [j for j in plan.join_estimates if frozenset({"c_nationkey", "s_nationkey"}) in j.on]
+    assert nation_join, plan.residual_plan
+    assert nation_join[0].estimated_rows >= 10_000_000
+
+
+def test_a_composite_key_counts_at_most_its_sides_rows():
+    """A side's distinct values over several keys never exceed its rows (a composite primary key)."""
+    assert join_estimates.key_values([200_000.0, 10_000.0], 800_000.0) == 800_000.0
+    assert join_estimates.key_values([10_000.0, 25.0], 2_000_000.0) == 250_000.0
+
+
+def test_a_join_that_ran_is_matched_to_its_estimate_whichever_side_was_built():
+    _, plan = tpch_planner().plan(
+        "SELECT l.l_price FROM lake.main.lineitem l JOIN pg.tpch.supplier s ON s.s_suppkey = l.l_suppkey")
+    planned = plan.join_estimates[0]
+    assert match(plan.join_estimates, "Inner", "s_suppkey = l_suppkey") is planned
+    assert match(plan.join_estimates, "Inner", "l_suppkey = s_suppkey") is planned
+    assert match(plan.join_estimates, "RightSemi", "k = l_suppkey") is None  # a dynamic filter's semi-join
+
+
+def test_a_query_whose_residual_join_was_off_by_more_than_10x_is_counted():
+    metrics = Metrics()
+    fragment = FragmentStats("f0", "pg", "SELECT 1", rows=100, estimated_rows=100)
+    off = QueryStats("q1", "SELECT 1", status="ok", fragments=[fragment],
+                     joins=[{"type": "Inner", "on": "a = b", "rows": 50_000, "estimated_rows": 1_000}])
+    close = QueryStats("q2", "SELECT 1", status="ok", fragments=[fragment],
+                       joins=[{"type": "Inner", "on": "a = b", "rows": 5_000, "estimated_rows": 1_000}])
+    unknown = QueryStats("q3", "SELECT 1", status="ok", fragments=[fragment],
+                         joins=[{"type": "Inner", "on": "a = b", "rows": 5_000_000, "estimated_rows": None}])
+    for stats in (off, close, unknown):
+        metrics.finished(stats)
+    assert metrics.misestimated._value.get() == 1
+
+
+def test_a_join_restricted_by_a_dynamic_filter_is_not_counted():
+    """A dynamic filter from another join shrinks a join's inputs below its own estimate, rightly."""
+    metrics = Metrics()
+    restricted = QueryStats("q1", "SELECT 1", status="ok",
+                            fragments=[FragmentStats("f0", "pg", "SELECT 1", rows=100, estimated_rows=100,
+                                                     dynamic_filter="id IN (12 values)")],
+                            joins=[{"type": "Inner", "on": "a = b", "rows": 10, "estimated_rows": 100_000}])
+    metrics.finished(restricted)
+    assert metrics.misestimated._value.get() == 0
