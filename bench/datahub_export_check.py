@@ -8,8 +8,9 @@ venv: install it in a venv of its own and name that venv's python::
     python3 -m venv /tmp/datahub && /tmp/datahub/bin/pip install acryl-datahub
     .venv/bin/python bench/datahub_export_check.py --datahub-python /tmp/datahub/bin/python [--config FILE]
 
-Exports the catalog of ``--config`` (default: the demo) to a temp file, then runs the check in DataHub's
-python. Prints the number of proposals read per aspect; exits 1 when DataHub rejects any.
+Exports the catalog of ``--config`` (default: the demo with two named views, ``DEMO_VIEWS``: a join across
+its sources with CASE and an aggregate, and a view over that view) to a temp file, then runs the check in
+DataHub's python. Prints the number of proposals read per aspect; exits 1 when DataHub rejects any.
 """
 
 from __future__ import annotations
@@ -24,8 +25,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.execution.engine import QueryEngine
-from gateway.settings import load_settings, prepare
+from gateway.settings import ViewConfig, load_settings, prepare
 from gateway.trust.export import datahub_mcps
+
+#: named views added to the demo's catalog (their lineage is exported as ``upstreamLineage``)
+DEMO_VIEWS = [
+    {"name": "bi.sales.by_region", "sql": "SELECT c.region, CASE WHEN sum(o.total) > 1000 THEN 'big' ELSE 'small' "
+                                          "END AS size, sum(o.total) AS amount FROM demo_db.customers c "
+                                          "JOIN demo_lake.orders o ON o.customer_id = c.id GROUP BY c.region"},
+    {"name": "bi.sales.big_regions", "sql": "SELECT region, amount FROM bi.sales.by_region WHERE size = 'big'"},
+]
 
 CHECK = """
 import collections, json, sys, pathlib
@@ -49,6 +58,8 @@ def main() -> None:
     parser.add_argument("--config", help="gateway config (default: the demo)")
     args = parser.parse_args()
     settings = prepare(load_settings(args.config))
+    if args.config is None:
+        settings = settings.model_copy(update={"views": [ViewConfig(**v) for v in DEMO_VIEWS]})
     engine = QueryEngine(settings)
     try:
         proposals = datahub_mcps(engine.catalog)

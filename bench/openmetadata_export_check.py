@@ -1,18 +1,20 @@
 """Check ``gateway catalog export --format openmetadata`` with OpenMetadata's own models: every exported
 request is parsed by the generated pydantic model of openmetadata-ingestion that an ingestion would send
 (``metadata.generated.schema.api...``: ``CreateDatabaseServiceRequest``, ``CreateDatabaseRequest``,
-``CreateDatabaseSchemaRequest``, ``CreateTableRequest``, ``CreateTableProfileRequest``; ``extra='forbid'``,
+``CreateDatabaseSchemaRequest``, ``CreateTableRequest``, ``CreateTableProfileRequest``, ``AddLineageRequest``
+for the column lineage of named views; ``extra='forbid'``,
 so an unknown member fails), dumped back and compared with what was exported (a member the model dropped or
 changed is reported), its ``path`` compared with the package's REST routes
 (``metadata.ingestion.ometa.routes.ROUTES``), and every reference resolved within the export (a database's
 service, a schema's database, a table's schema, a foreign key's referred columns, a profile's table and
-columns).
+columns, a lineage edge's tables and columns).
 
 What is exported: by default a catalog made for the check, so that keys and many types are covered: a
 throwaway PostgreSQL database (``--pg``, default the test server; a composite primary key, foreign keys,
 arrays, uuid, jsonb, timestamptz, numeric, bytea, a view, a name with a dot), a throwaway MariaDB database
 (``--mysql``; unsigned keys, a composite key with a foreign key), a Parquet folder with nested and temporal
-types, an Iceberg table in a SQL catalog on SQLite, and the demo's SQLite source; or the catalog of
+types, an Iceberg table in a SQL catalog on SQLite, the demo's SQLite source, and named views over them
+(``VIEWS``: a join, CASE, an aggregate, a view over a view); or the catalog of
 ``--config``.
 
 openmetadata-ingestion stays out of the project's venv: the check makes a venv of its own under /tmp (kept
@@ -87,6 +89,17 @@ MARIA_TABLES = [
     "ANALYZE TABLE {db}.parts",
 ]
 
+#: named views of the check's catalog (a join across sources, CASE, an aggregate; a view over a view)
+VIEWS = [
+    {"name": "bi.sales.by_customer", "description": "orders per customer",
+     "sql": "SELECT c.name AS customer, count(*) AS orders, sum(o.total) AS total, CASE WHEN o.region = 'EU' "
+            "THEN 'europe' ELSE lower(o.region) END AS area FROM pg.sales.orders o JOIN pg.sales.customers c "
+            "ON c.id = o.customer_id GROUP BY c.name, o.region"},
+    {"name": "bi.sales.parts_stock", "sql": "SELECT p.p_name, s.s_qty FROM maria.{db}.parts p JOIN maria.{db}.stock s "
+                                             "ON s.s_part = p.p_id"},
+    {"name": "bi.sales.big", "sql": "SELECT customer, total FROM bi.sales.by_customer WHERE total > 100"},
+]
+
 CHECK = r'''
 import importlib.util, json, sys, types
 spec = importlib.util.find_spec("metadata")
@@ -99,10 +112,11 @@ from metadata.generated.schema.api.data.createDatabaseSchema import CreateDataba
 from metadata.generated.schema.api.data.createTable import CreateTableRequest
 from metadata.generated.schema.api.data.createTableProfile import CreateTableProfileRequest
 from metadata.generated.schema.api.services.createDatabaseService import CreateDatabaseServiceRequest
+from metadata.generated.schema.api.lineage.addLineage import AddLineageRequest
 from metadata.ingestion.ometa.routes import ROUTES
 
 MODELS = {m.__name__: m for m in (CreateDatabaseServiceRequest, CreateDatabaseRequest, CreateDatabaseSchemaRequest,
-                                  CreateTableRequest, CreateTableProfileRequest)}
+                                  CreateTableRequest, CreateTableProfileRequest, AddLineageRequest)}
 PROFILE_PATH = "/v1/tables/{id}/tableProfile"  # metadata.ingestion.ometa.mixins.table_mixin.ingest_profile_data
 
 
@@ -143,7 +157,8 @@ for r in requests:
                                    "error": str(exc)[:2000]})
         continue
     back = json.loads(model.model_dump_json(exclude_none=True))
-    report["changed"].extend(f"{kind} {r.get('table') or r['entity']['name']}{d}" for d in diff(r["entity"], back))
+    label = r.get("table") or r["entity"].get("name") or f"{r.get('from_table')} -> {r.get('to_table')}"
+    report["changed"].extend(f"{kind} {label}{d}" for d in diff(r["entity"], back))
     e = r["entity"]
     if kind == "CreateDatabaseServiceRequest":
         services.add(e["name"])
@@ -160,6 +175,15 @@ for r in requests:
         tables[f"{e['databaseSchema']}.{name}"] = {c["name"] for c in e["columns"]}
         if e["databaseSchema"] not in schemas:
             report["unresolved"].append(f"table {e['name']}: schema {e['databaseSchema']}")
+    elif kind == "AddLineageRequest":  # both tables exported before, every column of the edge theirs
+        for side in ("from_table", "to_table"):
+            if r[side] not in tables:
+                report["unresolved"].append(f"lineage {label}: no table {r[side]}")
+        for c in e["edge"]["lineageDetails"].get("columnsLineage") or []:
+            for fqn, side in [(f, "from_table") for f in c["fromColumns"]] + [(c["toColumn"], "to_table")]:
+                table, _, column = fqn.rpartition(".")
+                if table != r[side] or column.strip('"') not in tables.get(table, set()):
+                    report["unresolved"].append(f"lineage {label}: column {fqn}")
     else:
         columns = tables.get(r["table"])
         if columns is None:
@@ -248,7 +272,7 @@ def check_catalog(pg_server: str, mysql_server: str, lake: Path) -> tuple[Settin
         {"name": "ice", "kind": "iceberg", "uri": f"sqlite:///{lake.parent}/iceberg.db",
          "warehouse": str(lake.parent / "wh"), "catalog_name": "om_check"},
         {"name": "demo_db", "kind": "sqlite", "path": str(demo.path)},
-    ]}, base_dir=lake.parent)
+    ], "views": [{**v, "sql": v["sql"].format(db=name)} for v in VIEWS]}, base_dir=lake.parent)
     return settings, drop
 
 

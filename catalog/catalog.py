@@ -11,6 +11,10 @@ or down. ``version`` changes on every swap (callers cache derived answers by it)
 
 ``view(sources, default_source, default_schema)`` is the catalog as one principal sees it: only the
 sources it may use, and unqualified names looked up first in its session's default catalog/schema.
+
+Named views (``catalog.views``, set by ``set_views``) live in view catalogs of their own: ``list_catalogs``,
+``list_schemas``, ``list_tables``, ``table_schema`` and ``table_type`` (``VIEW``) answer for them as for
+tables, each view listed only where every source it reads may be used; ``list_sources`` stays the sources.
 """
 
 from __future__ import annotations
@@ -24,8 +28,16 @@ import pyarrow as pa
 from catalog.drift import DriftStore, SchemaChange
 from catalog.names import NameResolution, TableRef, pick
 from catalog.statistics import StatisticsCache
+from catalog.views import ViewCatalog, ViewDefinition, Views
 from connectors import Connector, TableStatistics
-from connectors.errors import GatewayError, SourceQueryError, UnknownObjectError
+from connectors.errors import (
+    ConfigError,
+    GatewayError,
+    PermissionDeniedError,
+    SourceQueryError,
+    SourceUnavailableError,
+    UnknownObjectError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +67,49 @@ class Catalog(NameResolution):
         self._stop = threading.Event()
         self.drift: DriftStore | None = None  # schema versions; set by track_drift
         self._drift_listeners: list[Callable[[list[SchemaChange]], None]] = []
+        self.views = Views()  # named views (catalog.views); shared with every CatalogView
+        self._every_source = frozenset(self.connectors)
+
+    # -- named views ---------------------------------------------------------------------------------
+
+    def set_views(self, definitions: Iterable[ViewDefinition]) -> None:
+        """Register the named views (untyped: ``planner.views.prepare_views`` types them). Raises ConfigError
+        when a view catalog is also a source's name (case-insensitively)."""
+        definitions = list(definitions)
+        sources = {s.lower(): s for s in self.connectors}
+        for definition in definitions:
+            clash = sources.get(definition.ref.source.lower())
+            if clash is not None:
+                raise ConfigError(f"view '{definition.ref}': its catalog '{definition.ref.source}' is the name of "
+                                  f"source '{clash}'; give views a catalog of their own", key="views")
+        self.views.load(definitions)
+        with self._lock:
+            self._versions[0] += 1
+
+    def view_definition(self, ref: TableRef) -> ViewDefinition | None:
+        """The view ``ref`` names (None for a table). Raises PermissionDeniedError naming the first source the
+        view reads that this catalog (a principal's view of it) may not use, as a query on that source is
+        refused; SourceUnavailableError when the view could not be typed yet (a source it reads was
+        unavailable: ``ViewDefinition.error``)."""
+        view = self.views.get(ref)
+        if view is None:
+            return None
+        if view.query is None:
+            raise SourceUnavailableError(view.ref.source, f"view '{view.ref}' is not available: {view.error}")
+        for source in sorted(view.sources - set(self.connectors)):
+            raise PermissionDeniedError(f"access to source '{source}' is not allowed", source=source)
+        return view
+
+    def list_catalogs(self) -> list[str]:
+        """The sources and the view catalogs holding a view this catalog lists, sorted."""
+        return sorted(set(self.list_sources()) | {v.ref.source for v in self._listed_views()})
+
+    def _listed_views(self, catalog: str | None = None, schema: str | None = None) -> list[ViewDefinition]:
+        return [v for v in self.views.visible(self.connectors, self._every_source)
+                if catalog in (None, v.ref.source) and schema in (None, v.ref.schema)]
+
+    def _is_view_catalog(self, name: str) -> bool:
+        return name not in self.connectors and name in self.views.catalogs()
 
     # -- listing -------------------------------------------------------------------------------------
 
@@ -62,9 +117,13 @@ class Catalog(NameResolution):
         return sorted(self.connectors)
 
     def connector(self, source: str) -> Connector:
+        """The connector of ``source``; for a view catalog a ``ViewCatalog`` (kind ``view``, no keys, reads
+        nothing). Raises UnknownObjectError."""
         try:
             return self.connectors[source]
         except KeyError:
+            if self._is_view_catalog(source):
+                return ViewCatalog(source)  # type: ignore[return-value]  (what listings ask of a connector)
             raise UnknownObjectError("source", source, self.connectors) from None
 
     def _source_lock(self, source: str) -> threading.RLock:
@@ -72,6 +131,8 @@ class Catalog(NameResolution):
         return self._source_locks[source]
 
     def list_schemas(self, source: str) -> list[str]:
+        if self._is_view_catalog(source):
+            return sorted({v.ref.schema for v in self._listed_views(source)})
         cached = self._schemas.get(source)
         if cached is not None:
             return cached
@@ -83,6 +144,11 @@ class Catalog(NameResolution):
             return self._schemas[source]
 
     def list_tables(self, source: str, schema: str) -> list[str]:
+        if self._is_view_catalog(source):
+            names = sorted(v.ref.table for v in self._listed_views(source, schema))
+            if not names:
+                raise UnknownObjectError("schema", schema, self.list_schemas(source), context=f"catalog '{source}'")
+            return names
         key = (source, schema)
         cached = self._tables.get(key)
         if cached is not None:
@@ -99,7 +165,14 @@ class Catalog(NameResolution):
             return self._tables[key]
 
     def table_schema(self, ref: TableRef) -> pa.Schema:
-        """The table's columns. Raises UnknownObjectError when the table does not exist."""
+        """The table's (or view's) columns. Raises UnknownObjectError when the table does not exist, and for a
+        view as ``view_definition`` does."""
+        if self._is_view_catalog(ref.source):
+            view = self.view_definition(ref)
+            if view is None:
+                raise UnknownObjectError("view", ref.table, self.list_tables(ref.source, ref.schema),
+                                         context=f"{ref.source}.{ref.schema}")
+            return view.schema
         cached = self._columns.get(ref)
         if cached is not None:
             return cached
@@ -116,7 +189,9 @@ class Catalog(NameResolution):
             return self._columns[ref]
 
     def table_type(self, ref: TableRef) -> str:
-        """``TABLE`` or ``VIEW``, cached with the rest of the copy."""
+        """``TABLE`` or ``VIEW`` (a source's view or a named view), cached with the rest of the copy."""
+        if self._is_view_catalog(ref.source):
+            return "VIEW"
         cached = self._types.get(ref)
         if cached is None:
             cached = self.connector(ref.source).table_type(ref.schema, ref.table)
@@ -126,7 +201,7 @@ class Catalog(NameResolution):
 
     def foreign_keys(self, ref: TableRef) -> list:
         """The table's foreign keys (``connectors.base.ForeignKey``), cached with the rest of the copy."""
-        cached = self._foreign_keys.get(ref)
+        cached = [] if self._is_view_catalog(ref.source) else self._foreign_keys.get(ref)
         if cached is None:
             cached = self.connector(ref.source).foreign_keys(ref.schema, ref.table)
             with self._lock:
@@ -139,7 +214,9 @@ class Catalog(NameResolution):
         query; the source is asked once per TTL (``statistics_cache.ttl_s`` seconds) and after a refresh of
         the source. A source that fails or does not answer within ``statistics_cache.timeout_s`` seconds
         gives unknown statistics (``TableStatistics(None, None)``) and a logged warning, never an error.
-        Raises UnknownObjectError for an unknown source."""
+        Raises UnknownObjectError for an unknown source. A named view's are unknown."""
+        if self._is_view_catalog(ref.source):
+            return TableStatistics(None, None)
         return self.statistics_cache.get(ref, self.connector(ref.source))
 
     def refresh(self, source: str | None = None) -> None:

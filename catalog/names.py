@@ -26,7 +26,7 @@ class TableRef:
 
 class NameResolution:
     """``resolve`` for a catalog: its ``list_sources``, ``list_schemas``, ``list_tables`` and
-    ``available_tables`` answer the names (``catalog.catalog.Catalog``)."""
+    ``available_tables`` answer the names, ``views`` the named views (``catalog.catalog.Catalog``)."""
 
     def resolve(self, parts: Sequence[str]) -> TableRef:
         """Resolve a 1-, 2- or 3-part table name to a TableRef.
@@ -35,10 +35,18 @@ class NameResolution:
         - ``source.table``: when ``source`` is a source with exactly one schema (file sources); otherwise
           ``schema.table`` searched across sources.
         - ``table``: searched across all sources; an ambiguous name lists the candidates.
+        - ``view_catalog.schema.view``: a named view (``catalog.views``), also one this catalog does not list
+          (``Catalog.view_definition`` then refuses it).
 
         Names match exactly first, then case-insensitively when that is unique.
         """
         parts = [p for p in parts if p]
+        view = self.views.find(parts)
+        if view is not None:
+            return view.ref
+        if len(parts) == 3 and pick(parts[0], self.views.catalogs()) is not None:
+            names = [str(v.ref) for v in self._listed_views() if v.ref.source.lower() == parts[0].lower()]
+            raise UnknownObjectError("view", ".".join(parts), names)
         if len(parts) == 3:
             source = self._match("source", parts[0], self.list_sources())
             schema = self._match("schema", parts[1], self.list_schemas(source), f"source '{source}'")

@@ -1,7 +1,8 @@
 """Delta Lake tables, read by delta-rs (``deltalake``) into DataFusion as Arrow datasets.
 
-``path`` is a folder, or an object-store prefix (``s3://bucket/prefix``, see ``connectors.objectstore``),
-whose sub-folders are Delta tables (one table per sub-folder holding a ``_delta_log``); one schema, ``main``.
+``path`` is a folder, or an object-store prefix (``s3://bucket/prefix`` or ``az://container/prefix``, see
+``connectors.objectstore``), whose sub-folders are Delta tables (one table per sub-folder holding a
+``_delta_log``); one schema, ``main``.
 Schemas and partition columns come from the Delta log; the table version is the fingerprint; the partitions
 (the cache's unit) are the file sets of each partition value; time travel reads an older version:
 
@@ -50,8 +51,10 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 class DeltaConnector(LakeConnector):
     """A folder or object-store prefix of Delta tables; one schema, ``main``.
 
-    Options: ``path`` (a folder or ``s3://bucket/prefix``), and for object stores ``endpoint``, ``region``,
-    ``access_key_id``, ``secret_access_key``, ``session_token`` (each else from its ``AWS_*`` variable).
+    Options: ``path`` (a folder, ``s3://bucket/prefix`` or ``az://container/prefix``); for S3 ``endpoint``,
+    ``region``, ``access_key_id``, ``secret_access_key``, ``session_token`` (each else from its ``AWS_*`` variable);
+    for Azure ``endpoint``, ``account_name``, ``account_key``, ``sas_token``, ``client_id``, ``client_secret``,
+    ``tenant_id`` (each else from its ``AZURE_*`` variable), as for the Parquet kind.
     Fragments run in DataFusion (this connector's session, or the residual plan's for in-place reads), with the
     same semantics as the residual plan, so whole queries are pushed down as for Parquet folders.
     """

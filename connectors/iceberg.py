@@ -2,8 +2,9 @@
 
 The source names a catalog as pyiceberg names its properties: ``uri`` (``sqlite:///...`` or
 ``postgresql://...`` for a SQL catalog, ``http(s)://...`` for a REST catalog) and ``warehouse`` (a folder,
-``file://`` or ``s3://`` URL where new tables' files go; the tables' own metadata says where theirs are).
-Namespaces are the schemas; the current snapshot id is the fingerprint; a fragment is run as:
+``file://``, ``s3://`` or ``az://`` URL where new tables' files go; the tables' own metadata says where theirs are).
+Namespaces are the schemas; the current snapshot id is the fingerprint; the cache's partitions of a partitioned
+table are the data-file sets of its partition values (``connectors.iceberg_partitions``); a fragment is run as:
 
 1. for each table it reads, an Iceberg scan with the fragment's columns and a row filter built from its
    single-table conditions (``column <op> literal``, ``IN``, ``IS [NOT] NULL``): Iceberg's planning prunes data
@@ -28,6 +29,7 @@ from sqlglot import exp
 
 from connectors.base import Fragment, TableStatistics
 from connectors.errors import InvalidRequestError, SourceUnavailableError, UnknownObjectError
+from connectors.iceberg_partitions import PARTITION_META, PartitionPlans, partition_tasks, read_tasks
 from connectors.lake import LakeConnector, first_line, utc_instant
 from connectors.objectstore import ObjectStore, is_object_store
 
@@ -37,7 +39,11 @@ class IcebergConnector(LakeConnector):
 
     Options: ``uri`` (the catalog), ``warehouse``, ``catalog_name`` (the name the catalog's tables were
     registered under: a SQL catalog keeps several apart by it; default the source's name), and for ``s3://``
-    warehouses ``endpoint``, ``region``, ``access_key_id``, ``secret_access_key`` (else ``AWS_*`` variables).
+    warehouses ``endpoint``, ``region``, ``access_key_id``, ``secret_access_key`` (else ``AWS_*`` variables), for
+    ``az://container/prefix`` warehouses ``endpoint``, ``account_name``, ``account_key``, ``sas_token``,
+    ``client_id``/``client_secret``/``tenant_id`` (else ``AZURE_*`` variables; the files are read as
+    ``abfs://container/...`` by pyiceberg's pyarrow FileIO: tables whose metadata names
+    ``abfss://container@account.dfs.core.windows.net/...`` locations are not read by it).
     """
 
     kind = "iceberg"
@@ -45,6 +51,7 @@ class IcebergConnector(LakeConnector):
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
         self._catalog: Any = None
+        self._plans = PartitionPlans()  # the cache's partitions of each table, per snapshot
 
     def _properties(self) -> dict[str, str]:
         """pyiceberg's catalog properties from the source's options."""
@@ -59,9 +66,7 @@ class IcebergConnector(LakeConnector):
             props["warehouse"] = str(warehouse) if "://" in str(warehouse) else f"file://{os.path.abspath(warehouse)}"
             if is_object_store(str(warehouse)):
                 store = ObjectStore.from_options(str(warehouse), self.options)
-                props.update({"s3.region": store.region, **({"s3.endpoint": store.endpoint} if store.endpoint else {}),
-                              **({"s3.access-key-id": store.access_key_id,
-                                  "s3.secret-access-key": store.secret_access_key} if store.access_key_id else {})})
+                props.update(warehouse=store.iceberg_warehouse(), **store.iceberg_properties())
         return props
 
     def catalog(self):
@@ -138,6 +143,32 @@ class IcebergConnector(LakeConnector):
         makes a new one); ``snapshot none`` for a table without data."""
         snapshot = self.table(schema, table).current_snapshot()
         return f"snapshot {snapshot.snapshot_id if snapshot else 'none'}"
+
+    def partitions(self, schema: str, table: str) -> list[str]:
+        """The data-file set of each partition value of the current snapshot (``region=north``; see
+        ``connectors.iceberg_partitions``); ``["*"]`` for an unpartitioned table or one without data."""
+        loaded = self.table(schema, table)
+        if loaded.spec().is_unpartitioned():
+            return ["*"]
+        return list(self._plans.fingerprints(loaded)) or ["*"]
+
+    def partition_fingerprint(self, schema: str, table: str, partition: str) -> str:
+        """A digest of the partition's data files (paths, sizes, record counts) and their delete files in the
+        current snapshot: a commit touching only other partitions leaves it unchanged; ``""`` (no files) for a
+        partition the snapshot no longer has. ``"*"``: the table's snapshot."""
+        if partition == "*":
+            return self.fingerprint(schema, table)
+        return self._plans.fingerprints(self.table(schema, table)).get(partition, "")
+
+    def partition_fragment(self, select: exp.Select, schema: str, table: str, partition: str, alias: str
+                           ) -> exp.Select:
+        """The select reading only the partition's planned data files (whatever its transform: the table node
+        carries the partition, ``register_tables`` keeps that file set)."""
+        if partition == "*":
+            return select
+        select = select.copy()
+        select.find(exp.From).this.meta[PARTITION_META] = partition
+        return select
 
     def table_expression(self, schema: str, table: str) -> exp.Table:
         return exp.table_(table, db=schema, quoted=True)
@@ -220,9 +251,16 @@ class IcebergConnector(LakeConnector):
         for node in [t for t in query.find_all(exp.Table) if t.name not in ctes]:
             scan, snapshot, _ = self.plan_scan(node, query)
             name = prefix + hashlib.sha1(f"{node.db}\0{node.name}\0{snapshot}\0{id(node)}".encode()).hexdigest()[:16]
-            reader = scan.to_arrow_batch_reader()
-            target = _plain(reader.schema)
-            ctx.register_dataset(name, ds.dataset(_cast_reader(reader, target)))
+            partition = node.meta.get(PARTITION_META)
+            if partition is None:
+                reader = scan.to_arrow_batch_reader()
+                reader = _cast_reader(reader, _plain(reader.schema))
+            else:  # one partition's data-file set (a partition fragment of the cache)
+                from pyiceberg.io.pyarrow import schema_to_pyarrow  # optional: the [lake] extra
+
+                tasks = partition_tasks(scan.table_metadata, scan.plan_files(), partition)
+                reader = read_tasks(scan, tasks, _plain(schema_to_pyarrow(scan.projection())))
+            ctx.register_dataset(name, ds.dataset(reader))
             node.set("version", None)
             node.set("db", None)
             node.set("this", exp.to_identifier(name, quoted=True))

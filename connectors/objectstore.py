@@ -1,18 +1,19 @@
-"""Object-store locations of file and lakehouse sources: ``path = "s3://bucket/prefix"`` (every kind) and, for the
-Parquet and CSV kinds, ``az://container/prefix`` (Azure Blob Storage; also ``azure://`` and
-``abfs[s]://container@account.dfs.core.windows.net/prefix``).
+"""Object-store locations of file and lakehouse sources: ``path = "s3://bucket/prefix"`` and
+``az://container/prefix`` (Azure Blob Storage; also ``azure://`` and ``abfs[s]://container@account.dfs.core.windows.net/
+prefix``) for every kind, and ``gs://bucket/prefix`` (Google Cloud Storage) for the Parquet and CSV kinds.
 
-One ``ObjectStore`` (``S3Store``, ``AzureStore``) holds a source's bucket or container, prefix, endpoint and
-credentials (from the source's options, else the standard environment variables) and hands each library its own
-view of them:
+One ``ObjectStore`` (``S3Store`` here, ``AzureStore`` in ``connectors.objectstore_azure``, ``GcsStore`` in
+``connectors.objectstore_gcs``) holds a source's bucket or container, prefix, endpoint and credentials (from the
+source's options, else the standard environment variables) and hands each library its own view of them:
 
-- ``filesystem``: a ``pyarrow.fs`` filesystem (``S3FileSystem``, ``AzureFileSystem``) for listing objects (size
-  and last-modified time, the partition fingerprint), Parquet footers, and Delta tables read as pyarrow datasets.
-  pyarrow is already a dependency and lists both clouds, so no cloud SDK is added;
+- ``filesystem``: a ``pyarrow.fs`` filesystem (``S3FileSystem``, ``AzureFileSystem``, ``GcsFileSystem``) for
+  listing objects (size and last-modified time, the partition fingerprint), Parquet footers, Delta tables read as
+  pyarrow datasets, and Iceberg data files. pyarrow is already a dependency and lists all three clouds, so no
+  cloud SDK is added;
 - ``datafusion_store()``: DataFusion's own object store (``AmazonS3``, ``MicrosoftAzure``), registered in a
   session so that ``register_parquet``/``register_csv`` read the objects natively (projection, filters, Hive
-  pruning);
-- ``storage_options()`` (S3 only): the same settings under delta-rs's names.
+  pruning). GCS has none that can be used (``native_reads`` is false: see ``connectors.objectstore_gcs``);
+- ``storage_options()``: the same settings under delta-rs's names; ``iceberg_properties()``: under pyiceberg's.
 
 **One bucket, two credentials.** DataFusion keys a session's object stores by URL scheme and host, and the
 residual session holds the stores of every source a query reads in place. Two sources on one bucket with
@@ -21,11 +22,8 @@ sees the bucket's own URL: it reads ``s3://<bucket>.<tag>/...`` where the tag is
 nothing of a secret can be read from it) of every setting of the store, credentials included
 (``datafusion_uri``). Stores with the same settings share a registration; any other difference gets its own.
 
-``gs://`` is refused: DataFusion's GCS store (object_store) lists through GCS's XML API (``GET
-/bucket?list-type=2``), which neither emulator on the registries (gcp-storage-emulator, fake-gcs-server)
-serves, so it could not be tested here. Errors are mapped once (``unavailable``) to ``SourceUnavailableError``
-naming the source and the cause (no such bucket or container, credentials refused, endpoint unreachable), never
-a secret.
+Errors are mapped once (``unavailable``) to ``SourceUnavailableError`` naming the source and the cause (no such
+bucket or container, credentials refused, endpoint unreachable), never a secret.
 """
 
 from __future__ import annotations
@@ -35,10 +33,9 @@ import hashlib
 import os
 import re
 import secrets
-import threading
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
@@ -54,32 +51,23 @@ OBJECT_STORE_OPTIONS: dict[str, str] = {
     "secret_access_key": "AWS_SECRET_ACCESS_KEY",
     "session_token": "AWS_SESSION_TOKEN",
 }
-#: Azure options a source with an ``az://`` path may set; each falls back to the first environment variable set
-#: among those named beside it (object_store's names first, then the Azure CLI's)
-AZURE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "endpoint": ("AZURE_STORAGE_ENDPOINT",),
-    "account_name": ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT"),
-    "account_key": ("AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_KEY"),
-    "sas_token": ("AZURE_STORAGE_SAS_TOKEN",),
-    "client_id": ("AZURE_CLIENT_ID",),
-    "client_secret": ("AZURE_CLIENT_SECRET",),
-    "tenant_id": ("AZURE_TENANT_ID",),
-}
 #: URL schemes of each store (``abfs``/``abfss`` name the account in the host: ``container@account.dfs...``)
 S3_SCHEMES = ("s3", "s3a")
 AZURE_SCHEMES = ("az", "azure", "abfs", "abfss")
-#: the schemes the Parquet and CSV kinds read (Delta and Iceberg: ``S3_SCHEMES``)
-FILE_SCHEMES = S3_SCHEMES + AZURE_SCHEMES
+GCS_SCHEMES = ("gs",)
+#: the schemes the Delta and Iceberg kinds read; the Parquet and CSV kinds read ``FILE_SCHEMES``
+LAKE_SCHEMES = S3_SCHEMES + AZURE_SCHEMES
+FILE_SCHEMES = LAKE_SCHEMES + GCS_SCHEMES
 
 _TAG_KEY = secrets.token_bytes(16)  # keys the store-URL tags of this process: they reveal nothing of a secret
-_ENV_LOCK = threading.Lock()  # DataFusion's Azure store takes a custom endpoint from the environment only
 
 _CAUSES = (
     (re.compile(r"NoSuchBucket|NO_SUCH_BUCKET|bucket does not exist|ContainerNotFound"
                 r"|container does not exist", re.I), "the {noun} '{bucket}' does not exist"),
     (re.compile(r"Invalid_?Access_?Key_?Id|Signature_?Does_?Not_?Match|Access_?Denied|\b403\b|Forbidden"
                 r"|Invalid_?Token|Expired_?Token|AuthenticationFailed|AuthorizationFailure"
-                r"|AuthorizationPermissionMismatch|lacked the necessary privileges", re.I),
+                r"|AuthorizationPermissionMismatch|lacked the necessary privileges|OAuth2 access token|UNAUTHENTICATED"
+                r"|PERMISSION_DENIED", re.I),
      "the object store refused the credentials (authentication failed for {noun} '{bucket}')"),
     (re.compile(r"connect|Connection refused|timed out|Couldn't|dns|resolve", re.I),
      "the object store endpoint cannot be reached"),
@@ -92,7 +80,7 @@ def is_object_store(path: str | os.PathLike) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
-def _setting(options: dict[str, Any], key: str, *env: str) -> str | None:
+def setting(options: dict[str, Any], key: str, *env: str) -> str | None:
     """The source's option ``key``, else the first of the environment variables ``env`` that is set."""
     value = options.get(key)
     if value:
@@ -117,23 +105,31 @@ class ObjectStore:
 
     scheme: ClassVar[str] = "s3"  # the scheme of ``uri`` (DataFusion's and delta-rs's)
     noun: ClassVar[str] = "bucket"  # what the cloud calls a bucket, for messages
+    native_reads: ClassVar[bool] = True  # DataFusion reads the objects with its own store (``register``)
 
     @classmethod
-    def from_options(cls, path: str, options: dict[str, Any], schemes: tuple[str, ...] = S3_SCHEMES
+    def from_options(cls, path: str, options: dict[str, Any], schemes: tuple[str, ...] = LAKE_SCHEMES
                      ) -> ObjectStore:
         """The location of ``path`` with the source's options or the environment: an ``S3Store`` for
-        ``s3://bucket[/prefix]``, an ``AzureStore`` for ``az://container[/prefix]`` (when ``schemes`` allows it).
-        Raises ValueError for a scheme outside ``schemes`` or a missing bucket."""
+        ``s3://bucket[/prefix]``, an ``AzureStore`` for ``az://container[/prefix]``, a ``GcsStore`` for
+        ``gs://bucket[/prefix]`` (each when ``schemes`` allows it). Raises ValueError for a scheme outside
+        ``schemes``, a missing bucket or settings that do not go together."""
+        # the other clouds' stores subclass this one, so their modules are imported here (a cycle otherwise)
+        from connectors.objectstore_azure import AzureStore
+        from connectors.objectstore_gcs import GcsStore
+
         parsed = urlparse(path)
         if parsed.scheme not in schemes:
-            served = ", ".join(f"{s}://" for s in schemes if s in ("s3", "az"))
+            served = ", ".join(f"{s}://" for s in schemes if s in ("s3", "az", "gs"))
             raise ValueError(f"object-store scheme '{parsed.scheme}://' is not supported here; use {served} "
-                             "(an S3-compatible server or Azure emulator is given as endpoint)")
+                             "(an S3-compatible server or a cloud's emulator is given as endpoint)")
         if not parsed.netloc:
             raise ValueError(f"'{path}' names no bucket; write {parsed.scheme}://bucket/prefix")
         if parsed.scheme in AZURE_SCHEMES:
             return AzureStore.from_url(parsed, options)
-        settings = {key: _setting(options, key, env) for key, env in OBJECT_STORE_OPTIONS.items()}
+        if parsed.scheme in GCS_SCHEMES:
+            return GcsStore.from_url(parsed, options)
+        settings = {key: setting(options, key, env) for key, env in OBJECT_STORE_OPTIONS.items()}
         settings["region"] = settings["region"] or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         return S3Store(bucket=parsed.netloc, prefix=parsed.path.strip("/"), **settings)
 
@@ -261,87 +257,17 @@ class S3Store(ObjectStore):
                 options[name] = value
         return options
 
+    def iceberg_warehouse(self) -> str:
+        """``s3://bucket/prefix``: the warehouse URL pyiceberg reads."""
+        return self.uri()
 
-@dataclass(frozen=True)
-class AzureStore(ObjectStore):
-    """An ``az://container/prefix`` location in an Azure storage account (or an emulator such as Azurite).
-
-    Attributes (besides ``ObjectStore``'s; ``bucket`` is the container):
-        account_name: the storage account (required: from the option, the ``abfs://`` URL's host or
-            ``AZURE_STORAGE_ACCOUNT_NAME``).
-        account_key, sas_token: a shared key or a SAS token (``sv=...&sig=...``); at most one.
-        client_id, client_secret, tenant_id: a service principal (all three); with none of these the default
-            credential chain (managed identity, environment) is used.
-        endpoint: the Blob service URL, path-style, as in a connection string's ``BlobEndpoint``
-            (``http://127.0.0.1:10000/devstoreaccount1``; ``/<account>`` is added when the URL has no path);
-            None for ``https://<account>.blob.core.windows.net``.
-    """
-
-    account_name: str = ""
-    account_key: str | None = field(default=None, repr=False)
-    sas_token: str | None = field(default=None, repr=False)
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    tenant_id: str | None = None
-
-    scheme: ClassVar[str] = "az"
-    noun: ClassVar[str] = "container"
-
-    @classmethod
-    def from_url(cls, parsed: Any, options: dict[str, Any]) -> AzureStore:
-        """The location of a parsed ``az://container/prefix`` or ``abfs[s]://container@account.dfs.../prefix``
-        URL. Raises ValueError when no account is named or both a key and a SAS token are given."""
-        settings = {key: _setting(options, key, *env) for key, env in AZURE_OPTIONS.items()}
-        container, _, host = parsed.netloc.partition("@")
-        if host and not options.get("account_name"):
-            settings["account_name"] = host.split(".", 1)[0]
-        if not settings["account_name"]:
-            raise ValueError("an az:// path needs the storage account: set account_name (or "
-                             "AZURE_STORAGE_ACCOUNT_NAME)")
-        if settings["account_key"] and settings["sas_token"]:
-            raise ValueError("account_key and sas_token are exclusive; set one")
-        endpoint = settings["endpoint"]
-        if endpoint and not urlparse(endpoint).path.strip("/"):
-            settings["endpoint"] = endpoint.rstrip("/") + "/" + settings["account_name"]
-        return cls(bucket=container, prefix=parsed.path.strip("/"), **settings)
-
-    @functools.cached_property
-    def filesystem(self) -> pafs.AzureFileSystem:
-        """A pyarrow Azure filesystem over this account (its Blob endpoint when one is set)."""
-        kwargs: dict[str, Any] = {}
+    def iceberg_properties(self) -> dict[str, str]:
+        """The settings under pyiceberg's names (``s3.*``)."""
+        props = {"s3.region": self.region}
         if self.endpoint:
-            endpoint = urlparse(self.endpoint)
-            kwargs.update(blob_storage_authority=endpoint.netloc, blob_storage_scheme=endpoint.scheme,
-                          dfs_storage_authority=endpoint.netloc, dfs_storage_scheme=endpoint.scheme)
-        if self.account_key:
-            kwargs["account_key"] = self.account_key
-        elif self.sas_token:
-            kwargs["sas_token"] = self.sas_token.lstrip("?")
-        elif self.client_id and self.client_secret and self.tenant_id:
-            kwargs.update(client_id=self.client_id, client_secret=self.client_secret, tenant_id=self.tenant_id)
-        return pafs.AzureFileSystem(self.account_name, **kwargs)
-
-    def datafusion_store(self) -> Any:
-        """DataFusion's ``MicrosoftAzure`` object store for this container. The binding takes no endpoint,
-        but reads ``AZURE_STORAGE_ENDPOINT`` from the environment when it builds the store (object_store's
-        ``from_env``), so a custom endpoint is set there for that moment, under a lock."""
-        from datafusion.object_store import MicrosoftAzure  # only object-store sources load the bindings
-
-        kwargs: dict[str, Any] = {"account": self.account_name, "access_key": self.account_key}
-        if self.sas_token:
-            kwargs["sas_query_pairs"] = parse_qsl(self.sas_token.lstrip("?"), keep_blank_values=True)
-        if self.client_id and self.client_secret and self.tenant_id:
-            kwargs.update(client_id=self.client_id, client_secret=self.client_secret, tenant_id=self.tenant_id)
-        if self.endpoint:
-            kwargs["allow_http"] = self.endpoint.startswith("http:")
-        with _ENV_LOCK:
-            saved = os.environ.get("AZURE_STORAGE_ENDPOINT")
-            try:
-                if self.endpoint:
-                    os.environ["AZURE_STORAGE_ENDPOINT"] = self.endpoint
-                return MicrosoftAzure(container_name=self.bucket, **kwargs)
-            finally:
-                if saved is None:
-                    os.environ.pop("AZURE_STORAGE_ENDPOINT", None)
-                else:
-                    os.environ["AZURE_STORAGE_ENDPOINT"] = saved
+            props["s3.endpoint"] = self.endpoint
+        if self.access_key_id:
+            props.update({"s3.access-key-id": self.access_key_id, "s3.secret-access-key": self.secret_access_key or ""})
+            if self.session_token:
+                props["s3.session-token"] = self.session_token
+        return props

@@ -4,7 +4,8 @@ Each ``Command*`` maps to a result schema (``flight_server.schemas``, exactly as
 table built from the catalog. Filter patterns are SQL LIKE patterns (``%``, ``_``, backslash escape);
 results are ordered as the spec requires. A source that cannot be listed is left out (and logged), so one
 failing source never breaks a client's catalog browser. Every answer lists only the sources the caller
-may use (``scope["allowed_sources"]``). Annotated table schemas (GetTables ``include_schema``) are
+may use (``scope["allowed_sources"]``), and the view catalogs of the named views over those sources only
+(``table_type`` ``VIEW``). Annotated table schemas (GetTables ``include_schema``) are
 serialized once per catalog version.
 """
 
@@ -15,7 +16,7 @@ import re
 
 import pyarrow as pa
 
-from catalog import TableRef
+from catalog import Catalog, TableRef
 from flight_server import schemas
 from flight_server.sql_info import (
     UpdateDeleteRules,
@@ -97,7 +98,12 @@ class MetadataService:
         return table.cast(self.schema_of(command)) if table.schema != self.schema_of(command) else table
 
     def sources(self, allowed: frozenset[str] | None) -> list[str]:
-        return [s for s in self.catalog.list_sources() if allowed is None or s in allowed]
+        """The catalogs the caller sees: its sources and the view catalogs of views over them only."""
+        return self.scoped(allowed).list_catalogs()
+
+    def scoped(self, allowed: frozenset[str] | None) -> Catalog:
+        """The catalog as a caller restricted to ``allowed`` sees it (named views over those sources only)."""
+        return self.catalog if allowed is None else self.catalog.view(allowed)
 
     # -- commands --------------------------------------------------------------------------------------
 
@@ -114,7 +120,7 @@ class MetadataService:
             if catalog is not None and source != catalog:
                 continue
             try:
-                rows.extend((source, s) for s in self.catalog.list_schemas(source) if _matches(regex, s))
+                rows.extend((source, s) for s in self.scoped(allowed).list_schemas(source) if _matches(regex, s))
             except GatewayError as exc:
                 log.warning("metadata: source skipped", extra={"source": source, "error": exc.message})
         return sorted(rows)
@@ -141,7 +147,7 @@ class MetadataService:
             "catalog_name", "db_schema_name", "table_name", "table_type", "table_schema")}
         for source, schema in self._schemas(catalog, schema_pattern, allowed):  # sorted
             try:
-                for table in self.catalog.list_tables(source, schema):  # sorted
+                for table in self.scoped(allowed).list_tables(source, schema):  # sorted
                     if table_regex is not None and table_regex.match(table) is None:
                         continue
                     ref = TableRef(source, schema, table)

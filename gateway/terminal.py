@@ -88,8 +88,9 @@ class LocalBackend:
     def names(self) -> CatalogNames:
         """The catalog's names (from its in-memory copy; a source that cannot be read is left out)."""
         catalog = self.engine.catalog
-        names = CatalogNames(sources=catalog.list_sources())
+        names = CatalogNames(sources=catalog.list_catalogs())
         refs, _ = catalog.available_tables()
+        refs += [view.ref for view in catalog.views if view.schema is not None]  # named views complete too
         for ref in refs:
             names.schemas.append(f"{ref.source}.{ref.schema}")
             try:

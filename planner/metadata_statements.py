@@ -7,7 +7,8 @@ Two steps, both in the planner (floor 3) so that every protocol (REST, Flight SQ
    naming only objects that exist:
 
    ======================================================  =====================================================
-   ``SHOW CATALOGS [LIKE 'p']``                             ``catalog_name, source_kind`` (catalog = source)
+   ``SHOW CATALOGS [LIKE 'p']``                             ``catalog_name, source_kind`` (catalog = source, or
+                                                            a view catalog of named views: kind ``view``)
    ``SHOW SCHEMAS [FROM source] [LIKE 'p']``                ``catalog_name, schema_name``
    ``SHOW TABLES [FROM source[.schema]] [LIKE 'p']``        ``table_catalog, table_schema, table_name, table_type``
    ``SHOW COLUMNS FROM table``, ``DESCRIBE table``          ``column_name, data_type, is_nullable``
@@ -178,6 +179,7 @@ def _show_tables(catalog: Catalog, name: list[str], like: str | None) -> str:
 
 def _show_columns(catalog: Catalog, name: list[str], _: str | None) -> str:
     ref = catalog.resolve(name)
+    catalog.view_definition(ref)  # a named view reading a source the caller may not use: PermissionDeniedError
     return ("SELECT column_name, data_type, is_nullable FROM information_schema.columns"
             f" WHERE table_catalog = {_literal(ref.source)} AND table_schema = {_literal(ref.schema)}"
             f" AND table_name = {_literal(ref.table)} ORDER BY ordinal_position")
@@ -189,9 +191,9 @@ _REWRITES: dict[str, Callable[[Catalog, list[str], str | None], str]] = {
 
 
 def _source(catalog: Catalog, name: str) -> str:
-    source = _pick(name, catalog.list_sources())
+    source = _pick(name, catalog.list_catalogs())  # a source or a view catalog
     if source is None:
-        raise UnknownObjectError("source", name, catalog.list_sources())
+        raise UnknownObjectError("source", name, catalog.list_catalogs())
     return source
 
 
@@ -279,7 +281,8 @@ def _wanted(value: str, filters: dict[str, str], key: str) -> bool:
 
 
 def _sources(catalog: Catalog, filters: dict[str, str]) -> list[str]:
-    return [s for s in catalog.list_sources() if _wanted(s, filters, "source")]
+    """The sources and view catalogs (``Catalog.list_catalogs``) the filters keep."""
+    return [s for s in catalog.list_catalogs() if _wanted(s, filters, "source")]
 
 
 def _schemas(catalog: Catalog, filters: dict[str, str]) -> Iterator[tuple[str, str]]:

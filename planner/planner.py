@@ -1,7 +1,8 @@
 """SQL text -> FederatedPlan, in passes over one sqlglot expression.
 
-    parse (read-only check) -> resolve table names in the catalog -> canonicalize column spellings ->
-    qualify (sqlglot: expand stars, qualify columns) -> federate (``planner.federation``: whole query,
+    parse (read-only check) -> expand named views (``planner.views``) -> resolve table names in the catalog ->
+    canonicalize column spellings -> qualify (sqlglot: expand stars, qualify columns) -> filters into derived
+    tables (``planner.derived_filters``) -> federate (``planner.federation``: whole query,
     sub-queries, filters, join groups, columns, LIMIT/top-N) -> bind parameters.
 
 The planner reads the catalog only; it does no I/O on sources' data. Plans are cached as templates keyed by
@@ -26,6 +27,7 @@ from sqlglot.schema import MappingSchema
 import planner.dialects  # noqa: F401  (registers the "datafusion" sqlglot dialect)
 from catalog import Catalog, TableRef
 from connectors.errors import GatewayError, InvalidRequestError, UnknownObjectError
+from planner.derived_filters import push_into_derived_tables
 from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
 from planner.federation import federate, residual_schema
 from planner.limits import InputLimits
@@ -40,6 +42,7 @@ from planner.parse import (
 )
 from planner.plan import FederatedPlan, bind
 from planner.semi_join_reduction import reduce_correlated_subqueries
+from planner.views import expand_views
 
 __all__ = ["Planner", "residual_schema"]
 
@@ -65,8 +68,8 @@ class Planner:
 
         Raises SqlSyntaxError, UnsupportedStatementError, UnknownObjectError, AmbiguousNameError,
         InputLimitError (``limits``), InvalidRequestError (bad parameters; a residual DataFusion cannot plan),
-        SourceUnavailableError
-        (a source named by the query cannot be introspected).
+        SourceUnavailableError (a source named by the query cannot be introspected), PermissionDeniedError (a
+        named view reads a source this catalog view may not use).
         """
         key = (sql, tuple(type(p).__name__ for p in params or ()), self.catalog.version)
         with self._lock:
@@ -87,7 +90,9 @@ class Planner:
         # SHOW/DESCRIBE become queries over information_schema, whose tables become VALUES from the catalog
         statement = parse(rewrite_statement(sql, self.catalog), self.dialect, self.limits)
         check_parameter_count(statement.expression, params)
-        ast = expand_metadata(statement.expression.copy(), self.catalog)
+        ast = statement.expression.copy()
+        expand_views(ast, self.catalog)  # a view is a derived table of its query, planned as if written inline
+        ast = expand_metadata(ast, self.catalog)
         for exists in ast.find_all(exp.Exists):
             # EXISTS never reads its sub-query's outputs: SELECT * would fetch every column of the table
             if isinstance(exists.this, exp.Select) and not exists.this.args.get("distinct"):
@@ -99,6 +104,7 @@ class Planner:
         _name_subquery_outputs(ast)
         ast = parenthesize_operands(self._qualify(ast, schemas))
         ast = eliminate_ctes(ast)  # an unused CTE is never planned by DataFusion: never sent to a source either
+        push_into_derived_tables(ast)  # filters on a derived table's (a view's) outputs reach its source
         if _file_source_only(refs, self.catalog):
             reduce_correlated_subqueries(ast)  # correlated aggregates over the outer keys only (semi_join_reduction)
         _drop_constant_order_keys(ast)
@@ -160,6 +166,7 @@ class Planner:
             raise _qualify_error(str(exc), schemas) from exc
         except (AssertionError, ValueError, KeyError, TypeError, AttributeError) as exc:  # sqlglot's own defects
             raise InvalidRequestError(f"the query cannot be resolved: {exc}") from exc
+
 
 def _file_source_only(refs: list[TableRef], catalog: Catalog) -> bool:
     """Whether every table is in one source that computes in this process (files: DataFusion decorrelates

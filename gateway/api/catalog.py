@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from catalog import TableRef
 from catalog.statistics import statistics_as_dict
-from gateway.api.deps import Engine, User, visible_sources
+from gateway.api.deps import Engine, User, visible_catalog
 from gateway.api.errors import error_responses
 from gateway.auth import Principal
 from gateway.errors import PermissionDeniedError, UnknownObjectError
@@ -17,31 +18,37 @@ router = APIRouter()
 
 @router.get("/v1/sources", responses=error_responses())
 def sources(user: User, engine: Engine) -> list[dict]:
-    """The sources the caller may use: ``[{"name", "kind"}]`` (SQL: ``SHOW CATALOGS``)."""
-    return [{"name": name, "kind": engine.catalog.connector(name).kind} for name in visible_sources(engine, user)]
+    """The sources the caller may use and the view catalogs of named views over them: ``[{"name", "kind"}]``
+    (a view catalog's kind is ``view``; SQL: ``SHOW CATALOGS``)."""
+    catalog = visible_catalog(engine, user)
+    return [{"name": name, "kind": catalog.connector(name).kind} for name in catalog.list_catalogs()]
 
 
 def _check_source(engine: QueryEngine, user: Principal | None, source: str) -> None:
     """The authorization convention of queries (``QueryEngine._plan``): a source that exists but the caller may
     not use is PermissionDeniedError (403); one that does not exist is UnknownObjectError (404) naming only the
     nearest sources the caller may use."""
-    visible = visible_sources(engine, user)
+    visible = visible_catalog(engine, user).list_catalogs()
     if source in visible:
         return
-    if source in engine.catalog.list_sources():
+    if source in engine.catalog.list_catalogs():
         raise PermissionDeniedError(f"access to source '{source}' is not allowed", source=source)
     raise UnknownObjectError("source", source, visible)
 
 
 @router.get("/v1/sources/{source}/tables", responses=error_responses(404, 503))
 def tables(source: str, user: User, engine: Engine) -> list[dict]:
-    """The tables of ``source``: ``[{"source", "schema", "table"}]`` (SQL: ``SHOW TABLES FROM source``). 404
-    (with the nearest names) for a source that does not exist, 403 for one the caller may not use (as a query
-    on it answers); 503 when the source cannot be listed."""
+    """The tables of ``source`` (or the views of a view catalog): ``[{"source", "schema", "table", "type"}]``
+    (``type``: ``TABLE`` or ``VIEW``; SQL: ``SHOW TABLES FROM source``). 404 (with the nearest names) for a
+    source that does not exist, 403 for one the caller may not use (as a query on it answers); 503 when the
+    source cannot be listed."""
     _check_source(engine, user, source)
+    catalog = visible_catalog(engine, user)
     out = []
-    for schema in engine.catalog.list_schemas(source):
-        out.extend({"source": source, "schema": schema, "table": t} for t in engine.catalog.list_tables(source, schema))
+    for schema in catalog.list_schemas(source):
+        out.extend({"source": source, "schema": schema, "table": t,
+                    "type": catalog.table_type(TableRef(source, schema, t))}
+                   for t in catalog.list_tables(source, schema))
     return out
 
 

@@ -18,11 +18,10 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
-from catalog.catalog import TableRef
-from gateway.api.deps import Engine, User, visible_sources
+from catalog.catalog import Catalog, TableRef
+from gateway.api.deps import Engine, User, visible_catalog
 from gateway.console import ASSETS, DOCS_ASSETS, DOCS_DIR, STATIC_DIR, index_html
 from gateway.errors import GatewayError, UnknownObjectError
-from gateway.execution.engine import QueryEngine
 
 router = APIRouter()
 
@@ -108,28 +107,29 @@ def catalog_tree(user: User, engine: Engine) -> list[dict]:
     "nullable"}]}]}]}]``. A source or table the catalog cannot read has ``"error"`` (its message) instead
     of its children, so one broken source does not hide the others. Statistics per table:
     ``GET /v1/sources/{source}/tables/{table}/statistics``."""
-    return [_source_tree(engine, name) for name in visible_sources(engine, user)]
+    catalog = visible_catalog(engine, user)  # named views (kind "view") over the caller's sources too
+    return [_source_tree(catalog, name) for name in catalog.list_catalogs()]
 
 
-def _source_tree(engine: QueryEngine, source: str) -> dict:
-    node: dict = {"name": source, "kind": engine.catalog.connector(source).kind}
+def _source_tree(catalog: Catalog, source: str) -> dict:
+    node: dict = {"name": source, "kind": catalog.connector(source).kind}
     try:
         node["schemas"] = [
-            {"name": schema, "tables": [_table_node(engine, TableRef(source, schema, table))
-                                        for table in engine.catalog.list_tables(source, schema)]}
-            for schema in engine.catalog.list_schemas(source)
+            {"name": schema, "tables": [_table_node(catalog, TableRef(source, schema, table))
+                                        for table in catalog.list_tables(source, schema)]}
+            for schema in catalog.list_schemas(source)
         ]
     except GatewayError as exc:
         node["error"] = str(exc)
     return node
 
 
-def _table_node(engine: QueryEngine, ref: TableRef) -> dict:
+def _table_node(catalog: Catalog, ref: TableRef) -> dict:
     node: dict = {"name": ref.table}
     try:
-        node["type"] = engine.catalog.table_type(ref)
+        node["type"] = catalog.table_type(ref)
         node["columns"] = [{"name": f.name, "type": str(f.type), "nullable": f.nullable}
-                           for f in engine.catalog.table_schema(ref)]
+                           for f in catalog.table_schema(ref)]
     except GatewayError as exc:
         node["error"] = str(exc)
     return node

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from catalog import Catalog
 from gateway.auth import Authenticator, Principal
 from gateway.execution.engine import QueryEngine
 
@@ -33,3 +34,9 @@ User = Annotated[Principal | None, Depends(current_user)]
 def visible_sources(engine: QueryEngine, principal: Principal | None) -> list[str]:
     """The sources ``principal`` may see (all with auth off)."""
     return [s for s in engine.catalog.list_sources() if principal is None or principal.may_use(s)]
+
+
+def visible_catalog(engine: QueryEngine, principal: Principal | None) -> Catalog:
+    """The catalog as ``principal`` sees it: its sources, and the named views over those sources only."""
+    return engine.catalog if principal is None or principal.sources is None else \
+        engine.catalog.view(principal.sources)

@@ -120,10 +120,10 @@ def catalog_export(
     env: Annotated[str, typer.Option("--env", metavar="ENV", help="DataHub environment of the URNs.")] = "PROD",
     config: ConfigOption = None,
 ) -> None:
-    """Export the catalog (sources, schemas, tables, columns with types, keys, statistics) in a metadata
-    platform's ingestion format: datahub writes the JSON array DataHub's file source ingests; openmetadata
-    writes OpenMetadata's create requests (services, databases, schemas, tables, profiles) or, with --url,
-    PUTs them to an OpenMetadata server (gateway.trust.export)."""
+    """Export the catalog (sources, schemas, tables, columns with types, keys, statistics; named views with
+    their column lineage) in a metadata platform's ingestion format: datahub writes the JSON array DataHub's
+    file source ingests; openmetadata writes OpenMetadata's create requests (services, databases, schemas,
+    tables, profiles, lineage) or, with --url, PUTs them to an OpenMetadata server (gateway.trust.export)."""
     from gateway.trust.export import datahub_mcps, openmetadata_requests, post_openmetadata  # this command only
 
     if format not in ("datahub", "openmetadata"):

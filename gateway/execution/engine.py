@@ -40,12 +40,13 @@ from gateway.execution.pooling import holds_rows, pooled  # noqa: F401 - holds_r
 from gateway.execution.residual import Deadline, as_gateway_error, run_residual
 from gateway.execution.schedule import Schedule, decide, start_feeds
 from gateway.metrics import FragmentStats, Metrics, QueryStats
-from gateway.settings import Settings, build_connectors
+from gateway.settings import Settings, build_connectors, view_definitions
 from gateway.trust import Trust
 from planner import FederatedPlan, Planner
 from planner.metadata_statements import rewrite_statement
 from planner.params import parameter_schema
 from planner.parse import parse, referenced_sources
+from planner.views import ViewTyping
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class QueryEngine:
         self.settings = settings
         self.catalog = catalog or Catalog(build_connectors(settings))
         self.planner = Planner(self.catalog, limits=settings.limits.input_limits())
+        self.views = ViewTyping(self.planner, view_definitions(settings.views))  # ConfigError names a bad view
         self._scoped_planners: dict[tuple, Planner] = {}  # per (allowed sources, default catalog/schema)
         self.metrics = Metrics()
         self.scanner = CachedScanner(self.catalog, settings)
@@ -119,6 +121,7 @@ class QueryEngine:
         outside ``allowed_sources`` is refused with PermissionDeniedError before any source is contacted: the
         view does not resolve it, and only then is the SQL read again to name the source."""
         planner = self._planner(sql, allowed_sources, default_catalog, default_schema)
+        self.views.retry()  # views whose source was down at start
         try:
             return planner.plan(sql, params)
         except UnknownObjectError as exc:

@@ -33,10 +33,11 @@ from gateway.settings.sources import (
     build_connectors,
     source_keys,
 )
+from gateway.settings.views import ViewConfig, view_definitions
 
 __all__ = [
     "AZURE_STORE_KEYS", "COMMON_SOURCE_KEYS", "DEFAULT_CONFIG", "OBJECT_STORE_KEYS", "SOURCE_OPTIONS", "URI_KINDS",
     "ApiTokenConfig", "AuthConfig", "CacheConfig", "CatalogConfig", "ExecutionConfig", "LimitsConfig",
-    "LineageConfig", "ServerConfig", "Settings", "SourceConfig", "UserConfig", "build_connectors",
-    "load_settings", "missing_paths", "prepare", "settings_from_dict", "source_keys",
+    "LineageConfig", "ServerConfig", "Settings", "SourceConfig", "UserConfig", "ViewConfig", "build_connectors",
+    "load_settings", "missing_paths", "prepare", "settings_from_dict", "source_keys", "view_definitions",
 ]

@@ -1,5 +1,6 @@
 """The sections of the config file besides its sources (``[server]``, ``[auth]``, ``[catalog]``, ``[limits]``,
-``[cache]``, ``[lineage]``, ``[execution]``) and ``Settings``, the whole file."""
+``[cache]``, ``[lineage]``, ``[execution]``; ``[[views]]`` in ``gateway.settings.views``) and ``Settings``, the
+whole file."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.settings.sources import SourceConfig
+from gateway.settings.views import ViewConfig, check_views
 from planner.limits import InputLimits
 
 
@@ -241,6 +243,7 @@ class Settings(BaseModel):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     lineage: LineageConfig = Field(default_factory=LineageConfig)
+    views: list[ViewConfig] = Field(default_factory=list)
     demo: bool = False
     config_dir: str | None = Field(default=None, description="set by the loader: the config file's folder")
 
@@ -260,5 +263,6 @@ class Settings(BaseModel):
                 if name not in seen:
                     raise ValueError(f"auth.{kind}[{i}].sources: unknown source '{name}'; "
                                      f"expected one of {', '.join(sorted(seen)) or '(none)'}")
+        check_views(self.views, [s.name for s in self.sources])
         return self
 

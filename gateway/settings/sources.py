@@ -14,8 +14,10 @@ URI_KINDS = ("postgresql", "mysql", "iceberg", "flightsql")
 
 #: object-store settings of a source whose ``path`` is ``s3://bucket/prefix`` (``connectors.objectstore``)
 OBJECT_STORE_KEYS = frozenset({"endpoint", "region", "access_key_id", "secret_access_key", "session_token"})
-#: Azure settings of a Parquet or CSV source whose ``path`` is ``az://container/prefix``
+#: Azure settings of a source whose ``path`` (Iceberg: ``warehouse``) is ``az://container/prefix``
 AZURE_STORE_KEYS = frozenset({"account_name", "account_key", "sas_token", "client_id", "client_secret", "tenant_id"})
+#: Google Cloud Storage settings of a Parquet or CSV source whose ``path`` is ``gs://bucket/prefix``
+GCS_STORE_KEYS = frozenset({"credentials_file", "anonymous"})
 #: keys every ``[[sources]]`` entry may have, whatever its kind
 COMMON_SOURCE_KEYS = frozenset({"name", "kind", "cache_ttl_s", "cache_fingerprint"})
 #: the options each source kind takes (besides ``COMMON_SOURCE_KEYS``); any other key is a config error.
@@ -28,10 +30,11 @@ SOURCE_OPTIONS: dict[str, frozenset[str]] = {
     "mysql": frozenset({"uri", "partition_column", "partition_granularity", "parallel_readers",
                         "parallel_min_rows"}),
     "sqlite": frozenset({"path", "pool_size", "partition_column", "partition_granularity"}),
-    "parquet": frozenset({"path", "follow_symlinks", *OBJECT_STORE_KEYS, *AZURE_STORE_KEYS}),
-    "csv": frozenset({"path", "has_header", "delimiter", "follow_symlinks", *OBJECT_STORE_KEYS, *AZURE_STORE_KEYS}),
-    "delta": frozenset({"path", *OBJECT_STORE_KEYS}),
-    "iceberg": frozenset({"uri", "warehouse", "catalog_name", *OBJECT_STORE_KEYS}),
+    "parquet": frozenset({"path", "follow_symlinks", *OBJECT_STORE_KEYS, *AZURE_STORE_KEYS, *GCS_STORE_KEYS}),
+    "csv": frozenset({"path", "has_header", "delimiter", "follow_symlinks", *OBJECT_STORE_KEYS, *AZURE_STORE_KEYS,
+                      *GCS_STORE_KEYS}),
+    "delta": frozenset({"path", *OBJECT_STORE_KEYS, *AZURE_STORE_KEYS}),
+    "iceberg": frozenset({"uri", "warehouse", "catalog_name", *OBJECT_STORE_KEYS, *AZURE_STORE_KEYS}),
     "flightsql": frozenset({"uri", "username", "password", "token", "dialect", "pool_size", "tls_skip_verify"}),
 }
 
@@ -78,7 +81,8 @@ class SourceConfig(BaseModel):
     token: str | None = Field(default=None, description="flightsql: ${VAR}, sent as a bearer token")
     dialect: str | None = Field(default=None, description="flightsql: sqlglot dialect of pushed SQL (default postgres)")
     tls_skip_verify: bool | None = Field(default=None, description="flightsql: do not check the server's certificate")
-    endpoint: str | None = Field(default=None, pattern=r"^https?://", description="object stores: S3-compatible URL")
+    endpoint: str | None = Field(default=None, pattern=r"^https?://",
+                                 description="object stores: S3-compatible server, Azure Blob or GCS emulator URL")
     region: str | None = Field(default=None, description="object stores: the bucket's region (else AWS_REGION)")
     access_key_id: str | None = Field(default=None, description="object stores: else AWS_ACCESS_KEY_ID")
     secret_access_key: str | None = Field(default=None, description="object stores: ${VAR}; else the environment")
@@ -90,6 +94,9 @@ class SourceConfig(BaseModel):
     client_id: str | None = Field(default=None, description="az:// paths: service principal (else AZURE_CLIENT_ID)")
     client_secret: str | None = Field(default=None, description="az:// paths: ${VAR}; else AZURE_CLIENT_SECRET")
     tenant_id: str | None = Field(default=None, description="az:// paths: else AZURE_TENANT_ID")
+    credentials_file: str | None = Field(default=None, description="gs:// paths: a service-account key file (else "
+                                                                   "GOOGLE_APPLICATION_CREDENTIALS)")
+    anonymous: bool | None = Field(default=None, description="gs:// paths: send no credentials (public buckets)")
     follow_symlinks: bool | None = Field(
         default=None, description="file kinds: read symbolic links leading outside the folder (default false)")
 
@@ -107,12 +114,12 @@ class SourceConfig(BaseModel):
         needs = "uri" if kind in URI_KINDS else "path"
         if kind is not None and info.field_name == needs and value is None:
             raise ValueError(f"required for a '{kind}' source")
-        azure = ("az://", "azure://", "abfs://", "abfss://") if kind in ("parquet", "csv") else ()
-        if info.field_name == "path" and value and "://" in value and not value.startswith(("s3://", "s3a://",
-                                                                                           *azure)):
+        gcs = ("gs://",) if kind in ("parquet", "csv") else ()
+        if info.field_name == "path" and value and "://" in value and not value.startswith(
+                ("s3://", "s3a://", "az://", "azure://", "abfs://", "abfss://", *gcs)):
             raise ValueError(f"'{value.split('://', 1)[0]}://' is not a supported location; use a local path, "
-                             "s3://bucket/prefix (AWS S3 or an S3-compatible server given as endpoint)"
-                             + (" or az://container/prefix" if azure else ""))
+                             "s3://bucket/prefix (AWS S3 or an S3-compatible server given as endpoint), "
+                             "az://container/prefix" + (" or gs://bucket/prefix" if gcs else ""))
         return value
 
     @model_validator(mode="after")

@@ -13,12 +13,15 @@ the aspects:
 - ``datasetProfile``: rows, columns, and per column distinct count, null proportion, min and max, as the
   catalog's statistics know them.
 
-Platforms: postgresql -> postgres, mysql -> mysql, sqlite -> sqlite, parquet/csv -> file, others -> the kind.
+Platforms: postgresql -> postgres, mysql -> mysql, sqlite -> sqlite, parquet/csv -> file, named views ->
+gateway, others -> the kind.
+
+Named views (``[[views]]``) are datasets too, with ``viewProperties`` (the SQL), ``subTypes`` and an
+``upstreamLineage`` aspect carrying their column lineage (``fineGrainedLineages``): ``gateway.trust
+.view_export``.
 
 OpenMetadata (``gateway catalog export --format openmetadata``): ``gateway.trust.openmetadata``, whose public
 names this module re-exports.
-
-Not exported: column lineage of named views or saved queries (the gateway has none to name).
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ from gateway.trust.openmetadata import (  # noqa: F401 - importable here as befo
     openmetadata_requests,
     post_openmetadata,
 )
+from gateway.trust.view_export import VIEW_PLATFORM, datahub_view_aspects, exported_views
 
-PLATFORMS = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite", "parquet": "file", "csv": "file"}
+PLATFORMS = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite", "parquet": "file", "csv": "file",
+             "view": VIEW_PLATFORM}
 
 
 def dataset_urn(catalog: Catalog, ref: TableRef, env: str = "PROD") -> str:
@@ -123,8 +128,9 @@ def _profile(catalog: Catalog, ref: TableRef, columns: int, now_ms: int) -> dict
 
 
 def datahub_mcps(catalog: Catalog, sources: Iterable[str] | None = None, env: str = "PROD") -> list[dict]:
-    """Metadata change proposals (JSON-ready dicts) for every table of ``sources`` (default: all). A source
-    that cannot be listed is left out (its tables are unknown); raises nothing for it."""
+    """Metadata change proposals (JSON-ready dicts) for every table of ``sources`` (default: all), then every
+    named view reading only those sources (with its column lineage). A source that cannot be listed is left
+    out (its tables are unknown); raises nothing for it."""
     now_ms = int(time.time() * 1000)
     refs, _ = catalog.available_tables(sources)
     out = []
@@ -139,4 +145,10 @@ def datahub_mcps(catalog: Catalog, sources: Iterable[str] | None = None, env: st
         profile = _profile(catalog, ref, len(catalog.table_schema(ref)), now_ms)
         if profile is not None:
             out.append(_mcp(urn, "datasetProfile", profile))
+    for view in exported_views(catalog, sources):
+        urn = dataset_urn(catalog, view.ref, env)
+        aspects = datahub_view_aspects(catalog, view, lambda ref: dataset_urn(catalog, ref, env), now_ms)
+        out.extend(_mcp(urn, name, aspect) for name, aspect in aspects[:1])  # datasetProperties first
+        out.append(_mcp(urn, "schemaMetadata", _schema_metadata(catalog, view.ref, urn, env, now_ms)))
+        out.extend(_mcp(urn, name, aspect) for name, aspect in aspects[1:])
     return out

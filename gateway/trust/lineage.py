@@ -13,8 +13,9 @@ IDENTITY / TRANSFORMATION / AGGREGATION; INDIRECT CONDITIONAL for CASE condition
 INDIRECT FILTER / JOIN / GROUP_BY / SORT fields. The run carries the gateway's query id and the freshness
 manifest (``gatewayManifest`` run facet), the SQL job facet, and the error message on FAIL.
 
-Column lineage is computed with ``sqlglot.lineage`` over the query with every table name resolved in the
-catalog to ``source.schema.table``. Indirect fields are read from each SELECT scope whose sources are tables
+Column lineage is computed with ``sqlglot.lineage`` over the query with every named view expanded and every
+table name resolved in the catalog to ``source.schema.table`` (a query over a view maps to the source
+columns under it). Indirect fields are read from each SELECT scope whose sources are tables
 (a filter inside a derived table counts; one over a derived table's outputs is not traced further).
 """
 
@@ -50,6 +51,7 @@ from catalog.drift import SchemaChange
 from gateway.metrics import QueryStats
 from gateway.trust.manifest import Manifest
 from planner import FederatedPlan
+from planner.views import expand_views
 
 log = logging.getLogger(__name__)
 
@@ -218,9 +220,11 @@ class LineageBuilder:
     # -- column lineage ------------------------------------------------------------------------------------
 
     def resolved(self, sql: str) -> tuple[exp.Expression, dict]:
-        """The query with every table named ``source.schema.table``, and the sqlglot schema of those tables
-        (``{source: {schema: {table: {column: type}}}}``). CTE names are left alone."""
+        """The query with every named view expanded (``planner.views``), every table named
+        ``source.schema.table``, and the sqlglot schema of those tables (``{source: {schema: {table: {column:
+        type}}}}``). CTE names are left alone."""
         tree = sqlglot.parse_one(sql, read=self.dialect)
+        expand_views(tree, self.catalog)  # a named view is traced through to the source columns it reads
         ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
         schema: dict = {}
         for table in tree.find_all(exp.Table):
@@ -235,23 +239,34 @@ class LineageBuilder:
             schema.setdefault(ref.source, {}).setdefault(ref.schema, {})[ref.table] = columns
         return tree, schema
 
+    def column_sources(self, sql: str, names: list[str]) -> tuple[dict[str, list[tuple]], exp.Expression]:
+        """Each output column of ``sql`` (named by position by ``names``) -> the source columns it is computed
+        from, ``[(TableRef, column, kind, subtype)]`` sorted (kind ``DIRECT`` with subtype ``IDENTITY`` /
+        ``TRANSFORMATION`` / ``AGGREGATION``, or ``INDIRECT`` ``CONDITIONAL`` for a CASE condition), named
+        views traced through to their sources; and the qualified query. Raises what sqlglot's ``qualify`` and
+        ``lineage`` raise, GatewayError for a name the catalog does not resolve."""
+        tree, schema = self.resolved(sql)
+        qualified = qualify(tree.copy(), schema=schema, dialect=self.dialect, validate_qualify_columns=False,
+                            quote_identifiers=False, identify=False)
+        selects = qualified.selects if isinstance(qualified, exp.Query) else []
+        out: dict[str, list[tuple]] = {}
+        for position, out_name in enumerate(names[:len(selects)]):
+            node = lineage(selects[position].alias_or_name, qualified, schema=schema, dialect=self.dialect)
+            inputs = self._direct(node)
+            if inputs:
+                out[out_name] = inputs
+        return out, qualified
+
     def column_lineage(self, sql: str, plan: FederatedPlan) -> column_lineage_dataset.ColumnLineageDatasetFacet:
         """The column-lineage facet of the answer's columns (``plan.schema`` names, by position)."""
         fields: dict = {}
         indirect: list = []
         try:
-            tree, schema = self.resolved(sql)
-            qualified = qualify(tree.copy(), schema=schema, dialect=self.dialect, validate_qualify_columns=False,
-                                quote_identifiers=False, identify=False)
-            outer = qualified if isinstance(qualified, exp.Query) else None
-            selects = outer.selects if outer is not None else []
-            for position, out_name in enumerate(plan.schema.names):
-                if position >= len(selects):
-                    break
-                node = lineage(selects[position].alias_or_name, qualified, schema=schema, dialect=self.dialect)
-                inputs = self._direct(node)
-                if inputs:
-                    fields[out_name] = column_lineage_dataset.Fields(inputFields=inputs)
+            sources, qualified = self.column_sources(sql, plan.schema.names)
+            for out_name, inputs in sources.items():
+                fields[out_name] = column_lineage_dataset.Fields(inputFields=[
+                    self._input_field(exp.table_(ref.table, db=ref.schema, catalog=ref.source), column, kind, subtype)
+                    for ref, column, kind, subtype in inputs])
             indirect = self._indirect(qualified)
         except Exception as exc:  # lineage is best effort: an event without it beats no event
             log.info("column lineage not computed", extra={"error": str(exc)[:300]})
@@ -262,8 +277,9 @@ class LineageBuilder:
         return column_lineage_dataset.InputField(namespace, name, column, transformations=[
             column_lineage_dataset.Transformation(type=kind, subtype=subtype)])
 
-    def _direct(self, root: Node) -> list:
-        """Source columns of one output column with their transformation, merged over every path."""
+    def _direct(self, root: Node) -> list[tuple]:
+        """Source columns of one output column with their transformation, merged over every path:
+        ``[(TableRef, column, kind, subtype)]``, sorted."""
         found: dict[tuple, set[tuple[str, str]]] = {}
 
         def visit(node: Node, kinds: set[tuple[str, str]]) -> None:
@@ -275,12 +291,8 @@ class LineageBuilder:
                 visit(child, _combine(kinds, _classify(node.expression, child.name)))
 
         visit(root, {("DIRECT", "IDENTITY")})
-        out = []
-        for (catalog, db, table, column), kinds in sorted(found.items()):
-            ref = exp.table_(table, db=db, catalog=catalog)
-            for kind, subtype in sorted(kinds):
-                out.append(self._input_field(ref, column, kind, subtype))
-        return out
+        return [(TableRef(catalog, db, table), column, kind, subtype)
+                for (catalog, db, table, column), kinds in sorted(found.items()) for kind, subtype in sorted(kinds)]
 
     def _indirect(self, tree: exp.Expression) -> list:
         """Dataset-wide INDIRECT fields: columns of source tables in WHERE, JOIN ... ON, GROUP BY, ORDER BY."""

@@ -1,6 +1,7 @@
 """Catalog export to OpenMetadata (``gateway catalog export --format openmetadata``, ``openmetadata_requests``): the
 create requests of OpenMetadata's API schemas (``CreateDatabaseServiceRequest``, ``CreateDatabaseRequest``,
-``CreateDatabaseSchemaRequest``, ``CreateTableRequest``, ``CreateTableProfileRequest``), as a JSON array of
+``CreateDatabaseSchemaRequest``, ``CreateTableRequest``, ``CreateTableProfileRequest``; for named views
+``AddLineageRequest`` with column lineage, ``gateway.trust.view_export``), as a JSON array of
 ``{type, method, path, entity}`` in the order an ingestion sends them; ``post_openmetadata`` sends them to a
 server (``--url``). openmetadata-ingestion's generated models parse every one in
 ``bench/openmetadata_export_check.py``. ``gateway.trust.export`` re-exports the public names.
@@ -18,6 +19,7 @@ import pyarrow as pa
 from catalog import Catalog, TableRef
 from catalog.statistics import statistics_as_dict
 from gateway.errors import SourceQueryError, SourceUnavailableError
+from gateway.trust.view_export import OM_VIEW_SERVICE_TYPE, exported_views, om_lineage_requests, om_view_entities
 
 #: connector kind -> OpenMetadata ``DatabaseServiceType`` (``entity/services/databaseService.json``); kinds
 #: without a service type of their own (Iceberg catalogs, Flight SQL servers) are ``CustomDatabase``
@@ -30,7 +32,7 @@ OM_DEFAULT_DATABASE = "default"
 #: where each create request is sent (OpenMetadata's REST API; PUT creates or updates by name)
 OM_PATHS = {"CreateDatabaseServiceRequest": "/v1/services/databaseServices", "CreateDatabaseRequest": "/v1/databases",
             "CreateDatabaseSchemaRequest": "/v1/databaseSchemas", "CreateTableRequest": "/v1/tables",
-            "CreateTableProfileRequest": "/v1/tables/{id}/tableProfile"}
+            "CreateTableProfileRequest": "/v1/tables/{id}/tableProfile", "AddLineageRequest": "/v1/lineage"}
 _OM_INTEGERS = {8: "TINYINT", 16: "SMALLINT", 32: "INT", 64: "BIGINT"}
 
 
@@ -210,8 +212,12 @@ def openmetadata_requests(catalog: Catalog, sources: Iterable[str] | None = None
       proportion, null proportion and count, min and max), ``path`` with ``{id}`` for the table's id and
       ``table`` its fully qualified name (the id is the one OpenMetadata answered the table's PUT with).
 
+    - named views reading only exported sources: their view catalog as a ``CustomDatabase`` service (database
+      ``default``), each view a ``CreateTableRequest`` (``tableType`` View, ``schemaDefinition`` its SQL), and
+      last an ``AddLineageRequest`` per source table a view reads, with ``columnsLineage`` and ``sqlQuery``
+      (``from_table``/``to_table`` name the edge's tables; ``gateway.trust.view_export``).
+
     Names follow OpenMetadata's fully qualified names: ``service.database.schema.table`` (``om_fqn``).
-    Column lineage is not exported: the gateway has no named views or saved queries (as for DataHub).
     Deterministic: sorted by name, and ``now_ms`` (default: now) is the profiles' timestamp. A source that
     cannot be listed is left out; raises nothing for it.
     """
@@ -248,17 +254,34 @@ def openmetadata_requests(catalog: Catalog, sources: Iterable[str] | None = None
         if profile is not None:
             profiles.append(_om_request("CreateTableProfileRequest", profile,
                                         table=om_fqn(ref.source, database, ref.schema, ref.table)))
-    return services + databases + schemas + tables + profiles
+    lineage: list[dict] = []
+    views = exported_views(catalog, names)
+    for view_catalog in sorted({v.ref.source for v in views}):
+        services.append(_om_request("CreateDatabaseServiceRequest", {
+            "name": view_catalog, "serviceType": OM_VIEW_SERVICE_TYPE,
+            "description": f"federated-sql-gateway named views '{view_catalog}'"}))
+        databases.append(_om_request("CreateDatabaseRequest", {"name": OM_DEFAULT_DATABASE,
+                                                               "service": om_fqn(view_catalog)}))
+        schemas.extend(_om_request("CreateDatabaseSchemaRequest", {
+            "name": name, "database": om_fqn(view_catalog, OM_DEFAULT_DATABASE)})
+            for name in sorted({v.ref.schema for v in views if v.ref.source == view_catalog}))
+    for view in views:
+        columns = [_om_column(f, [], i + 1) for i, f in enumerate(view.schema)]
+        schema_fqn = om_fqn(view.ref.source, OM_DEFAULT_DATABASE, view.ref.schema)
+        tables.append(_om_request("CreateTableRequest", om_view_entities(view, columns, schema_fqn)))
+        lineage.extend(om_lineage_requests(catalog, view, lambda ref: om_fqn(
+            ref.source, om_database(catalog, ref.source), ref.schema, ref.table), OM_PATHS["AddLineageRequest"]))
+    return services + databases + schemas + tables + profiles + lineage
 
 
 def post_openmetadata(requests: list[dict], url: str, token: str | None = None, timeout_s: float = 30.0) -> dict:
     """Send ``openmetadata_requests`` to an OpenMetadata server's REST API at ``url`` (e.g.
     ``http://host:8585/api``), in order: each request's ``method`` to ``url + path``, ``Authorization: Bearer
     <token>`` when a token is given (an OpenMetadata bot's JWT). A profile's ``{id}`` is the id the server
-    answered its table's PUT with. Returns ``{"sent": n, "by_type": {type: n}}``. Raises SourceQueryError
-    naming the request (its type and name) and the server's status and message when one is refused, and
-    SourceUnavailableError when the server cannot be reached; what was sent before stays sent (every
-    request is an idempotent PUT: sending again is safe)."""
+    answered its table's PUT with, and so are a lineage edge's tables' ids. Returns ``{"sent": n, "by_type":
+    {type: n}}``. Raises SourceQueryError naming the request (its type and name) and the server's status and
+    message when one is refused, and SourceUnavailableError when the server cannot be reached; what was sent
+    before stays sent (every request is an idempotent PUT: sending again is safe)."""
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -269,19 +292,34 @@ def post_openmetadata(requests: list[dict], url: str, token: str | None = None, 
         for request in requests:
             path = request["path"]
             name = request.get("table") or request["entity"].get("name")
+            entity = request["entity"]
             if "{id}" in path:
-                if request["table"] not in ids:
-                    raise SourceQueryError("openmetadata", f"no id for table {request['table']}: its PUT was not sent")
-                path = path.replace("{id}", quote(ids[request["table"]], safe=""))
+                path = path.replace("{id}", quote(_sent_id(ids, request["table"]), safe=""))
+            if request["type"] == "AddLineageRequest":  # the edge's placeholder ids become the tables' own
+                entity, name = _with_sent_ids(ids, request), f"{request['from_table']} -> {request['to_table']}"
             try:
-                answer = client.request(request["method"], base + path, json=request["entity"])
+                answer = client.request(request["method"], base + path, json=entity)
             except httpx.HTTPError as exc:
                 raise SourceUnavailableError("openmetadata", f"{base} cannot be reached: {exc}") from exc
             if answer.status_code >= 400:
                 raise SourceQueryError("openmetadata", f"{request['type']} {name} was refused with HTTP "
                                                        f"{answer.status_code}: {answer.text[:500]}")
             if request["type"] == "CreateTableRequest":
-                entity = request["entity"]
                 ids[f"{entity['databaseSchema']}.{om_quote(entity['name'])}"] = str(answer.json()["id"])
             by_type[request["type"]] = by_type.get(request["type"], 0) + 1
     return {"sent": sum(by_type.values()), "by_type": by_type}
+
+
+def _with_sent_ids(ids: dict[str, str], request: dict) -> dict:
+    """An ``AddLineageRequest``'s body with its edge's placeholder ids replaced by the tables' sent ids."""
+    edge = request["entity"]["edge"]
+    return {"edge": {**edge, "fromEntity": {**edge["fromEntity"], "id": _sent_id(ids, request["from_table"])},
+                     "toEntity": {**edge["toEntity"], "id": _sent_id(ids, request["to_table"])}}}
+
+
+def _sent_id(ids: dict[str, str], table: str) -> str:
+    """The id the server answered the PUT of ``table`` (a fully qualified name) with; SourceQueryError when
+    that PUT was not sent."""
+    if table not in ids:
+        raise SourceQueryError("openmetadata", f"no id for table {table}: its PUT was not sent")
+    return ids[table]

@@ -1,6 +1,7 @@
 """Fixtures of the lakehouse tests: an S3-compatible server (moto's stand-alone server, a child process on a free
 loopback port) with IAM authentication enforced, a bucket, and the credentials of a user allowed to use it (and of
-one allowed to read ``public/`` only); Azurite (the Azure Storage emulator, from npm) with a container."""
+one allowed to read ``public/`` only); Azurite (the Azure Storage emulator, from npm) with a container; a GCS
+emulator (gcp-storage-emulator, from PyPI) with a bucket."""
 
 from __future__ import annotations
 
@@ -180,6 +181,61 @@ def azurite(tmp_path_factory) -> Iterator[Azure]:
         server.terminate()
         try:  # Azurite waits for idle keep-alive connections (pyarrow's, DataFusion's) before it exits
             server.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)
+
+
+@dataclass(frozen=True)
+class Gcs:
+    """A running GCS emulator (gcp-storage-emulator, JSON API): ``endpoint`` (``http://127.0.0.1:port``) and a
+    ``bucket``; no credentials (``anonymous``)."""
+
+    endpoint: str
+    bucket: str
+
+    def options(self, **overrides) -> dict:
+        """A source's GCS options."""
+        return {"endpoint": self.endpoint, "anonymous": True, **overrides}
+
+    def filesystem(self):
+        import datetime as dt
+
+        import pyarrow.fs as pafs
+
+        return pafs.GcsFileSystem(anonymous=True, endpoint_override=self.endpoint.removeprefix("http://"),
+                                  scheme="http", retry_time_limit=dt.timedelta(seconds=5))
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory) -> Iterator[Gcs]:
+    """gcp-storage-emulator (the ``lake-test`` extra; a child process on a free loopback port, data in memory)
+    with one bucket."""
+    import httpx
+
+    port = free_port()
+    bucket = f"lake-{secrets.token_hex(4)}"
+    log = tmp_path_factory.mktemp("gcs") / "gcs.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+                                   "--port", str(port), "--in-memory", "--default-bucket", bucket],
+                                  stdout=out, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(endpoint, timeout=1.0).raise_for_status()
+                break
+            except (httpx.TransportError, httpx.HTTPStatusError):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the GCS emulator did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        yield Gcs(endpoint, bucket)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=5)

@@ -78,7 +78,7 @@ def test_unknown_key_without_a_near_name_lists_the_valid_keys(tmp_path):
     assert error.message.endswith(
         "unknown key 'colour'; valid keys here: name, kind, path, cache_ttl_s, cache_fingerprint, endpoint, region, "
         "access_key_id, secret_access_key, session_token, account_name, account_key, sas_token, client_id, "
-        "client_secret, tenant_id, follow_symlinks")
+        "client_secret, tenant_id, credentials_file, anonymous, follow_symlinks")
 
 
 def test_every_problem_is_listed_first_one_in_the_key(tmp_path):
