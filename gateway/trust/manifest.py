@@ -23,10 +23,12 @@ Shape of ``Manifest.to_dict()``::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from catalog import Catalog
 from connectors.arrow import workers
 from connectors.errors import GatewayError
+from connectors.fresh_reads import FreshReads
 from gateway.errors import UnknownObjectError
 from gateway.metrics import QueryStats
 from planner import FederatedPlan
@@ -157,7 +160,8 @@ def read_fingerprints(catalog: Catalog, tables: Sequence[str], timeout_s: float 
     """``{source.schema.table: fingerprint}``; a source that cannot answer, or not within ``timeout_s``
     seconds, gives "" (unknown), never an error: the manifest must not fail or hang a query. The reads run on
     a daemon worker thread (``connectors.arrow.workers``: one that a stalled source keeps waiting never holds the
-    process at exit)."""
+    process at exit). Concurrent queries share each table's read (``connectors.fresh_reads``): every one gets a
+    fingerprint read after it asked, as fresh as its own, and the source answers one read per batch of them."""
     out = dict.fromkeys(tables, "")
     done = threading.Event()
 
@@ -165,7 +169,9 @@ def read_fingerprints(catalog: Catalog, tables: Sequence[str], timeout_s: float 
         for name in tables:
             source, schema, table = name.split(".", 2)
             try:
-                out[name] = catalog.connector(source).fingerprint(schema, table)
+                connector = catalog.connector(source)
+                out[name] = _shared_reads(connector).get((schema, table),
+                                                         functools.partial(connector.fingerprint, schema, table))
             except (GatewayError, NotImplementedError, OSError):
                 out[name] = ""
         done.set()
@@ -173,6 +179,18 @@ def read_fingerprints(catalog: Catalog, tables: Sequence[str], timeout_s: float 
     workers.start(read, "trust-fingerprints")
     done.wait(timeout_s)
     return dict(out)
+
+
+_READS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connector -> FreshReads of its fingerprints
+_READS_LOCK = threading.Lock()
+
+
+def _shared_reads(connector) -> FreshReads:
+    with _READS_LOCK:
+        reads = _READS.get(connector)
+        if reads is None:
+            reads = _READS[connector] = FreshReads()
+        return reads
 
 
 def plan_tables(plan: FederatedPlan) -> list[str]:
