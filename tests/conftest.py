@@ -1,7 +1,11 @@
-"""Shared fixtures, one definition each: the real PostgreSQL (a database created and dropped per session), the
-real MariaDB, SQLite and Parquet files, the demo world (``demo_config``: one copy of the demo config and data
-per session, read by every test that serves the demo; ``base_url``/``client``: it behind the REST app) and a real Flight SQL server (``served``/``uri``/``raw``
-over the ``flight_settings`` a module defines).
+"""Shared fixtures, one definition each: the servers (``pg_server``, ``mysql_server``), the one data world of
+``tests/world.py`` loaded by ``tests/sources.py`` into one PostgreSQL database, one MariaDB database, one SQLite
+file, one Parquet and one CSV folder per session (``world_root``, each kind on first use: ``pg_database``,
+``mysql_database``, ``files``; ``world`` with all of them), the federation tests' view of it
+(``federated_settings``, ``reference``, ``gateway``), TPC-H in the same databases (``tpch_world``), the demo world
+(``demo_config``: one copy of the demo config and data per session, read by every test that serves the demo;
+``base_url``/``client``: it behind the REST app) and a real Flight SQL server (``served``/``uri``/``raw`` over
+the ``flight_settings`` a module defines).
 
 PostgreSQL: ``GATEWAY_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``). When it does not
 answer and CI is not set, a throwaway server is started from the local PostgreSQL binaries if they exist;
@@ -12,7 +16,6 @@ from __future__ import annotations
 
 import glob
 import os
-import secrets
 import shutil
 import subprocess
 import time
@@ -24,16 +27,18 @@ import pytest
 from pyarrow import flight
 
 from gateway.settings import load_settings
-from tests import dataset
+from tests import tpch
 from tests.demo_support import free_port, serving_rest, write_demo_config
 from tests.flight_support import serve
-from tests.sources import PG_DATABASE_OPTIONS, fresh_pg_database
+from tests.sources import World
 from tests.sources import mysql_params as _mysql_params
-from tests.sources import with_database as _with_database
+from tests.sources import with_database as _with_database  # noqa: F401  (bench/ and tests import it from here)
+from tests.world import GATEWAY_NAMES, LOCAL_NAMES, reference_tables
 
 PG_URI = os.environ.get("GATEWAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_URI = os.environ.get("GATEWAY_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+TPCH_SCALE_FACTOR = 0.01
 
 
 def _pg_answers(uri: str) -> bool:
@@ -96,11 +101,18 @@ def pg_server(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_database(pg_server) -> str:
-    """A fresh database loaded with ``dataset.customers`` (schema crm); dropped at the end of the session."""
-    with fresh_pg_database(pg_server, "gw_test_", PG_DATABASE_OPTIONS) as uri:
-        dataset.load_postgres(uri)
-        yield uri
+def world_root(tmp_path_factory) -> Iterator[World]:
+    """The session's one data world (``tests/world.py``), each source kind loaded on first use: the databases
+    by ``pg_database`` and ``mysql_database``, the files by ``files``. Its databases are dropped at the end."""
+    placed = World(root=tmp_path_factory.mktemp("world"))
+    yield placed
+    placed.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server, world_root) -> str:
+    """The world's PostgreSQL database (a fresh one per session; schemas ``crm``, ``cf``, ``fz``)."""
+    return world_root.postgres(pg_server)
 
 
 @pytest.fixture(scope="session")
@@ -122,35 +134,28 @@ def mysql_server() -> str:
 
 
 @pytest.fixture(scope="session")
-def mysql_database(mysql_server) -> str:
-    """A fresh MariaDB/MySQL database loaded with ``dataset.shipments``; dropped at the end of the session."""
-    import pymysql
-
-    params = _mysql_params(mysql_server)
-    admin = pymysql.connect(autocommit=True, **params)
-    name = f"gw_test_{secrets.token_hex(4)}"
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    try:
-        dataset.load_mysql(database=name, **params)
-        yield _with_database(MYSQL_URI, name)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.close()
+def mysql_database(mysql_server, world_root) -> str:
+    """The world's MariaDB/MySQL database (a fresh one per session, named as the PostgreSQL one)."""
+    return world_root.mysql(mysql_server)
 
 
 @pytest.fixture(scope="session")
-def files(tmp_path_factory) -> dict[str, Path]:
-    """The Parquet lake and the SQLite database of the data set."""
-    root = tmp_path_factory.mktemp("sources")
-    lake = dataset.write_parquet(root / "lake")
-    db = dataset.write_sqlite(root / "shop.db")
-    return {"lake": lake, "sqlite": db, "root": root}
+def files(world_root) -> dict[str, Path]:
+    """The world's files: ``lake`` (the Parquet folder), ``sqlite`` (the SQLite file), ``csv`` and ``root``."""
+    placed = world_root.files()
+    return {"lake": placed["parquet"], "sqlite": placed["sqlite"], "csv": placed["csv"], "root": placed["root"]}
+
+
+@pytest.fixture(scope="session")
+def world(world_root, pg_database, mysql_database, files) -> World:
+    """The world with every database and file source loaded (``world.settings()``: the five sources)."""
+    return world_root
 
 
 @pytest.fixture(scope="session")
 def federated_settings(pg_database, mysql_database, files):
+    """The federation tests' four sources: ``pg``, ``lake`` (the Parquet folder), ``shop`` (the SQLite file) and
+    ``maria``."""
     from gateway.settings import settings_from_dict
 
     return settings_from_dict(
@@ -166,16 +171,16 @@ def federated_settings(pg_database, mysql_database, files):
 
 @pytest.fixture(scope="session")
 def reference():
-    """Runs SQL (with ``{table}`` placeholders) in DataFusion over the data set loaded locally."""
+    """Runs SQL (with ``{table}`` placeholders) in DataFusion over the federation tables loaded locally."""
     import pyarrow as pa
     from datafusion import SessionContext
 
     ctx = SessionContext()
-    for name, table in dataset.reference_tables().items():
+    for name, table in reference_tables().items():
         ctx.register_record_batches(name, [table.to_batches()])
 
     def run(sql: str) -> pa.Table:
-        return ctx.sql(sql.format(**dataset.LOCAL_NAMES)).to_arrow_table()
+        return ctx.sql(sql.format(**LOCAL_NAMES)).to_arrow_table()
 
     return run
 
@@ -185,10 +190,38 @@ def gateway(federated_settings, mysql_database):
     from gateway.execution.engine import QueryEngine
 
     # MariaDB's schema is the test database, whose name is made per run
-    dataset.GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"
+    GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"
     gw = QueryEngine(federated_settings)
     yield gw
     gw.close()
+
+
+@pytest.fixture(scope="session")
+def tpch_world(world_root, pg_database, mysql_database):
+    """TPC-H (``tests/tpch.py``, scale factor 0.01, its own data) in the world's databases and a Parquet
+    folder of its own: ``{"settings", "reference", "queries", "names", "pg_uri", "maria_database"}``: the three
+    sources' settings (``pg``, ``maria``, ``lake``), a DataFusion context over the same tables loaded locally,
+    the 22 query texts, ``{table: qualified gateway name}``, and where the two databases are."""
+    from datafusion import SessionContext
+
+    from gateway.settings import settings_from_dict
+
+    tables, queries = tpch.generate(TPCH_SCALE_FACTOR)
+    tpch.load_postgres(pg_database, tables)
+    tpch.load_mysql(_mysql_params(mysql_database), world_root.database, tables)
+    lake = tpch.write_parquet(world_root.root / "tpch_lake", tables)
+    settings = settings_from_dict({"sources": [
+        {"name": "pg", "kind": "postgresql", "uri": pg_database},
+        {"name": "maria", "kind": "mysql", "uri": mysql_database},
+        {"name": "lake", "kind": "parquet", "path": str(lake)},
+    ]}, base_dir=lake)
+    names = {t: {"pg": f"pg.tpch.{t}", "maria": f"maria.{world_root.database}.{t}", "lake": f"lake.main.{t}"}[s]
+             for t, s in tpch.PLACEMENT.items()}
+    reference = SessionContext()
+    for name, table in tables.items():
+        reference.register_record_batches(name, [table.to_batches()])
+    return {"settings": settings, "reference": reference, "queries": queries, "names": names,
+            "pg_uri": pg_database, "maria_database": world_root.database}
 
 
 # -- the demo world ---------------------------------------------------------------------------------------------

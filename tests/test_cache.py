@@ -13,9 +13,10 @@ import pytest
 
 from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
-from tests import dataset
+from tests import world
 from tests.conftest import MYSQL_URI, _mysql_params
 from tests.demo_support import running_app
+from tests.sources import write_files
 
 DAYS = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(0, 180)]
 
@@ -43,7 +44,7 @@ def sources(pg_database, mysql_database, tmp_path_factory):
                     "ENGINE=InnoDB")
         cur.executemany("INSERT INTO events VALUES (%s, %s, %s, %s)", _rows())
     conn.close()
-    lake = dataset.write_parquet(tmp_path_factory.mktemp("cache_lake") / "lake")
+    lake = write_files(tmp_path_factory.mktemp("cache_lake") / "lake", [world.table("orders")], "parquet")
     return {"pg": pg_database, "maria": mysql_database, "maria_db": database, "lake": lake}
 
 

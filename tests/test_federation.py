@@ -8,8 +8,8 @@ import math
 import pyarrow as pa
 import pytest
 
-from tests import dataset
-from tests.dataset import GATEWAY_NAMES
+from tests import world
+from tests.world import GATEWAY_NAMES
 
 
 def _rows(table: pa.Table, ordered: bool) -> list[tuple]:
@@ -124,7 +124,7 @@ def test_query_matches_local_reference(gateway, reference, name):
 
 @pytest.mark.parametrize("table", ["customers", "orders", "products", "shipments"])
 def test_every_mapped_type_round_trips(gateway, table):
-    want = dataset.reference_tables()[table]
+    want = world.reference_tables()[table]
     got = gateway.execute(f"SELECT * FROM {GATEWAY_NAMES[table]}").reader.read_all()
     assert [f.type for f in got.schema] == [f.type for f in want.schema]
     key = got.column_names[0]
@@ -135,12 +135,12 @@ def test_catalog_types_are_explicit(gateway):
     from catalog import TableRef
 
     schema = gateway.catalog.table_schema(TableRef("pg", "crm", "customers"))
-    assert schema == dataset.CUSTOMERS_SCHEMA
+    assert schema == world.CUSTOMERS_SCHEMA
     products = gateway.catalog.table_schema(TableRef("shop", "main", "products"))
-    assert [f.type for f in products] == [f.type for f in dataset.PRODUCTS_SCHEMA]
+    assert [f.type for f in products] == [f.type for f in world.PRODUCTS_SCHEMA]
     schema, table = GATEWAY_NAMES["shipments"].split(".")[1:]
     shipments = gateway.catalog.table_schema(TableRef("maria", schema, table))
-    assert [f.type for f in shipments] == [f.type for f in dataset.SHIPMENTS_SCHEMA]
+    assert [f.type for f in shipments] == [f.type for f in world.SHIPMENTS_SCHEMA]
 
 
 def test_mysql_collation_rules(gateway):
@@ -391,7 +391,7 @@ def test_large_mysql_table_is_read_in_key_ranges(mysql_database, pg_database, fi
     gw = QueryEngine(settings)
     try:
         connector = gw.catalog.connector("maria")
-        shipments = dataset.GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"
+        shipments = GATEWAY_NAMES["shipments"] = f"maria.{mysql_database.rsplit('/', 1)[1]}.shipments"
         fragment = gw.plan(f"SELECT s.shipment_id, s.cost FROM {shipments} s JOIN lake.orders o "
                            "ON o.order_id = s.order_id WHERE s.boxes > 10").fragments[0]
         statements = connector.split(fragment)

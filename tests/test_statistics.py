@@ -14,11 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import secrets
 import sqlite3
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
@@ -31,10 +28,9 @@ from connectors.files import CsvConnector, ParquetConnector
 from connectors.mysql import MySQLConnector
 from connectors.postgresql import PostgreSQLConnector
 from connectors.sqlite import SQLiteConnector
+from tests.sources import fresh_mysql_database, fresh_pg_database, mysql_params, with_database
 
 N = 200_000
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-MYSQL_URI = os.environ.get("GATEWAY_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 #: seconds collecting the statistics of the 200,000-row table may take, per source
 BOUND_S = 2.0
 
@@ -64,11 +60,7 @@ def postgres(pg_server):
     """A PostgreSQL database with ``t`` (analyzed) and ``raw`` (autovacuum off, never analyzed)."""
     import adbc_driver_postgresql.dbapi as pg
 
-    name = f"gw_stats_{secrets.token_hex(4)}"
-    with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    uri = urlunsplit(urlsplit(pg_server)._replace(path=f"/{name}"))
-    try:
+    with fresh_pg_database(pg_server, "gw_stats_") as uri:
         with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
             for table, options in (("t", ""), ("raw", " WITH (autovacuum_enabled = false)")):
                 cur.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, k bigint, grp text, v float8, d date, "
@@ -78,41 +70,23 @@ def postgres(pg_server):
         connector = PostgreSQLConnector("pg", {"uri": uri})
         yield connector
         connector.close()
-    finally:
-        with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")
-def maria():
+def maria(mysql_server):
     """A MariaDB database with ``t`` (ANALYZE TABLE: engine-independent statistics) and ``raw`` (not
-    analyzed). Fails with CI=true when MariaDB does not answer."""
+    analyzed)."""
     import pymysql
 
-    parts = urlsplit(MYSQL_URI)
-    params = {"host": parts.hostname or "127.0.0.1", "port": parts.port or 3306, "user": parts.username or "root",
-              "password": parts.password or ""}
-    try:
-        admin = pymysql.connect(autocommit=True, **params)
-    except pymysql.Error as exc:
-        if IN_CI:
-            pytest.fail(f"MariaDB does not answer at {MYSQL_URI}: {exc}", pytrace=False)
-        pytest.skip(f"MariaDB does not answer at {MYSQL_URI}: {exc}")
-    name = f"gw_stats_{secrets.token_hex(4)}"
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {name}")
-            cur.execute(f"USE {name}")  # seq_1_to_N: MariaDB's Sequence engine, in the current database
+    with fresh_mysql_database(mysql_server, "gw_stats_") as name:
+        with pymysql.connect(database=name, autocommit=True, **mysql_params(mysql_server)) as conn, \
+                conn.cursor() as cur:  # seq_1_to_N: MariaDB's Sequence engine, in the current database
             for table in ("t", "raw"):
                 cur.execute(f"CREATE TABLE {name}.{table} (id bigint PRIMARY KEY, k bigint, grp varchar(10), "
                             "v double, d date, hot varchar(10), KEY (k)) ENGINE=InnoDB")
                 cur.execute(f"INSERT INTO {name}.{table} {MARIA_SELECT}")
             cur.execute(f"ANALYZE TABLE {name}.t PERSISTENT FOR ALL")
-        yield MySQLConnector("maria", {"uri": urlunsplit(parts._replace(path=f"/{name}"))}), name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.close()
+        yield MySQLConnector("maria", {"uri": with_database(mysql_server, name)}), name
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from datafusion import SessionContext
 
 from gateway.execution.engine import QueryEngine
 from gateway.settings import load_settings, prepare
-from tests.dataset import GATEWAY_NAMES
 from tests.test_federation import assert_same
+from tests.world import GATEWAY_NAMES
 
 DEMO_QUERIES = {
     "group_ordinal_order_ordinal": (

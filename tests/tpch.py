@@ -1,6 +1,10 @@
 """TPC-H data and queries for the correctness suite (and bench/): generated offline by DuckDB's tpch extension.
 
-The eight tables are split across the sources:
+A standard benchmark's data set, so it stays its own data rather than a group of the tests' world
+(``tests/world.py``); the ``tpch_world`` fixture of ``tests/conftest.py`` loads it once per session into the
+world's PostgreSQL and MariaDB databases through the world's loader (``load_postgres`` and ``load_mysql``
+below, which bench/ also uses) and a Parquet folder beside the world's (one file per ship year, not
+Hive-partitioned). The eight tables are split across the sources:
 - PostgreSQL (schema ``tpch``): ``orders``, ``customer``
 - MariaDB (its own database): ``part``, ``partsupp``, ``supplier``
 - Parquet: ``lineitem`` as one file per ship year under ``lineitem/``, ``nation.parquet``, ``region.parquet``
@@ -20,6 +24,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
+
+from tests import sources
+from tests.world import WorldTable
 
 PLACEMENT = {
     "orders": "pg", "customer": "pg",
@@ -54,65 +61,39 @@ def generate(scale_factor: float) -> tuple[dict[str, pa.Table], dict[int, str]]:
 
 
 def sql_type(t: pa.DataType, mysql: bool) -> str:
-    if pa.types.is_int32(t):
-        return "integer"
-    if pa.types.is_int64(t):
-        return "bigint"
-    if pa.types.is_decimal(t):
-        return f"decimal({t.precision},{t.scale})" if mysql else f"numeric({t.precision},{t.scale})"
-    if pa.types.is_date32(t):
-        return "date"
+    """A TPC-H column's type in MariaDB (``mysql``) or PostgreSQL, as ``world_table`` has the loader create it."""
     if pa.types.is_string(t):
         return "varchar(255)" if mysql else "text"
-    raise ValueError(f"no SQL type for {t}")
+    return sources.sql_type(pa.field("column", t), sources.MYSQL_TYPES if mysql else sources.PG_TYPES)
+
+
+def world_table(name: str, table: pa.Table, place: str) -> WorldTable:
+    """A TPC-H table as the world's loader (``tests/sources.py``) takes it: every column NOT NULL, text as
+    ``varchar(255)`` in MariaDB (``text`` in PostgreSQL), PostgreSQL schema ``tpch``, no primary key."""
+    data = table.cast(pa.schema([f.with_nullable(False) for f in table.schema]))
+    text = {f.name: "varchar(255)" for f in table.schema if pa.types.is_string(f.type)}
+    return WorldTable(name, "tpch", lambda: data, (place,), primary_key=None, types={"mysql": text})
 
 
 def load_postgres(uri: str, tables: dict[str, pa.Table], names: Iterable[str] | None = None,
                   primary_keys: dict[str, tuple[str, ...]] | None = None, say=lambda text: None) -> None:
     """The tables ``names`` (default: those ``PLACEMENT`` puts in PostgreSQL) into schema ``tpch`` of the
-    database at ``uri``: ADBC ingest (COPY) into a staging table with decimals as text, ``INSERT ... SELECT``
-    with the numeric casts, the primary key of ``primary_keys[name]`` when given, ``ANALYZE``; ``say`` hears
-    the progress."""
+    database at ``uri`` with the world's loader (ADBC ingest, typed casts, ``ANALYZE``), then the primary key
+    of ``primary_keys[name]`` when given; ``say`` hears the progress."""
     import adbc_driver_postgresql.dbapi as pg
 
-    with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("CREATE SCHEMA IF NOT EXISTS tpch")
-        for name in [n for n, s in PLACEMENT.items() if s == "pg"] if names is None else names:
-            say(f"  PostgreSQL tpch.{name} ({tables[name].num_rows:,} rows)")
-            table = tables[name]
-            columns = ", ".join(f"{f.name} {sql_type(f.type, False)} NOT NULL" for f in table.schema)
-            cur.execute(f"CREATE TABLE tpch.{name} ({columns})")
-            staging = table.cast(pa.schema([
-                pa.field(f.name, pa.string() if pa.types.is_decimal(f.type) else f.type) for f in table.schema
-            ]))
-            cur.adbc_ingest(f"{name}_staging", staging, mode="create", db_schema_name="tpch")
-            select = ", ".join(
-                f"{f.name}::{sql_type(f.type, False)}" if pa.types.is_decimal(f.type) else f.name for f in table.schema
-            )
-            cur.execute(f"INSERT INTO tpch.{name} SELECT {select} FROM tpch.{name}_staging")
-            cur.execute(f"DROP TABLE tpch.{name}_staging")
-            if primary_keys:
+    for name in [n for n, s in PLACEMENT.items() if s == "pg"] if names is None else names:
+        say(f"  PostgreSQL tpch.{name} ({tables[name].num_rows:,} rows)")
+        sources.load_postgres(uri, [world_table(name, tables[name], "postgresql")])
+        if primary_keys:
+            with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
                 cur.execute(f"ALTER TABLE tpch.{name} ADD PRIMARY KEY ({', '.join(primary_keys[name])})")
-            cur.execute(f"ANALYZE tpch.{name}")
 
 
 def load_mysql(params: dict, database: str, tables: dict[str, pa.Table]) -> None:
-    import pymysql
-
-    conn = pymysql.connect(database=database, autocommit=True, **params)
-    try:
-        with conn.cursor() as cur:
-            for name in (n for n, s in PLACEMENT.items() if s == "maria"):
-                table = tables[name]
-                columns = ", ".join(f"{f.name} {sql_type(f.type, True)} NOT NULL" for f in table.schema)
-                cur.execute(f"CREATE TABLE {name} ({columns})")
-                placeholders = ", ".join(["%s"] * table.num_columns)
-                rows = [tuple(r.values()) for r in table.to_pylist()]
-                for start in range(0, len(rows), 5000):
-                    cur.executemany(f"INSERT INTO {name} VALUES ({placeholders})", rows[start:start + 5000])
-                cur.execute(f"ANALYZE TABLE {name}")
-    finally:
-        conn.close()
+    """The tables ``PLACEMENT`` puts in MariaDB into ``database`` (which must exist) with the world's loader."""
+    sources.load_mysql(params, database, [world_table(n, tables[n], "mysql") for n, s in PLACEMENT.items()
+                                          if s == "maria"])
 
 
 def write_parquet(folder: Path, tables: dict[str, pa.Table]) -> Path:

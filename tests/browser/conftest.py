@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.browser.support import console_server
+from tests.conftest import IN_CI
 
 CHROMIUM = Path(os.environ.get("GATEWAY_CHROMIUM", "/usr/bin/chromium"))
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 VIEWPORT = {"width": 1440, "height": 900}
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 

@@ -1,9 +1,7 @@
-"""The conformance world: one load per session of ``tests/conformance/data.py`` into PostgreSQL, MariaDB,
-SQLite, Parquet and CSV, one QueryEngine over the five, and the ``source`` fixture parametrized over them
-(Ibis's backend suite is the model: every test that takes ``source`` runs once per source kind).
-
-The servers come from ``pg_server`` and ``mysql_server`` (tests/conftest.py): with CI=true a missing server
-fails the run; otherwise the run stops with a message saying what to install.
+"""The conformance suite over the session's one data world (``world``, tests/conftest.py): its group ``cf``
+(``items``, ``tags``: tests/world.py) in PostgreSQL, MariaDB, SQLite, Parquet, CSV, Delta and Iceberg, one
+QueryEngine over the seven, and the ``source`` fixture parametrized over them (Ibis's backend suite is the
+model: every test that takes ``source`` runs once per source kind).
 """
 
 from __future__ import annotations
@@ -13,7 +11,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pytest
 
-from tests.conformance.data import KINDS, World
+from tests.sources import SOURCE_KINDS as KINDS
+
+GROUP = "cf"
 
 
 @dataclass
@@ -44,17 +44,10 @@ class Source:
 
 
 @pytest.fixture(scope="session")
-def world(pg_server, mysql_server):
-    world = World(pg_server, mysql_server).create()
-    yield world
-    world.close()
-
-
-@pytest.fixture(scope="session")
 def conformance_engine(world):
     from gateway.execution.engine import QueryEngine
 
-    engine = QueryEngine(world.settings())
+    engine = QueryEngine(world.settings(lakehouse=True))
     yield engine
     engine.close()
 
@@ -66,11 +59,11 @@ def sources(world, conformance_engine) -> dict[str, Source]:
 
     out = {}
     for name, kind in KINDS.items():
-        prefix = world.prefix[name]
+        prefix = world.prefix(name, GROUP)
         connector = conformance_engine.catalog.connector(name)
         ctx = SessionContext()
         scans, as_text = {}, {}
-        for table in world.tables:
+        for table in world.group(GROUP):
             schema = connector.table_schema(prefix.split(".", 1)[1], table)
             as_text[table] = {f.name for f in schema if (f.metadata or {}).get(b"gateway.read_as_text") == b"1"}
             scans[table] = conformance_engine.execute(f"SELECT * FROM {prefix}.{table}").reader.read_all()

@@ -1,5 +1,6 @@
-"""The distributed tests' world: TPC-H at a tiny scale factor in their own PostgreSQL and MariaDB databases
-(random names, dropped at the end) and a Parquet folder, plus engines that read fragments as split tasks.
+"""The distributed tests' world: the session's TPC-H (``tpch_world``, tests/conftest.py: scale factor 0.01 in
+the session's PostgreSQL and MariaDB databases and a Parquet folder) with slow views of their own, plus engines
+that read fragments as split tasks.
 
 ``tpch_world`` is session-scoped (loading costs ~5 s); ``ray_runtime`` starts one real Ray runtime
 (``ray.init(num_cpus=2, include_dashboard=False)``, ~5-15 s on this machine) for every test marked ``ray``,
@@ -8,14 +9,10 @@ and shuts it down with ``ray.shutdown()`` at the end of the session.
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 
-from tests import tpch
-from tests.conftest import IN_CI, MYSQL_URI, _mysql_params, _with_database
+from tests.conftest import IN_CI, MYSQL_URI, _mysql_params
 
-SCALE_FACTOR = 0.01
 #: a PostgreSQL view whose every read sleeps (the cancel tests look for its statement in pg_stat_activity)
 SLOW_VIEW = "CREATE VIEW tpch.slow_orders AS SELECT o.o_orderkey, o.o_custkey FROM tpch.orders o, pg_sleep(60)"
 #: views whose reads take ~4 s, one per database (the node-loss test keeps one task busy on each node)
@@ -31,52 +28,19 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
-def tpch_world(pg_server, mysql_server, tmp_path_factory):
-    """``(settings, reference, queries, names)``: the three sources' settings, a DataFusion context over the
-    same tables loaded locally, the 22 query texts, and ``{table: qualified gateway name}``."""
+def tpch_world(tpch_world):
+    """The session's ``tpch_world`` (tests/conftest.py: ``settings``, ``reference``, ``queries``, ``names``,
+    ``pg_uri``, ``maria_database``) with the slow and napping views of these tests added to its databases."""
     import adbc_driver_postgresql.dbapi as pg
     import pymysql
-    from datafusion import SessionContext
 
-    from gateway.settings import settings_from_dict
-
-    tables, queries = tpch.generate(SCALE_FACTOR)
-    pg_name = f"gw_dist_{secrets.token_hex(4)}"
-    with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {pg_name}")
-    pg_uri = _with_database(pg_server, pg_name)
-    params = _mysql_params(MYSQL_URI)
-    maria_name = f"gw_dist_{secrets.token_hex(4)}"
-    admin = pymysql.connect(autocommit=True, **params)
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {maria_name}")
-    try:
-        tpch.load_postgres(pg_uri, tables)
-        with pg.connect(pg_uri, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(SLOW_VIEW)
-            cur.execute(NAP_VIEWS["pg"])
-        tpch.load_mysql(params, maria_name, tables)
-        with pymysql.connect(database=maria_name, autocommit=True, **params) as conn, conn.cursor() as cur:
-            cur.execute(NAP_VIEWS["maria"])
-        lake = tpch.write_parquet(tmp_path_factory.mktemp("dist") / "lake", tables)
-        settings = settings_from_dict({"sources": [
-            {"name": "pg", "kind": "postgresql", "uri": pg_uri},
-            {"name": "maria", "kind": "mysql", "uri": _with_database(MYSQL_URI, maria_name)},
-            {"name": "lake", "kind": "parquet", "path": str(lake)},
-        ]}, base_dir=lake)
-        names = {t: {"pg": f"pg.tpch.{t}", "maria": f"maria.{maria_name}.{t}", "lake": f"lake.main.{t}"}[s]
-                 for t, s in tpch.PLACEMENT.items()}
-        reference = SessionContext()
-        for name, table in tables.items():
-            reference.register_record_batches(name, [table.to_batches()])
-        yield {"settings": settings, "reference": reference, "queries": queries, "names": names, "pg_uri": pg_uri,
-               "maria_database": maria_name}
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {maria_name}")
-        admin.close()
-        with pg.connect(pg_server, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
+    with pg.connect(tpch_world["pg_uri"], autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(SLOW_VIEW)
+        cur.execute(NAP_VIEWS["pg"])
+    with pymysql.connect(database=tpch_world["maria_database"], autocommit=True,
+                         **_mysql_params(MYSQL_URI)) as conn, conn.cursor() as cur:
+        cur.execute(NAP_VIEWS["maria"])
+    return tpch_world
 
 
 def distributed_settings(settings, **execution):

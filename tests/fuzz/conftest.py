@@ -1,8 +1,6 @@
-"""The fuzz session: the data set in PostgreSQL, MariaDB, SQLite, Parquet and CSV, a gateway and the reference.
-
-PostgreSQL and MariaDB come from the ``pg_server`` and ``mysql_server`` fixtures (tests/conftest.py: with CI=true
-a missing server fails the run; otherwise the run stops with a message).
-"""
+"""The fuzz session over the session's one data world (``world``, tests/conftest.py: with CI=true a missing
+server fails the run; otherwise the run stops with a message): a gateway over its five sources and the
+reference."""
 
 from __future__ import annotations
 
@@ -10,9 +8,9 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def fuzz_session(pg_server, mysql_server):
+def fuzz_session(world):
     from tests.fuzz.runner import FuzzSession
 
-    session = FuzzSession(pg_server, mysql_server)
+    session = FuzzSession(world=world)
     yield session
     session.close()

@@ -1,142 +1,71 @@
-"""The fuzzer's deterministic data set, loaded the same into all five sources, and the local reference.
+"""The fuzzer's view of the data world: its group ``fz`` (``t1``, ``t2``, ``t3``, ``dim``; tests/world.py) in
+all five sources, and the local reference.
 
-Tables (lower-case names and columns; ``id`` is unique and never NULL in every table):
-
-- ``t1`` (200 rows): keys ``k2`` -> t2.id, ``k3`` -> t3.id, ``dk`` -> dim.id (with keys that match nothing and
-  NULL keys), ``g`` smallint (few values), ``s`` text (unicode, case and space traps), ``c`` text (mostly NULL),
-  ``amt`` decimal(12,2), ``f`` float, ``dt`` date, ``ts`` timestamp, ``tz`` timestamptz (UTC), ``b`` boolean,
-  ``n`` int (half NULL).
-- ``t2`` (150 rows): ``k1`` -> t1.id, ``g``, ``s``, ``amt``, ``qty`` int (duplicates), ``f``, ``dt``, ``ts``, ``b``.
-- ``t3`` (60 rows): ``k2`` -> t2.id, ``s``, ``f``, ``amt``, ``tz``, ``dt``.
-- ``dim`` (10 rows): ``name`` text, ``g``.
-
-``FuzzSources`` creates a PostgreSQL database (schema ``fz``), a MariaDB database, a SQLite file, a Parquet
-folder and a CSV folder holding these tables, and drops them on ``close``. ``Reference`` reads every (source,
-table) once through the gateway and registers that Arrow table in a local DataFusion session under
-``<table>_<source>``: the data exactly as the gateway's catalog types it.
+``FuzzSources`` names the group's tables in each source of a loaded ``World`` (tests/sources.py): the session's
+(the ``world`` fixture) in tests, or with ``FuzzSources.fresh`` a world of the group alone in fresh databases and
+files, dropped on ``close`` (bench/fuzz_bench.py). ``Reference`` reads every (source, table) once through the
+gateway and registers that Arrow table in a local DataFusion session under ``<table>_<source>``: the data exactly
+as the gateway's catalog types it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-import random
 import tempfile
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tests.sources import (
-    database_name,
-    drop_five_sources,
-    five_source_settings,
-    load_five_sources,
-    with_database,
-)
+from tests import world as world_tables
+from tests.sources import World, database_name
 
-UTC = dt.UTC
 SOURCES = ("pg", "maria", "lite", "pq", "csv")
-TEXTS = ["abc", "ABC", "Abc", "Åsa", "åsa", "émile", "Émile", "", "two words", " lead", "trail ", "x", "X",
-         "zed", "Ünter", "ß", "straße", "a%b", "a_b", "Zoë"]
-DIM_NAMES = ["north", "South", "east", "West", "Ünter", "ZED", "zed", "mid dle", "Öst", "élan"]
-
-# logical type of each column (``tests.sources.column_kind`` of its Arrow type): int, small, dec, float, text,
-# date, ts, tstz, bool
-COLUMNS: dict[str, dict[str, str]] = {
-    "t1": {"id": "int", "k2": "int", "k3": "int", "dk": "int", "g": "small", "s": "text", "c": "text",
-           "amt": "dec", "f": "float", "dt": "date", "ts": "ts", "tz": "tstz", "b": "bool", "n": "int"},
-    "t2": {"id": "int", "k1": "int", "g": "small", "s": "text", "amt": "dec", "qty": "int", "f": "float",
-           "dt": "date", "ts": "ts", "b": "bool"},
-    "t3": {"id": "int", "k2": "int", "s": "text", "f": "float", "amt": "dec", "tz": "tstz", "dt": "date"},
-    "dim": {"id": "int", "name": "text", "g": "small"},
-}
-ARROW = {"int": pa.int32(), "small": pa.int16(), "dec": pa.decimal128(12, 2), "float": pa.float64(),
-         "text": pa.string(), "date": pa.date32(), "ts": pa.timestamp("us"), "tstz": pa.timestamp("us", tz="UTC"),
-         "bool": pa.bool_()}
-
-
-def _maybe(rng: random.Random, value, null_one_in: int):
-    return None if rng.randrange(null_one_in) == 0 else value
-
-
-def _value(rng: random.Random, kind: str, column: str, table: str, i: int):
-    """One random value of ``kind``; NULL-heavy and duplicate-heavy columns by name."""
-    if column == "id":
-        return i
-    if kind in ("int", "small"):
-        ranges = {"k2": (1, 170, 10), "k3": (1, 70, 7), "dk": (0, 12, 20), "k1": (1, 220, 10), "g": (0, 4, 0),
-                  "n": (0, 9, 2), "qty": (0, 20, 12)}
-        lo, hi, nulls = ranges.get(column, (-50, 50, 10))
-        value = rng.randint(lo, hi)
-        return _maybe(rng, value, nulls) if nulls else value
-    if kind == "dec":
-        return _maybe(rng, Decimal(rng.randrange(-100000, 10_000_000)) / 100, 10)
-    if kind == "float":
-        return _maybe(rng, rng.choice([rng.uniform(-100, 100), float(rng.randint(-5, 5)), 0.1 * rng.randint(0, 9)]), 9)
-    if kind == "text":
-        if column == "c":
-            return rng.choice(["x", "y", "X"]) if rng.random() < 0.4 else None
-        if column == "name":
-            return DIM_NAMES[i - 1]
-        return _maybe(rng, rng.choice(TEXTS), 10)
-    if kind == "date":
-        return _maybe(rng, dt.date(2020, 1, 1) + dt.timedelta(days=rng.randrange(1500)), 10)
-    if kind == "ts":
-        return _maybe(rng, dt.datetime(2021, 1, 1) + dt.timedelta(seconds=rng.randrange(4 * 10**7),
-                                                                 microseconds=rng.choice([0, rng.randrange(10**6)])), 10)
-    if kind == "tstz":
-        return _maybe(rng, dt.datetime(2022, 6, 1, tzinfo=UTC) + dt.timedelta(minutes=rng.randrange(10**6)), 5)
-    if kind == "bool":
-        return _maybe(rng, rng.random() < 0.5, 5)
-    raise ValueError(kind)
-
-
-def canonical_tables() -> dict[str, pa.Table]:
-    """The data set as Arrow tables with the logical types (``ARROW``)."""
-    sizes = {"t1": 200, "t2": 150, "t3": 60, "dim": 10}
-    out = {}
-    for n, (table, columns) in enumerate(COLUMNS.items()):
-        rng = random.Random(1000 + n)
-        rows = [{c: _value(rng, k, c, table, i) for c, k in columns.items()} for i in range(1, sizes[table] + 1)]
-        schema = pa.schema([pa.field(c, ARROW[k], nullable=c != "id") for c, k in columns.items()])
-        out[table] = pa.Table.from_pylist(rows, schema=schema)
-    return out
+GROUP = "fz"
+#: logical type of each column (``tests.sources.column_kind`` of its Arrow type), per table
+COLUMNS = world_tables.FUZZ_COLUMNS
 
 
 @dataclass
 class FuzzSources:
-    """The data set loaded into a fresh PostgreSQL database, a fresh MariaDB database and files under a
-    temporary folder. ``names[source]`` is the ``catalog.schema`` prefix of the tables in that source."""
+    """The fuzz tables in a loaded ``world``; ``names[source]`` is the ``catalog.schema`` prefix of the tables
+    in that source. ``owned``: the world was made for them, and ``close`` drops it."""
 
-    pg_admin_uri: str
-    mysql_uri: str
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gw_fuzz_")))
-    tables: dict[str, pa.Table] = field(default_factory=canonical_tables)
-    pg_db: str = ""
-    mysql_db: str = ""
+    world: World
+    owned: bool = False
 
-    def create(self) -> FuzzSources:
-        self.pg_db = self.mysql_db = database_name("gw_fuzz_")
-        load_five_sources(self.tables, self.root, self.pg_admin_uri, self.mysql_uri, self.pg_db, pg_schema="fz",
-                          sqlite_file="fuzz.db")
-        return self
+    @classmethod
+    def fresh(cls, pg_admin_uri: str, mysql_uri: str) -> FuzzSources:
+        """The group alone loaded into a fresh PostgreSQL database, a fresh MariaDB database and files under a
+        temporary folder."""
+        tables = tuple(t for t in world_tables.TABLES if t.group == GROUP)
+        placed = World(root=Path(tempfile.mkdtemp(prefix="gw_fuzz_")), tables=tables, database=database_name("gw_fuzz_"))
+        try:
+            placed.postgres(pg_admin_uri)
+            placed.mysql(mysql_uri)
+            placed.files()
+        except BaseException:
+            placed.close()
+            raise
+        return cls(placed, owned=True)
+
+    @property
+    def tables(self) -> dict[str, pa.Table]:
+        return self.world.group(GROUP)
 
     @property
     def names(self) -> dict[str, str]:
-        return {"pg": "pg.fz", "maria": f"maria.{self.mysql_db}", "lite": "lite.main", "pq": "pq.main",
-                "csv": "csv.main"}
+        return {source: self.world.prefix(source, GROUP) for source in SOURCES}
 
     def settings(self, limits: dict | None = None):
         """Gateway settings with the five sources (and ``limits``, the ``[limits]`` section)."""
-        return five_source_settings(self.root, with_database(self.pg_admin_uri, self.pg_db),
-                                    with_database(self.mysql_uri, self.mysql_db), "fuzz.db", limits)
+        return self.world.settings(limits)
 
     def close(self) -> None:
-        """Drop both databases and remove the files."""
-        drop_five_sources(self.pg_admin_uri, self.pg_db, self.mysql_uri, self.mysql_db, self.root)
+        """Drop the world when it was made for the fuzzer."""
+        if self.owned:
+            self.world.close()
 
 
 # -- the reference ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""A seeded random SQL query generator over the fuzz data set (``tests.fuzz.data``).
+"""A seeded random SQL query generator over the fuzz tables (group ``fz`` of ``tests/world.py``,
+``tests.fuzz.data``).
 
 Queries are written as PostgreSQL text over logical tables (``t1 AS a1``) and parsed by sqlglot; every table
 reference has its own alias, and a query's placement maps each alias to a source. ``render`` gives the same

@@ -17,6 +17,7 @@ from tests.fuzz.compare import ERROR, INVALID, NAMES, OK, UNSTABLE, WRONG, Outco
 from tests.fuzz.data import FuzzSources, Reference
 from tests.fuzz.generator import FuzzQuery, QueryGenerator
 from tests.fuzz.shrink import shrink
+from tests.sources import World
 
 REGRESSIONS = Path(__file__).with_name("regressions.json")
 CATEGORIES = (OK, WRONG, ERROR, INVALID, NAMES, UNSTABLE, "fallback", "types")
@@ -97,13 +98,15 @@ class FuzzReport:
 class FuzzSession:
     """The five sources loaded, a gateway over them and the reference; ``close()`` drops everything."""
 
-    def __init__(self, pg_admin_uri: str, mysql_uri: str) -> None:
+    def __init__(self, pg_admin_uri: str | None = None, mysql_uri: str | None = None,
+                 world: World | None = None) -> None:
+        """Over the loaded ``world`` (the tests' session world), or else a world of the fuzz tables alone loaded
+        into fresh databases on the servers of ``pg_admin_uri`` and ``mysql_uri`` (bench/fuzz_bench.py)."""
         from gateway.execution import runtime_filters
         from gateway.execution.engine import QueryEngine
 
-        self.sources = FuzzSources(pg_admin_uri, mysql_uri)
+        self.sources = FuzzSources(world) if world else FuzzSources.fresh(pg_admin_uri, mysql_uri)
         try:
-            self.sources.create()
             self.gateway = QueryEngine(self.sources.settings())
             # file fragments scanned inside the residual plan, however small (another execution path), their
             # dynamic filters as semi-joins against tables of keys at any key count (only in-place reads use them)

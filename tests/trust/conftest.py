@@ -4,7 +4,6 @@ that drift tests may ALTER and rewrite them. Databases get random names and are 
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import MYSQL_URI, _mysql_params
-from tests.sources import fresh_pg_database, with_database
+from tests.conftest import _mysql_params
+from tests.sources import fresh_mysql_database, fresh_pg_database, with_database
 
 ORDERS_SQL = [
     "CREATE TABLE public.orders (o_orderkey integer PRIMARY KEY, o_custkey integer NOT NULL, "
@@ -44,34 +43,17 @@ def write_lake(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def trust_pg(pg_server) -> str:
     """A fresh PostgreSQL database with ``public.orders``; dropped after the module."""
-    import adbc_driver_postgresql.dbapi as pg
-
     with fresh_pg_database(pg_server, "gw_trust_") as uri:
-        with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
-            for statement in ORDERS_SQL:
-                cur.execute(statement)
+        pg_execute(uri, *ORDERS_SQL)
         yield uri
 
 
 @pytest.fixture(scope="module")
 def trust_maria(mysql_server) -> str:
     """A fresh MariaDB database with ``lineitem``; dropped after the module."""
-    import pymysql
-
-    params = _mysql_params(mysql_server)
-    name = f"gw_trust_{secrets.token_hex(4)}"
-    admin = pymysql.connect(autocommit=True, **params)
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-        cur.execute(f"USE {name}")
-        for statement in LINEITEM_SQL:
-            cur.execute(statement)
-    try:
-        yield with_database(MYSQL_URI, name)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.close()
+    with fresh_mysql_database(mysql_server, "gw_trust_") as name:
+        maria_execute(with_database(mysql_server, name), *LINEITEM_SQL)
+        yield with_database(mysql_server, name)
 
 
 def pg_execute(uri: str, *statements: str) -> None:
