@@ -1,8 +1,9 @@
 """Differential SQL fuzzing of the gateway against DataFusion over the same data held locally.
 
 Loads the fuzzer's tables of the tests' data world (group fz of tests/world.py) into a fresh PostgreSQL
-database, a fresh MariaDB database, a SQLite file, a Parquet folder and a CSV folder (all dropped at the end), generates ``--queries`` random queries
-(each with its own placement of tables on sources), and counts per category and shape: ok, wrong answer,
+database, a fresh MariaDB database, a SQLite file, a Parquet folder and a CSV folder (all dropped at the end),
+generates ``--queries`` random queries (each with its own placement of tables on sources), and counts per
+category and shape: ok, wrong answer,
 planning error (the gateway fails where DataFusion answers), invalid (DataFusion cannot answer), names (output
 column names differ), fallback (the plan says it fell back), types (Arrow types differ beyond integer width).
 Failures are shrunk; ``--write-regressions`` appends the shrunk ones to tests/fuzz/regressions.json.
