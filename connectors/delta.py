@@ -39,7 +39,7 @@ from sqlglot import exp
 
 from connectors.base import ColumnStatistics, Fragment, TableStatistics
 from connectors.errors import InvalidRequestError, SourceQueryError, SourceUnavailableError, UnknownObjectError
-from connectors.lake import LakeConnector, first_line, utc_instant
+from connectors.lake import LakeConnector, first_line, session_table, utc_instant
 from connectors.objectstore import ObjectStore, is_object_store
 
 log = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ class DeltaConnector(LakeConnector):
         under a name of its own, and point the query's table nodes at those names."""
         ctes = {cte.alias for cte in query.find_all(exp.CTE)}
         for node in list(query.find_all(exp.Table)):
-            if node.args.get("db") or node.name in ctes:
+            if node.args.get("db") or node.name in ctes or session_table(node, ctx):
                 continue
             version = node.args.get("version")
             delta = self._version(node.name, version) if version is not None else self._table(node.name, True)

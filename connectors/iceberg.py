@@ -30,7 +30,7 @@ from sqlglot import exp
 from connectors.base import Fragment, TableStatistics
 from connectors.errors import InvalidRequestError, SourceUnavailableError, UnknownObjectError
 from connectors.iceberg_partitions import PARTITION_META, PartitionPlans, partition_tasks, read_tasks
-from connectors.lake import LakeConnector, first_line, utc_instant
+from connectors.lake import LakeConnector, first_line, session_table, utc_instant
 from connectors.objectstore import ObjectStore, is_object_store
 
 
@@ -248,7 +248,8 @@ class IcebergConnector(LakeConnector):
         """Each table ``query`` reads as a pruned Iceberg scan streamed into ``ctx`` (which runs the fragment's
         SQL: ``LakeConnector.scan``), under a name of its own that the query's table nodes then point at."""
         ctes = {cte.alias for cte in query.find_all(exp.CTE)}
-        for node in [t for t in query.find_all(exp.Table) if t.name not in ctes]:
+        nodes = [t for t in query.find_all(exp.Table) if t.name not in ctes and not session_table(t, ctx)]
+        for node in nodes:
             scan, snapshot, _ = self.plan_scan(node, query)
             name = prefix + hashlib.sha1(f"{node.db}\0{node.name}\0{snapshot}\0{id(node)}".encode()).hexdigest()[:16]
             partition = node.meta.get(PARTITION_META)

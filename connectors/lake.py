@@ -31,6 +31,14 @@ from connectors.files import FileConnector
 _OWN_ERRORS = (InvalidRequestError, SourceUnavailableError, UnknownObjectError, SourceQueryError)
 
 
+def session_table(node: exp.Table, ctx: SessionContext) -> bool:
+    """Whether ``node`` names a table the session already holds under that very name rather than one of the
+    source's tables: the residual plan's table of keys that a semi-join restriction of an in-place fragment
+    reads (``gateway.execution.runtime_filters``; TPC-H Q7 with lineitem as Delta failed on it). The gateway's
+    own tables in a session are named ``__...`` (fragments, keys, shared providers) and are unqualified."""
+    return not node.args.get("db") and node.name.startswith("__") and ctx.table_exist(node.name)
+
+
 class LakeConnector(Connector):
     """A source of table-format tables whose fragments run in DataFusion (as for Parquet folders, so whole
     queries are pushed down): ``scan`` runs a fragment in a session of its own, ``cancel`` stops it."""
