@@ -247,3 +247,13 @@ def test_statistics_as_dict_is_json_ready(postgres):
     assert data["rows"] == pytest.approx(N, rel=0.10)
     assert data["columns"]["d"]["min"] == "2020-01-01"
     assert data["columns"]["v"]["null_fraction"] == pytest.approx(0.2, abs=0.02)
+
+
+def test_sqlite_rows_of_a_sparse_integer_key_are_counted(tmp_path):
+    """A table whose INTEGER PRIMARY KEY has gaps (64 keys over 0..4,340) is not estimated at its rowid span."""
+    path = tmp_path / "sparse.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE picked (k INTEGER PRIMARY KEY)")
+        conn.executemany("INSERT INTO picked VALUES (?)", [(k,) for k in range(0, 4400, 70)])
+    stats = SQLiteConnector("s", {"path": str(path)}).statistics("main", "picked")
+    assert stats.rows == 63
