@@ -51,6 +51,16 @@ class S3:
                 "AWS_ALLOW_HTTP": "true", "AWS_S3_ALLOW_UNSAFE_RENAME": "true"}
 
 
+def stop(server: subprocess.Popen, grace_s: float) -> None:
+    """Stop a test-owned server process: SIGTERM, then SIGKILL after ``grace_s`` seconds."""
+    server.terminate()
+    try:
+        server.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=5)
+
+
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory) -> Iterator[S3]:
     """moto's stand-alone server (its own process: an S3 server inside the test process would share the GIL
@@ -94,12 +104,7 @@ def s3(tmp_path_factory) -> Iterator[S3]:
         yield S3(endpoint, bucket, key["AccessKeyId"], key["SecretAccessKey"], limited_key["AccessKeyId"],
                  limited_key["SecretAccessKey"])
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop(server, 10)
 
 
 #: Azurite (Microsoft's Azure Storage emulator, from npm), installed once per machine here by the ``azurite``
@@ -178,12 +183,7 @@ def azurite(tmp_path_factory) -> Iterator[Azure]:
         azure.filesystem().create_dir(azure.container)
         yield azure
     finally:
-        server.terminate()
-        try:  # Azurite waits for idle keep-alive connections (pyarrow's, DataFusion's) before it exits
-            server.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop(server, 2)  # Azurite waits for idle keep-alive connections (pyarrow's, DataFusion's) before it exits
 
 
 @dataclass(frozen=True)
@@ -233,9 +233,4 @@ def gcs(tmp_path_factory) -> Iterator[Gcs]:
                 time.sleep(0.1)
         yield Gcs(endpoint, bucket)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop(server, 5)

@@ -4,6 +4,7 @@ object, ``rates`` CSV) with the queries they compare it by."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,6 +12,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from gateway.execution.engine import QueryEngine
+from gateway.settings import settings_from_dict
 
 #: queries over ``write_copies``'s tables (sources ``pq`` and ``rates``) answered the same remotely and locally
 QUERIES = [
@@ -59,3 +61,51 @@ def assert_same_as_local(remote: QueryEngine, local: QueryEngine, queries: list[
     for sql in queries:
         assert rows(remote, sql) == rows(local, sql), sql
     assert files.statistics("main", "orders").rows == 100
+
+
+#: the object-store tests' queries: ``QUERIES`` and a join of the Parquet source with the CSV one
+STORE_QUERIES = [
+    *QUERIES,
+    "SELECT o.year, SUM(x.rate) AS s FROM pq.orders o JOIN rates.rates x ON o.o_id % 2 + 1 = x.r_id "
+    "GROUP BY o.year ORDER BY o.year",
+]
+
+
+def copies_in_store(store, root: str, local: Path) -> dict:
+    """The same data under ``<root>/<prefix>/`` of an object store (``store.filesystem()``, a pyarrow
+    filesystem; ``root`` its bucket or container) and in ``local``: orders (Hive-partitioned Parquet), regions
+    (one Parquet object) and rates (CSV). ``{"prefix", "local"}``."""
+    prefix = f"run-{secrets.token_hex(3)}"
+    write_copies(store.filesystem(), f"{root}/{prefix}", local)
+    return {"prefix": prefix, "local": local}
+
+
+def store_engine(store, url: str, lake: dict, remote: bool = True, **options) -> QueryEngine:
+    """An engine over the copies of ``copies_in_store``: a Parquet source ``pq`` and a CSV source ``rates``
+    under ``<url>/<prefix>/`` (``url``: e.g. ``gs://bucket``) with ``store.options(**options)``, or over the
+    local copies; the residual session reads the remote tables in place too."""
+    def path(kind: str) -> str:
+        return f"{url}/{lake['prefix']}/{kind}" if remote else str(lake["local"] / kind)
+
+    extra = store.options(**options) if remote else {}
+    raw = {"sources": [{"name": "pq", "kind": "parquet", "path": path("pq"), **extra},
+                       {"name": "rates", "kind": "csv", "path": path("csv"), **extra}],
+           "limits": {"in_place_min_rows": 0}}
+    return QueryEngine(settings_from_dict(raw, base_dir=lake["local"]))
+
+
+def check_partitions_and_new_objects(engine: QueryEngine, store, root: str, lake: dict) -> None:
+    """Hive pruning, per-partition fingerprints (``name:last-modified ns:size``) and an object written to one
+    partition seen at ``max_staleness_s = 0`` while the other partition's fingerprint stays (``engine`` from
+    ``store_engine`` with ``cache_fingerprint=True``)."""
+    conn = engine.catalog.connector("pq")
+    sql = "SELECT COUNT(*) AS c FROM pq.orders WHERE year = 2024"
+    assert rows(engine, sql, max_staleness_s=0) == [{"c": 50}]
+    assert "year=2023" not in conn.partition_fingerprint("main", "orders", "year=2024")
+    before = {p: conn.partition_fingerprint("main", "orders", p) for p in ("year=2023", "year=2024")}
+    assert all(":" in f and not f.endswith(":0") for f in before.values())
+    pq.write_table(orders(2024, 5), f"{root}/{lake['prefix']}/pq/orders/year=2024/part-1.parquet",
+                   filesystem=store.filesystem())
+    assert conn.partition_fingerprint("main", "orders", "year=2024") != before["year=2024"]
+    assert conn.partition_fingerprint("main", "orders", "year=2023") == before["year=2023"]
+    assert rows(engine, sql, max_staleness_s=0) == [{"c": 55}]

@@ -17,55 +17,26 @@ from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
 from tests.demo_support import free_port
 from tests.lakehouse import support
-from tests.lakehouse.support import assert_same_as_local, orders, rows, write_copies
+from tests.lakehouse.support import assert_same_as_local, orders, rows
 
 
 @pytest.fixture(scope="module")
 def lake(gcs, tmp_path_factory):
-    """The same data under gs://bucket/<prefix>/ and in a local folder: orders (Hive-partitioned Parquet),
-    regions (one Parquet object) and rates (CSV)."""
-    prefix = f"run-{secrets.token_hex(3)}"
-    local = tmp_path_factory.mktemp("gcscopy")
-    write_copies(gcs.filesystem(), f"{gcs.bucket}/{prefix}", local)
-    return {"prefix": prefix, "local": local}
+    """The same data under gs://bucket/<prefix>/ and in a local folder (``support.copies_in_store``)."""
+    return support.copies_in_store(gcs, gcs.bucket, tmp_path_factory.mktemp("gcscopy"))
 
 
 def _engine(gcs, lake, remote: bool = True, **options) -> QueryEngine:
-    def path(kind: str) -> str:
-        return f"gs://{gcs.bucket}/{lake['prefix']}/{kind}" if remote else str(lake["local"] / kind)
-
-    extra = gcs.options(**options) if remote else {}
-    raw = {"sources": [{"name": "pq", "kind": "parquet", "path": path("pq"), **extra},
-                       {"name": "rates", "kind": "csv", "path": path("csv"), **extra}],
-           "limits": {"in_place_min_rows": 0}}  # the residual session reads the gs:// tables in place too
-    return QueryEngine(settings_from_dict(raw, base_dir=lake["local"]))
-
-
-QUERIES = [
-    *support.QUERIES,
-    "SELECT o.year, SUM(x.rate) AS s FROM pq.orders o JOIN rates.rates x ON o.o_id % 2 + 1 = x.r_id "
-    "GROUP BY o.year ORDER BY o.year",
-]
+    return support.store_engine(gcs, f"gs://{gcs.bucket}", lake, remote, **options)
 
 
 def test_same_answers_as_local_copies(gcs, lake):
-    assert_same_as_local(_engine(gcs, lake), _engine(gcs, lake, remote=False), QUERIES)
+    assert_same_as_local(_engine(gcs, lake), _engine(gcs, lake, remote=False), support.STORE_QUERIES)
 
 
 def test_hive_pruning_fingerprints_and_new_objects_seen(gcs, lake):
-    engine = _engine(gcs, lake, cache_fingerprint=True)
-    conn = engine.catalog.connector("pq")
-    sql = "SELECT COUNT(*) AS c FROM pq.orders WHERE year = 2024"
-    assert rows(engine, sql, max_staleness_s=0) == [{"c": 50}]
-    assert "year=2023" not in conn.partition_fingerprint("main", "orders", "year=2024")
-    before = {p: conn.partition_fingerprint("main", "orders", p) for p in ("year=2023", "year=2024")}
-    assert all(":" in f and not f.endswith(":0") for f in before.values())  # name:last-modified ns:size
-    pq.write_table(orders(2024, 5), f"{gcs.bucket}/{lake['prefix']}/pq/orders/year=2024/part-1.parquet",
-                   filesystem=gcs.filesystem())
-    assert conn.partition_fingerprint("main", "orders", "year=2024") != before["year=2024"]
-    assert conn.partition_fingerprint("main", "orders", "year=2023") == before["year=2023"]
-    assert rows(engine, sql, max_staleness_s=0) == [{"c": 55}]
-    assert rows(engine, "SELECT COUNT(*) AS c FROM pq.orders", max_staleness_s=0) == [{"c": 105}]
+    support.check_partitions_and_new_objects(_engine(gcs, lake, cache_fingerprint=True), gcs,
+                                             gcs.bucket, lake)
 
 
 def test_endpoint_from_the_environment(gcs, lake, monkeypatch):

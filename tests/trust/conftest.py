@@ -4,12 +4,14 @@ that drift tests may ALTER and rewrite them. Databases get random names and are 
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fastapi import FastAPI, HTTPException, Request
 
 from tests.conftest import _mysql_params
 from tests.sources import fresh_mysql_database, fresh_pg_database, with_database
@@ -92,3 +94,30 @@ def trust_settings(pg_uri: str, maria_uri: str, lake: Path, **extra):
 def maria_schema(uri: str) -> str:
     """The MariaDB schema (database) name of ``uri``."""
     return urlsplit(uri).path.lstrip("/")
+
+
+def openmetadata_stand_in(received: list, refused_table: str | None = None) -> FastAPI:
+    """A FastAPI app answering OpenMetadata's REST paths the export uses as the server does (the entity with
+    an id): each PUT is recorded in ``received`` as ``(path, authorization header, body, id answered)``; a
+    profile answers its table's id; a table named ``refused_table`` is refused with HTTP 400."""
+    app = FastAPI()
+    ids: dict[str, str] = {}
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.put("/api/v1/{kind:path}")
+    async def put(kind: str, request: Request) -> dict:
+        body = await request.json()
+        if kind.startswith("tables/") and kind.endswith("/tableProfile"):
+            answered = kind.split("/")[1]
+        elif kind == "tables" and body["name"] == refused_table:
+            raise HTTPException(400, "refused by the stand-in")
+        else:
+            key = f"{kind}/{body.get('databaseSchema', '')}.{body.get('name', '')}"
+            answered = ids.setdefault(key, str(uuid.uuid4())) if "edge" not in body else str(uuid.uuid4())
+        received.append((kind, request.headers.get("authorization"), body, answered))
+        return {**body, "id": answered}
+
+    return app

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 
 import pyarrow as pa
 import pytest
-from fastapi import FastAPI, HTTPException, Request
 
 from gateway.errors import SourceQueryError
 from gateway.execution.engine import QueryEngine
@@ -20,7 +18,7 @@ from gateway.settings import settings_from_dict
 from gateway.trust.export import OM_PATHS, om_column_type, om_fqn, openmetadata_requests, post_openmetadata
 from tests.demo_support import running_app
 from tests.test_cli import cli_env, gateway_command
-from tests.trust.conftest import pg_execute, write_lake
+from tests.trust.conftest import openmetadata_stand_in, pg_execute, write_lake
 
 ORDER = ["CreateDatabaseServiceRequest", "CreateDatabaseRequest", "CreateDatabaseSchemaRequest", "CreateTableRequest",
          "CreateTableProfileRequest"]
@@ -114,47 +112,25 @@ def test_type_mapping_and_names():
     assert om_fqn("pg", "db", "public", "v1.2") == 'pg.db.public."v1.2"'
 
 
-def _stand_in(received: list) -> FastAPI:
-    """OpenMetadata's REST paths the export uses, answering as the server does (the entity with an id)."""
-    app = FastAPI()
-    ids: dict[str, str] = {}
-
-    @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok"}
-
-    @app.put("/api/v1/{kind:path}")
-    async def put(kind: str, request: Request) -> dict:
-        body = await request.json()
-        received.append((kind, request.headers.get("authorization"), body))
-        if kind.startswith("tables/") and kind.endswith("/tableProfile"):
-            return {"id": kind.split("/")[1]}
-        if kind == "tables" and body["name"] == "nation":
-            raise HTTPException(400, "refused by the stand-in")
-        return {"id": ids.setdefault(f"{kind}/{body['name']}", str(uuid.uuid4())), **body}
-
-    return app
-
-
 def test_url_sends_every_request_in_order(config, tmp_path):
     requests = [r for r in _export(config, tmp_path) if r.get("table", "").split(".")[-1] != "nation"
                 and r["entity"].get("name") != "nation"]
     received: list = []
-    with running_app(_stand_in(received)) as base:
+    with running_app(openmetadata_stand_in(received, refused_table="nation")) as base:
         sent = post_openmetadata(requests, f"{base}/api", token="t0ken")
     assert sent["sent"] == len(requests) == len(received)
     assert sent["by_type"]["CreateTableRequest"] == 3
-    assert all(auth == "Bearer t0ken" for _, auth, _ in received)
-    assert [kind for kind, _, _ in received][:6] == ["services/databaseServices"] * 2 + ["databases"] * 2 + [
+    assert all(auth == "Bearer t0ken" for _, auth, _, _ in received)
+    assert [kind for kind, _, _, _ in received][:6] == ["services/databaseServices"] * 2 + ["databases"] * 2 + [
         "databaseSchemas"] * 2
-    profiles = [kind for kind, _, _ in received if kind.endswith("/tableProfile")]
+    profiles = [kind for kind, _, _, _ in received if kind.endswith("/tableProfile")]
     assert len(profiles) == sum(1 for r in requests if r["type"] == "CreateTableProfileRequest") > 0
     assert all(len(p.split("/")[1]) == 36 for p in profiles)  # the ids the stand-in gave the tables
 
 
 def test_url_refusal_names_the_request(config, tmp_path):
     received: list = []
-    with running_app(_stand_in(received)) as base, pytest.raises(SourceQueryError, match=r"CreateTableRequest "
+    with running_app(openmetadata_stand_in(received, refused_table="nation")) as base, pytest.raises(SourceQueryError, match=r"CreateTableRequest "
                                                                  r"nation was refused with HTTP 400"):
         post_openmetadata(_export(config, tmp_path), f"{base}/api")
 

@@ -8,18 +8,16 @@ openmetadata-ingestion's models read views' exports back in ``bench/datahub_expo
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI, Request
 
 from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
 from gateway.trust.export import datahub_mcps, openmetadata_requests, post_openmetadata
 from gateway.trust.view_export import view_lineage
 from tests.demo_support import running_app
-from tests.trust.conftest import write_lake
+from tests.trust.conftest import openmetadata_stand_in, write_lake
 
 ROOT = Path(__file__).resolve().parents[2]
 REVENUE_SQL = (
@@ -125,23 +123,11 @@ def test_openmetadata_view_table_and_lineage_requests(engine, tmp_path):
 def test_lineage_edges_are_sent_with_the_tables_ids(engine):
     requests = openmetadata_requests(engine.catalog)
     received: list = []
-    app, ids = FastAPI(), {}
-
-    @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok"}
-
-    @app.put("/api/v1/{kind:path}")
-    async def put(kind: str, request: Request) -> dict:
-        body = await request.json()
-        received.append((kind, body))
-        if kind == "tables":
-            return {"id": ids.setdefault(f"{body['databaseSchema']}.{body['name']}", str(uuid.uuid4()))}
-        return {"id": str(uuid.uuid4())}
-
-    with running_app(app) as base:
+    with running_app(openmetadata_stand_in(received)) as base:
         sent = post_openmetadata(requests, f"{base}/api")
+    ids = {f"{body['databaseSchema']}.{body['name']}": answered
+           for kind, _, body, answered in received if kind == "tables"}
     assert sent["by_type"]["AddLineageRequest"] == 6
-    edges = [body["edge"] for kind, body in received if kind == "lineage"]
+    edges = [body["edge"] for kind, _, body, _ in received if kind == "lineage"]
     assert {e["toEntity"]["id"] for e in edges} == {ids["bi.default.sales.revenue"], ids["bi.default.sales.big"]}
     assert all(e["fromEntity"]["id"] == ids[e["fromEntity"]["fullyQualifiedName"]] for e in edges)
