@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlparse
 
 import pyarrow.fs as pafs
 
-from connectors.objectstore import ObjectStore, setting
+from connectors.objectstore_base import AZURE_SCHEMES, ObjectStore, setting
 
 #: Azure options a source with an ``az://`` path may set; each falls back to the first environment variable set
 #: among those named beside it (object_store's names first, then the Azure CLI's)
@@ -53,6 +53,7 @@ class AzureStore(ObjectStore):
     tenant_id: str | None = None
 
     scheme: ClassVar[str] = "az"
+    url_schemes: ClassVar[tuple[str, ...]] = AZURE_SCHEMES
     noun: ClassVar[str] = "container"
 
     @classmethod

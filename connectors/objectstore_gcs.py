@@ -37,7 +37,7 @@ import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from connectors.objectstore import ObjectStore
+from connectors.objectstore_base import GCS_SCHEMES, ObjectStore
 
 #: GCS options a source with a ``gs://`` path may set; each falls back to the environment variable beside it
 GCS_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -63,6 +63,7 @@ class GcsStore(ObjectStore):
     anonymous: bool = False
 
     scheme: ClassVar[str] = "gs"
+    url_schemes: ClassVar[tuple[str, ...]] = GCS_SCHEMES
     native_reads: ClassVar[bool] = False
 
     @classmethod
