@@ -142,31 +142,48 @@ def _estimate(kind: str, node, inputs: list[_Relation], fragments: dict[str, Fra
         return _scan(node, fragments, catalog)
     if not inputs:
         return _Relation(None, {})
+    if kind in _PASS_THROUGH:
+        return inputs[0]
+    rule = _RULES.get(kind)
+    return rule(node, inputs) if rule is not None else _Relation(None, {})
+
+
+def _aggregate(node, inputs: list[_Relation]) -> _Relation:
     first = inputs[0]
-    if kind == "Filter":
-        return _scaled(first, CONJUNCT_SELECTIVITY ** _conjuncts(str(node.predicate())))
-    if kind == "Join":
-        return _join(str(node.join_type()), node, inputs[0], inputs[1])
-    if kind == "Aggregate":
-        names = [_column_name(e) for e in node.group_by_exprs()]
-        if first.rows is None:
-            return _Relation(None, {})
-        rows = group_rows(first.rows, [first.ndv.get(n) if n else None for n in names])
-        return _Relation(rows, {n: min(first.ndv[n], rows) for n in names if n and n in first.ndv})
-    if kind == "Projection":
-        return _Relation(first.rows, _projected(node.projections(), first.ndv))
-    if kind == "Limit":
-        fetch = _literal_int(node.fetch())
-        return first if fetch is None or first.rows is None else _Relation(min(first.rows, fetch), first.ndv)
-    if kind == "Union":
-        rows = None if any(i.rows is None for i in inputs) else sum(i.rows for i in inputs)
-        return _Relation(rows, {})
-    if kind == "Distinct":
-        rows = None if first.rows is None else group_rows(first.rows, list(first.ndv.values()) or [None])
-        return _Relation(rows, first.ndv)
-    if kind in {"SubqueryAlias", "Sort", "Window", "Repartition", "Explain", "Analyze"}:
-        return first
-    return _Relation(None, {})
+    names = [_column_name(e) for e in node.group_by_exprs()]
+    if first.rows is None:
+        return _Relation(None, {})
+    rows = group_rows(first.rows, [first.ndv.get(n) if n else None for n in names])
+    return _Relation(rows, {n: min(first.ndv[n], rows) for n in names if n and n in first.ndv})
+
+
+def _limit(node, inputs: list[_Relation]) -> _Relation:
+    first, fetch = inputs[0], _literal_int(node.fetch())
+    return first if fetch is None or first.rows is None else _Relation(min(first.rows, fetch), first.ndv)
+
+
+def _union(node, inputs: list[_Relation]) -> _Relation:
+    return _Relation(None if any(i.rows is None for i in inputs) else sum(i.rows for i in inputs), {})
+
+
+def _distinct(node, inputs: list[_Relation]) -> _Relation:
+    first = inputs[0]
+    rows = None if first.rows is None else group_rows(first.rows, list(first.ndv.values()) or [None])
+    return _Relation(rows, first.ndv)
+
+
+#: nodes that keep their input's rows
+_PASS_THROUGH = frozenset({"SubqueryAlias", "Sort", "Window", "Repartition", "Explain", "Analyze"})
+#: the rule of each other logical node (``_estimate``; an unknown node: no estimate)
+_RULES = {
+    "Filter": lambda node, inputs: _scaled(inputs[0], CONJUNCT_SELECTIVITY ** _conjuncts(str(node.predicate()))),
+    "Join": lambda node, inputs: _join(str(node.join_type()), node, inputs[0], inputs[1]),
+    "Aggregate": _aggregate,
+    "Projection": lambda node, inputs: _Relation(inputs[0].rows, _projected(node.projections(), inputs[0].ndv)),
+    "Limit": _limit,
+    "Union": _union,
+    "Distinct": _distinct,
+}
 
 
 def _scan(node, fragments: dict[str, Fragment], catalog: Catalog) -> _Relation:
@@ -201,45 +218,54 @@ def _column_ndv(fragment: Fragment, name: str, catalog: Catalog) -> float | None
 
 
 def _join(join_type: str, node, left: _Relation, right: _Relation) -> _Relation:
-    ndv = {**left.ndv, **right.ndv}
     if left.rows is None or right.rows is None:
         return _Relation(None, {})
+    left_ndvs, right_ndvs, shares = _key_statistics(node, left, right)
+    if not list(node.on()):
+        inner = left.rows * right.rows * (CONJUNCT_SELECTIVITY if node.filter() is not None else 1.0)
+    elif left_ndvs:
+        inner = left.rows * right.rows / max(key_values(left_ndvs, left.rows), key_values(right_ndvs, right.rows))
+    else:
+        inner = max(left.rows, right.rows)  # keys without statistics: a foreign-key join, the larger side
+    rows = _join_rows(join_type, inner, left.rows, right.rows, shares)
+    if rows is None:
+        return _Relation(None, {})
+    semi = join_type not in ("Left", "Right") and join_type[:4] in ("Left", "Righ")
+    kept = (left.ndv if join_type.startswith("Left") else right.ndv) if semi else {**left.ndv, **right.ndv}
+    return _Relation(rows, {k: min(v, max(rows, 1.0)) for k, v in kept.items()})
+
+
+def _key_statistics(node, left: _Relation, right: _Relation) -> tuple[list[float], list[float], list[tuple]]:
+    """Per equi-join key: the distinct values on each side (a side without statistics as distinct as the
+    other), and for keys known on both sides the share of each side's values the other holds."""
     left_ndvs, right_ndvs, shares = [], [], []
     for l_expr, r_expr in node.on():
         l_ndv = left.ndv.get(_column_name(l_expr) or "")
         r_ndv = right.ndv.get(_column_name(r_expr) or "")
-        if l_ndv or r_ndv:  # a key known on one side only: the other side as distinct as it
+        if l_ndv or r_ndv:
             left_ndvs.append(l_ndv or r_ndv)
             right_ndvs.append(r_ndv or l_ndv)
         if l_ndv and r_ndv:
             shares.append((min(1.0, r_ndv / l_ndv), min(1.0, l_ndv / r_ndv)))
-    has_keys = bool(list(node.on()))
-    if not has_keys:
-        inner = left.rows * right.rows * (CONJUNCT_SELECTIVITY if node.filter() is not None else 1.0)
-    elif left_ndvs:
-        divisor = max(key_values(left_ndvs, left.rows), key_values(right_ndvs, right.rows))
-        inner = left.rows * right.rows / divisor
-    else:
-        inner = max(left.rows, right.rows)  # keys without statistics: a foreign-key join, the larger side
+    return left_ndvs, right_ndvs, shares
+
+
+def _join_rows(join_type: str, inner: float, left: float, right: float, shares: list[tuple]) -> float | None:
+    """Rows of a join of ``join_type`` whose inner equi-join gives ``inner`` rows (None: a type not known)."""
     left_share = min((s[0] for s in shares), default=SEMI_JOIN_SHARE)
     right_share = min((s[1] for s in shares), default=SEMI_JOIN_SHARE)
-    rows = {
+    return {
         "Inner": inner,
-        "Left": max(inner, left.rows),
-        "Right": max(inner, right.rows),
-        "Full": max(inner, left.rows, right.rows),
-        "LeftSemi": left.rows * left_share,
-        "LeftAnti": left.rows * (1.0 - left_share) if shares else left.rows * SEMI_JOIN_SHARE,
-        "RightSemi": right.rows * right_share,
-        "RightAnti": right.rows * (1.0 - right_share) if shares else right.rows * SEMI_JOIN_SHARE,
-        "LeftMark": left.rows,
-        "RightMark": right.rows,
+        "Left": max(inner, left),
+        "Right": max(inner, right),
+        "Full": max(inner, left, right),
+        "LeftSemi": left * left_share,
+        "LeftAnti": left * (1.0 - left_share) if shares else left * SEMI_JOIN_SHARE,
+        "RightSemi": right * right_share,
+        "RightAnti": right * (1.0 - right_share) if shares else right * SEMI_JOIN_SHARE,
+        "LeftMark": left,
+        "RightMark": right,
     }.get(join_type)
-    if rows is None:
-        return _Relation(None, {})
-    kept = {**left.ndv} if join_type.startswith("Left") and join_type != "Left" else \
-        {**right.ndv} if join_type.startswith("Right") and join_type != "Right" else ndv
-    return _Relation(rows, {k: min(v, max(rows, 1.0)) for k, v in kept.items()})
 
 
 def _projected(projections, ndv: dict[str, float]) -> dict[str, float]:

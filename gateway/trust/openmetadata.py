@@ -254,6 +254,15 @@ def openmetadata_requests(catalog: Catalog, sources: Iterable[str] | None = None
         if profile is not None:
             profiles.append(_om_request("CreateTableProfileRequest", profile,
                                         table=om_fqn(ref.source, database, ref.schema, ref.table)))
+    lineage = _om_view_requests(catalog, names, services, databases, schemas, tables)
+    return services + databases + schemas + tables + profiles + lineage
+
+
+def _om_view_requests(catalog: Catalog, names: list[str], services: list, databases: list, schemas: list,
+                      tables: list) -> list[dict]:
+    """The named views reading only the exported sources ``names``: their services, databases, schemas and
+    tables appended to the lists given, and their ``AddLineageRequest`` bodies returned
+    (``openmetadata_requests``)."""
     lineage: list[dict] = []
     views = exported_views(catalog, names)
     for view_catalog in sorted({v.ref.source for v in views}):
@@ -271,7 +280,7 @@ def openmetadata_requests(catalog: Catalog, sources: Iterable[str] | None = None
         tables.append(_om_request("CreateTableRequest", om_view_entities(view, columns, schema_fqn)))
         lineage.extend(om_lineage_requests(catalog, view, lambda ref: om_fqn(
             ref.source, om_database(catalog, ref.source), ref.schema, ref.table), OM_PATHS["AddLineageRequest"]))
-    return services + databases + schemas + tables + profiles + lineage
+    return lineage
 
 
 def post_openmetadata(requests: list[dict], url: str, token: str | None = None, timeout_s: float = 30.0) -> dict:
