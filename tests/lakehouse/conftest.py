@@ -51,6 +51,24 @@ class S3:
                 "AWS_ALLOW_HTTP": "true", "AWS_S3_ALLOW_UNSAFE_RENAME": "true"}
 
 
+def wait_until_up(server: subprocess.Popen, url: str, log: Path, what: str, status: bool = False) -> None:
+    """Wait (at most 30 s) until ``url`` answers an HTTP request (``status``: with a 2xx status), else raise
+    RuntimeError with the end of the server's ``log``; a server that exited fails at once."""
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            response = httpx.get(url, timeout=1.0)
+            if status:
+                response.raise_for_status()
+            return
+        except (httpx.TransportError, httpx.HTTPStatusError):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start: {log.read_text()[-2000:]}") from None
+            time.sleep(0.1)
+
+
 def stop(server: subprocess.Popen, grace_s: float) -> None:
     """Stop a test-owned server process: SIGTERM, then SIGKILL after ``grace_s`` seconds."""
     server.terminate()
@@ -76,15 +94,7 @@ def s3(tmp_path_factory) -> Iterator[S3]:
                                   stdout=out, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1.0)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto's server did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.1)
+        wait_until_up(server, f"{endpoint}/moto-api/", log, "moto's server")
         admin = {"endpoint_url": endpoint, "region_name": "us-east-1", "aws_access_key_id": "admin",
                  "aws_secret_access_key": "admin"}
         bucket = f"lake-{secrets.token_hex(4)}"
@@ -159,7 +169,6 @@ def _azurite_binary() -> Path:
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory) -> Iterator[Azure]:
     """Azurite's Blob service (a child process on a free loopback port, data in memory) with one container."""
-    import httpx
 
     binary = _azurite_binary()
     port = free_port()
@@ -170,15 +179,7 @@ def azurite(tmp_path_factory) -> Iterator[Azure]:
                                    "--disableProductStyleUrl", "--silent"], stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base, timeout=1.0)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"Azurite did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.1)
+        wait_until_up(server, base, log, "Azurite")
         azure = Azure(f"{base}/{AZURITE_ACCOUNT}", f"lake-{secrets.token_hex(4)}")
         azure.filesystem().create_dir(azure.container)
         yield azure
@@ -211,7 +212,6 @@ class Gcs:
 def gcs(tmp_path_factory) -> Iterator[Gcs]:
     """gcp-storage-emulator (the ``lake-test`` extra; a child process on a free loopback port, data in memory)
     with one bucket."""
-    import httpx
 
     port = free_port()
     bucket = f"lake-{secrets.token_hex(4)}"
@@ -222,15 +222,7 @@ def gcs(tmp_path_factory) -> Iterator[Gcs]:
                                   stdout=out, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(endpoint, timeout=1.0).raise_for_status()
-                break
-            except (httpx.TransportError, httpx.HTTPStatusError):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the GCS emulator did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.1)
+        wait_until_up(server, endpoint, log, "the GCS emulator", status=True)
         yield Gcs(endpoint, bucket)
     finally:
         stop(server, 5)
