@@ -145,20 +145,22 @@ def write_local(folder: Path, tables: dict[str, pa.Table]) -> None:
         pq.write_table(tables[name], folder / f"{name}.parquet")
 
 
-def count_rows(pg_uri: str, mysql: dict, database: str) -> dict[str, dict[str, int]]:
-    """``{source: {table: rows}}`` of the two databases' copies (raises when they cannot be read)."""
+def count_rows(pg_uri: str, mysql: dict, database: str, tables: dict[str, list[str]] | None = None
+               ) -> dict[str, dict[str, int]]:
+    """``{source: {table: rows}}`` of the two databases' copies, of ``tables[source]`` when given (else of every
+    table); raises when they cannot be read."""
     import adbc_driver_postgresql.dbapi as pg
     import pymysql
 
     counts: dict[str, dict[str, int]] = {"pg": {}, "maria": {}}
     with pg.connect(pg_uri, autocommit=True) as conn, conn.cursor() as cur:
-        for name in TABLES:
+        for name in (tables or {}).get("pg", TABLES):
             cur.execute(f"SELECT count(*) FROM tpch.{name}")
             counts["pg"][name] = cur.fetchone()[0]
     conn = pymysql.connect(database=database, **mysql)
     try:
         with conn.cursor() as cur:
-            for name in TABLES:
+            for name in (tables or {}).get("maria", TABLES):
                 cur.execute(f"SELECT count(*) FROM {name}")
                 counts["maria"][name] = cur.fetchone()[0]
     finally:

@@ -47,8 +47,8 @@ def settings_for(args, engine: str, address: str | None = None):
     lake = Path(args.data) / "lake"
     return settings_from_dict({
         "sources": [
-            {"name": "pg", "kind": "postgresql", "uri": with_database(args.pg, DATABASE)},
-            {"name": "maria", "kind": "mysql", "uri": with_database(args.mysql, DATABASE)},
+            {"name": "pg", "kind": "postgresql", "uri": with_database(args.pg, args.database)},
+            {"name": "maria", "kind": "mysql", "uri": with_database(args.mysql, args.database)},
             {"name": "lake", "kind": "parquet", "path": str(lake)},
         ],
         "execution": {"engine": engine, "min_rows": 0, "max_splits": args.max_splits,
@@ -149,14 +149,15 @@ def main() -> None:
                         help="[execution] join_min_rows: hash join stages on the workers (default: the setting's)")
     parser.add_argument("--pg", default=DEFAULT_PG)
     parser.add_argument("--mysql", default=DEFAULT_MYSQL)
+    parser.add_argument("--database", default=DATABASE, help="the PostgreSQL and MariaDB database of the data")
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    meta, why = loaded_meta(args, Path(args.data))
+    meta, why = loaded_meta(args, Path(args.data), [args.placement])
     if meta is None:
         sys.exit(f"no TPC-H data at SF {args.scale_factor:g}: {why}; run bench/tpch_bench.py "
                  f"--scale-factor {args.scale_factor:g} first")
-    names = pl.qualified_names(pl.placement(args.placement), DATABASE)
+    names = pl.qualified_names(pl.placement(args.placement), args.database)
     queries = standard_queries()
     sqls = {int(n): tpch.qualify_tables(queries[int(n)], names) for n in args.queries.split(",")}
     results = {"scale_factor": args.scale_factor, "placement": args.placement, "repeat": args.repeat,

@@ -113,16 +113,16 @@ def load_all(args, folder: Path, say) -> dict:
     pl.write_local(folder / "local", tables)
     timings["parquet"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    say(f"loading PostgreSQL database {DATABASE}, schema tpch (all eight tables)")
+    say(f"loading PostgreSQL database {args.database}, schema tpch (all eight tables)")
     with pg.connect(args.pg, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DATABASE}")
-    pl.load_postgres(with_database(args.pg, DATABASE), tables, say)
+        cur.execute(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {args.database}")
+    pl.load_postgres(with_database(args.pg, args.database), tables, say)
     timings["postgresql"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    say(f"loading MariaDB database {DATABASE} (all eight tables)")
+    say(f"loading MariaDB database {args.database} (all eight tables)")
     with tempfile.TemporaryDirectory(prefix="gw_bench_csv_") as scratch:
-        pl.load_mysql(mysql_params(args.mysql), DATABASE, tables, Path(scratch), say)
+        pl.load_mysql(mysql_params(args.mysql), args.database, tables, Path(scratch), say)
     timings["mariadb"] = time.perf_counter() - t0
     meta = {"scale_factor": args.scale_factor, "layout": LAYOUT,
             "loaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -132,15 +132,23 @@ def load_all(args, folder: Path, say) -> dict:
     return meta
 
 
-def loaded_meta(args, folder: Path) -> tuple[dict | None, str | None]:
-    """(meta.json, None) when the databases and files hold this scale factor's data in every source, else
-    (None, why not)."""
+def loaded_meta(args, folder: Path, placements: list[str] | None = None) -> tuple[dict | None, str | None]:
+    """(meta.json, None) when the databases and files hold this scale factor's data in every source (or, for a
+    load of some tables per source by ``bench/tpch_large_load.py``, every table ``placements`` read there),
+    else (None, why not)."""
     meta_path = folder / "meta.json"
     if not meta_path.exists():
         return None, f"{meta_path} is missing"
     meta = json.loads(meta_path.read_text())
+    tables = meta.get("tables_by_source") if meta.get("layout") != LAYOUT else None
     if meta.get("layout") != LAYOUT:
-        return None, f"{folder} was loaded by an older version of the benchmark (the split only)"
+        if tables is None:
+            return None, f"{folder} was loaded by an older version of the benchmark (the split only)"
+        needed = {(where, t) for p in placements or [] for t, where in pl.placement(p).items() if where != "lake"}
+        lacking = sorted(f"{s}.{t}" for s, t in needed if t not in tables.get(s, []))
+        if not placements or lacking:
+            return None, (f"{folder} holds only the tables of placements {meta.get('placements')} in the databases"
+                          + (f" ({', '.join(lacking)} missing)" if lacking else ""))
     if meta["scale_factor"] != args.scale_factor:
         return None, f"the loaded data is SF {meta['scale_factor']:g}, not {args.scale_factor:g}"
     missing = [n for n in pl.TABLES if not pl.lake_location(folder / "lake", n).exists()
@@ -148,9 +156,10 @@ def loaded_meta(args, folder: Path) -> tuple[dict | None, str | None]:
     if missing:
         return None, f"Parquet files are missing under {folder} ({', '.join(missing)})"
     try:
-        counts = pl.count_rows(with_database(args.pg, DATABASE), mysql_params(args.mysql), DATABASE)
+        counts = pl.count_rows(with_database(args.pg, args.database), mysql_params(args.mysql), args.database,
+                               tables)
     except Exception as exc:
-        return None, f"the {DATABASE} databases cannot be read ({type(exc).__name__}: {exc})"
+        return None, f"the {args.database} databases cannot be read ({type(exc).__name__}: {exc})"
     wrong = {f"{s}.{n}": c for s, per in counts.items() for n, c in per.items() if c != meta["rows"][n]}
     if wrong:
         return None, f"the databases hold other data than {meta_path} describes ({wrong} rows, want {meta['rows']})"
@@ -162,13 +171,13 @@ def drop_all(args, folder: Path, say) -> None:
     import pymysql
 
     with pg.connect(args.pg, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        cur.execute(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
     conn = pymysql.connect(autocommit=True, **mysql_params(args.mysql))
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        cur.execute(f"DROP DATABASE IF EXISTS {args.database}")
     conn.close()
     shutil.rmtree(folder, ignore_errors=True)
-    say(f"dropped PostgreSQL and MariaDB databases {DATABASE} and removed {folder}")
+    say(f"dropped PostgreSQL and MariaDB databases {args.database} and removed {folder}")
 
 
 def standard_queries() -> dict[int, str]:
@@ -372,8 +381,8 @@ class GatewayContender(Contender):
 
         lake = folder / "lake"
         settings = settings_from_dict({"sources": [
-            {"name": "pg", "kind": "postgresql", "uri": with_database(args.pg, DATABASE)},
-            {"name": "maria", "kind": "mysql", "uri": with_database(args.mysql, DATABASE)},
+            {"name": "pg", "kind": "postgresql", "uri": with_database(args.pg, args.database)},
+            {"name": "maria", "kind": "mysql", "uri": with_database(args.mysql, args.database)},
             {"name": "lake", "kind": "parquet", "path": str(lake)},
         ]}, base_dir=lake)
         self.engine = QueryEngine(settings)
@@ -447,11 +456,11 @@ class DuckDBContender(Contender):
         for module, extension in (("duckdb_extension_postgres_scanner", "postgres_scanner"),
                                   ("duckdb_extension_mysql_scanner", "mysql_scanner")):
             con.execute(f"LOAD '{duckdb_extension_path(module, extension)}'")
-        con.execute(f"ATTACH '{with_database(self.args.pg, DATABASE)}' AS pg (TYPE postgres, READ_ONLY)")
+        con.execute(f"ATTACH '{with_database(self.args.pg, self.args.database)}' AS pg (TYPE postgres, READ_ONLY)")
         p = mysql_params(self.args.mysql)
         password = f" password={p['password']}" if p["password"] else ""
         con.execute(f"ATTACH 'host={p['host']} port={p['port']} user={p['user']}{password} "
-                    f"database={DATABASE}' AS maria (TYPE mysql, READ_ONLY)")
+                    f"database={self.args.database}' AS maria (TYPE mysql, READ_ONLY)")
         con.execute("ATTACH ':memory:' AS lake")
         for name in pl.TABLES:
             location = pl.lake_location(self.folder / "lake", name)
@@ -493,10 +502,10 @@ class DataFusionNoPushContender(Contender):
     def __init__(self, args, folder: Path) -> None:
         import adbc_driver_postgresql.dbapi as pg
 
-        self.pg = pg.connect(with_database(args.pg, DATABASE), autocommit=True)
+        self.pg = pg.connect(with_database(args.pg, args.database), autocommit=True)
         p = mysql_params(args.mysql)
         self.mysql_uri = urlunsplit(("mysql", f"{p['user']}:{p['password']}@{p['host']}:{p['port']}",
-                                     f"/{DATABASE}", "", ""))
+                                     f"/{args.database}", "", ""))
         self.lake = folder / "lake"
         self.schemas = {n: pq.read_schema(folder / "local" / f"{n}.parquet") for n in pl.TABLES}
         self.pool = concurrent.futures.ThreadPoolExecutor(3, thread_name_prefix="bench-pull")
@@ -685,7 +694,7 @@ def run_benchmark(args, folder: Path, names: list[str], numbers: list[int], quer
             task = progress.add_task("TPC-H", total=len(names) * len(numbers) * len(contenders) * (1 + args.repeat))
             for index, name in enumerate(names, 1):
                 where = pl.placement(name)
-                qualified = pl.qualified_names(where, DATABASE)
+                qualified = pl.qualified_names(where, args.database)
                 position = f"{index}/{len(names)}"
                 progress.console.print(f"placement {position} {name}: {pl.describe(name, where)}")
                 t_placement = time.perf_counter()
@@ -958,6 +967,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop", action="store_true", help=f"drop the {DATABASE} databases and the data folder, exit")
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL admin URI (a database is created beside)")
     parser.add_argument("--mysql", default=DEFAULT_MYSQL, help="MariaDB/MySQL URI")
+    parser.add_argument("--database", default=DATABASE,
+                        help="the PostgreSQL and MariaDB database of the data (one per scale factor kept)")
     parser.add_argument("--data", default=DEFAULT_DATA, help="folder for the Parquet files")
     parser.add_argument("--contenders", default=",".join(DEFAULT_CONTENDERS),
                         help=f"comma-separated subset of {', '.join(CONTENDERS)} (default gateway,duckdb)")
@@ -1012,7 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else ROOT / DEFAULT_OUT
 
     started = dt.datetime.now(dt.UTC)
-    meta, why = (None, "--reload") if args.reload else loaded_meta(args, folder)
+    meta, why = (None, "--reload") if args.reload else loaded_meta(args, folder, names)
     if meta is not None:
         console.print(f"reusing SF {meta['scale_factor']:g} loaded at {meta['loaded_at']} (every table in "
                       f"PostgreSQL, MariaDB and {folder / 'lake'})")
@@ -1049,7 +1060,7 @@ def main(argv: list[str] | None = None) -> int:
             where = pl.placement(name)
             report["placements"][name] = {
                 "placement": where, "description": pl.DESCRIPTIONS.get(name, f"seeded: {pl.describe(name, where)}"),
-                "tables": pl.qualified_names(where, DATABASE),
+                "tables": pl.qualified_names(where, args.database),
                 "complete": len(results[name]) == len(numbers),
                 "summary": summarize(results[name], args.contenders),
                 "queries": {str(n): e for n, e in results[name].items()},

@@ -62,7 +62,8 @@ class Statement(_Planned):
     """A ticketed statement awaiting DoGet; ``cancel`` is set by CancelFlightInfo.
 
     ``planned``: the ``(statement, plan)`` GetFlightInfo made (``QueryEngine.plan_statement``) over catalog
-    version ``catalog_version``; None once given up (``MAX_PLANNED``).
+    version ``catalog_version``; None once given up (``MAX_PLANNED``). ``manifest``: the freshness manifest
+    GetFlightInfo began for that plan (``Trust.preview``), which the run reuses while it is recent.
     """
 
     sql: str
@@ -75,6 +76,7 @@ class Statement(_Planned):
     timeout_s: float | None = None
     planned: tuple | None = None
     catalog_version: int | None = None
+    manifest: object | None = None  # the freshness manifest GetFlightInfo began (gateway.trust), for the run
 
 
 class Handles:

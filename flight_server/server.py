@@ -201,12 +201,14 @@ class GatewayFlightServer(flight.FlightServerBase):
             schema, planned = self._planned(caller, sql, params)
         else:
             schema = self.gateway.result_schema(*planned)
+        # the freshness manifest as of planning (fingerprints now), JSON in app_metadata (gateway.trust); the run
+        # DoGet starts from it, so the fingerprints are read once
+        preview = self.gateway.trust.preview(sql, params, planned[1], caller.option("max_staleness_s"))
         handle = self._statements.add(Statement(
             sql, params, caller.owner, caller.scope(), max_staleness_s=caller.option("max_staleness_s"),
-            timeout_s=caller.option("timeout_s"), planned=planned, catalog_version=version))
-        # the freshness manifest as of planning (fingerprints now), JSON in app_metadata (gateway.trust)
-        manifest = self.gateway.trust.flight_metadata(sql, params, planned[1], caller.option("max_staleness_s"))
-        return _flight_info(descriptor, schema, pb.pack(pb.TicketStatementQuery(statement_handle=handle)), manifest)
+            timeout_s=caller.option("timeout_s"), planned=planned, catalog_version=version, manifest=preview))
+        return _flight_info(descriptor, schema, pb.pack(pb.TicketStatementQuery(statement_handle=handle)),
+                            self.gateway.trust.flight_metadata(preview))
 
     def _prepare(self, caller: Caller, sql: str) -> bytes:
         """CreatePreparedStatement: a handle and the schemas; a statement without parameters keeps its plan."""

@@ -38,7 +38,8 @@ def run(engine: QueryEngine, statement: Statement, cancel: threading.Event) -> Q
     planned = statement.plan_for(engine.catalog.version)
     with query_protocol("flight_sql"):
         if planned is not None:
-            return engine.execute_plan(statement.sql, *planned, statement.params, **options)
+            return engine.execute_plan(statement.sql, *planned, statement.params, manifest=statement.manifest,
+                                       **options)
         return engine.execute(statement.sql, statement.params, **options)
 
 

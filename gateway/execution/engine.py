@@ -250,11 +250,13 @@ class QueryEngine:
     def execute_plan(
         self, sql: str, statement, plan: FederatedPlan, params: Sequence[object] | None = None,
         user: str | None = None, cancel: threading.Event | None = None, max_staleness_s: float | None = None,
-        timeout_s: float | None = None, query_id: str | None = None, **scope,
+        timeout_s: float | None = None, query_id: str | None = None, manifest=None, **scope,
     ) -> QueryResult:
         """``execute`` of a ``(statement, plan)`` that ``plan_statement`` made for ``sql``, ``params`` and
         ``scope``: nothing is parsed or planned again. The plan's sources are checked against
-        ``allowed_sources`` (PermissionDeniedError), from the plan itself."""
+        ``allowed_sources`` (PermissionDeniedError), from the plan itself. ``manifest``: the freshness manifest
+        ``trust.preview`` began for this plan (Flight SQL's GetFlightInfo), which the run starts from while it
+        is recent (its fingerprints are not read again)."""
         allowed = _scope(scope)["allowed_sources"]
         if allowed is not None:
             for source in sorted({f.source for f in plan.fragments} - set(allowed)):
@@ -264,15 +266,16 @@ class QueryEngine:
             table = pa.table({"plan": text.splitlines()}, schema=EXPLAIN_SCHEMA)
             stats = QueryStats(query_id or uuid.uuid4().hex, sql, user=user, status="ok", rows=table.num_rows)
             return QueryResult(table.schema, table.to_reader(), stats, plan)
-        return self._run(sql, plan, user, cancel, max_staleness_s, timeout_s, query_id, params)
+        return self._run(sql, plan, user, cancel, max_staleness_s, timeout_s, query_id, params, manifest)
 
     def _run(self, sql: str, plan: FederatedPlan, user: str | None,
              cancel: threading.Event | None = None, max_staleness_s: float | None = None,
              timeout_s: float | None = None, query_id: str | None = None,
-             params: Sequence[object] | None = None) -> QueryResult:
+             params: Sequence[object] | None = None, manifest=None) -> QueryResult:
         stats = QueryStats(query_id or uuid.uuid4().hex, sql, user=user, pushed_whole=plan.pushed_whole)
         self.metrics.started(stats)
-        self.trust.started(stats, plan, params, max_staleness_s)  # fingerprints read before any fragment
+        # fingerprints read before any fragment (or taken from the statement's recent preview)
+        self.trust.started(stats, plan, params, max_staleness_s, manifest)
         cancel = cancel or threading.Event()
         deadline = Deadline(self.settings.limits.query_timeout_s if timeout_s is None else timeout_s, cancel)
         t0 = time.perf_counter()

@@ -34,6 +34,10 @@ from planner import FederatedPlan
 
 log = logging.getLogger(__name__)
 
+#: seconds a statement's manifest begun at GetFlightInfo (its fingerprints read then) stands for the run its DoGet
+#: starts: the fingerprints still precede every read, and only the client's round trip lies between
+PREVIEW_REUSE_S = 1.0
+
 
 class Trust:
     """Manifests and OpenLineage events of the queries one engine runs.
@@ -73,11 +77,13 @@ class Trust:
         return out
 
     def started(self, stats: QueryStats, plan: FederatedPlan, params: Sequence[object] | None,
-                max_staleness_s: float | None) -> None:
-        """A query begins to read ``plan``: its manifest is started (fingerprints read now) and START queued."""
+                max_staleness_s: float | None, preview: mf.Manifest | None = None) -> None:
+        """A query begins to read ``plan``: its manifest is started (fingerprints read now, or taken from
+        ``preview``, the manifest ``preview()`` made for the same plan at most ``PREVIEW_REUSE_S`` seconds ago)
+        and START queued."""
         try:
-            manifest = mf.begin(self.catalog, stats.query_id, stats.sql, params, plan,
-                                self._bounds(plan, max_staleness_s))
+            manifest = _reused(preview, stats.query_id) or mf.begin(
+                self.catalog, stats.query_id, stats.sql, params, plan, self._bounds(plan, max_staleness_s))
             self.manifests.put(manifest)
             with self._lock:
                 self._running[stats.query_id] = (manifest, plan, stats)
@@ -142,20 +148,27 @@ class Trust:
         except Exception:
             return {}
 
-    def flight_metadata(self, sql: str, params: Sequence[object] | None, plan: FederatedPlan,
-                        max_staleness_s: float | None = None) -> bytes:
-        """``FlightInfo.app_metadata`` of a statement: ``{"gateway_manifest": {...}}``, UTF-8 JSON, the
-        manifest ``plan`` has if run now (fingerprints read at GetFlightInfo, before DoGet; its
-        ``content_hash`` equals the run's unless the data changes in between). Empty bytes on any failure."""
+    def preview(self, sql: str, params: Sequence[object] | None, plan: FederatedPlan,
+                max_staleness_s: float | None = None) -> mf.Manifest | None:
+        """The manifest ``plan`` has if run now, its fingerprints read now (GetFlightInfo, before DoGet); the
+        run may start from it (``started(preview=...)``). None on any failure."""
         try:
-            preview = mf.begin(self.catalog, "", sql, params, plan, self._bounds(plan, max_staleness_s))
-            doc = preview.to_dict()
-            doc.pop("query_id")
-            doc["status"] = "planned"
-            return json.dumps({"gateway_manifest": doc}, separators=(",", ":")).encode()
+            return mf.begin(self.catalog, "", sql, params, plan, self._bounds(plan, max_staleness_s))
         except Exception:
             log.exception("trust: no manifest for a FlightInfo")
+            return None
+
+    @staticmethod
+    def flight_metadata(preview: mf.Manifest | None) -> bytes:
+        """``FlightInfo.app_metadata`` of a statement: ``{"gateway_manifest": {...}}``, UTF-8 JSON of its
+        ``preview()`` with status ``planned`` and no query id (its ``content_hash`` equals the run's, which
+        starts from it); empty bytes without one."""
+        if preview is None:
             return b""
+        doc = preview.to_dict()
+        doc.pop("query_id")
+        doc["status"] = "planned"
+        return json.dumps({"gateway_manifest": doc}, separators=(",", ":")).encode()
 
     # -- schema drift ------------------------------------------------------------------------------------
 
@@ -208,3 +221,10 @@ class Trust:
             pass
         self._verifier.join(timeout_s)
         self.emitter.close(timeout_s)
+
+
+def _reused(preview: mf.Manifest | None, query_id: str) -> mf.Manifest | None:
+    """A copy of ``preview`` for the run ``query_id`` when it is recent enough (``PREVIEW_REUSE_S``), else None."""
+    if preview is None or time.time() - preview.started_at > PREVIEW_REUSE_S:
+        return None
+    return dataclasses.replace(preview, query_id=query_id, tables=[dataclasses.replace(t) for t in preview.tables])

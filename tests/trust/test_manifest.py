@@ -141,3 +141,35 @@ def test_flight_info_app_metadata_carries_the_manifest(engine):
     finally:
         server.shutdown()
         thread.join(10)
+
+
+def test_a_flight_sql_statement_reads_its_fingerprints_once(engine, monkeypatch):
+    """GetFlightInfo reads the fingerprints for the manifest in app_metadata; the run its DoGet starts begins
+    from that manifest (read before any fragment all the same), unless it is older than PREVIEW_REUSE_S."""
+    from gateway.trust import manifest, recorder
+
+    reads = []  # the fingerprint reads before a run (the ones after it run off the query's path)
+    real = manifest.begin
+    monkeypatch.setattr(manifest, "begin", lambda *args: reads.append(args[2]) or real(*args))
+    server = GatewayFlightServer(engine, "grpc://127.0.0.1:0")
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        client = flight.FlightClient(f"grpc://127.0.0.1:{server.port}")
+        command = pb.pack(pb.CommandStatementQuery(query="SELECT n_name FROM lake.nation"))
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(command))
+        client.do_get(info.endpoints[0].ticket).read_all()
+        assert reads == ["SELECT n_name FROM lake.nation"]
+        ran = engine.trust.current(engine.metrics.history(1)[0].query_id)
+        assert ran.content_hash() == json.loads(info.app_metadata)["gateway_manifest"]["content_hash"]
+
+        monkeypatch.setattr(recorder, "PREVIEW_REUSE_S", 0.0)  # a DoGet long after its GetFlightInfo
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(command))
+        time.sleep(0.01)
+        client.do_get(info.endpoints[0].ticket).read_all()
+        assert reads == ["SELECT n_name FROM lake.nation"] * 3
+        with contextlib.suppress(Exception):
+            client.close()
+    finally:
+        server.shutdown()
+        thread.join(10)
