@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import placements as pl  # noqa: E402
+from bench.common import same_rows, write_results  # noqa: E402
 from bench.tpch_bench import (  # noqa: E402
     DATABASE,
     DEFAULT_DATA,
@@ -89,8 +90,9 @@ def worker_peak_bytes() -> int:
     return peak
 
 
-def run_mode(args, mode: str, sqls: dict[int, str]) -> dict:
-    """Every query ``args.repeat`` times after one warm-up, under ``mode`` (local, ray1, ray2)."""
+def run_mode(args, mode: str, sqls: dict[int, str], reference: dict) -> dict:
+    """Every query ``args.repeat`` times after one warm-up, under ``mode`` (local, ray1, ray2). The first mode's
+    answers go into ``reference``; a later mode's are checked against them (``check``)."""
     import ray
 
     from gateway.execution.engine import QueryEngine
@@ -110,19 +112,26 @@ def run_mode(args, mode: str, sqls: dict[int, str]) -> dict:
     try:
         for number, sql in sqls.items():
             engine.execute(sql).reader.read_all()  # warm-up: connectors, worker imports, statistics
-            times, stats = [], None
+            times, stats, answer = [], None, None
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
                 result = engine.execute(sql)
-                result.reader.read_all()
+                answer = result.reader.read_all()
                 times.append(time.perf_counter() - t0)
                 stats = result.stats
+            if number in reference:
+                first, want = reference[number]
+                wrong = same_rows(answer, want)
+                check = f"same as {first}" if wrong is None else f"DIFFERS from {first}: {wrong}"
+            else:
+                reference[number], check = (mode, answer), "reference"
             out[number] = {
                 "seconds": round(statistics.median(times), 3),
                 "tasks": sum(f.tasks for f in stats.fragments),
                 "nodes": max((f.nodes for f in stats.fragments), default=0),
                 "bytes_moved": sum(f.shuffled_bytes for f in stats.fragments),
                 "rows_fetched": sum(f.rows for f in stats.fragments),
+                "check": check,
             }
             print(mode, number, out[number], flush=True)
         out["peak_coordinator_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -161,11 +170,14 @@ def main() -> None:
     queries = standard_queries()
     sqls = {int(n): tpch.qualify_tables(queries[int(n)], names) for n in args.queries.split(",")}
     results = {"scale_factor": args.scale_factor, "placement": args.placement, "repeat": args.repeat,
-               "modes": {mode: run_mode(args, mode, sqls) for mode in args.modes.split(",")}}
-    text = json.dumps(results, indent=2, default=str)
+               "modes": {}}
+    reference: dict = {}
+    for mode in args.modes.split(","):
+        results["modes"][mode] = run_mode(args, mode, sqls, reference)
     if args.out:
-        Path(args.out).write_text(text)
-    print(text)
+        write_results(args.out, results)  # with the machine and the commit measured
+    else:
+        print(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":
