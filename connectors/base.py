@@ -22,9 +22,13 @@ from connectors.pool import ConnectionPool  # noqa: F401 - importable here as be
 #: field metadata key marking a column the connector reads as text (its type has no exact Arrow reading in the
 #: source: PostgreSQL ranges, MySQL's unsigned 64-bit decimals...); value ``b"1"``
 READ_AS_TEXT = b"gateway.read_as_text"
-#: a dynamic filter with more distinct keys than this becomes a min/max range instead of an IN list (sources
-#: hash long IN lists; keys scattered over their range make a range filter useless)
+#: past this many distinct keys, ``Connector.key_filter``'s default IN list (a sqlglot literal per key, which
+#: DataFusion and SQLite parse and plan one by one) becomes a min/max range; PostgreSQL and MariaDB/MySQL render
+#: key lists as text and bound them in bytes instead (``KEY_TEXT_SHARE``)
 IN_LIST_LIMIT = 20_000
+#: the share of the longest statement a source accepts that a dynamic filter's key list may take (the rest is
+#: the fragment's own SQL): MariaDB's default max_allowed_packet of 16 MiB takes a 4 MiB list, ~500,000 keys
+KEY_TEXT_SHARE = 0.25
 
 # Expression classes whose meaning is the same in every SQL engine we federate (and in DataFusion), given
 # operands of the same types. Per-source sets add to or remove from this (see each connector).
@@ -285,8 +289,9 @@ class Connector(ABC):
         """How this source wants a dynamic filter: ``column`` among ``keys`` (distinct, not null, at least one),
         as a condition in the source's SQL that keeps every row the keys match (it may keep more: the residual
         join still decides). By default ``column IN (...)``, or ``column BETWEEN min AND max`` past
-        ``IN_LIST_LIMIT`` keys. None when no such condition can be written: a text range (the source may order
-        text by another collation, which could drop rows), or a key type without a portable literal.
+        ``IN_LIST_LIMIT`` keys (``key_range``). None when no such condition can be written: a text range (the
+        source may order text by another collation, which could drop rows), or a key type without a portable
+        literal.
 
             >>> import pyarrow as pa
             >>> Connector.key_filter(None, exp.column("k", "o"), pa.array([3, 17])).sql()
@@ -298,10 +303,7 @@ class Connector(ABC):
             except Exception:
                 return None
             return exp.In(this=column.copy(), expressions=values)
-        if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type) or pa.types.is_binary(keys.type):
-            return None  # the source may order text by another collation: a range could drop rows
-        bounds = pc.min_max(keys)
-        return exp.Between(this=column.copy(), low=literal(bounds["min"].as_py()), high=literal(bounds["max"].as_py()))
+        return key_range(column, keys)
 
     def describe(self, fragment: Fragment) -> list[str]:
         """Lines EXPLAIN shows under the fragment about how the source will read it (lake sources: the table
@@ -327,6 +329,31 @@ class Connector(ABC):
 
     def cancel(self, fragment: Fragment) -> None:  # noqa: B027 - optional hook
         """Cancel ``fragment``'s statement if it is running (from another thread); a no-op by default."""
+
+
+def key_range(column: exp.Expression, keys: pa.Array) -> exp.Expression | None:
+    """``column BETWEEN min AND max`` of ``keys`` (not empty), a condition that keeps every row the keys match;
+    None for text and binary keys (the source may order them by another collation, which could drop rows) and
+    for key types without a portable literal. Whether a range prunes anything is the caller's question
+    (``planner.dynamic_filters.keeps_nearly_every_row``).
+
+        >>> import pyarrow as pa
+        >>> key_range(exp.column("k"), pa.array([17, 3, 9])).sql()
+        'k BETWEEN 3 AND 17'
+    """
+    if is_text(keys.type) or pa.types.is_binary(keys.type) or pa.types.is_large_binary(keys.type):
+        return None
+    bounds = pc.min_max(keys)
+    try:
+        low, high = literal(bounds["min"].as_py()), literal(bounds["max"].as_py())
+    except Exception:
+        return None
+    return exp.Between(this=column.copy(), low=low, high=high)
+
+
+def is_text(kind: pa.DataType) -> bool:
+    """Whether an Arrow type holds text (utf8, large utf8, utf8 view)."""
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,18 @@ class SourceUnavailableError(GatewayError):
         self.source = source
 
 
+#: characters of a fragment's SQL kept in errors and the query history: a dynamic filter's key list can make it
+#: megabytes long (``Connector.key_filter``)
+SQL_KEPT_CHARS = 16_384
+
+
+def shortened_sql(sql: str | None, limit: int = SQL_KEPT_CHARS) -> str | None:
+    """``sql`` cut to ``limit`` characters with a note of its full length; None stays None."""
+    if sql is None or len(sql) <= limit:
+        return sql
+    return f"{sql[:limit]}... ({len(sql):,} characters in all)"
+
+
 class SourceQueryError(GatewayError):
     """A source rejected or failed a pushed-down fragment; carries the source's own message."""
 
@@ -147,7 +159,7 @@ class SourceQueryError(GatewayError):
     phase = "execution"
 
     def __init__(self, source: str, reason: str, sql: str | None = None) -> None:
-        super().__init__(f"source '{source}' failed the query: {reason}", source=source, sql=sql)
+        super().__init__(f"source '{source}' failed the query: {reason}", source=source, sql=shortened_sql(sql))
         self.source = source
 
 

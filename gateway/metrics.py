@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from connectors.errors import shortened_sql
 from gateway.logs import log_query
 
 #: the protocol of the queries started in this context: "rest", "flight_sql", or "embedded" (in-process)
@@ -64,6 +65,9 @@ class FragmentStats:
     # a hash join stage this fragment is the left side of: its join tasks and EXPLAIN ANALYZE's line about it
     join_tasks: int = 0
     join_stage: str | None = None
+
+    def __post_init__(self) -> None:
+        self.sql = shortened_sql(self.sql)  # a history of 1,000 queries must not keep megabytes of keys each
 
 
 @dataclass

@@ -18,13 +18,18 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from catalog import Catalog, TableRef
-from connectors.base import IN_LIST_LIMIT, Fragment
+from connectors.base import Fragment
 from planner.federation.sqlast import inner_joins_only
 from planner.plan import FederatedPlan, FragmentJoin
 from planner.values import numeric_axis
 
-#: a build side with more rows than this is not worth waiting for; the probe then runs unfiltered
+#: a build side of up to this many rows is always waited for (``build_row_limit``)
 BUILD_ROW_LIMIT = 200_000
+#: a fetched probe waits for a build of up to this share of its own estimated rows: a key set that keeps half the
+#: probe then saves five probe rows per build row waited for (TPC-H SF10 Q9: ~60M lineitem rows, 1.5M-row build)
+BUILD_SHARE_OF_PROBE = 0.1
+#: bytes a variable-width value (text, binary) is assumed to take in memory, to count a build's rows in memory
+VARIABLE_WIDTH_BYTES = 32
 #: a probe is chosen only when its table looks at least this many times larger than the build's
 SIZE_RATIO = 4.0
 #: the estimated fraction of rows one filter conjunct keeps
@@ -262,11 +267,12 @@ KEEPS_NEARLY_ALL = 0.9
 INCONSISTENT_KEYS = 1.5
 
 
-def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, catalog: Catalog) -> str | None:
+def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, catalog: Catalog,
+                           ranged: bool = False) -> str | None:
     """Why restricting ``fragment``'s ``column`` to ``keys`` (distinct, not null) would keep nearly every row
     of its table by the catalog's column statistics, or None (also when statistics are missing): as many
-    keys as the column has distinct values, or, past ``IN_LIST_LIMIT`` keys (a range is sent), a key range
-    spanning nearly all of the column's min..max."""
+    keys as the column has distinct values, or, when the condition sent is a key range (``ranged``: the
+    source's ``key_filter`` gave ``BETWEEN``), a range spanning nearly all of the column's min..max."""
     target = scan_column(fragment, column)
     table = table_of(fragment, target) if isinstance(target, exp.Column) else None
     if table is None:
@@ -281,12 +287,55 @@ def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, cata
     # more keys than the column is thought to hold: the estimate is wrong (a sample of a sorted column), not the keys
     if stats.distinct and KEEPS_NEARLY_ALL * stats.distinct <= len(keys) <= INCONSISTENT_KEYS * stats.distinct:
         return f"{len(keys):,} keys of about {stats.distinct:,.0f} distinct values"
-    if len(keys) > IN_LIST_LIMIT and stats.min is not None and stats.max is not None:
+    if ranged and stats.min is not None and stats.max is not None:
         bounds = pc.min_max(keys)
         share = _span_share(bounds["min"].as_py(), bounds["max"].as_py(), stats.min, stats.max)
         if share is not None and share >= KEEPS_NEARLY_ALL:
             return f"the keys' range covers {share:.0%} of the column's ({stats.min}..{stats.max})"
     return None
+
+
+def build_row_limit(build: Fragment, probe: Fragment, catalog: Catalog, memory_bytes: int | None,
+                    in_place: bool) -> tuple[int, str]:
+    """How many rows of ``build`` a dynamic filter on ``probe`` waits for, and why (shown by EXPLAIN ANALYZE).
+
+    A probe the residual plan reads in place (``in_place``) waits for nothing it would not wait for anyway (the
+    residual plan starts once every fetched fragment was read): the limit is what ``memory_bytes`` (the
+    per-fragment memory, ``limits.fragment_memory_bytes``; None: no bound) holds of the build's rows (a
+    spilled build gives no keys). A fetched probe starts only once its build was read: up to
+    ``BUILD_ROW_LIMIT`` rows, or ``BUILD_SHARE_OF_PROBE`` of the probe's estimated rows (``estimated_rows``)
+    when that is more, within the same memory bound.
+
+        customers -> orders (fetched, ~15M rows):  (1500000, "0.1 of the probe's estimated 15,000,000 rows")
+    """
+    width = _row_bytes(build.schema)
+    memory_rows = memory_bytes // width if memory_bytes else None
+    held = (f"what {memory_bytes / (1 << 20):,.0f} MiB of fragment memory hold at ~{width} bytes a row"
+            if memory_rows is not None else "")
+    if in_place:
+        if memory_rows is None:
+            return 2**62, "the probe is read in place after every fetched fragment: no wait"
+        return memory_rows, f"the probe is read in place after every fetched fragment: {held}"
+    probe_rows = estimated_rows(probe, catalog)
+    limit, reason = BUILD_ROW_LIMIT, f"at least {BUILD_ROW_LIMIT:,} rows"
+    if probe_rows is not None and probe_rows * BUILD_SHARE_OF_PROBE > limit:
+        limit = int(probe_rows * BUILD_SHARE_OF_PROBE)
+        reason = f"{BUILD_SHARE_OF_PROBE:g} of the probe's estimated {probe_rows:,.0f} rows"
+    if memory_rows is not None and memory_rows < limit:
+        return memory_rows, held
+    return limit, reason
+
+
+def _row_bytes(schema: pa.Schema) -> int:
+    """Estimated bytes of one row of ``schema`` in Arrow memory (``VARIABLE_WIDTH_BYTES`` per text or binary
+    value), at least 1."""
+    total = 0
+    for field in schema:
+        try:
+            total += max(field.type.bit_width // 8, 1)
+        except ValueError:  # variable width
+            total += VARIABLE_WIDTH_BYTES
+    return max(total, 1)
 
 
 def table_of(fragment: Fragment, column: exp.Column) -> str | None:

@@ -41,30 +41,41 @@ def build_keys(batches: list[pa.RecordBatch], schema: pa.Schema, column: str,
 SEMI_JOIN_MIN_KEYS = 1_000
 
 
-def restrict(fragment: Fragment, column: str, keys: pa.Array, connector: Connector,
-             keys_table: str | None = None) -> tuple[Fragment, str] | None:
-    """``fragment`` keeping only rows whose ``column`` is among ``keys`` (as ``connector`` renders it), and a
-    description; None when the condition could not be made exact-or-wider (text range, unsupported key
-    type). ``keys_table``: for a fragment the residual plan reads in place, past ``SEMI_JOIN_MIN_KEYS`` keys the
-    condition is ``column IN (SELECT k FROM keys_table)``, a table the caller registers (``keys_batch``) in the
-    residual session."""
+def key_condition(fragment: Fragment, column: str, keys: pa.Array, connector: Connector,
+                  keys_table: str | None = None) -> exp.Expression | None:
+    """The condition restricting ``fragment``'s ``column`` to ``keys`` (as ``connector`` renders it: an IN list,
+    an array, a range), or None when it could not be made exact-or-wider (text range, unsupported key type, a
+    column the fragment does not scan). ``keys_table``: for a fragment the residual plan reads in place, past
+    ``SEMI_JOIN_MIN_KEYS`` keys the condition is ``column IN (SELECT k FROM keys_table)``, a table the caller
+    registers (``keys_batch``) in the residual session."""
     target = scan_column(fragment, column)
     if target is None or _negated_in(fragment, target):
         return None
     keys = pc.unique(keys.drop_null()) if len(keys) else keys
     if len(keys) == 0:
-        condition: exp.Expression | None = exp.false()
-    elif keys_table is not None and len(keys) >= SEMI_JOIN_MIN_KEYS:
+        return exp.false()
+    if keys_table is not None and len(keys) >= SEMI_JOIN_MIN_KEYS:
         keys_query = exp.select(exp.column("k", quoted=True)).from_(
             exp.Table(this=exp.to_identifier(keys_table, quoted=True)))
-        condition = exp.In(this=target.copy(), query=exp.Subquery(this=keys_query))
-    else:
-        condition = connector.key_filter(target, keys)
-        if condition is None:
-            return None
+        return exp.In(this=target.copy(), query=exp.Subquery(this=keys_query))
+    return connector.key_filter(target, keys)
+
+
+def restricted(fragment: Fragment, condition: exp.Expression) -> Fragment:
+    """``fragment`` with ``condition`` added to its WHERE clause (``key_condition``), re-rendered."""
     select = fragment.ast.copy().where(condition)
-    restricted = dataclasses.replace(fragment, ast=select, sql=select.sql(dialect=fragment.dialect))
-    return restricted, describe(condition, column, keys)
+    return dataclasses.replace(fragment, ast=select, sql=select.sql(dialect=fragment.dialect))
+
+
+def restrict(fragment: Fragment, column: str, keys: pa.Array, connector: Connector,
+             keys_table: str | None = None) -> tuple[Fragment, str] | None:
+    """``fragment`` keeping only rows whose ``column`` is among ``keys`` (``key_condition``), and a
+    description; None when no condition could be made."""
+    condition = key_condition(fragment, column, keys, connector, keys_table)
+    if condition is None:
+        return None
+    keys = pc.unique(keys.drop_null()) if len(keys) else keys
+    return restricted(fragment, condition), describe(condition, column, keys)
 
 
 def keys_batch(keys: pa.Array) -> pa.RecordBatch:

@@ -35,11 +35,14 @@ class Schedule:
     ``collect``: the fragments are collected for a residual plan (False: the query was pushed whole and its
     one fragment is passed through). ``filters``: the dynamic filters chosen (a probe starts once its builds
     were read). ``in_place``: ids of fragments the residual plan scans itself; every other one is fetched.
+    ``memory_bytes``: the memory a fragment holds before spilling (``limits.fragment_memory_bytes``), the bound
+    of the builds a probe waits for (``dynamic_filters.build_row_limit``); None: unbounded.
     """
 
     collect: bool
     filters: tuple[dynamic_filters.DynamicFilter, ...] = ()
     in_place: frozenset[str] = frozenset()
+    memory_bytes: int | None = None
 
     @property
     def probes(self) -> dict[str, list[dynamic_filters.DynamicFilter]]:
@@ -65,7 +68,7 @@ def decide(plan: FederatedPlan, catalog: Catalog, limits: LimitsConfig, cached_s
 
     fetched = _fetched_anyway(plan, filters, catalog, limits, reads_in_place)
     in_place = frozenset(f.id for f in plan.fragments if f.id not in fetched and reads_in_place(f.source))
-    return Schedule(collect=True, filters=filters, in_place=in_place)
+    return Schedule(collect=True, filters=filters, in_place=in_place, memory_bytes=limits.fragment_memory_bytes)
 
 
 def _fetched_anyway(plan: FederatedPlan, filters: tuple, catalog: Catalog, limits: LimitsConfig,
@@ -118,47 +121,74 @@ def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch
         for fragment in ready:
             waiting.remove(fragment)
             keys: dict[str, pa.Array] | None = {} if fragment.id in schedule.in_place else None
-            restricted, notes = _restricted(plan, fragment, probes.get(fragment.id, []), feeds, catalog, keys)
+            waits = functools.partial(dynamic_filters.build_row_limit, catalog=catalog,
+                                      memory_bytes=schedule.memory_bytes, in_place=keys is not None)
+            restricted, notes = _restricted(plan, fragment, probes.get(fragment.id, []), feeds, catalog, waits, keys)
             literal = None
             if keys:  # should the source decline to be read in place (rare), it is fetched with literal key
                 # conditions, made then: rendering thousands of literals is what the semi-join saves
                 literal = functools.partial(_literal_restriction, plan, fragment, probes.get(fragment.id, []),
-                                            dict(feeds), catalog)
+                                            dict(feeds), catalog, waits)
             feed = feeds[fragment.id] = start(restricted, keys, literal)
             feed.stats.dynamic_filter = "; ".join(notes) or None
     return [feeds[f.id] for f in plan.fragments]
 
 
+#: ``(build fragment, probe fragment) -> (rows, reason)``: how many build rows a probe waits for
+#: (``dynamic_filters.build_row_limit``)
+Waits = Callable[[Fragment, Fragment], tuple[int, str]]
+
+
 def _literal_restriction(plan: FederatedPlan, fragment: Fragment, filters: list, feeds: dict[str, Feed],
-                         catalog: Catalog) -> Fragment:
+                         catalog: Catalog, waits: Waits) -> Fragment:
     """``fragment`` restricted with literal key conditions only (``_restricted`` without semi-joins)."""
-    return _restricted(plan, fragment, filters, feeds, catalog)[0]
+    return _restricted(plan, fragment, filters, feeds, catalog, waits)[0]
 
 
 def _restricted(plan: FederatedPlan, fragment: Fragment, filters: list, feeds: dict[str, Feed],
-                catalog: Catalog, keys_tables: dict[str, pa.Array] | None = None) -> tuple[Fragment, list[str]]:
-    """``fragment`` restricted by each of its dynamic ``filters`` whose build side ended within
-    ``BUILD_ROW_LIMIT`` rows, and a note per restriction made. ``keys_tables`` (a fragment read in place): many
-    keys become a semi-join against a table of them, added to it by name for the residual session."""
+                catalog: Catalog, waits: Waits, keys_tables: dict[str, pa.Array] | None = None
+                ) -> tuple[Fragment, list[str]]:
+    """``fragment`` restricted by each of its dynamic ``filters`` whose build side ended within the rows it is
+    waited for (``waits``), and a note per filter saying what was done and why (EXPLAIN ANALYZE shows them).
+    ``keys_tables`` (a fragment read in place): many keys become a semi-join against a table of them, added to
+    it by name for the residual session."""
     notes = []
     for dynamic in filters:
-        build = feeds[dynamic.build]
-        batches = build.kept_batches(dynamic_filters.BUILD_ROW_LIMIT)
-        if batches is None:
-            continue
-        keys = runtime_filters.build_keys(batches, build.fragment.schema, dynamic.build_column,
-                                          plan.local_filters.get(dynamic.build))
-        keys = pc.unique(keys.drop_null()) if len(keys) else keys
-        useless = dynamic_filters.keeps_nearly_every_row(fragment, dynamic.probe_column, keys, catalog)
-        if useless:
-            notes.append(f"{dynamic.probe_column}: not sent, it keeps nearly every row ({useless})")
-            continue
-        table = f"__keys_{fragment.id}_{len(keys_tables)}" if keys_tables is not None else None
-        restricted = runtime_filters.restrict(fragment, dynamic.probe_column, keys,
-                                              catalog.connector(fragment.source), table)
-        if restricted is not None:
-            fragment, note = restricted
-            notes.append(note)
-            if table is not None and any(t.name == table for t in fragment.ast.find_all(exp.Table)):
-                keys_tables[table] = keys
+        fragment, note = _restriction(plan, fragment, dynamic, feeds[dynamic.build], catalog, waits, keys_tables)
+        notes.append(note)
     return fragment, notes
+
+
+def _restriction(plan: FederatedPlan, fragment: Fragment, dynamic: dynamic_filters.DynamicFilter, build: Feed,
+                 catalog: Catalog, waits: Waits, keys_tables: dict[str, pa.Array] | None) -> tuple[Fragment, str]:
+    """``fragment`` restricted by one dynamic filter (or as it was), and the note saying what was done: the
+    build waited for within its row limit, keys that keep nearly every row or that the source cannot write
+    exactly are not sent."""
+    limit, why = waits(build.fragment, fragment)
+    batches = build.kept_batches(limit)
+    column = dynamic.probe_column
+    if batches is None:
+        if build.stats.rows > limit:
+            return fragment, f"{column}: not sent, {dynamic.build} passed {limit:,} rows ({why})"
+        return fragment, f"{column}: not sent, {dynamic.build}'s rows were not kept in memory"
+    keys = runtime_filters.build_keys(batches, build.fragment.schema, dynamic.build_column,
+                                      plan.local_filters.get(dynamic.build))
+    keys = pc.unique(keys.drop_null()) if len(keys) else keys
+    useless = dynamic_filters.keeps_nearly_every_row(fragment, column, keys, catalog)
+    if useless:
+        return fragment, f"{column}: not sent, it keeps nearly every row ({useless})"
+    table = f"__keys_{fragment.id}_{len(keys_tables)}" if keys_tables is not None else None
+    connector = catalog.connector(fragment.source)
+    condition = runtime_filters.key_condition(fragment, column, keys, connector, table)
+    if condition is None:
+        return fragment, (f"{column}: not sent, no condition {fragment.source} runs keeps every row of these "
+                          f"{len(keys):,} keys (a text range, their type, or a column the fragment does not filter)")
+    if isinstance(condition, exp.Between):
+        useless = dynamic_filters.keeps_nearly_every_row(fragment, column, keys, catalog, ranged=True)
+        if useless:
+            return fragment, f"{column}: not sent, its range keeps nearly every row ({useless})"
+    if table is not None and any(t.name == table for t in condition.find_all(exp.Table)):
+        keys_tables[table] = keys
+    note = runtime_filters.describe(condition, column, keys)
+    waited = f"{build.stats.rows:,} build rows of {dynamic.build} within {limit:,}: {why}"
+    return runtime_filters.restricted(fragment, condition), f"{note} ({waited})"
