@@ -375,7 +375,7 @@ class QueryEngine:
             self._feeds.add(feed)
             return feed
 
-        return start_feeds(plan, schedule, self.catalog, fetch)
+        return start_feeds(plan, schedule, self.catalog, fetch, self.scanner, max_staleness_s)
 
     def _distribution(self, plan: FederatedPlan) -> Distribution:
         """Which fragments Ray tasks read (``[execution] engine = "ray"``, above the thresholds), and why."""

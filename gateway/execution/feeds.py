@@ -243,8 +243,11 @@ class InPlaceFeed:
 
     def __init__(self, fragment: Fragment, catalog: Catalog,
                  fallback: Callable[[Fragment, FragmentStats], FragmentFeed],
-                 keys: dict[str, pa.Array] | None = None, literal: Callable[[], Fragment] | None = None) -> None:
+                 keys: dict[str, pa.Array] | None = None, literal: Callable[[], Fragment] | None = None,
+                 scanner: CachedScanner | None = None, max_staleness_s: float | None = None) -> None:
         self.fragment = fragment
+        self._scanner = scanner  # a source with a cache rule is read from its cached partitions
+        self._max_staleness_s = max_staleness_s
         self.stats = FragmentStats(fragment.id, fragment.source, fragment.sql, read_in_place=True)
         self._catalog = catalog
         self._fallback = fallback  # starts a fetching feed when the source declines (rare shapes)
@@ -257,23 +260,29 @@ class InPlaceFeed:
         self.spill_path: str | None = None
 
     def register(self, ctx: SessionContext, target_partitions: int) -> None:
-        connector = self._catalog.connector(self.fragment.source)
         for name, keys in self._keys.items():
             ctx.register_record_batches(name, [[keys_batch(keys)]])
-        guarded = _guarded(self.fragment)
-        try:  # the fragment's own joins (a join group of files) carry the residual session's kill switch
-            view = connector.native_view(guarded, ctx) if guarded is not None else None
-        except Exception:  # never expected: the view as it was
-            log.warning("in-place fragment runs without its kill switch", extra={"fragment": self.fragment.id})
-            view = None
-        if view is None:
-            view = connector.native_view(self.fragment, ctx)
+        if self._scanner is not None and self._scanner.cached_source(self.fragment.source):
+            view = self._scanner.native_view(self.fragment, ctx, self._max_staleness_s, self.stats.partitions)
+        else:
+            view = self._native_view(ctx)
         if view is None:
             self.stats.read_in_place = False
             feed = self._fallback(self._literal() if self._literal is not None else self.fragment, self.stats)
             feed.register(ctx, target_partitions)
             return
         ctx.register_view(self.fragment.id, view)
+
+    def _native_view(self, ctx: SessionContext):
+        """The connector's view of the fragment in ``ctx`` (its joins guarded by the kill switch), or None."""
+        connector = self._catalog.connector(self.fragment.source)
+        guarded = _guarded(self.fragment)
+        try:  # the fragment's own joins (a join group of files) carry the residual session's kill switch
+            view = connector.native_view(guarded, ctx) if guarded is not None else None
+        except Exception:  # never expected: the view as it was
+            log.warning("in-place fragment runs without its kill switch", extra={"fragment": self.fragment.id})
+            view = None
+        return view if view is not None else connector.native_view(self.fragment, ctx)
 
     def cancel_source(self) -> None:
         """Nothing runs outside the residual plan."""

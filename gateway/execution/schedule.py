@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from catalog import Catalog
 from connectors.base import Connector, Fragment
+from gateway.cache.scanner import CachedScanner
 from gateway.execution import runtime_filters
 from gateway.execution.feeds import Feed, FragmentFeed, InPlaceFeed
 from gateway.metrics import FragmentStats
@@ -56,15 +57,18 @@ class Schedule:
 def decide(plan: FederatedPlan, catalog: Catalog, limits: LimitsConfig, cached_source: Callable[[str], bool]
            ) -> Schedule:
     """The schedule of ``plan`` under ``limits``; ``cached_source(source)`` tells whether a source has a cache
-    rule (its fragments are then read through the partition cache, never in place)."""
+    rule (its fragments are then read in place from the partition cache when every partition is cached)."""
     if plan.pushed_whole:
         return Schedule(collect=False)
     filters = tuple(dynamic_filters.choose(plan, catalog)) if limits.dynamic_filters else ()
 
     def reads_in_place(source: str) -> bool:
-        """Whether the residual plan scans the source's tables itself: file sources without a cache rule."""
-        return (limits.read_files_in_place and not cached_source(source)
-                and type(catalog.connector(source)).native_view is not Connector.native_view)
+        """Whether the residual plan scans the source's data itself: the files of a file source without a cache
+        rule; the cached partitions of a source with one (``CachedScanner.native_view``; fetched, through the
+        cache, when a partition is not cached)."""
+        if not limits.read_files_in_place:
+            return False
+        return cached_source(source) or type(catalog.connector(source)).native_view is not Connector.native_view
 
     fetched = _fetched_anyway(plan, filters, catalog, limits, reads_in_place)
     in_place = frozenset(f.id for f in plan.fragments if f.id not in fetched and reads_in_place(f.source))
@@ -101,14 +105,16 @@ def _read_twice(plan: FederatedPlan) -> set[str]:
     return twice
 
 
-def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch: Fetch) -> list[Feed]:
+def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch: Fetch,
+                scanner: CachedScanner | None = None, max_staleness_s: float | None = None) -> list[Feed]:
     """Start every fragment of ``plan`` as ``schedule`` says, in plan order; a probe side of a dynamic filter
-    starts once its build side was read, restricted to the build's keys."""
+    starts once its build side was read, restricted to the build's keys. ``scanner``: in-place fragments of
+    sources with a cache rule read its cached partitions (under ``max_staleness_s``)."""
 
     def start(fragment: Fragment, keys: dict[str, pa.Array] | None = None,
               literal: Callable[[], Fragment] | None = None) -> Feed:
         if fragment.id in schedule.in_place:
-            return InPlaceFeed(fragment, catalog, fetch, keys, literal)
+            return InPlaceFeed(fragment, catalog, fetch, keys, literal, scanner, max_staleness_s)
         return fetch(fragment, None)
 
     probes = schedule.probes
