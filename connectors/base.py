@@ -330,6 +330,12 @@ class Connector(ABC):
     def cancel(self, fragment: Fragment) -> None:  # noqa: B027 - optional hook
         """Cancel ``fragment``'s statement if it is running (from another thread); a no-op by default."""
 
+    def cancel_tagged(self, tag: str) -> int:
+        """Cancel the statements running at this source whose SQL text holds ``tag`` (a comment another process
+        put there: a Ray task whose worker died, ``gateway.distributed``), from this process; the number
+        cancelled. 0 by default (a source without a statement to cancel). May raise the source's errors."""
+        return 0
+
 
 def key_range(column: exp.Expression, keys: pa.Array) -> exp.Expression | None:
     """``column BETWEEN min AND max`` of ``keys`` (not empty), a condition that keeps every row the keys match;

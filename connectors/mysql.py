@@ -178,6 +178,18 @@ class MySQLConnector(InformationSchemaTables, MySQLStatistics, Connector):
     def fetch_table(self, sql: str) -> pa.Table:
         return self._read(sql)
 
+    def cancel_tagged(self, tag: str) -> int:
+        """``KILL QUERY`` for each running statement (but this connection's) whose text holds ``tag``
+        (``information_schema.PROCESSLIST``); the number cancelled."""
+        import connectorx as cx
+
+        ids = self._read("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+                         f"AND COMMAND = 'Query' AND INSTR(INFO, {sql_literal(tag)}) > 0").column(0).to_pylist()
+        for thread in ids:  # connectorx runs statements only as a query's set-up
+            cx.read_sql(self.uri, "SELECT 1 AS cancelled", return_type="arrow",
+                        pre_execution_query=[*SESSION_SETUP, f"KILL QUERY {int(thread)}"])
+        return len(ids)
+
     def fingerprint(self, schema: str, table: str) -> str:
         """MariaDB's InnoDB log sequence number, for an InnoDB table; "" (unknown) otherwise.
 

@@ -287,6 +287,14 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         return TableStatistics(rows=round(tuples) if tuples is not None else None, bytes=relation["bytes"],
                                columns=columns)
 
+    def cancel_tagged(self, tag: str) -> int:
+        """``pg_cancel_backend`` for each active statement (but this session's) whose text holds ``tag``: the
+        backend stops it as for a client's cancel request. The number cancelled."""
+        rows = self._bounded(
+            "SELECT count(*) FILTER (WHERE pg_catalog.pg_cancel_backend(pid)) AS n FROM pg_catalog.pg_stat_activity "
+            f"WHERE pid <> pg_catalog.pg_backend_pid() AND state = 'active' AND strpos(query, {sql_literal(tag)}) > 0")
+        return int(rows.column(0)[0].as_py() or 0)
+
     def _bounded(self, sql: str) -> pa.Table:
         """``fetch_table`` under a ``STATEMENT_TIMEOUT_S`` statement timeout, reset before the connection goes
         back to the pool (a connection whose reset fails is discarded)."""

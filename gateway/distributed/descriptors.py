@@ -40,6 +40,9 @@ class SplitTask:
         tables: ``source.schema.table`` names read.
         partition: ``(schema, table, partition)``: the worker restricts the fragment's FROM table to this
             partition of its own connector (a file of a file source), or None.
+        tag: this attempt's mark (``gw-task-<hex>``), a comment in the SQL the source sees, so that the
+            coordinator can cancel the statement of a task whose worker or node died
+            (``Connector.cancel_tagged``); set at each submission.
     """
 
     stage: str
@@ -53,6 +56,7 @@ class SplitTask:
     tables: tuple[str, ...]
     partition: tuple[str, str, str] | None = None
     partitioning: HashPartitioning | None = None
+    tag: str = ""
 
     @property
     def name(self) -> str:

@@ -5,17 +5,22 @@ It submits tasks and remembers each as pending (``handle -> (task, attempt, sinc
 executor every ``POLL_S`` seconds (so a cancelled or timed-out query is seen within that time, never a blocking
 wait), takes a finished task's result or submits it again when its worker or node was lost or its source was
 unavailable (up to ``max_retries`` times), fails the query with an error naming the stage and task when the
-attempts run out or ``task_timeout_s`` passes, and cancels every task still running.
+attempts run out or ``task_timeout_s`` passes, and cancels every task still running. A split task is tagged anew
+at each attempt (a comment in its SQL): when its worker or node dies, the coordinator cancels its statement at
+the source by that tag (``cancel_lost_statement``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from connectors.arrow import workers
 from gateway.distributed.descriptors import JoinTask, SplitResult, SplitTask
 from gateway.distributed.executors import Executor, TaskCancelled, TaskFailed, TaskLost
 from gateway.errors import (
@@ -48,7 +53,10 @@ class TaskPool:
         self._lock = threading.Lock()
 
     def _submit_task(self, task: Any, attempt: int, inputs: tuple = (), *extra: Any) -> None:
-        """Submit ``task`` (with ``inputs``, Ray object references) and keep it pending with ``extra``."""
+        """Submit ``task`` (with ``inputs``, Ray object references) and keep it pending with ``extra``. A split
+        task gets a new ``tag`` for this attempt (a comment in its SQL, see ``cancel_lost_statement``)."""
+        if isinstance(task, SplitTask):
+            task = dataclasses.replace(task, tag=f"gw-task-{secrets.token_hex(8)}")
         handle = self._executor.submit(task, *inputs)
         with self._lock:
             self._pending[handle] = (task, attempt, time.monotonic(), *extra)
@@ -72,6 +80,8 @@ class TaskPool:
         except TaskCancelled:
             raise QueryCancelledError("the query was cancelled") from None
         except TaskLost as lost:
+            if isinstance(task, SplitTask):  # its statement may still run at the source, for nobody
+                workers.start(lambda: cancel_lost_statement(task), "cancel-lost-statement")
             if attempt < self._max_retries:
                 log.warning("task lost, submitting it again", extra={"task": task.name, "error": str(lost)})
                 retry()
@@ -113,6 +123,22 @@ class TaskPool:
             pending, self._pending = list(self._pending), {}
         for handle in pending:
             self._executor.cancel(handle)
+
+
+def cancel_lost_statement(task: SplitTask) -> int:
+    """Cancel the source statement of ``task`` whose worker or node died (the source would otherwise run it to
+    its end, for nobody): this process's connector for the task's source finds it by the task's tag
+    (``Connector.cancel_tagged``). Returns how many statements were cancelled; never raises (logged)."""
+    from gateway.distributed.worker import connector_for  # the coordinator's own instance of the source
+
+    try:
+        cancelled = connector_for(task.source).cancel_tagged(task.tag) if task.tag else 0
+    except Exception as exc:
+        log.warning("could not cancel a lost task's statement", extra={"task": task.name, "error": str(exc)})
+        return 0
+    if cancelled:
+        log.info("cancelled a lost task's statement", extra={"task": task.name, "statements": cancelled})
+    return cancelled
 
 
 def _source_error(result: SplitResult, task: SplitTask) -> GatewayError:

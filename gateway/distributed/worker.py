@@ -49,6 +49,8 @@ def split_fragment(task: SplitTask, connector: Connector) -> Fragment:
         schema, table, partition = task.partition
         alias = ast.find(sqlglot.exp.From).this.alias_or_name
         ast = connector.partition_fragment(ast, schema, table, partition, alias)
+    if task.tag:  # what the coordinator finds the statement by, should this worker die (Connector.cancel_tagged)
+        ast.add_comments([task.tag], prepend=True)
     return Fragment(id=f"{task.fragment_id}_s{task.index}", source=task.source.name,
                     sql=ast.sql(dialect=task.dialect or None), schema=task.schema, tables=list(task.tables),
                     ast=ast, dialect=task.dialect)

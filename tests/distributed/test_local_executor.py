@@ -51,6 +51,49 @@ class FlakyExecutor(LocalExecutor):
         return super().result(handle)
 
 
+class StrandingExecutor(LocalExecutor):
+    """Loses the first attempt of each PostgreSQL split while its statement keeps running in a thread of its
+    own, as a dead worker node leaves it running at the source; ``stranded`` holds what each such run ended
+    with and after how many seconds."""
+
+    def __init__(self, pg_uri: str) -> None:
+        super().__init__(2)
+        self.pg_uri = pg_uri
+        self.stranded: list[dict] = []
+        self._seen: set[tuple] = set()
+        self._seen_lock = threading.Lock()
+
+    def run(self, task, cancel, inputs=()):
+        key = (getattr(task, "fragment_id", task.stage), task.index)
+        with self._seen_lock:
+            first = getattr(task, "source", None) is not None and task.source.kind == "postgresql" \
+                and key not in self._seen
+            self._seen.add(key)
+        if not first:
+            return super().run(task, cancel, inputs)
+        box = {"tag": task.tag, "started": time.monotonic()}
+        self.stranded.append(box)
+
+        def orphan() -> None:
+            result = LocalExecutor.run(self, task, threading.Event(), inputs)
+            box["ended"], box["seconds"] = result.error or "finished", time.monotonic() - box["started"]
+
+        threading.Thread(target=orphan, daemon=True).start()
+        deadline = time.monotonic() + 20
+        while not _statement_runs(self.pg_uri, task.tag) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise TaskLost("NodeDiedError: the node died (injected), its statement still running")
+
+
+def _statement_runs(pg_uri: str, tag: str) -> bool:
+    import adbc_driver_postgresql.dbapi as pg
+
+    with pg.connect(pg_uri, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND strpos(query, $1) > 0 "
+                    "AND pid <> pg_backend_pid()", (tag,))
+        return cur.fetchone()[0] > 0
+
+
 def _engine(world, executor=None, **execution) -> QueryEngine:
     settings = distributed_settings(world["settings"], **execution)
     engine = QueryEngine(settings)
@@ -147,6 +190,29 @@ def test_a_lost_task_is_submitted_again(tpch_world, engines):
         engine.close()
 
 
+def test_a_lost_tasks_statement_is_cancelled_at_its_source(tpch_world):
+    """A task whose worker or node died may leave its statement running at the source, for nobody: the
+    coordinator cancels it by the tag the task's SQL carries (each attempt its own), and the retry answers."""
+    executor = StrandingExecutor(tpch_world["pg_uri"])
+    engine = _engine(tpch_world, executor, max_retries=1)
+    try:
+        sql = ("SELECT s.o_orderkey, n.n_name FROM pg.tpch.nap_orders s "
+               f"JOIN {tpch_world['names']['nation']} n ON n.n_nationkey = s.o_custkey % 25")
+        result = engine.execute(sql)
+        orders = tpch_world["reference"].sql("SELECT count(*) AS n FROM orders").to_arrow_table()
+        assert result.reader.read_all().num_rows == orders.column(0)[0].as_py()
+        assert executor.stranded and sum(f.retries for f in result.stats.fragments) >= len(executor.stranded)
+        deadline = time.monotonic() + 10
+        while any("ended" not in box for box in executor.stranded) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for box in executor.stranded:  # the nap view sleeps 4 s: cancelled well before
+            assert box["tag"].startswith("gw-task-") and "canceling statement" in box.get("ended", ""), box
+            assert box["seconds"] < 3.5, box
+            assert not _statement_runs(tpch_world["pg_uri"], box["tag"])
+    finally:
+        engine.close()
+
+
 def test_retries_that_run_out_fail_naming_the_stage(tpch_world):
     engine = _engine(tpch_world, FlakyExecutor(losses=5), max_retries=2)
     try:
@@ -178,3 +244,42 @@ def test_execution_config_is_checked(tmp_path):
         settings_from_dict({"execution": {"engine": "ray", "min_rows": -1}}, base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"unknown key 'ray_adress'; did you mean 'ray_address'"):
         settings_from_dict({"execution": {"ray_adress": "auto"}}, base_dir=tmp_path)
+
+
+def test_cancel_tagged_stops_a_mariadb_statement(tpch_world):
+    """MariaDB's side of cancelling a lost task's statement: KILL QUERY of the statement whose text holds the
+    tag (the PostgreSQL side is the test above)."""
+    import pymysql
+
+    from connectors import connector_class
+    from tests.conftest import MYSQL_URI, _mysql_params
+
+    tag = "gw-task-0123456789abcdef"
+    box: dict = {}
+
+    def sleeper() -> None:
+        conn = pymysql.connect(**_mysql_params(MYSQL_URI))
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"/* {tag} */ SELECT SLEEP(20)")
+                box["ended"] = "finished"
+        except pymysql.err.OperationalError as exc:
+            box["ended"] = str(exc)
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=sleeper)
+    thread.start()
+    maria = connector_class("mysql")("maria", {"uri": MYSQL_URI})
+    try:
+        deadline = time.monotonic() + 10
+        cancelled = 0
+        while not cancelled and time.monotonic() < deadline:
+            time.sleep(0.1)
+            cancelled = maria.cancel_tagged(tag)
+        thread.join(5)
+        assert cancelled == 1 and "interrupted" in box.get("ended", ""), box
+        assert maria.cancel_tagged(tag) == 0
+    finally:
+        thread.join(20)
+        maria.close()
