@@ -93,6 +93,21 @@ def load_mysql(params: dict, database: str, tables: dict[str, pa.Table], scratch
                say=lambda text: None) -> None:
     """All tables into ``database`` (dropped and created) through CSV and ``LOAD DATA LOCAL INFILE``
     (executemany is far too slow at SF 1), primary key, ``ANALYZE TABLE``; the server's default collation."""
+
+    def write_csv(name: str, path: Path) -> None:
+        table = tables[name]
+        say(f"  MariaDB {database}.{name} ({table.num_rows:,} rows)")
+        pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=False, delimiter="|"))
+
+    load_mysql_csv(params, database, {n: tables[n].schema for n in TABLES}, scratch, write_csv,
+                   {n: tables[n].num_rows for n in TABLES})
+
+
+def load_mysql_csv(params: dict, database: str, schemas: dict[str, pa.Schema], scratch: Path,
+                   write_csv, rows: dict[str, int] | None = None) -> None:
+    """Tables of ``schemas`` (Arrow) into ``database`` (dropped and created, utf8mb4): each created with its
+    primary key, written by ``write_csv(name, path)`` as a headerless ``|``-separated file, loaded with ``LOAD
+    DATA LOCAL INFILE``, checked against ``rows[name]`` when given (RuntimeError), then ``ANALYZE TABLE``."""
     import pymysql
 
     conn = pymysql.connect(autocommit=True, local_infile=True, **params)
@@ -101,21 +116,20 @@ def load_mysql(params: dict, database: str, tables: dict[str, pa.Table], scratch
             cur.execute(f"DROP DATABASE IF EXISTS {database}")
             cur.execute(f"CREATE DATABASE {database} CHARACTER SET utf8mb4")
             cur.execute(f"USE {database}")
-            for name in TABLES:
-                table = tables[name]
-                say(f"  MariaDB {database}.{name} ({table.num_rows:,} rows)")
-                columns = ", ".join(f"{f.name} {tpch.sql_type(f.type, True)} NOT NULL" for f in table.schema)
+            for name, schema in schemas.items():
+                columns = ", ".join(f"{f.name} {tpch.sql_type(f.type, True)} NOT NULL" for f in schema)
                 cur.execute(f"CREATE TABLE {name} ({columns}, PRIMARY KEY ({', '.join(PRIMARY_KEYS[name])}))")
                 path = scratch / f"{name}.csv"
-                pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=False, delimiter="|"))
+                write_csv(name, path)
                 cur.execute(
                     f"LOAD DATA LOCAL INFILE %s INTO TABLE {name} CHARACTER SET utf8mb4 FIELDS TERMINATED BY '|' "
                     "OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n'", (str(path),))
                 path.unlink()
-                cur.execute(f"SELECT count(*) FROM {name}")
-                count = cur.fetchone()[0]
-                if count != table.num_rows:
-                    raise RuntimeError(f"MariaDB {name}: {count} rows loaded, want {table.num_rows}")
+                if rows is not None:
+                    cur.execute(f"SELECT count(*) FROM {name}")
+                    count = cur.fetchone()[0]
+                    if count != rows[name]:
+                        raise RuntimeError(f"MariaDB {name}: {count} rows loaded, want {rows[name]}")
                 cur.execute(f"ANALYZE TABLE {name}")
                 cur.fetchall()
     finally:

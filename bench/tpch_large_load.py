@@ -120,32 +120,16 @@ def load_postgres(con, uri: str, names: list[str], say) -> None:
 
 
 def load_mysql(con, params: dict, database: str, names: list[str], scratch: Path, say) -> None:
-    """``names`` into ``database`` (dropped and created): the world's types, primary key, a DuckDB-written CSV
-    file per table and ``LOAD DATA LOCAL INFILE``, then ``ANALYZE TABLE``."""
-    import pymysql
+    """``names`` into ``database`` (dropped and created; ``placements.load_mysql_csv``: the world's types, primary
+    key, ``LOAD DATA LOCAL INFILE``, ``ANALYZE TABLE``) from DuckDB-written CSV files, one table at a time."""
 
-    conn = pymysql.connect(autocommit=True, local_infile=True, **params)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {database}")
-            cur.execute(f"CREATE DATABASE {database} CHARACTER SET utf8mb4")
-            cur.execute(f"USE {database}")
-            for name in names:
-                say(f"  MariaDB {database}.{name}")
-                schema = _plain(con.execute(f"SELECT * FROM {name} LIMIT 0").to_arrow_reader().schema)
-                columns = ", ".join(f"{f.name} {tpch.sql_type(f.type, True)} NOT NULL" for f in schema)
-                cur.execute(f"CREATE TABLE {name} ({columns}, PRIMARY KEY ({', '.join(pl.PRIMARY_KEYS[name])}))")
-                path = scratch / f"{name}.csv"
-                con.execute(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT csv, DELIMITER '|', HEADER false, "
-                            "QUOTE '\"', DATEFORMAT '%Y-%m-%d')")
-                cur.execute(
-                    f"LOAD DATA LOCAL INFILE %s INTO TABLE {name} CHARACTER SET utf8mb4 FIELDS TERMINATED BY '|' "
-                    "OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n'", (str(path),))
-                path.unlink()
-                cur.execute(f"ANALYZE TABLE {name}")
-                cur.fetchall()
-    finally:
-        conn.close()
+    def write_csv(name: str, path: Path) -> None:
+        say(f"  MariaDB {database}.{name}")
+        con.execute(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT csv, DELIMITER '|', HEADER false, "
+                    "QUOTE '\"', DATEFORMAT '%Y-%m-%d')")
+
+    schemas = {n: _plain(con.execute(f"SELECT * FROM {n} LIMIT 0").to_arrow_reader().schema) for n in names}
+    pl.load_mysql_csv(params, database, schemas, scratch, write_csv)
 
 
 def _load_extension(con, package: str) -> None:

@@ -120,27 +120,34 @@ def test_rest_headers_and_manifest_endpoint(engine):
         assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]
 
 
-def test_flight_info_app_metadata_carries_the_manifest(engine):
+@contextlib.contextmanager
+def _flight_client(engine):
+    """A Flight SQL server of ``engine`` on a free 127.0.0.1 port, a bare client of it, and the command of
+    ``SELECT n_name FROM lake.nation``; the server stops at the end."""
     server = GatewayFlightServer(engine, "grpc://127.0.0.1:0")
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:
         client = flight.FlightClient(f"grpc://127.0.0.1:{server.port}")
-        command = pb.pack(pb.CommandStatementQuery(query="SELECT n_name FROM lake.nation"))
+        yield server, client, pb.pack(pb.CommandStatementQuery(query="SELECT n_name FROM lake.nation"))
+        with contextlib.suppress(Exception):
+            client.close()
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+def test_flight_info_app_metadata_carries_the_manifest(engine):
+    with _flight_client(engine) as (server, client, command):
         info = client.get_flight_info(flight.FlightDescriptor.for_command(command))
         doc = json.loads(info.app_metadata)["gateway_manifest"]
         assert doc["status"] == "planned" and doc["tables"][0]["table"] == "lake.main.nation"
         client.do_get(info.endpoints[0].ticket).read_all()
         ran = engine.metrics.history(1)[0]
         assert engine.trust.current(ran.query_id).to_dict()["content_hash"] == doc["content_hash"]
-        with contextlib.suppress(Exception):
-            client.close()
         with connect(f"grpc://127.0.0.1:{server.port}") as conn:  # the Python client: answer.manifest
             answer = conn.answer("SELECT n_name FROM lake.nation")
         assert answer.table.num_rows == 5 and answer.manifest["content_hash"] == doc["content_hash"]
-    finally:
-        server.shutdown()
-        thread.join(10)
 
 
 def test_a_flight_sql_statement_reads_its_fingerprints_once(engine, monkeypatch):
@@ -151,12 +158,7 @@ def test_a_flight_sql_statement_reads_its_fingerprints_once(engine, monkeypatch)
     reads = []  # the fingerprint reads before a run (the ones after it run off the query's path)
     real = manifest.begin
     monkeypatch.setattr(manifest, "begin", lambda *args: reads.append(args[2]) or real(*args))
-    server = GatewayFlightServer(engine, "grpc://127.0.0.1:0")
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        client = flight.FlightClient(f"grpc://127.0.0.1:{server.port}")
-        command = pb.pack(pb.CommandStatementQuery(query="SELECT n_name FROM lake.nation"))
+    with _flight_client(engine) as (_, client, command):
         info = client.get_flight_info(flight.FlightDescriptor.for_command(command))
         client.do_get(info.endpoints[0].ticket).read_all()
         assert reads == ["SELECT n_name FROM lake.nation"]
@@ -168,8 +170,3 @@ def test_a_flight_sql_statement_reads_its_fingerprints_once(engine, monkeypatch)
         time.sleep(0.01)
         client.do_get(info.endpoints[0].ticket).read_all()
         assert reads == ["SELECT n_name FROM lake.nation"] * 3
-        with contextlib.suppress(Exception):
-            client.close()
-    finally:
-        server.shutdown()
-        thread.join(10)
