@@ -141,14 +141,9 @@ def loaded_meta(args, folder: Path, placements: list[str] | None = None) -> tupl
         return None, f"{meta_path} is missing"
     meta = json.loads(meta_path.read_text())
     tables = meta.get("tables_by_source") if meta.get("layout") != LAYOUT else None
-    if meta.get("layout") != LAYOUT:
-        if tables is None:
-            return None, f"{folder} was loaded by an older version of the benchmark (the split only)"
-        needed = {(where, t) for p in placements or [] for t, where in pl.placement(p).items() if where != "lake"}
-        lacking = sorted(f"{s}.{t}" for s, t in needed if t not in tables.get(s, []))
-        if not placements or lacking:
-            return None, (f"{folder} holds only the tables of placements {meta.get('placements')} in the databases"
-                          + (f" ({', '.join(lacking)} missing)" if lacking else ""))
+    why = _layout_lacks(meta, folder, placements) if meta.get("layout") != LAYOUT else None
+    if why:
+        return None, why
     if meta["scale_factor"] != args.scale_factor:
         return None, f"the loaded data is SF {meta['scale_factor']:g}, not {args.scale_factor:g}"
     missing = [n for n in pl.TABLES if not pl.lake_location(folder / "lake", n).exists()
@@ -164,6 +159,19 @@ def loaded_meta(args, folder: Path, placements: list[str] | None = None) -> tupl
     if wrong:
         return None, f"the databases hold other data than {meta_path} describes ({wrong} rows, want {meta['rows']})"
     return meta, None
+
+
+def _layout_lacks(meta: dict, folder: Path, placements: list[str] | None) -> str | None:
+    """Why a load of some tables per source (``tables_by_source``) cannot serve ``placements``, or None."""
+    tables = meta.get("tables_by_source")
+    if tables is None:
+        return f"{folder} was loaded by an older version of the benchmark (the split only)"
+    needed = {(where, t) for p in placements or [] for t, where in pl.placement(p).items() if where != "lake"}
+    lacking = sorted(f"{s}.{t}" for s, t in needed if t not in tables.get(s, []))
+    if not placements or lacking:
+        return (f"{folder} holds only the tables of placements {meta.get('placements')} in the databases"
+                + (f" ({', '.join(lacking)} missing)" if lacking else ""))
+    return None
 
 
 def drop_all(args, folder: Path, say) -> None:
