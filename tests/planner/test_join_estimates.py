@@ -31,11 +31,12 @@ def test_a_foreign_key_join_is_estimated_at_its_referencing_side():
 
 
 def test_a_join_group_column_is_estimated_by_its_own_table():
-    """lineitem joined in place with orders (one lake fragment, 6M rows) to customer on ``l_orderkey =
-    c_custkey`` (1.5M and 150,000 values): 6M x 150,000 / 1.5M = 600,000 rows."""
+    """customer joined with nation in PostgreSQL (one fragment) to lineitem on ``l_orderkey = c_custkey``
+    (1.5M and 150,000 values): 6M x 150,000 / 1.5M = 600,000 rows."""
     _, plan = tpch_planner().plan(
         "SELECT l.l_price FROM lake.main.lineitem l JOIN pg.tpch.customer c ON c.c_custkey = l.l_orderkey "
-        "JOIN lake.main.orders o ON o.o_orderkey = l.l_orderkey")
+        "JOIN pg.tpch.nation n ON n.n_nationkey = c.c_nationkey")
+    assert [f.tables for f in plan.fragments][1] == ["pg.tpch.customer", "pg.tpch.nation"]
     assert _joins(plan) == [("Inner", 600_000)]
 
 
