@@ -30,8 +30,7 @@ BUILD_ROW_LIMIT = 200_000
 BUILD_SHARE_OF_PROBE = 0.1
 #: bytes a variable-width value (text, binary) is assumed to take in memory, to count a build's rows in memory
 VARIABLE_WIDTH_BYTES = 32
-#: a probe is chosen only when its estimated bytes are at least this many times the build's (the probe waits
-#: for the build: what it may save must outweigh that wait)
+#: a probe is chosen only when its table looks at least this many times larger than the build's
 SIZE_RATIO = 4.0
 #: the estimated fraction of rows one filter conjunct keeps
 CONJUNCT_SELECTIVITY = 0.25
@@ -53,7 +52,7 @@ class DynamicFilter:
 @dataclass(frozen=True)
 class _Candidate:
     """A direction of a fragment join, ranked: directed (sub-query) joins first, then by how restricted the
-    build is (``selectivity``, smaller first), then by the build's estimated size in bytes."""
+    build is (``selectivity``, smaller first), then by the build's estimated size."""
 
     directed: bool
     selectivity: float
@@ -66,13 +65,12 @@ class _Candidate:
 
 
 def choose(plan: FederatedPlan, catalog: Catalog) -> list[DynamicFilter]:
-    """Dynamic filters from the plan's fragment equi-joins and the sources' table statistics: sides are
-    compared by estimated bytes (``estimated_bytes``: rows times the width of the columns the fragment
-    returns). A probe may take several (each one that pays: its keys may not all fit an IN list). A build
-    must be restricted somehow (its own conditions, or being a probe itself: chains are allowed, cycles are
-    not)."""
+    """Dynamic filters from the plan's fragment equi-joins and the sources' table statistics (rows; bytes
+    when rows are unknown). A probe may take several (each one that pays: its keys may not all fit an IN
+    list). A build must be restricted somehow (its own conditions, or being a probe itself: chains are
+    allowed, cycles are not)."""
     fragments = {f.id: f for f in plan.fragments}
-    sizes = {fid: estimated_bytes(f, catalog) for fid, f in fragments.items()}
+    sizes = {fid: estimated_rows(f, catalog) for fid, f in fragments.items()}
     joins = [*plan.joins, *carried_joins(plan.joins)]
     covered = _covered(joins)
     uses = plan.references()
@@ -238,14 +236,6 @@ def estimated_rows(fragment: Fragment, catalog: Catalog) -> float | None:
         return None
     conjuncts = _conjunct_count(_where(fragment))
     return max(counts) * (CONJUNCT_SELECTIVITY ** max(conjuncts - (len(counts) - 1), 0))
-
-
-def estimated_bytes(fragment: Fragment, catalog: Catalog) -> float | None:
-    """Estimated bytes the fragment returns in Arrow memory: ``estimated_rows`` times the width of its output
-    columns (``VARIABLE_WIDTH_BYTES`` per text value), None when the rows are unknown. A wide build (customer's
-    names, addresses and comments) costs its wait in bytes, not rows, against a narrow probe of keys."""
-    rows = estimated_rows(fragment, catalog)
-    return None if rows is None else rows * _row_bytes(fragment.schema)
 
 
 def scan_column(fragment: Fragment, column: str) -> exp.Expression | None:

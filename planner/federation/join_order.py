@@ -65,10 +65,11 @@ def _reorder(select: exp.Select, fragments: dict[str, Fragment], catalog: Catalo
     written = list(relations)
     if order == written:
         return None
+    # the same nodes, moved: later passes know fragment references and conditions by identity
     nodes = [relations[alias].node for alias in order]
-    select.set("from_" if "from_" in select.args else "from", exp.From(this=nodes[0].copy()))
-    select.set("joins", [exp.Join(this=n.copy(), kind="CROSS") for n in nodes[1:]])
-    select.set("where", exp.Where(this=exp.and_(*[c.copy() for c in conditions], copy=False)) if conditions else None)
+    select.set("from_" if "from_" in select.args else "from", exp.From(this=nodes[0]))
+    select.set("joins", [exp.Join(this=n, kind="CROSS") for n in nodes[1:]])
+    select.set("where", exp.Where(this=exp.and_(*conditions, copy=False)) if conditions else None)
     return order
 
 

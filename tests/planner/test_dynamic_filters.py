@@ -13,16 +13,8 @@ from connectors import base
 from connectors.files import ParquetConnector
 from connectors.postgresql import PostgreSQLConnector
 from gateway.execution.runtime_filters import restrict
-from planner.dynamic_filters import (
-    VARIABLE_WIDTH_BYTES,
-    DynamicFilter,
-    carried_joins,
-    choose,
-    estimated_bytes,
-    estimated_rows,
-    keeps_nearly_every_row,
-)
-from tests.planner.catalog import PlanningConnector, planner, planning_catalog
+from planner.dynamic_filters import DynamicFilter, carried_joins, choose, estimated_rows, keeps_nearly_every_row
+from tests.planner.catalog import PlanningConnector, planner
 
 COLUMN = exp.column("k", table="o", quoted=True)
 
@@ -172,13 +164,3 @@ def test_filter_on_a_join_group_is_judged_by_the_statistics_of_its_columns_table
         "950 keys of about 1,000 distinct values")
     assert keeps_nearly_every_row(group, "o.id", keys, _StatisticsOnly(100_000)) is None
 
-
-def test_sides_are_compared_by_estimated_bytes():
-    """A fragment's size is its estimated rows times the width of the columns it returns: 2,500 customers
-    (a quarter of 10,000 by the one filter) with an 8-byte id and two texts of ~32 bytes."""
-    _, plan = planner().plan("SELECT c.name, c.region, o.qty FROM pg.public.customers AS c "
-                             "JOIN lake.main.items AS o ON o.order_id = c.id WHERE c.tier = 3")
-    customers = plan.fragments[0]
-    rows = estimated_rows(customers, planning_catalog())
-    assert [f.name for f in customers.schema] == ["id", "name", "region"]
-    assert estimated_bytes(customers, planning_catalog()) == rows * (8 + 2 * VARIABLE_WIDTH_BYTES)

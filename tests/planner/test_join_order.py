@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
-from tests.planner.catalog import planner
+from planner import Planner
+from planner.dynamic_filters import choose
+from planner.federation import residual
+from tests.planner.catalog import planner, planning_catalog
 
 THREE_WAY = ("SELECT i.qty, o.amount, p.name FROM lake.main.items AS i JOIN pg.public.orders AS o ON o.id = i.order_id "
              "JOIN my.shop.products AS p ON p.id = i.product_id")
@@ -42,3 +45,22 @@ def test_select_star_keeps_the_written_column_order():
     _, plan = planner().plan(THREE_WAY.replace("SELECT i.qty, o.amount, p.name", "SELECT *"))
     assert _from_order(plan.residual_sql) == ["p", "i", "o"]
     assert plan.schema.names[:5] == ["order_id", "product_id", "store_id", "price", "qty"]
+
+
+def test_a_shared_fragment_keeps_its_references_and_dynamic_filters(monkeypatch):
+    """TPC-H Q2's shape: orders read by the outer query and by a correlated sub-query (one fragment read
+    twice). The reordered plan has the joins and dynamic filters of the written order: reordering moves the
+    FROM nodes themselves, since later passes know fragment references and conditions by identity (with copies,
+    TPC-H Q2 on a random placement lost both dynamic filters on its shared partsupp fragment)."""
+    sql = ("SELECT p.name FROM lake.main.events AS e, pg.public.orders AS o, my.shop.products AS p "
+           "WHERE p.id = o.id AND e.customer_id = o.customer_id AND p.category = 'x' AND e.kind = 'k' "
+           "AND o.amount = (SELECT MIN(o.amount) FROM pg.public.orders AS o WHERE o.id = p.id)")
+    catalog = planning_catalog()
+    _, ordered = Planner(catalog, "postgres").plan(sql)
+    monkeypatch.setattr(residual, "order_joins", lambda *args: [])
+    _, written = Planner(catalog, "postgres").plan(sql)
+    assert _from_order(ordered.residual_sql) != _from_order(written.residual_sql)
+    assert max(ordered.references().values()) == 2
+    assert sorted(ordered.joins, key=repr) == sorted(written.joins, key=repr)
+    assert sorted(choose(ordered, catalog), key=repr) == sorted(choose(written, catalog), key=repr)
+    assert choose(ordered, catalog)
