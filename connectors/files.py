@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from connectors.arrow import datafusion as df_boundary
 from connectors.arrow.datafusion import StreamCancelled
+from connectors.arrow.dialect import DATAFUSION_DIALECT
 from connectors.arrow.streams import conformed_reader
 from connectors.base import (
     PORTABLE_EXPRESSIONS,
@@ -64,7 +65,7 @@ class FileConnector(Connector):
     ``follow_symlinks`` (default false).
     """
 
-    dialect = "postgres"  # DataFusion's SQL; see planner.dialects
+    dialect = DATAFUSION_DIALECT  # DataFusion's SQL (connectors.arrow.dialect)
     capabilities = Capabilities(
         full_query=True, expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS | {exp.Avg, exp.Div},
         ordered_text=True, exact_float_sum=True, float_literals=True, local_compute=True,

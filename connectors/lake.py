@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from connectors.arrow import datafusion as df_boundary
 from connectors.arrow.datafusion import StreamCancelled
+from connectors.arrow.dialect import DATAFUSION_DIALECT
 from connectors.arrow.streams import conformed_reader
 from connectors.base import Connector, Fragment
 from connectors.errors import InvalidRequestError, SourceQueryError, SourceUnavailableError, UnknownObjectError
@@ -43,7 +44,7 @@ class LakeConnector(Connector):
     """A source of table-format tables whose fragments run in DataFusion (as for Parquet folders, so whole
     queries are pushed down): ``scan`` runs a fragment in a session of its own, ``cancel`` stops it."""
 
-    dialect = "postgres"  # DataFusion's SQL; see planner.dialects
+    dialect = DATAFUSION_DIALECT  # DataFusion's SQL (connectors.arrow.dialect)
     capabilities = FileConnector.capabilities
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:

@@ -1,40 +1,14 @@
-"""The sqlglot dialect of the residual plan: DataFusion's SQL, close to PostgreSQL's.
-
-Dialect differences are class data, as in sqlglot's own dialects.
+"""The sqlglot dialect of the residual plan: DataFusion's SQL (``connectors.arrow.dialect``, where file sources
+use it too), and the planner's SQL type of an Arrow type.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
-from sqlglot import exp
-from sqlglot.dialects.postgres import Postgres
 
+from connectors.arrow.dialect import DATAFUSION_DIALECT, NAMING_DIALECT, DataFusion  # noqa: F401  (registers them)
 
-class DataFusion(Postgres):
-    """Generates SQL that DataFusion's parser accepts (registered in sqlglot as ``"datafusion"``)."""
-
-    class Generator(Postgres.Generator):
-        TYPE_MAPPING = {
-            **Postgres.Generator.TYPE_MAPPING,
-            exp.DataType.Type.TINYINT: "TINYINT",
-            exp.DataType.Type.DOUBLE: "DOUBLE",
-            exp.DataType.Type.FLOAT: "FLOAT",
-            exp.DataType.Type.TIMESTAMPTZ: "TIMESTAMP WITH TIME ZONE",
-        }
-
-        TRANSFORMS = {
-            **Postgres.Generator.TRANSFORMS,
-            # lower-case units, as people write them: DataFusion names an unaliased output after the literal
-            exp.TimestampTrunc: lambda self, e: self.func(
-                "DATE_TRUNC", exp.Literal.string(e.args["unit"].name.lower() if e.args.get("unit") else "day"), e.this),
-            # DataFusion's parser binds IS [NOT] DISTINCT FROM looser than AND: `a IS NOT DISTINCT FROM b AND c`
-            # reads as `a IS NOT DISTINCT FROM (b AND c)` ("Cannot infer common argument type ... Utf8 AND Boolean")
-            exp.NullSafeEQ: lambda self, e: f"({self.binary(e, 'IS NOT DISTINCT FROM')})",
-            exp.NullSafeNEQ: lambda self, e: f"({self.binary(e, 'IS DISTINCT FROM')})",
-        }
-
-
-RESIDUAL_DIALECT = "datafusion"
+RESIDUAL_DIALECT = DATAFUSION_DIALECT
 
 
 def sqlglot_type(arrow_type: pa.DataType) -> str:

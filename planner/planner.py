@@ -28,7 +28,7 @@ import planner.dialects  # noqa: F401  (registers the "datafusion" sqlglot diale
 from catalog import Catalog, TableRef
 from connectors.errors import GatewayError, InvalidRequestError, UnknownObjectError
 from planner.derived_filters import push_into_derived_tables
-from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
+from planner.dialects import NAMING_DIALECT, sqlglot_type
 from planner.federation import federate, residual_schema
 from planner.limits import InputLimits
 from planner.metadata_statements import expand_metadata, rewrite_statement
@@ -306,7 +306,8 @@ def _output_names(ast: exp.Expression, schemas: dict[TableRef, pa.Schema],
     if params:
         probe = substitute_parameters(probe, params)
     try:
-        schema, _ = residual_schema(probe.sql(dialect=RESIDUAL_DIALECT), {n: schemas[r] for r, n in names.items()})
+        # as written, unguarded: DataFusion names unaliased outputs after their text; nothing runs here
+        schema, _ = residual_schema(probe.sql(dialect=NAMING_DIALECT), {n: schemas[r] for r, n in names.items()})
     except GatewayError:
         return None
     return schema.names

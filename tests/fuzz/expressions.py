@@ -3,7 +3,7 @@
 Kinds: int, dec, float, text, date, ts, tstz, bool. A scope is a list of ``Rel`` (the relations a query block
 reads), whose columns have kinds. Case, collation, NULL and typing traps are favoured: mixed-case and
 non-ASCII text, LIKE/ILIKE and regular expressions, integer division, casts of decimals to integers, byte vs
-character lengths, NULL in NOT IN lists.
+character lengths, NULL in NOT IN lists, two set tests of one expression under AND or OR (``set_pair``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ LITERALS = {
     "bool": ["TRUE", "FALSE"],
 }
 NUMERIC = ("int", "dec", "float")
+#: share of IN lists that ``set_pair`` joins with a second set test on the same expression
+SET_PAIR_CHANCE = 0.3
 SQL_TYPES = {"int": "INTEGER", "dec": "DECIMAL(12, 2)", "float": "DOUBLE PRECISION", "text": "TEXT", "date": "DATE",
              "ts": "TIMESTAMP", "tstz": "TIMESTAMP WITH TIME ZONE", "bool": "BOOLEAN"}
 
@@ -50,6 +52,7 @@ class ExpressionGenerator:
 
     rng: random.Random
     tags: set[str]
+    sets_rng: random.Random | None = None  # draws of ``set_pair`` only
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -177,13 +180,48 @@ class ExpressionGenerator:
             values = ", ".join(self.literal(kind) for _ in range(self.rng.randint(1, 4)))
             if self.chance(0.15):
                 values += ", NULL"
-            return f"{e} {self.pick(['IN', 'NOT IN'])} ({values})"
+            return self.set_pair(f"{e} {self.pick(['IN', 'NOT IN'])} ({values})", e, kind, scope)
         if r < 62 and kind != "bool":
             return f"{e} {self.pick(['BETWEEN', 'NOT BETWEEN'])} {self.literal(kind)} AND {self.literal(kind)}"
         if r < 66:
             return f"{e} IS {self.pick(['', 'NOT '])}DISTINCT FROM {self.expr(kind, scope, depth + 1)}"
         other = self.expr(kind, scope, depth + 1) if self.chance(0.3) else self.literal(kind)
         return f"{e} {self.pick(['=', '<>', '<', '<=', '>', '>='])} {other}"
+
+    def set_pair(self, first: str, e: str, kind: str, scope: list[Rel]) -> str:
+        """Sometimes (``SET_PAIR_CHANCE``) ``first``, an IN list on ``e``, with a second set test on the same
+        ``e`` under AND or OR, perhaps under NOT: the shapes DataFusion 55 combines ignoring NULLs
+        (apache/datafusion#24246), with lists holding NULL or a column. Drawn from ``sets_rng``, a generator of
+        its own: the other draws, so the queries of a seed, stay what they were (None: never)."""
+        if self.sets_rng is None or self.sets_rng.random() >= SET_PAIR_CHANCE:
+            return first
+        main, self.rng = self.rng, self.sets_rng
+        try:
+            pair = f"({first} {self.pick(['AND', 'OR'])} {self.set_test(e, kind, scope)})"
+            pair = f"NOT {pair}" if self.chance(0.25) else pair
+        finally:
+            self.rng = main
+        return self.tagged("in_sets", pair)
+
+    def set_test(self, e: str, kind: str, scope: list[Rel]) -> str:
+        """A test of ``e`` against a set: [NOT] IN a list (of literals, NULL alone or among them, or with a column
+        of the kind), = or <> a literal, or an OR of two =."""
+        r = self.rng.random()
+        if r < 0.6:
+            items = [self.literal(kind) for _ in range(self.rng.randint(1, 3))]
+            extra = self.rng.random()
+            column = self.column(kind, scope)
+            if extra < 0.15:
+                items = ["NULL"]
+            elif extra < 0.4:
+                items.append("NULL")
+            elif extra < 0.55 and column is not None:
+                items.append(column)
+            form = self.pick(["{e} IN ({items})", "NOT {e} IN ({items})", "{e} NOT IN ({items})"])
+            return form.format(e=e, items=", ".join(items))
+        if r < 0.85:
+            return f"{e} {self.pick(['=', '<>'])} {self.literal(kind)}"
+        return f"({e} = {self.literal(kind)} OR {e} = {self.literal(kind)})"
 
     def aggregate(self, kind: str, scope: list[Rel]) -> str:
         """An aggregate call returning ``kind`` (count for int, min/max for any kind, sum/avg for numbers)."""
