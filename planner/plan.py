@@ -53,6 +53,30 @@ class LocalFilter:
     condition: exp.Expression
 
 
+@dataclass(frozen=True)
+class TopNFallback:
+    """A top-N pushed below an inner join (``planner.federation.top_n``) and the plan to run instead when the
+    join dropped one of its rows: ``fragment`` fetched ``fetched`` rows (LIMIT + OFFSET) of its table, and the
+    result must then have ``rows`` rows (the LIMIT); fewer means a row found no partner (or was filtered) and
+    rows further down may belong in the answer, so execution discards the result and runs ``plan`` (the same
+    query planned without this pushdown). The result is held (at most ``rows`` rows) until checked."""
+
+    fragment: str
+    fetched: int
+    rows: int
+    plan: FederatedPlan
+
+    def needed(self, result_rows: int, fragment_rows: int | None) -> bool:
+        """Whether the result (``result_rows``) may be wrong: it is short while the fragment returned all
+        ``fetched`` rows or an unknown number (``fragment_rows`` None: read in place).
+
+            >>> f = TopNFallback("__fragment_0", 25, 20, None)
+            >>> f.needed(20, 25), f.needed(18, 25), f.needed(18, 23), f.needed(18, None)
+            (False, True, False, True)
+        """
+        return result_rows < self.rows and (fragment_rows is None or fragment_rows >= self.fetched)
+
+
 @dataclass
 class FederatedPlan:
     """Fragments + residual SQL over them.
@@ -75,6 +99,8 @@ class FederatedPlan:
         fallback: why the federation passes were not used (a pass failed on this query shape), or None.
             A fallback plan reads each table through its own fragment (columns only) and runs the query in
             DataFusion: slower, never wrong.
+        top_n_fallback: a top-N pushed below an inner join and the plan run instead when its result comes out
+            short (``TopNFallback``), or None.
     """
 
     sql: str
@@ -88,6 +114,7 @@ class FederatedPlan:
     local_filters: dict[str, LocalFilter] = field(default_factory=dict)
     fallback: str | None = None
     join_estimates: list = field(default_factory=list)
+    top_n_fallback: TopNFallback | None = None
 
     def with_output_names(self, names: Sequence[str]) -> FederatedPlan:
         """The plan whose result columns are named ``names`` (same count, same order). Internal names
@@ -96,10 +123,14 @@ class FederatedPlan:
         if list(names) == self.schema.names or len(names) != len(self.schema):
             return self
         schema = pa.schema([f.with_name(n) for f, n in zip(self.schema, names, strict=True)])
+        fallback = self.top_n_fallback
+        if fallback is not None:  # its result replaces this one's: the same names
+            fallback = dataclasses.replace(fallback, plan=fallback.plan.with_output_names(names))
         if self.residual_sql is None:
             fragment = dataclasses.replace(self.fragments[0], schema=schema)
-            return dataclasses.replace(self, fragments=[fragment, *self.fragments[1:]], schema=schema)
-        return dataclasses.replace(self, schema=schema)
+            return dataclasses.replace(self, fragments=[fragment, *self.fragments[1:]], schema=schema,
+                                       top_n_fallback=fallback)
+        return dataclasses.replace(self, schema=schema, top_n_fallback=fallback)
 
     @property
     def pushed_whole(self) -> bool:
@@ -121,7 +152,8 @@ class FederatedPlan:
 
     def explain(self, fragment_stats: dict[str, dict] | None = None,
                 partitions: dict[str, list[str]] | None = None, in_place: set[str] | frozenset = frozenset(),
-                engines: dict[str, str] | None = None, joins: Sequence[dict] | None = None) -> str:
+                engines: dict[str, str] | None = None, joins: Sequence[dict] | None = None,
+                fallback_run: str | None = None) -> str:
         """A text plan: each fragment with its pushed SQL, the residual plan, and what was not pushed.
 
         ``fragment_stats`` (from a run: ``{fragment_id: {"rows": n, "bytes": n}}``) adds what each
@@ -130,7 +162,8 @@ class FederatedPlan:
         residual plan scans itself (files) instead of fetching them; ``engines`` (``{fragment_id: "ray, 4 tasks:
         ctid page ranges of tpch.orders"}``) where each fragment was read and why (``[execution] engine``);
         ``joins`` (from a run: ``[{"operator", "type", "on", "rows", "build_rows", "estimated_rows"}]``, outermost
-        first) the joins the residual plan ran, with their actual rows and the planner's estimate.
+        first) the joins the residual plan ran, with their actual rows and the planner's estimate;
+        ``fallback_run`` (from a run of a plan with a ``top_n_fallback``) whether its fallback plan ran and why.
         """
         lines = ["Federated plan"]
         if self.fallback:
@@ -145,6 +178,8 @@ class FederatedPlan:
             for plan_line in self.residual_plan.splitlines():
                 lines.append(f"      {plan_line}")
             lines.extend(_join_lines(joins or ()))
+        if self.top_n_fallback is not None:
+            lines.extend(_top_n_fallback_lines(self.top_n_fallback, fallback_run))
         if self.not_pushed:
             lines.append("  Not pushed down:")
             for item in self.not_pushed:
@@ -179,6 +214,16 @@ def _fragment_lines(f: Fragment, fragment_stats: dict[str, dict] | None, partiti
                      + (f" (estimate off by {off:.1f}x)" if off is not None and off >= 2 else ""))
         if s.get("dynamic_filter"):
             lines.append(f"    dynamic filter: {s['dynamic_filter']}")
+    return lines
+
+
+def _top_n_fallback_lines(fallback: TopNFallback, run: str | None) -> list[str]:
+    """EXPLAIN's note on a top-N pushed below an inner join (``FederatedPlan.explain``)."""
+    lines = [f"  top-N below an inner join: {fallback.fragment} reads the first {fallback.fetched:,} rows of its "
+             f"table; if it returns all of them and the result has fewer than {fallback.rows:,} rows, the result "
+             "is discarded and the fallback plan runs (the query without this pushdown)"]
+    if run is not None:
+        lines.append(f"    fallback: {run}")
     return lines
 
 
@@ -239,5 +284,8 @@ def bind(plan: FederatedPlan, params: Sequence[object] | None) -> FederatedPlan:
         fid: LocalFilter(local.alias, substitute_parameters(local.condition, params))
         for fid, local in plan.local_filters.items()
     }
+    fallback = plan.top_n_fallback
+    if fallback is not None:
+        fallback = dataclasses.replace(fallback, plan=bind(fallback.plan, params))
     return dataclasses.replace(plan, fragments=fragments, residual_sql=residual, not_pushed=not_pushed,
-                               local_filters=local_filters)
+                               local_filters=local_filters, top_n_fallback=fallback)

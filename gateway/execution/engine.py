@@ -52,8 +52,19 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class FallbackRun:
+    """How a plan with a ``TopNFallback`` ran: ``note`` says whether its fallback plan ran and why; when it ran,
+    ``fragments`` and ``joins`` are the fallback plan's (EXPLAIN ANALYZE shows them under it)."""
+
+    note: str
+    fragments: list[FragmentStats] = field(default_factory=list)
+    joins: list[dict] = field(default_factory=list)
+
+
+@dataclass
 class QueryResult:
-    """A running query: its result ``schema``, a ``reader`` that streams the rows, and live ``stats``."""
+    """A running query: its result ``schema``, a ``reader`` that streams the rows, and live ``stats``;
+    ``fallback``: for a plan with a top-N below an inner join, whether its fallback plan ran."""
 
     schema: pa.Schema
     reader: pa.RecordBatchReader
@@ -61,6 +72,7 @@ class QueryResult:
     plan: FederatedPlan
     feeds: list[Feed] = field(default_factory=list)
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    fallback: FallbackRun | None = None
 
     def cancel(self) -> None:
         """Stop the query: source statements are cancelled (their backends stop), the reader raises
@@ -194,7 +206,7 @@ class QueryEngine:
         result = self._run(sql, plan, None, max_staleness_s=max_staleness_s)
         for _ in result.reader:
             pass
-        return explain_analyzed(plan, result.stats, self.catalog, self.distributor.enabled)
+        return explain_analyzed(plan, result.stats, self.catalog, self.distributor.enabled, result.fallback)
 
     # -- the partition cache -----------------------------------------------------------------------------
 
@@ -291,6 +303,7 @@ class QueryEngine:
             raise error from exc
         deadline.feeds = feeds
         stats.fragments = [feed.stats for feed in feeds]
+        fallback = None
         try:
             # Wait until every source has answered, so a failing source is reported before streaming.
             wait_until_answered(feeds, cancel, deadline.error)
@@ -300,6 +313,9 @@ class QueryEngine:
                 # a hash join stage's residual reads its output in place of its two fragments
                 stream = run_residual(self.distributor.residual(plan, feeds), feeds, self.settings.limits, cancel,
                                       memory, stats.joins)
+                if plan.top_n_fallback is not None:
+                    stream, memory, fallback = self._checked(plan, stream, feeds, cancel, deadline, max_staleness_s,
+                                                             memory)
         except BaseException as exc:
             cancelled = cancel.is_set()
             cancel.set()
@@ -311,7 +327,46 @@ class QueryEngine:
             raise error from exc
         results = self._results(stream, stats, feeds, cancel, deadline, t0, memory)
         return QueryResult(plan.schema, pa.RecordBatchReader.from_batches(plan.schema, results), stats, plan,
-                           feeds, cancel)
+                           feeds, cancel, fallback)
+
+    def _checked(self, plan: FederatedPlan, stream: Iterator[pa.RecordBatch], feeds: list[Feed],
+                 cancel: threading.Event, deadline: Deadline, max_staleness_s: float | None,
+                 memory: MemoryAccount | None) -> tuple[Iterator[pa.RecordBatch], MemoryAccount | None, FallbackRun]:
+        """The result of a plan with a top-N below an inner join (``planner.plan.TopNFallback``): held whole (at
+        most LIMIT rows) so that no row reaches the client before it is checked; when it came out short while
+        the pushed fragment returned all its rows, it is discarded and the fallback plan runs instead (``feeds``
+        then become its feeds, in place, and the first plan's memory is given back). Returns (the stream to
+        send, the memory account the query holds now, what was done)."""
+        check = plan.top_n_fallback
+        held = list(stream)
+        rows = sum(batch.num_rows for batch in held)
+        pushed = next((f for f in feeds if getattr(f, "fragment", None) is not None
+                       and f.fragment.id == check.fragment), None)
+        fetched = pushed.stats.rows if pushed is not None and not pushed.stats.read_in_place else None
+        if not check.needed(rows, fetched):
+            return iter(held), memory, FallbackRun(f"not run: the result has all {rows:,} rows")
+        held.clear()
+        returned = "an unknown number of" if fetched is None else f"{fetched:,}"
+        run = FallbackRun(f"ran: the result had {rows:,} of {check.rows:,} rows while {check.fragment} returned "
+                          f"{returned} rows (the join dropped some); the fallback plan's result was sent")
+        for feed in feeds:
+            feed.cleanup()
+        if memory is not None:  # the first plan's fragments and pool: the fallback plan reserves its own
+            memory.close()
+            memory = self.memory.account()
+        fallback = check.plan
+        try:
+            feeds[:] = self._start(fallback, cancel, max_staleness_s, memory)
+            run.fragments = [feed.stats for feed in feeds]
+            wait_until_answered(feeds, cancel, deadline.error)
+            if fallback.pushed_whole:
+                return feeds[0].batches(), memory, run
+            return run_residual(self.distributor.residual(fallback, feeds), feeds, self.settings.limits, cancel,
+                                memory, run.joins), memory, run
+        except BaseException:
+            if memory is not None:
+                memory.close()  # the caller finishes the query with the account it gave (closed above)
+            raise
 
     def _results(self, stream: Iterator[pa.RecordBatch], stats: QueryStats, feeds: list[Feed],
                  cancel: threading.Event, deadline: Deadline, t0: float,

@@ -14,7 +14,7 @@ from catalog import Catalog
 from connectors.base import Fragment
 from gateway.cache.scanner import CachedScanner
 from gateway.distributed import Distribution
-from gateway.metrics import QueryStats
+from gateway.metrics import FragmentStats, QueryStats
 from planner import FederatedPlan
 
 #: the one column an EXPLAIN statement returns: one row per line of the plan
@@ -39,15 +39,28 @@ def explain_planned(plan: FederatedPlan, catalog: Catalog, scanner: CachedScanne
                         in_place=in_place - distribution.ray_ids, engines=distribution.describe() or None)
 
 
-def explain_analyzed(plan: FederatedPlan, stats: QueryStats, catalog: Catalog, distributed: bool) -> str:
+def explain_analyzed(plan: FederatedPlan, stats: QueryStats, catalog: Catalog, distributed: bool,
+                     fallback=None) -> str:
     """EXPLAIN ANALYZE: ``plan`` with each fragment's rows and bytes from a finished run's ``stats``, its
-    partitions' cache use, the source's notes and (``distributed``: a Ray engine is configured) where it ran."""
-    rows = {f.id: {"rows": f.rows, "bytes": f.bytes, "dynamic_filter": f.dynamic_filter} for f in stats.fragments}
-    in_place = {f.id for f in stats.fragments if f.read_in_place}
+    partitions' cache use, the source's notes and (``distributed``: a Ray engine is configured) where it ran.
+    ``fallback`` (``engine.FallbackRun``, for a plan with a top-N below an inner join): whether its fallback
+    plan ran; when it did, that plan follows with its own fragments' rows and joins."""
+    text = _analyzed(plan, stats.fragments, stats.joins, catalog, distributed, fallback.note if fallback else None)
+    if fallback is None or not fallback.fragments or plan.top_n_fallback is None:
+        return text
+    ran = _analyzed(plan.top_n_fallback.plan, fallback.fragments, fallback.joins, catalog, distributed, None)
+    return text + "\n  Fallback plan (run):\n" + "\n".join(f"  {line}" for line in ran.splitlines()[1:])
+
+
+def _analyzed(plan: FederatedPlan, stats: list[FragmentStats], joins: list[dict], catalog: Catalog,
+              distributed: bool, fallback_note: str | None) -> str:
+    """``explain_analyzed`` of one plan from its fragments' stats and its joins' actual rows."""
+    rows = {f.id: {"rows": f.rows, "bytes": f.bytes, "dynamic_filter": f.dynamic_filter} for f in stats}
+    in_place = {f.id for f in stats if f.read_in_place}
     marks = {
         f.id: [f"{u.partition}: {u.status}" + (f" ({u.age_s:.1f}s old)" if u.age_s is not None else "")
                for u in f.partitions]
-        for f in stats.fragments if f.partitions
+        for f in stats if f.partitions
     }
     for f in plan.fragments:  # what lake sources read: version or snapshot, files kept (Connector.describe)
         notes = source_notes(catalog, f)
@@ -55,5 +68,6 @@ def explain_analyzed(plan: FederatedPlan, stats: QueryStats, catalog: Catalog, d
             marks[f.id] = marks.get(f.id, []) + notes
     engines = {f.id: f"{f.engine}, {f.tasks} tasks on {f.nodes} node(s), {f.retries} retried, "
                      + (f.join_stage or f"{f.shuffled_bytes:,} bytes moved to the coordinator")
-               for f in stats.fragments if f.engine} if distributed else {}
-    return plan.explain(rows, partitions=marks, in_place=in_place, engines=engines or None, joins=stats.joins)
+               for f in stats if f.engine} if distributed else {}
+    return plan.explain(rows, partitions=marks, in_place=in_place, engines=engines or None, joins=joins,
+                        fallback_run=fallback_note)

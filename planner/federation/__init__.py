@@ -12,7 +12,9 @@ residual and EXPLAIN says why.
 4. ``join_groups``: tables of one source joined by pushable conjuncts (inner joins) -> one fragment.
 5. ``partial_aggregates``: one table's aggregates computed partially in its source below a join.
 6. ``columns``: each fragment returns only the columns the residual still uses.
-7. ``top_n``: LIMIT and ORDER BY + LIMIT on a single-table scope whose filters were all pushed.
+7. ``top_n``: LIMIT and ORDER BY + LIMIT on a single-table scope whose filters were all pushed, or on the FROM
+   table of joins matching each of its rows with at most one row (a primary key); below an inner join the
+   plan carries a fallback plan without it, run when the result comes out short.
 8. ``fragments`` builds them, ``sharing`` merges fragments that read the same rows; ``residual`` plans the
    rest in DataFusion.
 """
@@ -38,7 +40,7 @@ from planner.federation.residual import residual_plan, residual_schema
 from planner.federation.sharing import share_fragments
 from planner.federation.state import FederationState
 from planner.federation.subqueries import push_subqueries
-from planner.federation.top_n import push_limits
+from planner.federation.top_n import push_limits, with_top_n_fallback
 from planner.federation.whole_query import push_whole_query
 from planner.plan import FederatedPlan
 
@@ -77,7 +79,13 @@ def federate(catalog: Catalog, dialect: str, sql: str, ast: exp.Expression,
     then the SQL itself is what DataFusion refuses.
     """
     try:
-        return run_passes(FederationState.of(catalog, dialect, sql, ast.copy(), schemas, params), PASSES)
+        state = FederationState.of(catalog, dialect, sql, ast.copy(), schemas, params)
+        plan = run_passes(state, PASSES)
+        if state.top_n_check is not None:  # a top-N below an inner join: the plan to run if its result is short
+            without = FederationState.of(catalog, dialect, sql, ast.copy(), schemas, params)
+            without.top_n_below_inner_joins = False
+            plan = with_top_n_fallback(plan, state, run_passes(without, PASSES))
+        return plan
     except GatewayError as exc:
         if not isinstance(exc, InvalidRequestError):
             raise  # a source that cannot be introspected fails the fallback too

@@ -75,7 +75,7 @@ def table_fragment(state: FederationState, base: BaseTable) -> Fragment:
         pushed.append("order by " + ", ".join(o.sql(state.dialect) for o in base.order))
     if base.limit is not None:
         select = select.limit(base.limit)
-        pushed.append(f"limit {base.limit}")
+        pushed.append(f"limit {base.limit}" + (f" ({base.top_n_note})" if base.top_n_note else ""))
     return _add(state, Fragment(
         id=state.next_id(), source=base.ref.source, sql=state.source_sql(select, connector),
         schema=pa.schema(fields), tables=[str(base.ref)], pushed=pushed, ast=select, dialect=connector.dialect,

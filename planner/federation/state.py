@@ -34,6 +34,7 @@ class BaseTable:
     partials: list[tuple[str, exp.Expression]] | None = None  # (output name, partial aggregate) when grouped
     local: list[exp.Expression] = field(default_factory=list)  # its conjuncts that stay in DataFusion
     fragment_id: str | None = None  # the fragment that reads it (set when fragments are built)
+    top_n_note: str | None = None  # why its LIMIT holds below a join (EXPLAIN's "pushed:" line), if it does
 
 
 @dataclass(eq=False)
@@ -65,6 +66,11 @@ class FederationState:
     moved: set[int] = field(default_factory=set)
     whole: Fragment | None = None
     column_type: ColumnType = field(default=lambda column: None)
+    # top-N below inner joins (pass ``top_n``): allowed (False when planning the fallback plan), and the one
+    # table it was pushed into with (LIMIT + OFFSET, LIMIT): the result is checked at run time
+    top_n_below_inner_joins: bool = True
+    top_n_check: tuple[BaseTable, int, int] | None = None
+    _primary_keys: dict[TableRef, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, catalog: Catalog, dialect: str, sql: str, ast: exp.Expression,
@@ -88,6 +94,16 @@ class FederationState:
             return self.catalog.statistics(ref)
         except Exception:  # statistics only steer costs; a source that fails them plans without
             return None
+
+    def primary_key(self, ref: TableRef) -> list[str]:
+        """The primary-key columns of ``ref`` as its source declares them, in key order; [] when it has none or
+        the source cannot tell (asked once per state)."""
+        if ref not in self._primary_keys:
+            try:
+                self._primary_keys[ref] = list(self.connector(ref.source).primary_key(ref.schema, ref.table))
+            except Exception:  # a hint for the planner: a source that cannot tell has no known key
+                self._primary_keys[ref] = []
+        return self._primary_keys[ref]
 
     def source_sql(self, ast: exp.Expression, connector: Connector) -> str:
         """``ast`` (a fragment's query) in ``connector``'s dialect, its text ordering made byte order where the

@@ -4,7 +4,8 @@
 Queries are written as PostgreSQL text over logical tables (``t1 AS a1``) and parsed by sqlglot; every table
 reference has its own alias, and a query's placement maps each alias to a source. ``render`` gives the same
 query for the gateway (placed names, PostgreSQL dialect) or for the local DataFusion reference
-(``<table>_<source>`` names, the ``datafusion`` dialect). Each query records the shapes it covers.
+(``<table>_<source>`` names, the ``datafusion`` dialect; ``wrap_set_tests`` keeps DataFusion 55 from combining
+IN lists ignoring NULLs). Each query records the shapes it covers.
 
 Generated queries stay deterministic: LIMIT appears in a sub-query only under an ORDER BY of all its outputs,
 order-sensitive window functions (row_number, lag, lead, first_value, ntile, ROWS frames) order by unique keys,
@@ -21,9 +22,10 @@ import sqlglot
 from sqlglot import exp
 
 import planner.dialects  # noqa: F401  (registers the "datafusion" sqlglot dialect)
-from planner.dialects import RESIDUAL_DIALECT
+from planner.dialects import NAMING_DIALECT, RESIDUAL_DIALECT
 from tests.fuzz.data import COLUMNS, SOURCES
 from tests.fuzz.expressions import NUMERIC, ExpressionGenerator, Rel
+from tests.fuzz.reference_sets import wrap_set_tests
 
 KIND = {"int": "int", "small": "int", "dec": "dec", "float": "float", "text": "text", "date": "date", "ts": "ts",
         "tstz": "tstz", "bool": "bool"}
@@ -31,6 +33,8 @@ TABLE_COLUMNS = {t: {c: KIND[k] for c, k in cols.items()} for t, cols in COLUMNS
 JOIN_KEYS = [("t1", "k2", "t2", "id"), ("t1", "k3", "t3", "id"), ("t1", "dk", "dim", "id"), ("t2", "k1", "t1", "id"),
              ("t3", "k2", "t2", "id"), ("t1", "g", "t2", "g"), ("t1", "g", "dim", "g"), ("t2", "g", "dim", "g"),
              ("t1", "s", "t2", "s"), ("t1", "s", "t3", "s"), ("t2", "s", "t3", "s"), ("t1", "dt", "t2", "dt")]
+#: foreign key -> primary key: (table, its column, the table whose ``id`` it names) for top-N below joins
+FOREIGN_KEYS = [("t1", "k2", "t2"), ("t1", "k3", "t3"), ("t1", "dk", "dim"), ("t2", "k1", "t1"), ("t3", "k2", "t2")]
 COLUMN_REF = re.compile(r"\ba\d+\.\w+")
 VALUES = "(VALUES (1, 'abc'), (2, 'ABC'), (3, 'Åsa'), (NULL, 'x'), (5, NULL))"
 
@@ -58,9 +62,12 @@ class FuzzQuery:
         return render(self.ast, self.placement, {s: s for s in SOURCES})
 
 
-def render(ast: exp.Expression, placement: dict[str, str], names: dict[str, str] | None) -> str:
+def render(ast: exp.Expression, placement: dict[str, str], names: dict[str, str] | None,
+           as_written: bool = False) -> str:
     """The query with its tables placed: with ``names`` (source -> ``catalog.schema``) for the gateway in
-    PostgreSQL dialect; without, for the reference (``<table>_<source>``, DataFusion dialect)."""
+    PostgreSQL dialect; without, for the reference (``<table>_<source>``, DataFusion dialect, set tests wrapped
+    by ``wrap_set_tests``). ``as_written``: the reference's text without any wrapping, to plan only (DataFusion
+    names unaliased outputs after their text, as the gateway does)."""
     tree = ast.copy()
     for table in list(tree.find_all(exp.Table)):
         if table.name not in COLUMNS or table.args.get("db"):
@@ -73,7 +80,9 @@ def render(ast: exp.Expression, placement: dict[str, str], names: dict[str, str]
             table.set("db", exp.to_identifier(parts[-1]))
             if len(parts) > 1:
                 table.set("catalog", exp.to_identifier(parts[0]))
-    return tree.sql(dialect="postgres" if names is not None else RESIDUAL_DIALECT)
+    if names is not None:
+        return tree.sql(dialect="postgres")
+    return tree.sql(dialect=NAMING_DIALECT) if as_written else wrap_set_tests(tree).sql(dialect=RESIDUAL_DIALECT)
 
 
 def parse_placed(sql: str) -> FuzzQuery:
@@ -101,6 +110,7 @@ class QueryGenerator(ExpressionGenerator):
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        self.sets_rng = random.Random(f"sets {seed}")
         self.count = 0
         self.tags: set[str] = set()
 
@@ -430,6 +440,8 @@ class QueryGenerator(ExpressionGenerator):
         self.tags = set()
         self.aliases = self.pool_uses = 0
         r = self.rng.randrange(100)
+        if r >= 93:
+            return self._top_n_join_query()
         with_sql, pool = "", []
         if r < 20:
             ctes = []
@@ -458,6 +470,65 @@ class QueryGenerator(ExpressionGenerator):
             self.tags.add("limit_unordered")
         ast = sqlglot.parse_one(sql, read="postgres")
         placement = self.place(ast)
+        return FuzzQuery(ast, placement, frozenset(self.tags | self.source_tags(placement)), self.count)
+
+    def top_n_join(self) -> str:
+        """Top-N below foreign-key -> primary-key joins (``planner.federation.top_n``): a table LEFT or inner
+        joined on the ``id`` of one or two others (a filter in the ON or WHERE sometimes), its own columns as
+        outputs and as ORDER BY keys (DESC, NULLS FIRST/LAST), its ``id`` last: the order is total and the
+        fuzzer compares rows in order. In a third of the queries the same block, with the joined tables' columns
+        among its outputs, is a derived table under an ORDER BY of all outputs (top-N in a sub-query)."""
+        table, column, target = self.pick(FOREIGN_KEYS)
+        first = Rel(self.alias(), TABLE_COLUMNS[table], table, "id")
+        joins = [(column, target)]
+        more = [(c, t) for (f, c, t) in FOREIGN_KEYS if f == table and c != column]
+        if more and self.chance(0.3):
+            joins.append(self.pick(more))
+            self.tags.add("top_n_chain")
+        text, joined = f"{table} AS {first.alias}", []
+        for fk, target in joins:
+            rel = Rel(self.alias(), TABLE_COLUMNS[target], target, "id")
+            kind = self.pick(["LEFT JOIN", "JOIN"])
+            self.tags.add("top_n_left" if kind == "LEFT JOIN" else "top_n_inner")
+            on = f"{first.alias}.{fk} = {rel.alias}.id"
+            if self.chance(0.25):
+                on += f" AND {self.pred([rel], 1)}"
+            text += f" {kind} {target} AS {rel.alias} ON {on}"
+            joined.append(rel)
+        where = f" WHERE {self.pred([self.pick([first, *joined])], 1)}" if self.chance(0.35) else ""
+        own = self.rng.sample([c for c in first.columns if c != "id"], self.rng.randint(1, 3))
+        keys = []
+        for c in own[:self.rng.randint(1, len(own))]:
+            key = f"{first.alias}.{c}"
+            if self.chance(0.4):
+                key += self.tagged("desc", " DESC")
+            if self.chance(0.3):
+                nulls = self.pick(["FIRST", "LAST"])
+                key += self.tagged(f"nulls_{nulls.lower()}", f" NULLS {nulls}")
+            keys.append(key)
+        keys.append(f"{first.alias}.id")
+        outputs = [f"{first.alias}.{c}" for c in [*own, "id"]]
+        nested = self.chance(0.33)
+        if nested:
+            outputs += [f"{rel.alias}.{self.pick(rel.columns)}" for rel in joined]
+        select = ", ".join(f"{o} AS v{i + 1}" for i, o in enumerate(outputs))
+        block = f"SELECT {select} FROM {text}{where} ORDER BY {', '.join(keys)}{self.limit()}"
+        if not nested:
+            return block
+        self.tags.add("top_n_nested")
+        return (f"SELECT * FROM ({block}) AS {self.alias()} ORDER BY "
+                + ", ".join(str(i + 1) for i in range(len(outputs))))
+
+    def _top_n_join_query(self) -> FuzzQuery:
+        """A ``top_n_join`` query, its joined tables placed in another source than the first most of the time
+        (the pushdown applies across sources; in one source the whole query is pushed)."""
+        self.tags.add("top_n_join")
+        ast = sqlglot.parse_one(self.top_n_join(), read="postgres")
+        placement = self.place(ast)
+        aliases = list(placement)
+        if len(set(placement.values())) == 1 and self.chance(0.8):
+            for alias in aliases[1:]:
+                placement[alias] = self.pick([s for s in SOURCES if s != placement[aliases[0]]])
         return FuzzQuery(ast, placement, frozenset(self.tags | self.source_tags(placement)), self.count)
 
     def place(self, ast: exp.Expression) -> dict[str, str]:
