@@ -1,4 +1,5 @@
-"""Pass 8: the residual plan's inner joins in the order of their estimated sizes.
+"""The residual plan's inner joins in the order of their estimated sizes (``residual.residual_plan`` applies it
+as it writes the residual SQL, after the passes).
 
 DataFusion joins a ``FROM a, b, c WHERE ...`` list left-deep in the order it is written, taking at each step
 the first relation connected to what is joined so far (its ``EliminateCrossJoin`` rule); it has no cost-based

@@ -51,7 +51,7 @@ def residual_plan(state: FederationState) -> FederatedPlan:
         # the residual only renames nothing and filters nothing: stream the one fragment as is
         return FederatedPlan(state.sql, state.fragments, None, state.fragments[0].schema, state.not_pushed)
     names = distinct_output_names(state.ast)
-    order_joins(state.ast, state.fragments, state.catalog)
+    join_order = order_joins(state.ast, state.fragments, state.catalog)
     residual = state.ast.sql(dialect=RESIDUAL_DIALECT)
     typed = state.bound(state.ast).sql(dialect=RESIDUAL_DIALECT)
     schema, optimized = residual_typed(typed, {f.id: f.schema for f in state.fragments})
@@ -60,6 +60,7 @@ def residual_plan(state: FederationState) -> FederatedPlan:
         state.sql, state.fragments, residual, schema, state.not_pushed,
         annotate(str(optimized.display_indent()), estimates), residual_ast=state.ast,
         joins=fragment_joins(state), local_filters=local_filters(state), join_estimates=estimates,
+        join_order=join_order,
     )
     return plan.with_output_names(names) if names else plan
 

@@ -23,6 +23,7 @@ def test_the_smallest_relation_comes_first_then_the_smallest_join():
     """products (2,000 rows) first, then items (joined on the product key: 5M rows), then orders."""
     _, plan = planner().plan(THREE_WAY)
     assert _from_order(plan.residual_sql) == ["p", "i", "o"]
+    assert "join order (smallest estimated first; DataFusion joins in written order): p, i, o" in plan.explain()
     first_scan = re.findall(r"TableScan: (__fragment_\d+)", plan.residual_plan)[0]
     assert first_scan == next(f.id for f in plan.fragments if f.tables == ["my.shop.products"])
 
