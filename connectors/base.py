@@ -68,8 +68,8 @@ class Capabilities:
             default collation ignores case, accents or trailing spaces (MySQL/MariaDB ``*_ci``).
         top_n: ORDER BY + LIMIT on one table may be pushed (NULL ordering is made explicit).
         offset_without_limit: OFFSET may stand without LIMIT (MySQL/MariaDB's grammar requires a LIMIT).
-        local_compute: the source computes inside this process with DataFusion (file sources): its tables are
-            joined (and aggregated) by the residual plan, in place, when a query also reads another source.
+        local_compute: the source computes inside this process with DataFusion (file sources): a join pushed
+            there moves no rows over a network, so the planner's join-growth rule does not apply.
         float_literals: a numeric literal with a decimal point is a Float64, as in DataFusion (elsewhere it is
             an exact decimal: ``amt + 0.01`` over a decimal column differs in the last digits).
         boolean_min_max: MIN and MAX take booleans (PostgreSQL has no such aggregates).

@@ -196,15 +196,13 @@ def _scan(node, fragments: dict[str, Fragment], catalog: Catalog) -> _Relation:
     rows = float(rows) * CONJUNCT_SELECTIVITY ** sum(_conjuncts(str(f)) for f in node.filters())
     ndv = {}
     for _, name in node.projection():
-        distinct = column_distinct(fragment, name, catalog)
+        distinct = _column_ndv(fragment, name, catalog)
         if distinct is not None:
             ndv[name] = min(distinct, max(rows, 1.0))
     return _Relation(rows, ndv)
 
 
-def column_distinct(fragment: Fragment, name: str, catalog: Catalog) -> float | None:
-    """Distinct values of the fragment's output column ``name`` by its table column's statistics, or None
-    (not a plain table column, or no statistics)."""
+def _column_ndv(fragment: Fragment, name: str, catalog: Catalog) -> float | None:
     column = scan_column(fragment, name)
     if column is None:
         return None

@@ -101,8 +101,6 @@ class FederatedPlan:
             DataFusion: slower, never wrong.
         top_n_fallback: a top-N pushed below an inner join and the plan run instead when its result comes out
             short (``TopNFallback``), or None.
-        join_order: per scope whose inner joins the planner reordered, its aliases in join order
-            (``planner.federation.join_order``).
     """
 
     sql: str
@@ -117,7 +115,6 @@ class FederatedPlan:
     fallback: str | None = None
     join_estimates: list = field(default_factory=list)
     top_n_fallback: TopNFallback | None = None
-    join_order: list[str] = field(default_factory=list)
 
     def with_output_names(self, names: Sequence[str]) -> FederatedPlan:
         """The plan whose result columns are named ``names`` (same count, same order). Internal names
@@ -178,8 +175,6 @@ class FederatedPlan:
         if self.residual_sql is not None:
             lines.append("  Residual plan (DataFusion):")
             lines.append(f"    SQL: {self.residual_sql}")
-            for order in self.join_order:
-                lines.append(f"    join order (smallest estimated first; DataFusion joins in written order): {order}")
             for plan_line in self.residual_plan.splitlines():
                 lines.append(f"      {plan_line}")
             lines.extend(_join_lines(joins or ()))

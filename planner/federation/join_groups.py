@@ -6,9 +6,8 @@ edge is taken only when its estimated output is at most ``JOIN_GROWTH`` times th
 (Trino's ``join-pushdown.strategy=AUTOMATIC`` rule). A join on a low-distinct key (TPC-H Q5's
 ``c_nationkey = s_nationkey``: 150,000 x 10,000 rows over 25 nations) multiplies rows and stays in
 DataFusion, with the estimate in EXPLAIN. Tables without statistics are joined as before (a foreign-key
-join is the common case). A join of two file tables (sources that compute in this process with DataFusion)
-one of which is the largest table of a scope that also reads another source is left to the residual plan,
-which reads them in place and orders their joins with the rest (``_joined_in_residual``).
+join is the common case), and so are sources that compute in this process with DataFusion (files: the join
+runs in the same engine either way).
 
     SELECT c.name, o.qty FROM pg.public.customers c JOIN pg.public.orders o ON o.cid = c.id
                                                      JOIN lake.main.items i ON i.oid = o.id
@@ -87,38 +86,12 @@ def _pushable_edges(state: FederationState, select: exp.Select, by_alias: dict[s
             sources = {by_alias[a].ref.source for a in aliases}
             if len(sources) != 1:
                 continue
-            source = sources.pop()
-            reason = join_reason(state, conjunct, source) or _joined_in_residual(state, source, aliases, by_alias)
+            reason = join_reason(state, conjunct, sources.pop())
             if reason:
                 state.not_pushed_because(f"join condition {conjunct.sql(state.dialect)}", reason)
                 continue
             edges.append((conjunct, container, aliases))
     return edges
-
-
-def _joined_in_residual(state: FederationState, source: str, aliases: set[str],
-                        by_alias: dict[str, BaseTable]) -> str | None:
-    """Why a join of tables of a source that computes in this process (files) is left to the residual plan,
-    or None: when the scope also reads another source and one of the two tables is the scope's largest (by
-    rows after its filters), the fact table the other sources' selective tables should be joined to first.
-    Grouped, the files' join would be one sub-plan computed as written before any other table; apart, the
-    residual reads both in place in the same DataFusion plan and joins them in the order of the whole query
-    (TPC-H Q7 with lineitem and orders in Parquet, the rest in PostgreSQL: lineitem x orders no longer comes
-    before the selective nation and customer joins). A join of smaller file tables stays grouped: its output is
-    a small build whose keys restrict a larger fragment of another source (Q3 with customer and orders in
-    Parquet and lineitem in PostgreSQL)."""
-    if not state.connector(source).capabilities.local_compute:
-        return None
-    if len({b.ref.source for b in by_alias.values()}) < 2:
-        return None
-    rows = {alias: _filtered_rows(state, table) for alias, table in by_alias.items()}
-    if any(r is None for r in rows.values()):
-        return None
-    largest = max(rows, key=lambda alias: rows[alias])
-    if largest not in aliases:
-        return None
-    return ("it joins the query's largest table, read in place: the residual plan joins it with the other"
-            " sources' tables first")
 
 
 def _form_group(state: FederationState, select: exp.Select, members: list[BaseTable],

@@ -86,9 +86,6 @@ def _target(state: FederationState, scoped: list[BaseTable], aggregates: list[ex
     connector = state.connector(target.ref.source)
     if not connector.capabilities.full_query or connector.read_per_table:
         return None
-    if connector.capabilities.local_compute and any(
-            b is not target and b.ref.source == target.ref.source for b in scoped):
-        return None  # files joined in place with their own source's tables (join_groups): aggregating first fetches
     if not all(_splittable(a) for a in aggregates):
         return None
     if any(state.owner(sub, c.table)[1] is target for sub in state.scopes

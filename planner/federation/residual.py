@@ -9,7 +9,6 @@ from connectors.arrow.datafusion import plan_over_empty
 from connectors.errors import InvalidRequestError
 from planner.dialects import RESIDUAL_DIALECT
 from planner.federation.fragment_joins import fragment_joins, local_filters
-from planner.federation.join_order import order_joins
 from planner.federation.sqlast import distinct_output_names
 from planner.federation.state import FederationState
 from planner.join_estimates import annotate, residual_join_estimates
@@ -51,7 +50,6 @@ def residual_plan(state: FederationState) -> FederatedPlan:
         # the residual only renames nothing and filters nothing: stream the one fragment as is
         return FederatedPlan(state.sql, state.fragments, None, state.fragments[0].schema, state.not_pushed)
     names = distinct_output_names(state.ast)
-    join_order = order_joins(state.ast, state.fragments, state.catalog)
     residual = state.ast.sql(dialect=RESIDUAL_DIALECT)
     typed = state.bound(state.ast).sql(dialect=RESIDUAL_DIALECT)
     schema, optimized = residual_typed(typed, {f.id: f.schema for f in state.fragments})
@@ -60,7 +58,6 @@ def residual_plan(state: FederationState) -> FederatedPlan:
         state.sql, state.fragments, residual, schema, state.not_pushed,
         annotate(str(optimized.display_indent()), estimates), residual_ast=state.ast,
         joins=fragment_joins(state), local_filters=local_filters(state), join_estimates=estimates,
-        join_order=join_order,
     )
     return plan.with_output_names(names) if names else plan
 

@@ -87,17 +87,6 @@ def test_a_growing_join_is_still_pushed_when_the_whole_query_runs_in_the_source(
     assert len(plan.fragments) == 1 and plan.pushed_whole
 
 
-def test_file_tables_joined_with_another_source_are_left_to_the_residual_plan():
-    """Q5 with orders and lineitem as Parquet: they are not one join group (it would be joined as written, before
-    the selective customer and nation joins) but two fragments the residual plan reads in place and joins in the
-    order of the whole query; EXPLAIN says why. Nor is lineitem aggregated ahead of its join with orders."""
-    _, plan = tpch_planner().plan(Q5)
-    lake = [f.tables for f in plan.fragments if f.source == "lake"]
-    assert sorted(lake) == [["lake.main.lineitem"], ["lake.main.orders"]]
-    assert any("largest table, read in place" in n.reason for n in plan.not_pushed)
-    assert not any("__partial" in f.sql for f in plan.fragments)
-
-
 def test_file_tables_of_a_scope_without_other_sources_are_still_joined_together():
     """A sub-query over two Parquet tables alone keeps its join group (one fragment)."""
     _, plan = tpch_planner().plan(
