@@ -52,8 +52,23 @@ def _rollup_of_a_constant_ordered(ast: exp.Expression) -> bool:
     ``WITH q AS (SELECT TRUE AS v FROM t) SELECT v FROM q GROUP BY ROLLUP (v) ORDER BY 1`` puts NULL first."""
     if not ast.args.get("order") or not any(ast.find_all(exp.Rollup, exp.Cube, exp.GroupingSets)):
         return False
+    if any(_folds_to_constant(key) for sets in ast.find_all(exp.Rollup, exp.Cube, exp.GroupingSets)
+           for key in sets.expressions):
+        return True  # regression r41: CASE WHEN <constant> IS NULL THEN col ELSE FALSE END folds to FALSE
     return any(isinstance(p, exp.Alias) and isinstance(p.this, exp.Literal | exp.Boolean | exp.Null)
                for select in ast.find_all(exp.Select) if select is not ast for p in select.expressions)
+
+
+def _folds_to_constant(key: exp.Expression) -> bool:
+    """A grouping key DataFusion's simplifier may fold to a constant: a literal, or a CASE whose conditions read
+    no column and one of whose results is a literal."""
+    key = key.unnest()
+    if isinstance(key, exp.Literal | exp.Boolean | exp.Null):
+        return True
+    if not isinstance(key, exp.Case) or any(w.this.find(exp.Column) for w in key.args.get("ifs") or []):
+        return False
+    results = [w.args.get("true") for w in key.args.get("ifs") or []] + [key.args.get("default")]
+    return any(isinstance(r, exp.Literal | exp.Boolean | exp.Null) for r in results if r is not None)
 
 
 #: query shapes for which the reference itself is known to be wrong: (predicate over the AST, the defect)

@@ -390,14 +390,18 @@ class QueryGenerator(ExpressionGenerator):
                 self.tags.add("order_ordinal")
                 key = str(i + 1)
                 used.add(i)
-            if self.chance(0.4):
-                key += self.tagged("desc", " DESC")
-            if self.chance(0.3):
-                nulls = self.pick(["FIRST", "LAST"])
-                key += self.tagged(f"nulls_{nulls.lower()}", f" NULLS {nulls}")
-            keys.append(key)
+            keys.append(self.directed(key))
         keys += [str(i + 1) for i in range(len(block.outputs)) if i not in used]
         return " ORDER BY " + ", ".join(keys)
+
+    def directed(self, key: str) -> str:
+        """A sort key, sometimes DESC, sometimes with explicit NULLS FIRST/LAST (tagged)."""
+        if self.chance(0.4):
+            key += self.tagged("desc", " DESC")
+        if self.chance(0.3):
+            nulls = self.pick(["FIRST", "LAST"])
+            key += self.tagged(f"nulls_{nulls.lower()}", f" NULLS {nulls}")
+        return key
 
     def limit(self) -> str:
         if self.chance(0.1):
@@ -499,13 +503,7 @@ class QueryGenerator(ExpressionGenerator):
         own = self.rng.sample([c for c in first.columns if c != "id"], self.rng.randint(1, 3))
         keys = []
         for c in own[:self.rng.randint(1, len(own))]:
-            key = f"{first.alias}.{c}"
-            if self.chance(0.4):
-                key += self.tagged("desc", " DESC")
-            if self.chance(0.3):
-                nulls = self.pick(["FIRST", "LAST"])
-                key += self.tagged(f"nulls_{nulls.lower()}", f" NULLS {nulls}")
-            keys.append(key)
+            keys.append(self.directed(f"{first.alias}.{c}"))
         keys.append(f"{first.alias}.id")
         outputs = [f"{first.alias}.{c}" for c in [*own, "id"]]
         nested = self.chance(0.33)
