@@ -187,11 +187,14 @@ def _where(fragment: Fragment) -> exp.Expression | None:
 
 def _conditions(fragment: Fragment, plan: FederatedPlan) -> int:
     """How many conditions restrict the fragment's rows: its own filter conjuncts (a join group's join
-    conditions excepted) and those DataFusion applies to it before taking keys."""
+    conditions excepted), a LIMIT (a top-N pushed below a join: its few keys restrict the joined table), and
+    those DataFusion applies to it before taking keys."""
     count = 0
     where = _where(fragment)
     if where is not None:
         count = _conjunct_count(where) - (len(fragment.tables) - 1)
+    if isinstance(fragment.ast, exp.Select) and fragment.ast.args.get("limit") is not None:
+        count += 1
     local = plan.local_filters.get(fragment.id)
     if local is not None:
         count += _conjunct_count(local.condition)
@@ -212,6 +215,17 @@ def _reaches(chosen: dict[str, list[DynamicFilter]], start: str, target: str) ->
 
 
 def estimated_rows(fragment: Fragment, catalog: Catalog) -> float | None:
+    """Estimated rows the fragment returns (``_estimated_rows``), at most its LIMIT when it has a constant one
+    (a top-N pushed below a join returns that many rows, whatever its table holds)."""
+    rows = _estimated_rows(fragment, catalog)
+    limit = fragment.ast.args.get("limit") if isinstance(fragment.ast, exp.Select) else None
+    count = limit.expression if isinstance(limit, exp.Limit) else None
+    if rows is not None and isinstance(count, exp.Literal) and count.is_int:
+        return min(rows, float(count.to_py()))
+    return rows
+
+
+def _estimated_rows(fragment: Fragment, catalog: Catalog) -> float | None:
     """Estimated rows the fragment returns: its (largest) table's rows, a quarter of that per filter conjunct
     (a join group's join conditions excepted). A join group is costed by its largest table: its joins are
     mostly foreign key to primary key, whose output has as many rows as the referencing, larger side (TPC-H

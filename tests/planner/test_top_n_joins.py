@@ -283,3 +283,18 @@ def test_inner_join_fallback_plan_survives_output_renaming_and_binding():
     assert "'x'" in _fragment(fallback.plan, "pg").sql and "$1" not in _fragment(fallback.plan, "pg").sql
     assert "LIMIT" not in _fragment(fallback.plan, "lake").sql
     assert fallback.needed(4, 6) and not fallback.needed(5, 6) and not fallback.needed(4, 5)
+
+
+def test_the_top_n_rows_restrict_the_joined_table(fz):
+    """The pushed top-N's rows are few: their keys go to the joined table as a dynamic filter, so it is not read
+    whole (a LIMIT counts as a restriction of the build side)."""
+    from planner.dynamic_filters import choose
+
+    sql = "SELECT a.id, b.qty FROM {pg}t1 a JOIN {maria}t2 b ON a.k2 = b.id ORDER BY a.id LIMIT 5"
+    plan = fz.engine.plan(fz.sql(sql))
+    pg, maria = _fragment(plan, "pg"), _fragment(plan, "maria")
+    assert pg.sql.endswith("LIMIT 5")
+    assert [(f.build, f.probe) for f in choose(plan, fz.engine.catalog)] == [(pg.id, maria.id)]
+    assert "dynamic filter: id IN (5 values)" in _explain(fz, sql, analyze=True)
+    got, want = fz(sql)
+    _same(got, want)

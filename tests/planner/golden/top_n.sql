@@ -61,6 +61,7 @@ fragment __fragment_0 pg: SELECT "o"."id" AS "id", "o"."customer_id" AS "custome
 fragment __fragment_1 my: SELECT `p`.`id` AS `id`, `p`.`name` AS `name` FROM `shop`.`products` AS `p`;
 residual: SELECT "o"."id" AS "id", "o"."amount" AS "amount", "p"."name" AS "name" FROM "__fragment_0" AS "o" JOIN "__fragment_1" AS "p" ON "p"."id" = "o"."customer_id" ORDER BY "o"."amount" DESC LIMIT 20;
 join: __fragment_1.id = __fragment_0.customer_id either way
+dynamic filter: __fragment_0.customer_id -> __fragment_1.id
 
 # title: a WHERE on the LEFT JOIN's null-supplying table stays in DataFusion: no top-N below the join
 SELECT i.order_id, p.name FROM lake.main.items AS i LEFT JOIN my.shop.products AS p ON i.product_id = p.id WHERE p.category = 'x' ORDER BY i.order_id LIMIT 10;
