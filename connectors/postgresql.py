@@ -128,6 +128,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         decorrelates_subqueries=False,
         case_sensitive_like=True,
         boolean_min_max=False,
+        cheap_distinct=True,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:

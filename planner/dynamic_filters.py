@@ -255,11 +255,14 @@ def _estimated_rows(fragment: Fragment, catalog: Catalog) -> float | None:
 def scan_column(fragment: Fragment, column: str) -> exp.Expression | None:
     """The table column behind output ``column`` of a plain scan fragment (a single table or an inner-joined
     join group; a partial aggregate's grouping column), else None: a condition on it may restrict the
-    fragment."""
+    fragment (before a plain DISTINCT too: a condition on an output keeps or drops all of its duplicates)."""
     select = fragment.ast
     if not isinstance(select, exp.Select):
         return None
-    if any(select.args.get(k) for k in ("having", "limit", "offset", "distinct")):
+    if any(select.args.get(k) for k in ("having", "limit", "offset")):
+        return None
+    distinct = select.args.get("distinct")
+    if distinct is not None and distinct.args.get("on") is not None:
         return None
     if not inner_joins_only(select):
         return None  # a join group's members are inner-joined: a condition on a member column is valid

@@ -15,6 +15,8 @@ residual and EXPLAIN says why.
 7. ``top_n``: LIMIT and ORDER BY + LIMIT on a single-table scope whose filters were all pushed, or on the FROM
    table of joins matching each of its rows with at most one row (a primary key); below an inner join the
    plan carries a fallback plan without it, run when the result comes out short.
+   ``distinct_keys``: the one table of an EXISTS/IN sub-query returns its distinct rows when statistics say
+   that leaves far fewer (a semi or anti join only tests existence).
 8. ``fragments`` builds them, ``sharing`` merges fragments that read the same rows; ``residual`` plans the
    rest in DataFusion.
 """
@@ -31,6 +33,7 @@ from sqlglot import exp
 from catalog import Catalog, TableRef
 from connectors.errors import GatewayError, InvalidRequestError
 from planner.federation.columns import collect_columns
+from planner.federation.distinct_keys import push_distinct_keys
 from planner.federation.factor_ors import factor_ors
 from planner.federation.filters import push_filters
 from planner.federation.fragments import build_fragments
@@ -60,6 +63,7 @@ PASSES: tuple[Pass, ...] = (
     push_partial_aggregates,
     collect_columns,
     push_limits,
+    push_distinct_keys,
     build_fragments,
     share_fragments,
 )

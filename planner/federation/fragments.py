@@ -76,10 +76,16 @@ def table_fragment(state: FederationState, base: BaseTable) -> Fragment:
     if base.limit is not None:
         select = select.limit(base.limit)
         pushed.append(f"limit {base.limit}" + (f" ({base.top_n_note})" if base.top_n_note else ""))
+    estimate = _table_estimate(state, base)
+    if base.distinct_rows is not None:
+        select = select.distinct()
+        pushed.append(f"distinct (only tested for existence: about {base.distinct_rows:,.0f} distinct of "
+                      f"{estimate or 0:,} rows)")
+        estimate = max(1, round(base.distinct_rows))
     return _add(state, Fragment(
         id=state.next_id(), source=base.ref.source, sql=state.source_sql(select, connector),
         schema=pa.schema(fields), tables=[str(base.ref)], pushed=pushed, ast=select, dialect=connector.dialect,
-        estimated_rows=_table_estimate(state, base),
+        estimated_rows=estimate,
     ))
 
 

@@ -3,7 +3,7 @@ join groups, the fragments built so far and what was not pushed (with the reason
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -11,7 +11,9 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from catalog import Catalog, TableRef
+from connectors.arrow.datafusion import plan_over_empty
 from connectors.base import READ_AS_TEXT, Connector, Fragment, TableStatistics
+from planner.dialects import RESIDUAL_DIALECT
 from planner.parse import substitute_parameters
 from planner.plan import NotPushed
 from planner.pushdown import ColumnType, output_projection, unpushable_reason, with_binary_collation
@@ -35,6 +37,7 @@ class BaseTable:
     local: list[exp.Expression] = field(default_factory=list)  # its conjuncts that stay in DataFusion
     fragment_id: str | None = None  # the fragment that reads it (set when fragments are built)
     top_n_note: str | None = None  # why its LIMIT holds below a join (EXPLAIN's "pushed:" line), if it does
+    distinct_rows: float | None = None  # read only by an existence test: its distinct rows (estimated), if deduplicated
 
 
 @dataclass(eq=False)
@@ -71,6 +74,7 @@ class FederationState:
     top_n_below_inner_joins: bool = True
     top_n_check: tuple[BaseTable, int, int] | None = None
     _primary_keys: dict[TableRef, list[str]] = field(default_factory=dict)
+    _derived_schemas: dict[int, pa.Schema | None] = field(default_factory=dict)
 
     @classmethod
     def of(cls, catalog: Catalog, dialect: str, sql: str, ast: exp.Expression,
@@ -78,8 +82,36 @@ class FederationState:
         """The state of a qualified query before any pass ran (``ast`` is changed by the passes)."""
         state = cls(catalog, dialect, sql, ast, schemas, list(params or []), traverse_scope(ast))
         state.bases = base_tables(state.scopes, schemas)
-        state.column_type = column_type_lookup(state.bases)
+        state.column_type = column_type_lookup(state.bases, derived_selects(state.scopes), state.derived_field)
         return state
+
+    def derived_field(self, select: exp.Select, position: int) -> pa.Field | None:
+        """The field DataFusion gives output ``position`` of ``select`` (a derived table's or CTE's body) over
+        the catalog's schemas, typed once per state; None when it reads anything but catalog tables (a CTE, a
+        fragment once a pass replaced its tables, an outer column) or DataFusion cannot plan it."""
+        key = id(select)
+        if key not in self._derived_schemas:
+            self._derived_schemas[key] = self._oracle_schema(select)
+        schema = self._derived_schemas[key]
+        return schema.field(position) if schema is not None and 0 <= position < len(schema) else None
+
+    def _oracle_schema(self, select: exp.Select) -> pa.Schema | None:
+        oracle = self.bound(select.copy())
+        names: dict[TableRef, str] = {}
+        for table in list(oracle.find_all(exp.Table)):
+            if not (table.args.get("catalog") and table.args.get("db")):
+                return None
+            ref = TableRef(table.catalog, table.db, table.name)
+            if ref not in self.schemas:
+                return None
+            name = names.setdefault(ref, f"__table_{len(names)}")
+            table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table.args.get("alias")))
+        try:
+            tables = {n: self.schemas[r] for r, n in names.items()}
+            _, frame = plan_over_empty(oracle.sql(dialect=RESIDUAL_DIALECT), tables)
+            return frame.schema()
+        except Exception:  # typing is a hint for the pushdown rules: unknown stays unknown (not pushed)
+            return None
 
     def next_id(self) -> str:
         """The id of the next fragment: ``__fragment_<n>``."""
@@ -152,22 +184,54 @@ def base_tables(scopes: list[Scope], schemas: dict[TableRef, pa.Schema]) -> list
     return bases
 
 
+def _output_position(select: exp.Select, name: str) -> int | None:
+    """The position of output ``name`` of a derived table's SELECT: by the alias's column list when it has one
+    (``AS c_orders (c_custkey, c_count)``), else by the outputs' names; None when absent or ambiguous."""
+    subquery = select.parent
+    alias = subquery.args.get("alias") if isinstance(subquery, exp.Subquery | exp.CTE) else None
+    listed = [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) and alias.columns else None
+    names = listed if listed else [p.alias_or_name for p in select.expressions]
+    return names.index(name) if names.count(name) == 1 else None
+
+
 def read_as_text(f: pa.Field | None) -> bool:
     """Whether the connector reads the column as text (its type has no exact Arrow reading)."""
     return bool(f is not None and f.metadata and f.metadata.get(READ_AS_TEXT) == b"1")
 
 
-def column_type_lookup(bases: list[BaseTable]) -> ColumnType:
-    """A lookup column -> catalog field, valid when every alias names one table across scopes."""
+def derived_selects(scopes: list[Scope]) -> dict[str, exp.Select | None]:
+    """Alias -> the SELECT of the derived table or CTE it names (None when it names several)."""
+    found: dict[str, exp.Select | None] = {}
+    for scope in scopes:
+        for alias, source in scope.sources.items():
+            if isinstance(source, Scope) and isinstance(source.expression, exp.Select):
+                seen = found.setdefault(alias, source.expression)
+                if seen is not source.expression:
+                    found[alias] = None
+    return found
+
+
+def column_type_lookup(bases: list[BaseTable], derived: dict[str, exp.Select | None] | None = None,
+                       derived_field: Callable[[exp.Select, int], pa.Field | None] | None = None) -> ColumnType:
+    """A lookup column -> catalog field, valid when every alias names one table across scopes. A column of a
+    derived table or CTE (``derived``: alias -> its SELECT) is typed by ``derived_field(select, position)``
+    (DataFusion's type of that output); an alias that names both a table and a derived table is unknown."""
     by_alias: dict[str, set[TableRef]] = {}
     for b in bases:
         by_alias.setdefault(b.alias, set()).add(b.ref)
     schema_of = {b.ref: b.schema for b in bases}
+    derived = derived or {}
 
     def column_type(column: exp.Column) -> pa.Field | None:
         if not column.table:
             return output_type(column)
         refs = by_alias.get(column.table, set())
+        if column.table in derived:
+            select = derived[column.table]
+            if refs or select is None or derived_field is None:
+                return None
+            position = _output_position(select, column.name)
+            return None if position is None else derived_field(select, position)
         if len(refs) != 1:
             return None
         schema = schema_of[next(iter(refs))]

@@ -35,6 +35,9 @@ JOIN_KEYS = [("t1", "k2", "t2", "id"), ("t1", "k3", "t3", "id"), ("t1", "dk", "d
              ("t1", "s", "t2", "s"), ("t1", "s", "t3", "s"), ("t2", "s", "t3", "s"), ("t1", "dt", "t2", "dt")]
 #: foreign key -> primary key: (table, its column, the table whose ``id`` it names) for top-N below joins
 FOREIGN_KEYS = [("t1", "k2", "t2"), ("t1", "k3", "t3"), ("t1", "dk", "dim"), ("t2", "k1", "t1"), ("t3", "k2", "t2")]
+#: columns with few distinct values (tests/world.py's ``_value``): an existence test correlated on one reads distinct
+#: keys from PostgreSQL
+DUPLICATE_HEAVY = ("g", "dk", "n", "c", "qty")
 COLUMN_REF = re.compile(r"\ba\d+\.\w+")
 VALUES = "(VALUES (1, 'abc'), (2, 'ABC'), (3, 'Åsa'), (NULL, 'x'), (5, NULL))"
 
@@ -131,8 +134,15 @@ class QueryGenerator(ExpressionGenerator):
                          for d, k2 in o.columns.items() if k == k2 and k in ("int", "text")]
 
     def correlation(self, inner: Rel, outer: list[Rel]) -> str | None:
-        """An equality between a column of ``inner`` and a same-kind column of ``outer``."""
+        """An equality between a column of ``inner`` and a same-kind column of ``outer``; a third of the time on
+        one of ``inner``'s duplicate-heavy columns, whose fragment PostgreSQL then reads as distinct keys
+        (``planner.federation.distinct_keys``)."""
         pairs = self.key_pairs(inner, outer)
+        heavy = [(c, o.alias, d) for c in DUPLICATE_HEAVY if c in inner.columns for o in outer
+                 for d, k in o.columns.items() if k == inner.columns[c]]
+        if heavy and self.chance(0.33):
+            pairs = heavy
+            self.tags.add("existence_keys")
         if not pairs:
             return None
         self.tags.add("correlated")

@@ -2,7 +2,7 @@
 primary keys, statistics) and cannot scan. Planning never reads data, so nothing here is a database mock: the
 dialects and capabilities are the real connectors' class data.
 
-    pg      PostgreSQL    customers (10,000 rows), orders (1,000,000), nation (25)
+    pg      PostgreSQL    customers (10,000 rows), orders (1,000,000; status 5 distinct values, qty 50), nation (25)
     my      MySQL/MariaDB products (2,000), suppliers (100)
     shop    SQLite        stores (50)
     lake    Parquet       items (5,000,000), events (200,000)
@@ -17,7 +17,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from catalog import Catalog
-from connectors.base import READ_AS_TEXT, Capabilities, Connector, Fragment, TableStatistics
+from connectors.base import READ_AS_TEXT, Capabilities, ColumnStatistics, Connector, Fragment, TableStatistics
 from connectors.files import ParquetConnector
 from connectors.mysql import MySQLConnector
 from connectors.postgresql import PostgreSQLConnector
@@ -55,13 +55,17 @@ class PlanningConnector(Connector):
 
     def statistics(self, schema: str, table: str) -> TableStatistics:
         rows = self.tables[(schema, table)][2]
-        return TableStatistics(rows=rows, bytes=rows * 100)
+        return TableStatistics(rows=rows, bytes=rows * 100, columns=COLUMNS.get((self.name, schema, table), {}))
 
     def table_expression(self, schema: str, table: str) -> exp.Table:
         return exp.table_(table, db=schema if self.qualified else None, quoted=True)
 
     def scan(self, fragment: Fragment) -> pa.RecordBatchReader:
         raise AssertionError(f"planning read data: {fragment.sql}")
+
+
+#: the few column statistics declared: (source, schema, table) -> column -> statistics
+COLUMNS = {("pg", "public", "orders"): {"status": ColumnStatistics(distinct=5), "qty": ColumnStatistics(distinct=50)}}
 
 
 def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:

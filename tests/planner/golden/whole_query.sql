@@ -57,3 +57,13 @@ residual: none
 # title: a query over no source table
 SELECT 1 AS one, 'a' AS letter;
 residual: SELECT 1 AS "one", 'a' AS "letter";
+
+# title: a derived table's outputs are typed by DataFusion, so the outer query's ORDER BY over them is pushed too (TPC-H Q13)
+SELECT d.n, count(*) AS k FROM (SELECT c.id, count(o.id) AS n FROM pg.public.customers AS c LEFT JOIN pg.public.orders AS o ON o.customer_id = c.id GROUP BY c.id) AS d GROUP BY d.n ORDER BY k DESC, d.n DESC;
+fragment __fragment_0 pg: SELECT "d"."n" AS "n", COUNT(*) AS "k" FROM (SELECT "c"."id" AS "id", COUNT("o"."id") AS "n" FROM "public"."customers" AS "c" LEFT JOIN "public"."orders" AS "o" ON "o"."customer_id" = "c"."id" GROUP BY "c"."id") AS "d" GROUP BY "d"."n" ORDER BY "k" DESC, "n" DESC;
+residual: none
+
+# title: a derived table's text output ordered in PostgreSQL by byte order
+SELECT d.r FROM (SELECT substring(c.region, 1, 2) AS r FROM pg.public.customers AS c) AS d GROUP BY d.r ORDER BY d.r;
+fragment __fragment_0 pg: SELECT "d"."r" AS "r" FROM (SELECT SUBSTRING("c"."region" FROM 1 FOR 2) AS "r" FROM "public"."customers" AS "c") AS "d" GROUP BY "d"."r" ORDER BY ("d"."r") COLLATE "C";
+residual: none
