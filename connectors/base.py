@@ -84,6 +84,10 @@ class Capabilities:
         decorrelates_subqueries: a correlated scalar sub-query runs as one grouped join, as in DataFusion.
             False where it runs once per outer row (PostgreSQL's SubPlan): a query holding one is not pushed
             whole there.
+        truncated_decimal_avg: AVG of a decimal column may be pushed rewritten as DataFusion computes it, the
+            scaled sum divided by the count and truncated at 4 more digits (``planner.pushdown
+            .with_decimal_averages``): the source's numeric division must be exact to the digits asked for
+            (PostgreSQL's numeric).
         cheap_distinct: DISTINCT over many duplicate rows costs the source less than sending them (PostgreSQL's
             hash aggregate: TPC-H Q22's 420,579 orders rows as 27,929 keys, 244 -> 169 ms). False where it costs
             what it saves (MariaDB's temporary table: 542 -> 618 ms) or rows cost nothing to send (in-process).
@@ -108,6 +112,7 @@ class Capabilities:
     binary_collation: str | None = None
     decorrelates_subqueries: bool = True
     cheap_distinct: bool = False
+    truncated_decimal_avg: bool = False
 
 
 @dataclass

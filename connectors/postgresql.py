@@ -129,6 +129,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         case_sensitive_like=True,
         boolean_min_max=False,
         cheap_distinct=True,
+        truncated_decimal_avg=True,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:

@@ -30,7 +30,10 @@ nothing is dropped silently):
    Handled elsewhere: NULL ordering (made explicit in every pushed ORDER BY, see ``planner.federation``);
    integer and decimal division (``/`` is pushed only to DataFusion-backed sources); decimal precision and
    scale and every result type (fragment results are cast to the types DataFusion gives the same SQL);
-   time zones (PostgreSQL and MySQL sessions run in UTC).
+   time zones (PostgreSQL and MySQL sessions run in UTC). AVG is not a portable operation: DataFusion
+   truncates a decimal average at 4 more digits where PostgreSQL rounds at 16 significant ones, so a source
+   with ``Capabilities.truncated_decimal_avg`` gets AVG of a decimal column rewritten to DataFusion's
+   arithmetic (``with_decimal_averages``), and every other AVG stays in DataFusion.
 
     >>> from connectors.sqlite import SQLiteConnector
     >>> import sqlglot
@@ -142,6 +145,8 @@ def unpushable_reason(node: exp.Expression, caps: Capabilities, column_type: Col
             if _read_as_text(field):
                 return f"column {sub.sql()} is read as text (its type has no exact Arrow reading in the source)"
             continue
+        if isinstance(sub, exp.Avg) and decimal_average_scale(sub, caps, column_type) is not None:
+            continue  # pushed as DataFusion's truncated average (``with_decimal_averages``); its column is checked
         reason = _shape_reason(sub, caps) or _float_literal_reason(sub, caps)
         if reason:
             return reason
@@ -201,6 +206,58 @@ def _collatable(node: exp.Expression, column_type: ColumnType) -> bool:
     operands = _ordering_operands(node)
     return all(_text_valued(o, column_type) or not _operands_match(o, _is_text, column_type) for o in operands) \
         and any(_text_valued(o, column_type) for o in operands)
+
+
+#: AVG's extra digits in DataFusion (``decimal(p, s)`` -> ``decimal(p + 4, s + 4)``, truncated toward zero)
+AVG_EXTRA_SCALE = 4
+#: digits the pushed division keeps beyond the source's own: with the quotient exact to 10^-(s + 16), truncating
+#: it at s + 4 digits equals truncating the exact quotient for any count below 10^10 (a boundary m / 10^(s+4)
+#: lies at least 1 / (count * 10^(s+4)) from a quotient that is not on it)
+AVG_GUARD_DIGITS = 16
+#: the widest decimal whose average is pushed: DataFusion sums in decimal(p + 10, s), within 38 digits
+AVG_MAX_PRECISION = 28
+
+
+def decimal_average_scale(node: exp.Avg, caps: Capabilities, column_type: ColumnType) -> int | None:
+    """The scale of the decimal column ``node`` averages when a source with ``caps`` may compute it as DataFusion
+    does (``Capabilities.truncated_decimal_avg``: ``with_decimal_averages``), else None: no such capability, an
+    argument other than a plain ``decimal128`` column of at most ``AVG_MAX_PRECISION`` digits, AVG(DISTINCT)
+    or a window."""
+    if not caps.truncated_decimal_avg or isinstance(node.parent, exp.Window) or node.find(exp.Distinct):
+        return None
+    if not isinstance(node.this, exp.Column):
+        return None
+    field = column_type(node.this)
+    if field is None or _read_as_text(field) or not pa.types.is_decimal128(field.type):
+        return None
+    return field.type.scale if field.type.precision <= AVG_MAX_PRECISION else None
+
+
+def with_decimal_averages(ast: exp.Expression, caps: Capabilities, column_type: ColumnType) -> exp.Expression:
+    """``ast`` (a fragment for a source with ``caps``), changed in place so that each AVG of a decimal column
+    ``decimal_average_scale`` admits computes DataFusion's result: ``TRUNC(SUM(x) * 1.<16 zeros> /
+    NULLIF(COUNT(x), 0), s + 4)`` (DataFusion's ``DecimalAverager`` divides the scaled sum by the count in
+    integers, truncating toward zero; PostgreSQL's own AVG rounds at 16 significant digits). NULL over no rows,
+    as AVG. Returns ``ast``.
+
+        >>> import sqlglot
+        >>> from connectors.postgresql import PostgreSQLConnector
+        >>> q = sqlglot.parse_one("SELECT AVG(t.x) AS a FROM t AS t")
+        >>> field = lambda c: pa.field('x', pa.decimal128(15, 2))
+        >>> with_decimal_averages(q, PostgreSQLConnector.capabilities, field).sql('postgres')
+        'SELECT TRUNC(SUM(t.x) * 1.0000000000000000 / NULLIF(COUNT(t.x), 0), 6) AS a FROM t AS t'
+    """
+    for node in list(ast.find_all(exp.Avg)):
+        scale = decimal_average_scale(node, caps, column_type)
+        if scale is None:
+            continue
+        column = node.this
+        widened = exp.Mul(this=exp.Sum(this=column.copy()),
+                          expression=exp.Literal.number("1." + "0" * AVG_GUARD_DIGITS))
+        divided = exp.Div(this=widened, typed=True, expression=exp.Nullif(this=exp.Count(this=column.copy()),
+                                                              expression=exp.Literal.number(0)))
+        node.replace(exp.Anonymous(this="TRUNC", expressions=[divided, exp.Literal.number(scale + AVG_EXTRA_SCALE)]))
+    return ast
 
 
 def output_projection(column: exp.Column) -> exp.Expression | None:
@@ -313,16 +370,30 @@ def _operands_match(node: exp.Expression, operand: Callable[[pa.Field], bool], c
     scope = node
     if isinstance(node, exp.Distinct) and isinstance(node.parent, exp.Select) and not node.expressions:
         scope = exp.Tuple(expressions=[e.copy() for e in node.parent.expressions])  # SELECT DISTINCT: the outputs
-    for column in scope.find_all(exp.Column):
+    values = list(_operand_values(scope))
+    for column in (v for v in values if isinstance(v, exp.Column)):
         field = column_type(column)
         if field is not None and operand(field):
             return True
     # string literals are text too: `'trail ' <= 'Åsa'` follows the source's collation as a column would
-    if any(lit.is_string and not isinstance(lit.parent, exp.Cast | exp.Func | exp.DataType)
-           for lit in scope.find_all(exp.Literal)) and operand(_TEXT_LITERAL):
+    if any(isinstance(v, exp.Literal) and v.is_string and not isinstance(v.parent, exp.Cast | exp.Func | exp.DataType)
+           for v in values) and operand(_TEXT_LITERAL):
         return True
     # predicates are booleans: MIN(x IN (2)) is a MIN of booleans
     return isinstance(node, exp.Min | exp.Max) and isinstance(node.this, _PREDICATES) and operand(_BOOLEAN_VALUE)
+
+
+def _operand_values(node: exp.Expression):
+    """The columns and literals ``node`` computes on: its own, and of a nested sub-query only its outputs (a
+    scalar sub-query's WHERE is another operation, checked on its own)."""
+    for sub in node.walk(prune=lambda n: n is not node and isinstance(n, exp.Subquery | exp.Select)):
+        if sub is not node and isinstance(sub, exp.Subquery | exp.Select):
+            select = sub.unnest() if isinstance(sub, exp.Subquery) else sub
+            outputs = select.expressions if isinstance(select, exp.Select) else [select]
+            for output in outputs:
+                yield from _operand_values(output)
+        elif isinstance(sub, exp.Column | exp.Literal):
+            yield sub
 
 
 _TEXT_LITERAL = pa.field("literal", pa.string())

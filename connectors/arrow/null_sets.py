@@ -86,8 +86,10 @@ _LITERALS = (exp.Literal, exp.Null, exp.Boolean)
 
 
 def _literal_list(node: exp.Expression) -> bool:
-    """An IN list of literals only, whose items need no walk (a dynamic filter's list has up to 20,000)."""
-    return isinstance(node, exp.In) and all(isinstance(e, _LITERALS) for e in node.expressions)
+    """An IN list of literals only, whose items need no walk (a dynamic filter's list has up to 20,000). Not an
+    IN sub-query: it has no list, and its WHERE needs the guard too."""
+    return (isinstance(node, exp.In) and node.args.get("query") is None
+            and all(isinstance(e, _LITERALS) for e in node.expressions))
 
 
 def _guard(node: exp.And | exp.Or, negated: bool) -> list[_Test]:

@@ -34,13 +34,17 @@ def push_partial_aggregates(state: FederationState) -> None:
             continue
         keys = partial_keys(state, target, aggregates)
         primary_key = connector_primary_key(state, target)
+        if not keys:  # an aggregate over all rows makes a row of NULL even from none: the join would keep it
+            state.not_pushed_because(f"partial aggregation of {target.ref}",
+                                     "without grouping keys it returns a row even when no row is kept")
+            continue
         if len(keys) > 1 or (len(primary_key) == 1 and keys == set(primary_key)):
             # several keys, or the table's key: (nearly) one group per row, nothing saved
             state.not_pushed_because(f"partial aggregation of {target.ref}",
                                      f"grouping by {', '.join(sorted(keys))} would hardly reduce the rows")
             continue
         grouping = exp.Group(expressions=[exp.column(k, table=target.alias, quoted=True) for k in sorted(keys)])
-        reason = state.unpushable(grouping, target.ref.source) if keys else None
+        reason = state.unpushable(grouping, target.ref.source)
         if reason:  # MariaDB's GROUP BY on text merges 'a' and 'A': the partial groups would not match the join
             state.not_pushed_because(f"partial aggregation of {target.ref} by {', '.join(sorted(keys))}", reason)
             continue

@@ -16,7 +16,13 @@ from connectors.base import READ_AS_TEXT, Connector, Fragment, TableStatistics
 from planner.dialects import RESIDUAL_DIALECT
 from planner.parse import substitute_parameters
 from planner.plan import NotPushed
-from planner.pushdown import ColumnType, output_projection, unpushable_reason, with_binary_collation
+from planner.pushdown import (
+    ColumnType,
+    output_projection,
+    unpushable_reason,
+    with_binary_collation,
+    with_decimal_averages,
+)
 
 
 @dataclass(eq=False)
@@ -139,8 +145,10 @@ class FederationState:
 
     def source_sql(self, ast: exp.Expression, connector: Connector) -> str:
         """``ast`` (a fragment's query) in ``connector``'s dialect, its text ordering made byte order where the
-        source needs an explicit collation for that (``with_binary_collation``; ``ast`` is changed in place)."""
-        return with_binary_collation(ast, connector.capabilities, self.column_type).sql(dialect=connector.dialect)
+        source needs an explicit collation for that (``with_binary_collation``), its decimal averages computed as
+        DataFusion does (``with_decimal_averages``); ``ast`` is changed in place."""
+        with_binary_collation(ast, connector.capabilities, self.column_type)
+        return with_decimal_averages(ast, connector.capabilities, self.column_type).sql(dialect=connector.dialect)
 
     def bound(self, expression: exp.Expression) -> exp.Expression:
         """``expression`` with its ``$n`` parameters as typed literals (for DataFusion to type it)."""

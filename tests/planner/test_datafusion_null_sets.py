@@ -302,3 +302,11 @@ def test_join_of_maria_and_parquet_gives_sqlites_rows(with_maria, condition):
     want = [r[0] for r in db.execute(
         f"SELECT t.id FROM m JOIN t ON m.id = t.id WHERE {condition.replace('p.', 't.')} ORDER BY t.id")]
     assert _ids(engine, sql) == want
+
+
+def test_guard_reaches_the_where_of_an_in_sub_query():
+    """An IN sub-query has no list: it was skipped as a list of literals, and its WHERE went unguarded (fuzz seed
+    5050505: the NULL dates of a SQLite table came back)."""
+    inner = "NOT dt IN (CAST('2022-01-01' AS DATE)) OR NOT dt IN (CAST('2023-03-15' AS DATE))"
+    sql = guarded(f"SELECT k FROM a WHERE k IN (SELECT id FROM b WHERE {inner})")
+    assert CASE.format("NOT dt IN (CAST('2023-03-15' AS DATE))") in sql

@@ -12,33 +12,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 import sqlglot
-from datafusion import SessionContext
 
 from connectors.base import Fragment
 from planner.dynamic_filters import scan_column
-
-
-@pytest.fixture(scope="module")
-def fz(world):
-    """(gateway over the five sources, a function running SQL with ``{pg}``, ``{maria}``, ``{pq}``
-    placeholders through the gateway and DataFusion: (gateway result, reference result))."""
-    from gateway.execution.engine import QueryEngine
-
-    engine = QueryEngine(world.settings())
-    ctx = SessionContext()
-    for name, table in world.group("fz").items():
-        ctx.register_record_batches(name, [table.to_batches()])
-    prefixes = {s: world.prefix(s, "fz") for s in ("pg", "maria", "lite", "pq", "csv")}
-
-    def run(sql: str) -> tuple[pa.Table, pa.Table]:
-        got = engine.execute(run.sql(sql)).reader.read_all()
-        want = ctx.sql(sql.format(**{s: "" for s in prefixes})).to_arrow_table()
-        return got, want
-
-    run.engine = engine
-    run.sql = lambda sql: sql.format(**{s: p + "." for s, p in prefixes.items()})
-    yield run
-    engine.close()
 
 
 def _same_rows(got: pa.Table, want: pa.Table) -> None:

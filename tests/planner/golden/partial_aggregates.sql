@@ -34,3 +34,10 @@ fragment __fragment_1 pg: SELECT "o"."customer_id" AS "customer_id", "o"."score"
 residual: SELECT "e"."kind" AS "kind", SUM("o"."score") AS "_col_1" FROM "__fragment_0" AS "e" JOIN "__fragment_1" AS "o" ON "o"."customer_id" = "e"."customer_id" GROUP BY "e"."kind";
 not pushed: partial aggregate SUM("o"."score"): floating-point sums depend on summation order
 join: __fragment_1.customer_id = __fragment_0.customer_id either way
+
+# title: no partial aggregation without grouping keys: over no rows it would still return one, and the join would keep it
+SELECT MAX(i.price) AS m, c.region FROM lake.main.items AS i CROSS JOIN pg.public.customers AS c WHERE i.qty > 1000 GROUP BY c.region;
+fragment __fragment_0 lake: SELECT "i"."price" AS "price" FROM "items" AS "i" WHERE "i"."qty" > 1000;
+fragment __fragment_1 pg: SELECT "c"."region" AS "region" FROM "public"."customers" AS "c";
+residual: SELECT MAX("i"."price") AS "m", "c"."region" AS "region" FROM "__fragment_0" AS "i" CROSS JOIN "__fragment_1" AS "c" GROUP BY "c"."region";
+not pushed: partial aggregation of lake.main.items: without grouping keys it returns a row even when no row is kept

@@ -67,3 +67,18 @@ residual: none
 SELECT d.r FROM (SELECT substring(c.region, 1, 2) AS r FROM pg.public.customers AS c) AS d GROUP BY d.r ORDER BY d.r;
 fragment __fragment_0 pg: SELECT "d"."r" AS "r" FROM (SELECT SUBSTRING("c"."region" FROM 1 FOR 2) AS "r" FROM "public"."customers" AS "c") AS "d" GROUP BY "d"."r" ORDER BY ("d"."r") COLLATE "C";
 residual: none
+
+# title: AVG of a decimal column pushed to PostgreSQL as DataFusion computes it: the scaled sum over the count, truncated at 4 more digits
+SELECT o.status, AVG(o.amount) AS a FROM pg.public.orders AS o GROUP BY o.status;
+fragment __fragment_0 pg: SELECT "o"."status" AS "status", TRUNC(SUM("o"."amount") * 1.0000000000000000 / NULLIF(COUNT("o"."amount"), 0), 6) AS "a" FROM "public"."orders" AS "o" GROUP BY "o"."status";
+residual: none
+
+# title: AVG of a float column stays in DataFusion (summation order changes the last digits)
+SELECT o.status, AVG(o.score) AS a FROM pg.public.orders AS o GROUP BY o.status;
+fragment __fragment_0 pg: SELECT "o"."status" AS "status", "o"."score" AS "score" FROM "public"."orders" AS "o";
+residual: SELECT "o"."status" AS "status", AVG("o"."score") AS "a" FROM "__fragment_0" AS "o" GROUP BY "o"."status";
+
+# title: a comparison with a scalar sub-query is typed by the sub-query's output, not by the text its WHERE filters on (TPC-H Q22)
+SELECT c.id FROM pg.public.customers AS c WHERE c.tier > (SELECT AVG(o.amount) FROM pg.public.orders AS o WHERE o.status > 'open');
+fragment __fragment_0 pg: SELECT "c"."id" AS "id" FROM "public"."customers" AS "c" WHERE "c"."tier" > (SELECT TRUNC(SUM("o"."amount") * 1.0000000000000000 / NULLIF(COUNT("o"."amount"), 0), 6) AS "_col_0" FROM "public"."orders" AS "o" WHERE "o"."status" COLLATE "C" > 'open');
+residual: none
