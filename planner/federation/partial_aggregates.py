@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from connectors.arrow.datafusion import plain_schema
 from connectors.errors import GatewayError
+from planner.costs import column_lookup, estimate_fragment_rows, group_rows
 from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
 from planner.federation.residual import residual_schema
 from planner.federation.sqlast import aliased_table, has_local, has_subquery, inner_joins_only, within
@@ -43,6 +44,12 @@ def push_partial_aggregates(state: FederationState) -> None:
             state.not_pushed_because(f"partial aggregation of {target.ref}",
                                      f"grouping by {', '.join(sorted(keys))} would hardly reduce the rows")
             continue
+        shrink = _estimated_shrink(state, target, keys)
+        if shrink is not None and shrink > PARTIAL_SHARE:
+            state.not_pushed_because(f"partial aggregation of {target.ref}",
+                                     f"grouping by {', '.join(sorted(keys))} keeps about {shrink:.0%} of the rows "
+                                     f"(pushed at most {PARTIAL_SHARE:.0%})")
+            continue
         grouping = exp.Group(expressions=[exp.column(k, table=target.alias, quoted=True) for k in sorted(keys)])
         reason = state.unpushable(grouping, target.ref.source)
         if reason:  # MariaDB's GROUP BY on text merges 'a' and 'A': the partial groups would not match the join
@@ -58,6 +65,26 @@ def push_partial_aggregates(state: FederationState) -> None:
                 replacement = exp.alias_(replacement, name, quoted=True)
             aggregate.replace(replacement)
         target.partials = partials
+
+
+#: push a partial aggregation only when its groups are estimated at most this share of the rows it reads. TPC-H
+#: SF1, lineitem in PostgreSQL grouped by l_orderkey after Q3's date filter (estimated 13%, in fact 26%: 830,000
+#: groups of 3.2M rows): 1.8 s end to end against 1.2 s reading the rows; grouped by Q18 (7%): even
+PARTIAL_SHARE = 0.1
+
+
+def _estimated_shrink(state: FederationState, target: BaseTable, keys: set[str]) -> float | None:
+    """Estimated groups over estimated rows of the partial aggregation, or None without statistics of the rows
+    and of every key's distinct values (then it is pushed, as before estimates)."""
+    statistics = state.statistics(target.ref)
+    if statistics is None:
+        return None
+    rows = estimate_fragment_rows(statistics, exp.and_(*target.filters) if target.filters else None)
+    lookup = column_lookup(statistics)
+    known = [lookup(exp.column(k)) for k in keys]
+    if not rows or any(c is None or c.distinct is None for c in known):
+        return None
+    return group_rows(rows, [c.distinct for c in known]) / rows
 
 
 def connector_primary_key(state: FederationState, target: BaseTable) -> list[str]:

@@ -80,16 +80,23 @@ class Reference:
     def __init__(self, gateway, sources: FuzzSources) -> None:
         from datafusion import SessionConfig, SessionContext
 
-        self.ctx = SessionContext()
+        from connectors.arrow.datafusion import CORRECTNESS_SETTINGS
+
+        def correct(config: SessionConfig) -> SessionConfig:  # the gateway's own defect avoidance, as reference
+            for key, value in CORRECTNESS_SETTINGS.items():
+                config = config.set(key, value)
+            return config
+
+        self.ctx = SessionContext(correct(SessionConfig()))
         # a second session planned differently (more partitions, small batches, data in two partitions, sort-merge
         # instead of hash joins): when the two disagree, DataFusion's own answer is not stable and a difference is
         # no gateway bug (DataFusion 55's hash join drops the row of `t RIGHT JOIN u ON .. WHERE t.x IS NULL`
         # whose match has a NULL x; its sort-merge join keeps it)
-        config = SessionConfig().with_target_partitions(4).with_batch_size(64)
+        config = correct(SessionConfig().with_target_partitions(4).with_batch_size(64))
         self.alternative = SessionContext(config.set("datafusion.optimizer.prefer_hash_join", "false"))
         # and a third on one partition: DataFusion 52 answers a window over `ORDER BY .. OFFSET 5` in a
         # sub-query differently on one partition than on several (regression: the fuzzer's seed 424242)
-        self.single = SessionContext(SessionConfig().with_target_partitions(1))
+        self.single = SessionContext(correct(SessionConfig().with_target_partitions(1)))
         self.scans: dict[tuple[str, str], pa.Table] = {}
         self.scan_findings: list[tuple[str, str, str]] = []
         for source in SOURCES:

@@ -2,7 +2,7 @@
 primary keys, statistics) and cannot scan. Planning never reads data, so nothing here is a database mock: the
 dialects and capabilities are the real connectors' class data.
 
-    pg      PostgreSQL    customers (10,000 rows), orders (1,000,000; status 5 distinct values, qty 50), nation (25)
+    pg      PostgreSQL    customers (10,000 rows), orders (1,000,000; distinct values: status 5, qty 50, ordered_at 900,000), nation (25)
     my      MySQL/MariaDB products (2,000), suppliers (100)
     shop    SQLite        stores (50)
     lake    Parquet       items (5,000,000), events (200,000)
@@ -65,7 +65,8 @@ class PlanningConnector(Connector):
 
 
 #: the few column statistics declared: (source, schema, table) -> column -> statistics
-COLUMNS = {("pg", "public", "orders"): {"status": ColumnStatistics(distinct=5), "qty": ColumnStatistics(distinct=50)}}
+COLUMNS = {("pg", "public", "orders"): {"status": ColumnStatistics(distinct=5), "qty": ColumnStatistics(distinct=50),
+                                       "ordered_at": ColumnStatistics(distinct=900_000)}}
 
 
 def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:

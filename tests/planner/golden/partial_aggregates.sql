@@ -41,3 +41,18 @@ fragment __fragment_0 lake: SELECT "i"."price" AS "price" FROM "items" AS "i" WH
 fragment __fragment_1 pg: SELECT "c"."region" AS "region" FROM "public"."customers" AS "c";
 residual: SELECT MAX("i"."price") AS "m", "c"."region" AS "region" FROM "__fragment_0" AS "i" CROSS JOIN "__fragment_1" AS "c" GROUP BY "c"."region";
 not pushed: partial aggregation of lake.main.items: without grouping keys it returns a row even when no row is kept
+
+# title: statistics say grouping by the join key keeps 90% of the rows: not pushed
+SELECT e.kind, SUM(o.amount) AS s FROM pg.public.orders AS o JOIN lake.main.events AS e ON e.at = o.ordered_at GROUP BY e.kind;
+fragment __fragment_0 pg: SELECT "o"."amount" AS "amount", "o"."ordered_at" AS "ordered_at" FROM "public"."orders" AS "o";
+fragment __fragment_1 lake: SELECT "e"."kind" AS "kind", "e"."at" AS "at" FROM "events" AS "e";
+residual: SELECT "e"."kind" AS "kind", SUM("o"."amount") AS "s" FROM "__fragment_0" AS "o" JOIN "__fragment_1" AS "e" ON "e"."at" = "o"."ordered_at" GROUP BY "e"."kind";
+not pushed: partial aggregation of pg.public.orders: grouping by ordered_at keeps about 90% of the rows (pushed at most 10%)
+join: __fragment_1.at = __fragment_0.ordered_at either way
+
+# title: statistics say grouping by the join key keeps 50 groups of 1,000,000 rows: pushed
+SELECT e.kind, SUM(o.amount) AS s FROM pg.public.orders AS o JOIN lake.main.events AS e ON e.id = o.qty GROUP BY e.kind;
+fragment __fragment_0 pg: SELECT "o"."qty" AS "qty", SUM("o"."amount") AS "__partial_0" FROM "public"."orders" AS "o" GROUP BY "o"."qty";
+fragment __fragment_1 lake: SELECT "e"."id" AS "id", "e"."kind" AS "kind" FROM "events" AS "e";
+residual: SELECT "e"."kind" AS "kind", CAST(SUM("o"."__partial_0") AS DECIMAL(22, 2)) AS "s" FROM "__fragment_0" AS "o" JOIN "__fragment_1" AS "e" ON "e"."id" = "o"."qty" GROUP BY "e"."kind";
+join: __fragment_1.id = __fragment_0.qty either way
