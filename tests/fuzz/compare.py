@@ -55,8 +55,16 @@ def _rollup_of_a_constant_ordered(ast: exp.Expression) -> bool:
     if any(_folds_to_constant(key) for sets in ast.find_all(exp.Rollup, exp.Cube, exp.GroupingSets)
            for key in sets.expressions):
         return True  # regression r41: CASE WHEN <constant> IS NULL THEN col ELSE FALSE END folds to FALSE
+    inner = [select for select in ast.find_all(exp.Select) if select is not ast]
     return any(isinstance(p, exp.Alias) and isinstance(p.this, exp.Literal | exp.Boolean | exp.Null)
-               for select in ast.find_all(exp.Select) if select is not ast for p in select.expressions)
+               for select in inner for p in select.expressions) or any(_one_row(select) for select in inner)
+
+
+def _one_row(select: exp.Select) -> bool:
+    """An aggregate without GROUP BY: exactly one row, so DataFusion takes its outputs for constants too (seed
+    1212121 #1809: ``GROUPING SETS (a3.v1, ())`` over ``(SELECT MAX(amt) AS v1 ...)`` ordered NULLS FIRST)."""
+    return (not select.args.get("group") and bool(select.expressions)
+            and all(isinstance(p.unalias(), exp.AggFunc) for p in select.expressions))
 
 
 def _folds_to_constant(key: exp.Expression) -> bool:
