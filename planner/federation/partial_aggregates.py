@@ -71,18 +71,21 @@ def push_partial_aggregates(state: FederationState) -> None:
 #: SF1, lineitem in PostgreSQL grouped by l_orderkey after Q3's date filter (estimated 13%, in fact 26%: 830,000
 #: groups of 3.2M rows): 1.8 s end to end against 1.2 s reading the rows; grouped by Q18 (7%): even
 PARTIAL_SHARE = 0.1
+#: below this many rows read the share is not asked: grouping or sending them costs milliseconds either way, and
+#: fewer rows reach the residual
+PARTIAL_MIN_ROWS = 100_000
 
 
 def _estimated_shrink(state: FederationState, target: BaseTable, keys: set[str]) -> float | None:
-    """Estimated groups over estimated rows of the partial aggregation, or None without statistics of the rows
-    and of every key's distinct values (then it is pushed, as before estimates)."""
+    """Estimated groups over estimated rows of the partial aggregation, or None (then it is pushed) without
+    statistics of the rows and of every key's distinct values, or for fewer than ``PARTIAL_MIN_ROWS`` rows."""
     statistics = state.statistics(target.ref)
     if statistics is None:
         return None
     rows = estimate_fragment_rows(statistics, exp.and_(*target.filters) if target.filters else None)
     lookup = column_lookup(statistics)
     known = [lookup(exp.column(k)) for k in keys]
-    if not rows or any(c is None or c.distinct is None for c in known):
+    if not rows or rows < PARTIAL_MIN_ROWS or any(c is None or c.distinct is None for c in known):
         return None
     return group_rows(rows, [c.distinct for c in known]) / rows
 

@@ -29,13 +29,29 @@ def inner_joins_only(select: exp.Select) -> bool:
 
 
 def conjuncts(container: exp.Expression | None) -> list[exp.Expression]:
-    """The AND-ed conditions of a WHERE, HAVING or JOIN ... ON (``[]`` when it has none)."""
+    """The AND-ed conditions of a WHERE, HAVING or JOIN ... ON (``[]`` when it has none), an AND in parentheses
+    flattened too: ``a AND (b AND c)`` is three conjuncts. (Kept whole, ``(b AND c)`` was moved into a join group
+    once its parentheses had gone from the tree, and stayed in the residual: fuzz seed 1212121.)
+
+        >>> import sqlglot
+        >>> where = sqlglot.parse_one("SELECT 1 FROM t WHERE a = 1 AND (b = 2 AND (c = 3 OR d))").args["where"]
+        >>> [c.sql() for c in conjuncts(where)]
+        ['a = 1', 'b = 2', 'c = 3 OR d']
+    """
     if container is None:
         return []
     condition = container.args.get("on") if isinstance(container, exp.Join) else container.this
     if condition is None:
         return []
-    return list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
+    return _and_operands(condition.unnest()) if isinstance(condition.unnest(), exp.And) else [condition]
+
+
+def _and_operands(node: exp.And) -> list[exp.Expression]:
+    """The operands of ``node`` without their parentheses (as ``flatten`` gives them), nested ANDs flattened."""
+    operands = []
+    for operand in node.flatten():
+        operands.extend(_and_operands(operand) if isinstance(operand, exp.And) else [operand])
+    return operands
 
 
 def condition_containers(select: exp.Select) -> list[exp.Expression]:

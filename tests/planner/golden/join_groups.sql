@@ -46,3 +46,8 @@ residual: SELECT "p"."name" AS "name", "s"."name" AS "name_2", "i"."qty" AS "qty
 not pushed: join condition "s"."name" = "p"."name": text comparison in this source follows its collation (case/accent-insensitive)
 join: __fragment_1.name = __fragment_0.name either way
 join: __fragment_2.product_id = __fragment_0.id either way
+
+# title: a join condition inside a parenthesized AND moves into the join group with its neighbour, and leaves the residual (it stayed there, naming a column the group did not return)
+SELECT o.qty, (o.ordered_at + INTERVAL '1 DAY') AS t FROM pg.public.customers AS c, pg.public.orders AS o WHERE o.customer_id = c.id AND (o.qty > 3 AND o.qty <= c.nation_id);
+fragment __fragment_0 pg: SELECT "o"."qty" AS "o.qty", "o"."ordered_at" AS "o.ordered_at" FROM "public"."customers" AS "c" CROSS JOIN "public"."orders" AS "o" WHERE "o"."customer_id" = "c"."id" AND "o"."qty" <= "c"."nation_id" AND "o"."qty" > 3;
+residual: SELECT "__g0"."o.qty" AS "qty", ("__g0"."o.ordered_at" + INTERVAL '1 DAY') AS "t" FROM "__fragment_0" AS "__g0";
