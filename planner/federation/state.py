@@ -97,12 +97,15 @@ class FederationState:
         fragment once a pass replaced its tables, an outer column) or DataFusion cannot plan it."""
         key = id(select)
         if key not in self._derived_schemas:
-            self._derived_schemas[key] = self._oracle_schema(select)
+            self._derived_schemas[key] = self.oracle_schema(select)
         schema = self._derived_schemas[key]
         return schema.field(position) if schema is not None and 0 <= position < len(schema) else None
 
-    def _oracle_schema(self, select: exp.Select) -> pa.Schema | None:
-        oracle = self.bound(select.copy())
+    def oracle_schema(self, expression: exp.Expression) -> pa.Schema | None:
+        """The schema DataFusion gives ``expression`` over empty tables of the catalog's schemas (its tables
+        renamed ``__table_<n>``), or None when it reads anything but catalog tables (a CTE defined outside, a
+        fragment) or DataFusion cannot plan it."""
+        oracle = self.bound(expression.copy())
         names: dict[TableRef, str] = {}
         for table in list(oracle.find_all(exp.Table)):
             if not (table.args.get("catalog") and table.args.get("db")):

@@ -10,11 +10,7 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
-from catalog import TableRef
 from connectors.base import Fragment
-from connectors.errors import GatewayError
-from planner.dialects import RESIDUAL_DIALECT
-from planner.federation.residual import residual_schema
 from planner.federation.sqlast import order_by_computed_outputs, source_tables, within
 from planner.federation.state import BaseTable, FederationState
 
@@ -53,7 +49,7 @@ def subtree_fragment(state: FederationState, expression: exp.Expression, bases: 
         target.set("version", table.args.get("version"))  # time travel, for lake sources
         table.replace(target)
     refs = sorted({b.ref for b in bases})
-    schema = _oracle_schema(state, expression, refs)
+    schema = state.oracle_schema(expression)
     if schema is None:
         return None  # DataFusion cannot type it on its own; the per-table plan says why
     if expression is not state.ast and len(set(schema.names)) != len(schema.names):
@@ -64,22 +60,6 @@ def subtree_fragment(state: FederationState, expression: exp.Expression, bases: 
     )
     state.fragments.append(fragment)
     return fragment
-
-
-def _oracle_schema(state: FederationState, expression: exp.Expression, refs: list[TableRef]):
-    """The schema DataFusion gives ``expression`` over empty tables of the catalog's schemas, or None."""
-    oracle = state.bound(expression.copy())
-    oracle_names = {ref: f"__table_{i}" for i, ref in enumerate(refs)}
-    for table in source_tables(oracle):
-        name = oracle_names[TableRef(table.catalog, table.db, table.name)]
-        table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table.args.get("alias")))
-    try:
-        schema, _ = residual_schema(
-            oracle.sql(dialect=RESIDUAL_DIALECT), {oracle_names[r]: state.schemas[r] for r in refs}
-        )
-    except GatewayError:
-        return None
-    return schema
 
 
 CORRELATED_SCALAR_REASON = ("a correlated scalar sub-query runs once per outer row in this source; DataFusion "
