@@ -20,7 +20,6 @@ from __future__ import annotations
 import pyarrow as pa
 from sqlglot import exp
 
-from planner.costs import column_lookup, estimate_fragment_rows, group_rows
 from planner.federation.sqlast import has_local
 from planner.federation.state import BaseTable, FederationState
 
@@ -36,7 +35,7 @@ def push_distinct_keys(state: FederationState) -> None:
     for base in state.bases:
         if not _existence_only(state, base):
             continue
-        rows = _distinct_estimate(state, base)
+        rows = state.grouped_rows(base, base.columns)
         if rows is None:
             continue
         total, distinct = rows
@@ -92,19 +91,3 @@ def _exact_equality(field: pa.Field) -> bool:
     return (pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_date(t) or pa.types.is_time(t)
             or pa.types.is_timestamp(t) or pa.types.is_boolean(t) or pa.types.is_string(t)
             or pa.types.is_large_string(t))
-
-
-def _distinct_estimate(state: FederationState, base: BaseTable) -> tuple[float, float] | None:
-    """(rows the table's fragment returns, distinct rows of its columns), or None without a row count and a
-    distinct count for every column."""
-    statistics = state.statistics(base.ref)
-    if statistics is None:
-        return None
-    rows = estimate_fragment_rows(statistics, exp.and_(*base.filters) if base.filters else None)
-    if not rows:
-        return None
-    lookup = column_lookup(statistics)
-    known = [lookup(exp.column(name)) for name in base.columns]
-    if any(c is None or c.distinct is None for c in known):
-        return None
-    return rows, group_rows(rows, [c.distinct for c in known])

@@ -14,7 +14,6 @@ from sqlglot import exp
 
 from connectors.arrow.datafusion import plain_schema
 from connectors.errors import GatewayError
-from planner.costs import column_lookup, estimate_fragment_rows, group_rows
 from planner.dialects import RESIDUAL_DIALECT, sqlglot_type
 from planner.federation.residual import residual_schema
 from planner.federation.sqlast import aliased_table, has_local, has_subquery, inner_joins_only, within
@@ -79,15 +78,11 @@ PARTIAL_MIN_ROWS = 100_000
 def _estimated_shrink(state: FederationState, target: BaseTable, keys: set[str]) -> float | None:
     """Estimated groups over estimated rows of the partial aggregation, or None (then it is pushed) without
     statistics of the rows and of every key's distinct values, or for fewer than ``PARTIAL_MIN_ROWS`` rows."""
-    statistics = state.statistics(target.ref)
-    if statistics is None:
+    estimate = state.grouped_rows(target, keys)
+    if estimate is None or estimate[0] < PARTIAL_MIN_ROWS:
         return None
-    rows = estimate_fragment_rows(statistics, exp.and_(*target.filters) if target.filters else None)
-    lookup = column_lookup(statistics)
-    known = [lookup(exp.column(k)) for k in keys]
-    if not rows or rows < PARTIAL_MIN_ROWS or any(c is None or c.distinct is None for c in known):
-        return None
-    return group_rows(rows, [c.distinct for c in known]) / rows
+    rows, groups = estimate
+    return groups / rows
 
 
 def connector_primary_key(state: FederationState, target: BaseTable) -> list[str]:

@@ -3,7 +3,7 @@ join groups, the fragments built so far and what was not pushed (with the reason
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -13,6 +13,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from catalog import Catalog, TableRef
 from connectors.arrow.datafusion import plan_over_empty
 from connectors.base import READ_AS_TEXT, Connector, Fragment, TableStatistics
+from planner.costs import column_lookup, estimate_fragment_rows, group_rows
 from planner.dialects import RESIDUAL_DIALECT
 from planner.parse import substitute_parameters
 from planner.plan import NotPushed
@@ -135,6 +136,20 @@ class FederationState:
             return self.catalog.statistics(ref)
         except Exception:  # statistics only steer costs; a source that fails them plans without
             return None
+
+    def grouped_rows(self, base: BaseTable, columns: Collection[str]) -> tuple[float, float] | None:
+        """(rows the table's fragment returns after its filters, its distinct rows over ``columns``) by the
+        catalog's statistics, or None without a row count and a distinct count for every column. Used by the
+        passes that group or deduplicate a table in its source (``partial_aggregates``, ``distinct_keys``)."""
+        statistics = self.statistics(base.ref)
+        if statistics is None:
+            return None
+        rows = estimate_fragment_rows(statistics, exp.and_(*base.filters) if base.filters else None)
+        lookup = column_lookup(statistics)
+        known = [lookup(exp.column(name)) for name in columns]
+        if not rows or any(c is None or c.distinct is None for c in known):
+            return None
+        return rows, group_rows(rows, [c.distinct for c in known])
 
     def primary_key(self, ref: TableRef) -> list[str]:
         """The primary-key columns of ``ref`` as its source declares them, in key order; [] when it has none or
