@@ -105,3 +105,22 @@ def test_a_one_token_key_list_keeps_a_mariadb_fragment_from_key_range_splits():
     select = parse_one("SELECT o.id FROM db.o AS o").where(condition)
     assert _filters_by_key_set(select, "id")
     assert not _filters_by_key_set(parse_one("SELECT o.id FROM db.o AS o WHERE o.other IN (1, 2)"), "id")
+
+
+def test_a_small_probe_of_more_keys_than_an_in_list_holds_is_read_in_place():
+    """A file probe below ``in_place_min_rows`` is fetched, unless its build is estimated past ``IN_LIST_LIMIT``
+    keys: fetched it would get a key range, read in place it takes a semi-join of all of them."""
+    from gateway.execution.schedule import decide
+    from gateway.settings import LimitsConfig
+
+    planning = planner()
+    join = ("SELECT e.kind, o.amount FROM pg.public.orders AS o JOIN lake.main.events AS e "
+            "ON e.customer_id = o.customer_id WHERE o.qty {}")
+    assert base.IN_LIST_LIMIT == 20_000
+    for condition, estimated, in_place in (("IN (3, 4)", 40_000, {"__fragment_1"}), ("= 3", 20_000, set())):
+        _, plan = planning.plan(join.format(condition))
+        assert [dynamic_filters.estimated_rows(f, planning.catalog) for f in plan.fragments] == [estimated, 200_000]
+        # the planning catalog's lake reads nothing: a cache rule on it (``cached_source``) makes it read in place
+        schedule = decide(plan, planning.catalog, LimitsConfig(), lambda source: source == "lake")
+        assert [(d.build, d.probe) for d in schedule.filters] == [("__fragment_0", "__fragment_1")]
+        assert set(schedule.in_place) == in_place

@@ -69,6 +69,26 @@ def test_restrict_a_probe_fragment(keys, description, condition):
     assert restricted.sql.endswith(f'FROM "items" AS "i" WHERE {condition}')
 
 
+def test_semi_join_on_a_join_group_restricts_the_members_scan():
+    """A semi-join of keys on a member of an inner-joined group read in place restricts that member's scan, so
+    the group's join builds and probes only the kept rows (DataFusion would plan it from the WHERE above the
+    join); a literal IN list stays in the WHERE, where DataFusion pushes it to the scan itself."""
+    planning = planner()
+    _, plan = planning.plan("SELECT c.name, i.qty, e.kind FROM pg.public.customers AS c JOIN lake.main.items AS i "
+                            "ON i.order_id = c.id JOIN lake.main.events AS e ON e.id = i.store_id "
+                            "WHERE c.region = 'north'")
+    group = plan.fragments[1]
+    assert group.sql.endswith('FROM "items" AS "i" CROSS JOIN "events" AS "e" WHERE "e"."id" = "i"."store_id"')
+    keys = pa.array(range(1, 1_001), pa.int64())
+    lake = planning.catalog.connector("lake")
+    semi, note = restrict(group, "i.order_id", keys, lake, keys_table="__keys_1")
+    assert note == "i.order_id IN (1000 values, a semi-join in the residual plan)"
+    assert semi.sql.endswith('FROM (SELECT * FROM "items" AS "i" WHERE "i"."order_id" IN (SELECT "k" FROM "__keys_1")) '
+                             'AS "i" CROSS JOIN "events" AS "e" WHERE "e"."id" = "i"."store_id"')
+    literal, _ = restrict(group, "i.order_id", pa.array([3, 7], pa.int64()), lake, keys_table="__keys_1")
+    assert literal.sql.endswith('WHERE "e"."id" = "i"."store_id" AND "i"."order_id" IN (3, 7)')
+
+
 def test_estimated_rows_are_the_planners_estimates():
     """Fragments carry the planner's estimate (statistics and PostgreSQL's default selectivities: 0.005 per
     equality on a column without statistics, at least one row); the dynamic-filter choice uses it."""
