@@ -69,7 +69,10 @@ class Capabilities:
         top_n: ORDER BY + LIMIT on one table may be pushed (NULL ordering is made explicit).
         offset_without_limit: OFFSET may stand without LIMIT (MySQL/MariaDB's grammar requires a LIMIT).
         local_compute: the source computes inside this process with DataFusion (file sources): a join pushed
-            there moves no rows over a network, so the planner's join-growth rule does not apply.
+            there moves no rows over a network, so the planner's join-growth rule does not apply; and every
+            expression is pushable (``expressions`` is not consulted): the source's session has the residual
+            plan's settings and SQL dialect, so it computes what the residual plan would (TPC-H Q22 over Parquet:
+            ``SUBSTRING`` kept it in three fragments, now one).
         float_literals: a numeric literal with a decimal point is a Float64, as in DataFusion (elsewhere it is
             an exact decimal: ``amt + 0.01`` over a decimal column differs in the last digits).
         boolean_min_max: MIN and MAX take booleans (PostgreSQL has no such aggregates).

@@ -327,6 +327,8 @@ def _negates(node: exp.Expression) -> bool:
 
 
 def _shape_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
+    if caps.local_compute:
+        return None  # DataFusion itself, in the gateway's session settings and SQL dialect: as the residual plan
     if type(sub) not in caps.expressions:
         return f"{sub.key.upper()} is not among the source's pushable operations"
     if isinstance(sub, exp.Cast) and not isinstance(sub.this, exp.Literal):

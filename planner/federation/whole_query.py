@@ -36,7 +36,10 @@ def subtree_fragment(state: FederationState, expression: exp.Expression, bases: 
         return None
     if any(not (t.args.get("catalog") and t.args.get("db")) for t in expression.find_all(exp.Table)):
         return None  # reads a CTE defined outside
-    if state.unpushable(expression, source):
+    reason = state.unpushable(expression, source)
+    if reason:
+        if expression is state.ast:  # EXPLAIN says why a single-source query runs as fragments
+            state.not_pushed_because(f"{what} to {source}", reason)
         return None
     if not connector.capabilities.decorrelates_subqueries and _correlated_scalar_subquery(state, expression):
         state.not_pushed_because(f"{what} to {source}", CORRELATED_SCALAR_REASON)

@@ -172,25 +172,25 @@ CASES = [
 GAPS: dict[tuple[str, str], tuple[str, str]] = {}
 
 #: case -> the sources that keep its operation in DataFusion as their capabilities say, but with no entry in
-#: ``not_pushed`` (EXPLAIN is silent; DESIGN.md: "for each thing not pushed the reason"). Findings: an
-#: aggregate, DISTINCT, OFFSET or outer join that stays in the residual because the whole query may not go to
-#: the source is never reported; only filters, join conditions and LIMITs are.
+#: ``not_pushed`` (EXPLAIN is silent; DESIGN.md: "for each thing not pushed the reason"). Findings: a source
+#: that runs no whole queries (SQLite) never says so; where a single-source query may not go whole to a source
+#: that runs them, the reason is given (``whole query to pg: ...``).
 NO_REASON: dict[str, set[str]] = {
-    "min-max-text": {"pg", "maria", "lite"},  # collation order / no whole queries
-    "group-by-text": {"maria", "lite"},  # case-insensitive grouping / no whole queries
-    "distinct-text": {"maria", "lite"},
+    "min-max-text": {"pg", "lite"},  # collation order / no whole queries
+    "group-by-text": {"lite"},  # no whole queries
+    "distinct-text": {"lite"},
     "decimal-sum": {"lite"},  # no whole queries (and decimals read as text)
-    "decimal-avg": {"pg", "maria", "lite"},  # AVG is not among the pushable operations of a database
-    "float-sum": {"pg", "maria", "lite"},  # float summation order
-    "float-sum-grouped": {"pg", "maria", "lite"},
-    "float-avg": {"pg", "maria", "lite"},
-    "bool-min-max": {"pg", "lite"},  # PostgreSQL has no MIN/MAX of booleans
-    "offset-only": {"maria", "lite"},  # MariaDB needs a LIMIT with OFFSET
+    "decimal-avg": {"pg", "lite"},
+    "float-sum": {"lite"},
+    "float-sum-grouped": {"lite"},
+    "float-avg": {"lite"},
+    "bool-min-max": {"lite"},
+    "offset-only": {"lite"},
     "group-by-int": {"lite"},  # SQLite runs no whole queries: none of these says so
     "group-by-having": {"lite"},
     "group-by-date": {"lite"},
     "left-join": {"lite"},  # (an inner join's condition is reported: "the source does not run joins")
-    "full-join": {"maria", "lite"},  # MariaDB has no FULL OUTER JOIN
+    "full-join": {"lite"},
 }
 
 

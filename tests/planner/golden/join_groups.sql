@@ -51,3 +51,4 @@ join: __fragment_2.product_id = __fragment_0.id either way
 SELECT o.qty, (o.ordered_at + INTERVAL '1 DAY') AS t FROM pg.public.customers AS c, pg.public.orders AS o WHERE o.customer_id = c.id AND (o.qty > 3 AND o.qty <= c.nation_id);
 fragment __fragment_0 pg: SELECT "o"."qty" AS "o.qty", "o"."ordered_at" AS "o.ordered_at" FROM "public"."customers" AS "c" CROSS JOIN "public"."orders" AS "o" WHERE "o"."customer_id" = "c"."id" AND "o"."qty" <= "c"."nation_id" AND "o"."qty" > 3;
 residual: SELECT "__g0"."o.qty" AS "qty", ("__g0"."o.ordered_at" + INTERVAL '1 DAY') AS "t" FROM "__fragment_0" AS "__g0";
+not pushed: whole query to pg: INTERVAL is not among the source's pushable operations

@@ -39,6 +39,7 @@ residual: none
 SELECT DISTINCT name FROM pg.public.customers ORDER BY name;
 fragment __fragment_0 pg: SELECT "customers"."name" AS "name" FROM "public"."customers" AS "customers";
 residual: SELECT DISTINCT "customers"."name" AS "name" FROM "__fragment_0" AS "customers" ORDER BY "name";
+not pushed: whole query to pg: text ordering follows the source's collation, not byte order
 
 # title: a correlated scalar sub-query is not pushed whole to PostgreSQL (it runs once per outer row there)
 SELECT c.name FROM pg.public.customers c WHERE c.tier = (SELECT max(o.qty) FROM pg.public.orders o WHERE o.customer_id = c.id);
@@ -77,6 +78,7 @@ residual: none
 SELECT o.status, AVG(o.score) AS a FROM pg.public.orders AS o GROUP BY o.status;
 fragment __fragment_0 pg: SELECT "o"."status" AS "status", "o"."score" AS "score" FROM "public"."orders" AS "o";
 residual: SELECT "o"."status" AS "status", AVG("o"."score") AS "a" FROM "__fragment_0" AS "o" GROUP BY "o"."status";
+not pushed: whole query to pg: AVG is not among the source's pushable operations
 
 # title: a comparison with a scalar sub-query is typed by the sub-query's output, not by the text its WHERE filters on (TPC-H Q22)
 SELECT c.id FROM pg.public.customers AS c WHERE c.tier > (SELECT AVG(o.amount) FROM pg.public.orders AS o WHERE o.status > 'open');
