@@ -332,7 +332,8 @@ class FileConnector(Connector):
         """Run the fragment in this connector's DataFusion session; streams, conformed to its schema. With
         ``fragment.memory_bytes`` it runs in a session of its own (``_pooled``) whose memory pool has that many
         bytes: its operators spill beyond it, and what cannot spill fails with DataFusion's "Resources
-        exhausted" (as SourceQueryError, which the engine reports as ResourceLimitError)."""
+        exhausted" (as SourceQueryError, which the engine reports as ResourceLimitError). With
+        ``fragment.late_materialization`` too, in a session that decodes columns only for the rows kept."""
         ctx = self._context()
         if fragment.ast is not None:
             self._current(ctx, [t.name for t in fragment.ast.find_all(exp.Table)])
@@ -340,7 +341,8 @@ class FileConnector(Connector):
             self._current(ctx, [t.rsplit(".", 1)[-1] for t in fragment.tables])
         self.scans += 1
         try:
-            df = self._pooled(ctx, fragment) if fragment.memory_bytes else ctx.sql(fragment.sql)
+            own_session = fragment.memory_bytes or fragment.late_materialization
+            df = self._pooled(ctx, fragment) if own_session else ctx.sql(fragment.sql)
         except BaseException as exc:
             if not failure(exc):
                 raise

@@ -39,7 +39,8 @@ CORRECTNESS_SETTINGS = {"datafusion.optimizer.enable_physical_uncorrelated_scala
 
 
 def session(*, memory_bytes: int | None = None, spill_path: str | None = None, plain_types: bool = False,
-            broadcast_builds: bool = False, target_partitions: int = TARGET_PARTITIONS) -> SessionContext:
+            broadcast_builds: bool = False, target_partitions: int = TARGET_PARTITIONS,
+            late_materialization: bool = False) -> SessionContext:
     """A DataFusion session with the gateway's settings.
 
     Args:
@@ -51,12 +52,17 @@ def session(*, memory_bytes: int | None = None, spill_path: str | None = None, p
         broadcast_builds: hash joins build one shared table (CollectLeft) up to 64 MiB / 4M rows instead of
             hash-repartitioning the (often larger, in-place) probe side: 5-10% on TPC-H Q3, Q4, Q8, Q10, Q21.
         target_partitions: parallel partitions of each plan.
+        late_materialization: Parquet scans evaluate their filters (and hash joins' dynamic filters) while
+            decoding, and decode the other columns only for the rows kept (``Fragment.late_materialization``
+            says when that pays).
     """
     config = SessionConfig().with_target_partitions(target_partitions).with_batch_size(BATCH_SIZE)
     for key, value in CORRECTNESS_SETTINGS.items():
         config = config.set(key, value)
     if plain_types:
         config = config.set("datafusion.execution.parquet.schema_force_view_types", "false")
+    if late_materialization:
+        config = config.set("datafusion.execution.parquet.pushdown_filters", "true")
     if broadcast_builds:
         config = config.set("datafusion.optimizer.hash_join_single_partition_threshold", str(64 << 20))
         config = config.set("datafusion.optimizer.hash_join_single_partition_threshold_rows", "4000000")

@@ -56,7 +56,8 @@ def run_residual(plan: FederatedPlan, feeds: list[Feed], limits: LimitsConfig, c
         if not pool:
             raise QueryCancelledError("the query was cancelled while it waited for memory")
     # fragments are build sides of up to a few million rows: one shared hash table per join
-    ctx = df_boundary.session(memory_bytes=pool, spill_path=limits.spill_path or None, broadcast_builds=True)
+    ctx = df_boundary.session(memory_bytes=pool, spill_path=limits.spill_path or None, broadcast_builds=True,
+                              late_materialization=_late_materialization(feeds))
     df_boundary.register_kill_switch(ctx, cancel)  # first: in-place fragments guard their own joins with it
     for feed in feeds:
         feed.register(ctx, target_partitions=TARGET_PARTITIONS)
@@ -70,6 +71,15 @@ def run_residual(plan: FederatedPlan, feeds: list[Feed], limits: LimitsConfig, c
         log.warning("residual SQL runs without its kill switch", extra={"error": str(exc).splitlines()[0]})
         df = ctx.sql(plan.residual_sql)
     return residual_batches(df, plan.schema, feeds, cancel, joins, plan.join_estimates)
+
+
+def _late_materialization(feeds: list[Feed]) -> bool:
+    """Whether the residual session's Parquet scans evaluate filters while decoding: some fragment read in place
+    is cut to a small share by its keys (``Fragment.late_materialization``) and no other has conditions (the
+    setting holds for every scan of the session, and a scan's own conditions lose by it)."""
+    in_place = [feed.fragment for feed in feeds if isinstance(feed, InPlaceFeed)]
+    return any(f.late_materialization for f in in_place) and all(
+        f.late_materialization or f.ast is None or f.ast.args.get("where") is None for f in in_place)
 
 
 def residual_batches(df, schema: pa.Schema, feeds: list[Feed], cancel: threading.Event,

@@ -8,6 +8,7 @@ for a dynamic filter's build side. Decided once per run by ``decide`` and used b
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -213,4 +214,9 @@ def _restriction(plan: FederatedPlan, fragment: Fragment, dynamic: dynamic_filte
         keys_tables[table] = keys
     note = runtime_filters.describe(condition, column, keys)
     waited = f"{build.stats.rows:,} build rows of {dynamic.build} within {limit:,}: {why}"
-    return runtime_filters.restricted(fragment, condition), f"{note} ({waited})"
+    restricted = runtime_filters.restricted(fragment, condition)
+    planned = next(f for f in plan.fragments if f.id == fragment.id)
+    if connector.capabilities.local_compute and dynamic_filters.late_materialization(planned, column, keys, catalog):
+        restricted = dataclasses.replace(restricted, late_materialization=True)
+        note += ", other columns decoded only for the rows kept"
+    return restricted, f"{note} ({waited})"

@@ -104,6 +104,7 @@ class FuzzSession:
         into fresh databases on the servers of ``pg_admin_uri`` and ``mysql_uri`` (bench/fuzz_bench.py)."""
         from gateway.execution import runtime_filters
         from gateway.execution.engine import QueryEngine
+        from planner import dynamic_filters
 
         self.sources = FuzzSources(world) if world else FuzzSources.fresh(pg_admin_uri, mysql_uri)
         try:
@@ -114,6 +115,9 @@ class FuzzSession:
             self.reference = Reference(self.gateway, self.sources)
             self._semi_join_min_keys = runtime_filters.SEMI_JOIN_MIN_KEYS
             runtime_filters.SEMI_JOIN_MIN_KEYS = 1
+            # every key condition on a file fragment without conditions of its own decoded late (another path)
+            self._late_share = dynamic_filters.LATE_MATERIALIZATION_SHARE
+            dynamic_filters.LATE_MATERIALIZATION_SHARE = 1.0
         except BaseException:
             self.sources.close()
             raise
@@ -162,8 +166,10 @@ class FuzzSession:
 
     def close(self) -> None:
         from gateway.execution import runtime_filters
+        from planner import dynamic_filters
 
         runtime_filters.SEMI_JOIN_MIN_KEYS = self._semi_join_min_keys
+        dynamic_filters.LATE_MATERIALIZATION_SHARE = self._late_share
         try:
             self.gateway.close()
             self.in_place.close()

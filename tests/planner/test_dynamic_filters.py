@@ -13,8 +13,9 @@ from connectors import base
 from connectors.files import ParquetConnector
 from connectors.postgresql import PostgreSQLConnector
 from gateway.execution.runtime_filters import restrict
-from planner.dynamic_filters import DynamicFilter, carried_joins, choose, estimated_rows, keeps_nearly_every_row
-from tests.planner.catalog import PlanningConnector, planner
+from planner.dynamic_filters import (DynamicFilter, carried_joins, choose, estimated_rows, keeps_nearly_every_row,
+                                     late_materialization)
+from tests.planner.catalog import COLUMNS, PlanningConnector, planner
 
 COLUMN = exp.column("k", table="o", quoted=True)
 
@@ -87,6 +88,39 @@ def test_semi_join_on_a_join_group_restricts_the_members_scan():
                              'AS "i" CROSS JOIN "events" AS "e" WHERE "e"."id" = "i"."store_id"')
     literal, _ = restrict(group, "i.order_id", pa.array([3, 7], pa.int64()), lake, keys_table="__keys_1")
     assert literal.sql.endswith('WHERE "e"."id" = "i"."store_id" AND "i"."order_id" IN (3, 7)')
+
+
+def test_late_materialization_for_few_keys_on_a_fragment_without_conditions(monkeypatch):
+    """Keys at most 1% of the column's distinct values, on a file fragment with no condition of its own: its
+    other columns are decoded only for the rows kept; more keys, a condition of its own, or no statistics: not."""
+    join = ("SELECT e.kind, c.name FROM pg.public.customers AS c JOIN lake.main.events AS e "
+            "ON e.customer_id = c.id WHERE c.tier = 2")
+    few, many = pa.array(range(100), pa.int64()), pa.array(range(101), pa.int64())
+    _, plan = planner().plan(join)
+    assert not late_materialization(plan.fragments[1], "customer_id", few, planner().catalog)  # no statistics
+    monkeypatch.setitem(COLUMNS, ("lake", "main", "events"), {"customer_id": base.ColumnStatistics(distinct=10_000)})
+    planning = planner()
+    _, plan = planning.plan(join)
+    probe = plan.fragments[1]
+    assert probe.ast.args.get("where") is None
+    assert late_materialization(probe, "customer_id", few, planning.catalog)
+    assert not late_materialization(probe, "customer_id", many, planning.catalog)
+    _, plan = planning.plan(join + " AND e.kind = 'click'")
+    assert not late_materialization(plan.fragments[1], "customer_id", few, planning.catalog)
+
+
+def test_late_materialization_turns_on_parquet_filter_pushdown():
+    from datafusion import SessionContext
+
+    from connectors.arrow.datafusion import session
+
+    def pushdown_filters(ctx) -> list[str]:
+        shown = SessionContext(ctx.copied_config().with_information_schema(True))
+        return shown.sql("SELECT value FROM information_schema.df_settings "
+                         "WHERE name = 'datafusion.execution.parquet.pushdown_filters'").to_pydict()["value"]
+
+    assert pushdown_filters(session()) == ["false"]
+    assert pushdown_filters(session(late_materialization=True)) == ["true"]
 
 
 def test_estimated_rows_are_the_planners_estimates():
