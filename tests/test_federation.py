@@ -265,42 +265,45 @@ def test_explain_analyze_reports_actual_rows_per_residual_join(gateway, referenc
     assert f": {joined:,} rows" in join
 
 
-def test_in_place_fragments_restricted_by_a_semi_join_of_keys(pg_database, files, reference, tmp_path, monkeypatch):
-    """With every key set turned into a semi-join against a table of the keys (in-place fragments only), the
-    federation queries answer as the reference does, and EXPLAIN ANALYZE says which filters were semi-joins."""
-    from gateway.execution import runtime_filters
+def _without_mariadb(pg_database, files, tmp_path, in_place_min_rows: int):
+    """A gateway over the PostgreSQL, Parquet and SQLite sources (MariaDB left out) with ``in_place_min_rows``."""
     from gateway.execution.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
-    monkeypatch.setattr(runtime_filters, "SEMI_JOIN_MIN_KEYS", 1)
-    settings = settings_from_dict({"sources": [
+    return QueryEngine(settings_from_dict({"sources": [
         {"name": "pg", "kind": "postgresql", "uri": pg_database},
         {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
         {"name": "shop", "kind": "sqlite", "path": str(files["sqlite"])},
-    ], "limits": {"in_place_min_rows": 0}}, base_dir=tmp_path)
-    gw = QueryEngine(settings)
-    try:
-        semi_joins = 0
-        for sql, ordered in QUERIES.values():
-            if "{shipments}" in sql:  # MariaDB is not a source here
-                continue
-            result = gw.execute(sql.format(**GATEWAY_NAMES))
-            assert_same(result.reader.read_all(), reference(sql), ordered)
-            semi_joins += sum("a semi-join in the residual plan" in (f.dynamic_filter or "")
-                              for f in result.stats.fragments if f.read_in_place)
-        assert semi_joins > 0
-        # a source that declines to be read in place is fetched with literal key conditions instead
-        from connectors.files import ParquetConnector
+    ], "limits": {"in_place_min_rows": in_place_min_rows}}, base_dir=tmp_path))
 
+
+def _count_over_queries(gw, reference, counted) -> int:
+    """Run every federation query that needs no MariaDB, assert each answer is the reference's, and sum
+    ``counted(fragment_stats)`` over their fragments."""
+    total = 0
+    for sql, ordered in QUERIES.values():
+        if "{shipments}" in sql:  # MariaDB is not a source here
+            continue
+        result = gw.execute(sql.format(**GATEWAY_NAMES))
+        assert_same(result.reader.read_all(), reference(sql), ordered)
+        total += sum(bool(counted(f)) for f in result.stats.fragments)
+    return total
+
+
+def test_in_place_fragments_restricted_by_a_semi_join_of_keys(pg_database, files, reference, tmp_path, monkeypatch):
+    """With every key set turned into a semi-join against a table of the keys (in-place fragments only), the
+    federation queries answer as the reference does, and EXPLAIN ANALYZE says which filters were semi-joins."""
+    from connectors.files import ParquetConnector
+    from gateway.execution import runtime_filters
+
+    monkeypatch.setattr(runtime_filters, "SEMI_JOIN_MIN_KEYS", 1)
+    gw = _without_mariadb(pg_database, files, tmp_path, in_place_min_rows=0)
+    try:
+        assert _count_over_queries(gw, reference, lambda f: f.read_in_place and "a semi-join in the residual plan"
+                                   in (f.dynamic_filter or "")) > 0
+        # a source that declines to be read in place is fetched with literal key conditions instead
         monkeypatch.setattr(ParquetConnector, "native_view", lambda self, fragment, ctx: None)
-        fetched = 0
-        for sql, ordered in QUERIES.values():
-            if "{shipments}" in sql:
-                continue
-            result = gw.execute(sql.format(**GATEWAY_NAMES))
-            assert_same(result.reader.read_all(), reference(sql), ordered)
-            fetched += sum(f.source == "lake" and not f.read_in_place for f in result.stats.fragments)
-        assert fetched > 0
+        assert _count_over_queries(gw, reference, lambda f: f.source == "lake" and not f.read_in_place) > 0
     finally:
         gw.close()
 
@@ -312,28 +315,14 @@ def test_file_fragments_restricted_by_keys_decoded_late(pg_database, files, refe
     Parquet filter pushdown, in the residual session for fragments read in place, in a session of the fragment's
     own when fetched), the federation queries answer as the reference does, and EXPLAIN ANALYZE says so."""
     from gateway.execution import runtime_filters
-    from gateway.execution.engine import QueryEngine
-    from gateway.settings import settings_from_dict
     from planner import dynamic_filters
 
     monkeypatch.setattr(dynamic_filters, "LATE_MATERIALIZATION_SHARE", 1.0)
     monkeypatch.setattr(runtime_filters, "SEMI_JOIN_MIN_KEYS", 1)
-    settings = settings_from_dict({"sources": [
-        {"name": "pg", "kind": "postgresql", "uri": pg_database},
-        {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
-        {"name": "shop", "kind": "sqlite", "path": str(files["sqlite"])},
-    ], "limits": {"in_place_min_rows": in_place_min_rows}}, base_dir=tmp_path)
-    gw = QueryEngine(settings)
+    gw = _without_mariadb(pg_database, files, tmp_path, in_place_min_rows)
     try:
-        late = 0
-        for sql, ordered in QUERIES.values():
-            if "{shipments}" in sql:  # MariaDB is not a source here
-                continue
-            result = gw.execute(sql.format(**GATEWAY_NAMES))
-            assert_same(result.reader.read_all(), reference(sql), ordered)
-            late += sum("decoded only for the rows kept" in (f.dynamic_filter or "")
-                        for f in result.stats.fragments if f.source == "lake")
-        assert late > 0
+        assert _count_over_queries(gw, reference, lambda f: f.source == "lake" and "decoded only for the rows kept"
+                                   in (f.dynamic_filter or "")) > 0
     finally:
         gw.close()
 
