@@ -6,10 +6,11 @@ failure to ``tests/fuzz/regressions.json``, which ``test_fuzz.py`` replays query
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +96,23 @@ class FuzzReport:
         return "\n".join(rows)
 
 
+@contextlib.contextmanager
+def forced_paths() -> Iterator[None]:
+    """For the duration of one check: dynamic filters on fragments read in place as semi-joins at any key count
+    (``runtime_filters.SEMI_JOIN_MIN_KEYS``), and every key condition on a file fragment without conditions of
+    its own decoded late (``dynamic_filters.LATE_MATERIALIZATION_SHARE``): paths the small fuzz tables would
+    not reach. Restored after, so that other tests of the session see the defaults."""
+    from gateway.execution import runtime_filters
+    from planner import dynamic_filters
+
+    saved = runtime_filters.SEMI_JOIN_MIN_KEYS, dynamic_filters.LATE_MATERIALIZATION_SHARE
+    runtime_filters.SEMI_JOIN_MIN_KEYS, dynamic_filters.LATE_MATERIALIZATION_SHARE = 1, 1.0
+    try:
+        yield
+    finally:
+        runtime_filters.SEMI_JOIN_MIN_KEYS, dynamic_filters.LATE_MATERIALIZATION_SHARE = saved
+
+
 class FuzzSession:
     """The five sources loaded, a gateway over them and the reference; ``close()`` drops everything."""
 
@@ -102,22 +120,15 @@ class FuzzSession:
                  world: World | None = None) -> None:
         """Over the loaded ``world`` (the tests' session world), or else a world of the fuzz tables alone loaded
         into fresh databases on the servers of ``pg_admin_uri`` and ``mysql_uri`` (bench/fuzz_bench.py)."""
-        from gateway.execution import runtime_filters
         from gateway.execution.engine import QueryEngine
-        from planner import dynamic_filters
 
         self.sources = FuzzSources(world) if world else FuzzSources.fresh(pg_admin_uri, mysql_uri)
         try:
             self.gateway = QueryEngine(self.sources.settings())
             # file fragments scanned inside the residual plan, however small (another execution path), their
-            # dynamic filters as semi-joins against tables of keys at any key count (only in-place reads use them)
+            # dynamic filters as semi-joins against tables of keys at any key count (``forced_paths``, per check)
             self.in_place = QueryEngine(self.sources.settings({"in_place_min_rows": 0}))
             self.reference = Reference(self.gateway, self.sources)
-            self._semi_join_min_keys = runtime_filters.SEMI_JOIN_MIN_KEYS
-            runtime_filters.SEMI_JOIN_MIN_KEYS = 1
-            # every key condition on a file fragment without conditions of its own decoded late (another path)
-            self._late_share = dynamic_filters.LATE_MATERIALIZATION_SHARE
-            dynamic_filters.LATE_MATERIALIZATION_SHARE = 1.0
         except BaseException:
             self.sources.close()
             raise
@@ -128,9 +139,11 @@ class FuzzSession:
         return "in_place" if query.number % 3 == 2 else "default"
 
     def check(self, query: FuzzQuery, variant: str | None = None) -> Outcome:
-        """Check ``query`` on the gateway ``variant`` ("default" or "in_place"; by default by its number)."""
+        """Check ``query`` on the gateway ``variant`` ("default" or "in_place"; by default by its number), with
+        the execution paths that the fuzz tables are too small to reach forced (``forced_paths``)."""
         gateway = self.in_place if (variant or self.variant(query)) == "in_place" else self.gateway
-        return check(gateway, self.reference, self.sources.names, query)
+        with forced_paths():
+            return check(gateway, self.reference, self.sources.names, query)
 
     def run(self, seed: int, queries: int, max_shrinks: int = 10, shrink_seconds: float = 20.0,
             progress: Callable[[int, FuzzReport], None] | None = None, progress_every: int = 200) -> FuzzReport:
@@ -165,11 +178,6 @@ class FuzzSession:
         failures.sort(key=lambda f: (f.shrunk is None, len(f.query.placed_sql())))
 
     def close(self) -> None:
-        from gateway.execution import runtime_filters
-        from planner import dynamic_filters
-
-        runtime_filters.SEMI_JOIN_MIN_KEYS = self._semi_join_min_keys
-        dynamic_filters.LATE_MATERIALIZATION_SHARE = self._late_share
         try:
             self.gateway.close()
             self.in_place.close()
