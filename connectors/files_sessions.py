@@ -49,9 +49,9 @@ def pooled(own: SessionContext, fragment: Fragment, store: Any, source: str, tab
     ``fragment.spill_path``), holding the table providers of ``own`` (the source's session) for the ``tables`` it
     reads (``share_tables``): no file is listed or inferred again; with ``fragment.late_materialization``, its
     Parquet scans decode other columns only for the rows their filters keep. ``store``: the source's
-    ``ObjectStore`` (its objects made readable in the new session) or None. Building it takes 0.06 ms, but its run reads again the
-    files' footers that the shared session caches: measured end to end, an aggregation over 5 small files took
-    7.8 ms instead of 5.8 ms (the engine keeps small inputs shared)."""
+    ``ObjectStore`` (its objects made readable in the new session) or None. Building it takes 0.06 ms, but its
+    run reads again the files' footers that the shared session caches: measured end to end, an aggregation over
+    5 small files took 7.8 ms instead of 5.8 ms (the engine keeps small inputs shared)."""
     ctx = df_boundary.session(memory_bytes=fragment.memory_bytes, spill_path=fragment.spill_path,
                               broadcast_builds=True, late_materialization=fragment.late_materialization)
     if store is not None:
