@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from catalog import Catalog, TableRef
-from connectors.base import Fragment
+from connectors.base import ColumnStatistics, Fragment
 from planner.federation.sqlast import inner_joins_only
 from planner.plan import FederatedPlan, FragmentJoin
 from planner.values import numeric_axis
@@ -297,15 +297,21 @@ def late_materialization(fragment: Fragment, column: str, keys: pa.Array, catalo
     most ``LATE_MATERIALIZATION_SHARE`` of the column's distinct values (catalog statistics; False without)."""
     if fragment.ast is None or fragment.ast.args.get("where") is not None:
         return False
+    stats = column_statistics(fragment, column, catalog)
+    return bool(stats and stats.distinct) and len(keys) <= LATE_MATERIALIZATION_SHARE * stats.distinct
+
+
+def column_statistics(fragment: Fragment, column: str, catalog: Catalog) -> ColumnStatistics | None:
+    """The catalog's statistics of the table column behind ``fragment``'s output ``column`` (``scan_column``),
+    or None when the fragment cannot be restricted on it or the catalog has none."""
     target = scan_column(fragment, column)
     table = table_of(fragment, target) if isinstance(target, exp.Column) else None
     if table is None:
-        return False
+        return None
     try:
-        stats = catalog.statistics(TableRef(*table.split(".", 2))).columns.get(target.name)
+        return catalog.statistics(TableRef(*table.split(".", 2))).columns.get(target.name)
     except Exception:  # statistics only steer costs
-        return False
-    return bool(stats and stats.distinct) and len(keys) <= LATE_MATERIALIZATION_SHARE * stats.distinct
+        return None
 
 
 def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, catalog: Catalog,
@@ -314,15 +320,7 @@ def keeps_nearly_every_row(fragment: Fragment, column: str, keys: pa.Array, cata
     of its table by the catalog's column statistics, or None (also when statistics are missing): as many
     keys as the column has distinct values, or, when the condition sent is a key range (``ranged``: the
     source's ``key_filter`` gave ``BETWEEN``), a range spanning nearly all of the column's min..max."""
-    target = scan_column(fragment, column)
-    table = table_of(fragment, target) if isinstance(target, exp.Column) else None
-    if table is None:
-        return None
-    try:
-        statistics = catalog.statistics(TableRef(*table.split(".", 2)))
-    except Exception:  # statistics only steer costs
-        return None
-    stats = statistics.columns.get(target.name)
+    stats = column_statistics(fragment, column, catalog)
     if stats is None:
         return None
     # more keys than the column is thought to hold: the estimate is wrong (a sample of a sorted column), not the keys
