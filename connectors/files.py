@@ -367,7 +367,7 @@ class FileConnector(Connector):
 
     def _pooled(self, own: SessionContext, fragment: Fragment) -> DataFrame:
         """The fragment in a session of its own with a memory pool (``files_sessions.pooled``)."""
-        return pooled(own, fragment, self.store, self.name, self._tables, self.dialect)
+        return pooled(own, fragment, self.store, self._tables, self.dialect)
 
     def cancel(self, fragment: Fragment) -> None:
         """Stop the fragment's DataFusion plan if it runs (a whole query pushed to this source can be long)."""
