@@ -94,6 +94,10 @@ class Capabilities:
         cheap_distinct: DISTINCT over many duplicate rows costs the source less than sending them (PostgreSQL's
             hash aggregate: TPC-H Q22's 420,579 orders rows as 27,929 keys, 244 -> 169 ms). False where it costs
             what it saves (MariaDB's temporary table: 542 -> 618 ms) or rows cost nothing to send (in-process).
+        sorted_distinct_aggregates: a DISTINCT aggregate (``COUNT(DISTINCT x)``) is computed by sorting its
+            input (PostgreSQL has no hash aggregation for DISTINCT aggregates), where DataFusion hashes it on
+            every core: a query holding one is pushed whole only when its input is estimated small
+            (``planner.federation.whole_query.SORTED_DISTINCT_MAX_ROWS``).
     """
 
     projection: bool = True
@@ -116,6 +120,7 @@ class Capabilities:
     decorrelates_subqueries: bool = True
     cheap_distinct: bool = False
     truncated_decimal_avg: bool = False
+    sorted_distinct_aggregates: bool = False
 
 
 @dataclass

@@ -130,6 +130,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         boolean_min_max=False,
         cheap_distinct=True,
         truncated_decimal_avg=True,
+        sorted_distinct_aggregates=True,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:

@@ -160,3 +160,23 @@ def test_float_sums_are_not_partially_aggregated_in_postgresql(gateway, referenc
     plan = gateway.plan(sql.format(**GATEWAY_NAMES))
     assert all("partial aggregation" not in " ".join(f.pushed) for f in plan.fragments)
     _run(gateway, reference, sql)
+
+
+def test_distinct_aggregate_over_many_rows_is_not_pushed_to_a_source_that_sorts_for_it(gateway, reference,
+                                                                                        monkeypatch):
+    from planner.federation import whole_query
+
+    small = "SELECT region, count(DISTINCT tier) AS tiers, count(*) AS n FROM {customers} WHERE active GROUP BY region"
+    plan = gateway.plan(small.format(**GATEWAY_NAMES))
+    assert plan.pushed_whole  # about 2,000 rows into the aggregate: PostgreSQL sorts them quickly
+    _run(gateway, reference, small)
+
+    # the world's customers stand in for a large table: the threshold is lowered below their rows
+    monkeypatch.setattr(whole_query, "SORTED_DISTINCT_MAX_ROWS", 100)
+    large = "SELECT region, count(DISTINCT tier) AS tiers, count(*) AS n FROM {customers} WHERE tier > 0 GROUP BY region"
+    plan = gateway.plan(large.format(**GATEWAY_NAMES))
+    assert not plan.pushed_whole
+    reason = next(n.reason for n in plan.not_pushed if n.what == "whole query to pg")
+    assert "DISTINCT aggregate would be computed by sorting about" in reason and "DataFusion hashes it" in reason
+    assert "count(distinct" not in plan.fragments[0].sql.lower()  # the rows come, DataFusion aggregates them
+    _run(gateway, reference, large)

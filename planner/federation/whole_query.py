@@ -10,9 +10,24 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
-from connectors.base import Fragment
-from planner.federation.sqlast import order_by_computed_outputs, source_tables, within
+from connectors.base import Connector, Fragment
+from planner.costs import estimate_fragment_rows
+from planner.federation.sqlast import (
+    condition_containers,
+    conjuncts,
+    has_subquery,
+    order_by_computed_outputs,
+    source_tables,
+    within,
+)
 from planner.federation.state import BaseTable, FederationState
+
+#: estimated input rows above which a DISTINCT aggregate runs in DataFusion rather than in a source that sorts
+#: for it (``Capabilities.sorted_distinct_aggregates``). PostgreSQL 15, ``COUNT(DISTINCT o_custkey)`` by
+#: priority over part of TPC-H SF1 orders, pushed whole against aggregated in DataFusion: 10,000 rows 11 vs 15 ms,
+#: 50,000 rows 47 vs 47 ms, 200,000 rows 180 vs 142-156 ms, 750,000 rows 618 vs 500 ms; TPC-H Q16 (118,274 rows
+#: into its aggregate) 504-535 vs 296-341 ms.
+SORTED_DISTINCT_MAX_ROWS = 100_000
 
 
 def push_whole_query(state: FederationState) -> None:
@@ -44,6 +59,11 @@ def subtree_fragment(state: FederationState, expression: exp.Expression, bases: 
     if not connector.capabilities.decorrelates_subqueries and _correlated_scalar_subquery(state, expression):
         state.not_pushed_because(f"{what} to {source}", CORRELATED_SCALAR_REASON)
         return None
+    reason = sorted_distinct_reason(state, expression, connector)
+    if reason:
+        if expression is state.ast:
+            state.not_pushed_because(f"{what} to {source}", reason)
+        return None
     pushed = expression.copy()
     order_by_computed_outputs(pushed)
     for table in source_tables(pushed):
@@ -67,6 +87,45 @@ def subtree_fragment(state: FederationState, expression: exp.Expression, bases: 
 
 CORRELATED_SCALAR_REASON = ("a correlated scalar sub-query runs once per outer row in this source; DataFusion "
                             "decorrelates it into one grouped join")
+
+
+def sorted_distinct_reason(state: FederationState, expression: exp.Expression, connector: Connector) -> str | None:
+    """Why ``expression`` should not run whole in ``connector``'s source: a SELECT of it computes a DISTINCT
+    aggregate, the source sorts for that (``Capabilities.sorted_distinct_aggregates``), and the rows into the
+    aggregate are estimated above ``SORTED_DISTINCT_MAX_ROWS``; None otherwise, also when they have no estimate.
+    The estimate is the largest of the SELECT's own tables after the conditions that read that table alone (a
+    join along foreign keys returns about as many rows as its largest side)."""
+    if not connector.capabilities.sorted_distinct_aggregates:
+        return None
+    for select in expression.find_all(exp.Select):
+        if not any(isinstance(a.this, exp.Distinct) and a.find_ancestor(exp.Select) is select
+                   for a in select.find_all(exp.AggFunc)):
+            continue
+        rows = _input_rows(state, select)
+        if rows is not None and rows > SORTED_DISTINCT_MAX_ROWS:
+            return (f"its DISTINCT aggregate would be computed by sorting about {rows:,.0f} rows in this source "
+                    f"(more than {SORTED_DISTINCT_MAX_ROWS:,}); DataFusion hashes it")
+    return None
+
+
+def _input_rows(state: FederationState, select: exp.Select) -> float | None:
+    """The estimated rows into ``select``'s aggregates: the largest of its own tables, each after the conditions
+    (WHERE, inner join ON) that read it alone; None when a table has no estimate or the SELECT reads none."""
+    scope = next((s for s in state.scopes if s.expression is select), None)
+    bases = [b for b in state.bases if scope is not None and b.scope is scope]
+    if not bases:
+        return None
+    inner = [c for c in condition_containers(select) if not (isinstance(c, exp.Join) and c.side)]
+    conditions = [c for container in inner for c in conjuncts(container) if not has_subquery(c)]
+    largest = 0.0
+    for base in bases:
+        statistics = state.statistics(base.ref)
+        own = [c for c in conditions if {col.table for col in c.find_all(exp.Column)} == {base.alias}]
+        rows = estimate_fragment_rows(statistics, exp.and_(*own) if own else None) if statistics else None
+        if rows is None:
+            return None
+        largest = max(largest, rows)
+    return largest
 
 
 def _correlated_scalar_subquery(state: FederationState, expression: exp.Expression) -> bool:
