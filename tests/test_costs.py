@@ -115,6 +115,13 @@ def test_like_prefix_versus_default():
     assert sel("status LIKE 'open'") == pytest.approx(0.7)  # no wildcard: an equality
 
 
+def test_not_like_keeps_the_rows_like_drops():
+    # sqlglot parses ``x NOT LIKE p`` as Like(negate=True), not as NOT over a LIKE
+    assert sel("name NOT LIKE 'abc%'") == pytest.approx(1 - 0.2 ** 3)
+    assert sel("name NOT LIKE 'abc%'") == pytest.approx(sel("NOT (name LIKE 'abc%')"))
+    assert sel("status NOT ILIKE '%x'") == pytest.approx(1 - DEFAULT_LIKE_SEL)
+
+
 def test_comparison_with_null_is_never_true():
     assert sel("k = NULL") == 0.0
 
