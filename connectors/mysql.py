@@ -106,6 +106,7 @@ class MySQLConnector(InformationSchemaTables, MySQLStatistics, Connector):
         text_equality=False,
         offset_without_limit=False,
         full_join=False,
+        cheap_grouping=False,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:

@@ -180,3 +180,15 @@ def test_distinct_aggregate_over_many_rows_is_not_pushed_to_a_source_that_sorts_
     assert "DISTINCT aggregate would be computed by sorting about" in reason and "DataFusion hashes it" in reason
     assert "count(distinct" not in plan.fragments[0].sql.lower()  # the rows come, DataFusion aggregates them
     _run(gateway, reference, large)
+
+
+def test_partial_aggregation_is_not_pushed_to_mariadb(gateway, reference):
+    # MariaDB groups through a temporary table: the partial aggregate costs what sending the rows does
+    sql = ("SELECT o.status, sum(s.boxes) AS boxes, count(*) AS n FROM {orders} o "
+           "JOIN {shipments} s ON s.order_id = o.order_id GROUP BY o.status")
+    plan = gateway.plan(sql.format(**GATEWAY_NAMES))
+    maria = next(f for f in plan.fragments if f.source == "maria")
+    assert "GROUP BY" not in maria.sql
+    assert any(n.what.startswith("partial aggregation of maria.") and "grouping in this source costs" in n.reason
+               for n in plan.not_pushed)
+    _run(gateway, reference, sql)

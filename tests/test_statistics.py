@@ -257,3 +257,22 @@ def test_sqlite_rows_of_a_sparse_integer_key_are_counted(tmp_path):
         conn.executemany("INSERT INTO picked VALUES (?)", [(k,) for k in range(0, 4400, 70)])
     stats = SQLiteConnector("s", {"path": str(path)}).statistics("main", "picked")
     assert stats.rows == 63
+
+
+def test_mariadb_composite_key_columns_get_their_own_distinct_counts(mysql_server):
+    """A table keyed like TPC-H partsupp: (a, b) with 4 values of b per a, b's values repeating every 2,500 a.
+    MariaDB reports the key's first column with the key's cardinality, and the table's first rows make b look
+    unique; InnoDB's persistent statistics and a sample from random points of the key tell both apart."""
+    import pymysql
+
+    with fresh_mysql_database(mysql_server, "gw_stats_") as name:
+        with pymysql.connect(database=name, autocommit=True, **mysql_params(mysql_server)) as conn, \
+                conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {name}.pairs (a bigint, b bigint, PRIMARY KEY (a, b)) ENGINE=InnoDB")
+            cur.execute(f"INSERT INTO {name}.pairs SELECT s.seq, (s.seq + 2500 * j.seq) % 10000 "
+                        "FROM seq_1_to_50000 s, seq_0_to_3 j")
+            cur.execute("SET SESSION use_stat_tables = 'NEVER'")  # InnoDB's statistics only, no column_stats
+            cur.execute(f"ANALYZE TABLE {name}.pairs")
+        stats = MySQLConnector("maria", {"uri": with_database(mysql_server, name)}).statistics(name, "pairs")
+    assert stats.columns["a"].distinct == pytest.approx(50_000, rel=0.2)  # not the 200,000 rows of the key
+    assert stats.columns["b"].distinct == pytest.approx(10_000, rel=0.3)  # not unique

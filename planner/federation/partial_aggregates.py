@@ -43,6 +43,10 @@ def push_partial_aggregates(state: FederationState) -> None:
             state.not_pushed_because(f"partial aggregation of {target.ref}",
                                      f"grouping by {', '.join(sorted(keys))} would hardly reduce the rows")
             continue
+        if not state.connector(target.ref.source).capabilities.cheap_grouping:
+            state.not_pushed_because(f"partial aggregation of {target.ref}",
+                                     "grouping in this source costs what sending its rows does")
+            continue
         shrink = _estimated_shrink(state, target, keys)
         if shrink is not None and shrink > PARTIAL_SHARE:
             state.not_pushed_because(f"partial aggregation of {target.ref}",
