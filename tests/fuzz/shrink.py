@@ -6,7 +6,7 @@ key, IN-list value, function argument), or replace a node by one of its children
 reference still answers it (it is valid) and the gateway still fails with the same signature
 (``Outcome.signature``); the placement of every remaining table alias is kept. Two things are never reduced,
 so that a shrunk query stays deterministic: an ORDER BY inside a window or an aggregate call, and the ORDER BY of
-a sub-query with LIMIT.
+a sub-query with LIMIT or OFFSET.
 """
 
 from __future__ import annotations
@@ -28,17 +28,23 @@ CLAUSE_NODES = (exp.Identifier, exp.DataType, exp.Var, exp.Table, exp.From, exp.
 
 def _frozen(node: exp.Expression) -> bool:
     """Inside an ORDER BY that is not a query's own (a window's, string_agg's), or inside the ORDER BY of a
-    sub-query that has a LIMIT."""
+    sub-query that has a LIMIT or an OFFSET."""
     ancestor = node
     while ancestor is not None:
         if isinstance(ancestor, exp.Order):
             parent = ancestor.parent
             if not isinstance(parent, exp.Query):
                 return True
-            if parent.parent is not None and parent.args.get("limit") is not None:
+            if parent.parent is not None and _limited(parent):
                 return True
         ancestor = ancestor.parent
     return False
+
+
+def _limited(query: exp.Expression) -> bool:
+    """Whether ``query`` keeps part of its ordered rows: a LIMIT, or an OFFSET alone (seed 2424242 #2751 lost
+    the ORDER BY under its OFFSET 1 and shrank to a query that skips an arbitrary row)."""
+    return query.args.get("limit") is not None or query.args.get("offset") is not None
 
 
 def _edits(tree: exp.Expression) -> Iterator[tuple[int, str, object]]:
@@ -50,7 +56,7 @@ def _edits(tree: exp.Expression) -> Iterator[tuple[int, str, object]]:
             continue
         for key in CLAUSES:
             if node.args.get(key) is not None and isinstance(node, exp.Query):
-                if key == "order" and node.args.get("limit") is not None and node.parent is not None:
+                if key == "order" and _limited(node) and node.parent is not None:
                     continue
                 removals.append((i, "drop", key))
         for key in LIST_ARGS:

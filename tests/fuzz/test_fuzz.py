@@ -9,6 +9,7 @@ the table names: ``pq.t1`` is table t1 in source pq).
 from __future__ import annotations
 
 import pytest
+from sqlglot import exp
 
 from tests.fuzz.compare import ERROR, INVALID, WRONG
 from tests.fuzz.generator import parse_placed
@@ -46,3 +47,21 @@ def test_regression(fuzz_session, entry):
         pytest.fail(f"DataFusion no longer answers the regression query: {outcome.detail}", pytrace=False)
     if outcome.category in (WRONG, ERROR):
         pytest.fail(f"[{outcome.category}] {entry['sql']}\n{outcome.detail}", pytrace=False)
+
+
+@pytest.mark.parametrize("keep", ["LIMIT 3", "OFFSET 1", "LIMIT 3 OFFSET 1"])
+def test_shrinking_keeps_the_order_of_a_sub_query_that_keeps_part_of_its_rows(keep):
+    """Without its ORDER BY, a sub-query's LIMIT or OFFSET keeps arbitrary rows: a shrunk query must not lose it."""
+    import sqlglot
+
+    from tests.fuzz.shrink import _apply, _edits
+
+    tree = sqlglot.parse_one(f"WITH q AS (SELECT a1.k1 AS v FROM t1 AS a1 ORDER BY 1 {keep}) SELECT MAX(q.v) FROM q",
+                             read="postgres")
+    for edit in _edits(tree):
+        shrunk = _apply(tree, edit)
+        if shrunk is None:
+            continue
+        for query in shrunk.find_all(exp.Select):
+            if query.parent is not None and (query.args.get("limit") or query.args.get("offset")):
+                assert query.args.get("order") is not None, f"{edit}: {shrunk.sql()}"
