@@ -169,9 +169,10 @@ class MySQLStatistics:
                 # starts drawn at random (seeded by the table, so statistics are repeatable): evenly spaced ones
                 # fell in step with TPC-H's key patterns (partsupp's suppliers repeat every 10,000 parts)
                 draw = random.Random(f"{schema}.{table}")
-                starts = sorted(draw.randint(int(bounds["lo"]), int(bounds["hi"])) for _ in range(SLICES - 1))
+                lo, hi = int(bounds["lo"]), int(bounds["hi"])
+                starts = [lo, *sorted(draw.randint(lo, hi) for _ in range(SLICES - 2))]
                 slices = [f"WHERE {column} >= {start} ORDER BY {column}" for start in starts] + [
-                    f"ORDER BY {column} DESC"]  # the last slice ends at the top
+                    f"ORDER BY {column} DESC"]  # the first slice starts at the bottom, the last ends at the top
                 sql = " UNION ALL ".join(f"(SELECT {projections} FROM {name} {where} LIMIT {SAMPLE_ROWS // SLICES})"
                                          for where in slices)
         data = self._bounded_read(sql)
