@@ -107,9 +107,9 @@ MISESTIMATE_FACTOR = 10.0
 
 def _misestimated(fragment: FragmentStats) -> bool:
     """Whether a fetched fragment's rows were more than ``MISESTIMATE_FACTOR`` off its estimate (each side at
-    least one row; fragments read in place, restricted by a dynamic filter or without an estimate do not
-    count)."""
-    if fragment.estimated_rows is None or fragment.read_in_place or fragment.dynamic_filter:
+    least one row; a probe of dynamic filters is estimated after them, ``FederatedPlan.filtered_estimates``;
+    fragments read in place or without an estimate do not count)."""
+    if fragment.estimated_rows is None or fragment.read_in_place:
         return False
     low, high = sorted((max(fragment.estimated_rows, 1), max(fragment.rows, 1)))
     return high / low > MISESTIMATE_FACTOR
@@ -179,11 +179,9 @@ class Metrics:
                 self.distributed_tasks.inc(f.tasks + f.join_tasks)
                 self.distributed_retries.inc(f.retries)
                 self.shuffled_bytes.inc(f.shuffled_bytes)
-        # joins count only without dynamic filters: a filter from another join shrinks a join's inputs below
-        # what the planner estimated for that join alone, rightly
-        restricted = any(f.dynamic_filter for f in stats.fragments)
+        # join estimates take the planned dynamic filters into account (planner.join_estimates)
         if stats.status == "ok" and (any(_misestimated(f) for f in stats.fragments)
-                                     or (not restricted and any(_misestimated_join(j) for j in stats.joins))):
+                                     or any(_misestimated_join(j) for j in stats.joins)):
             self.misestimated.inc()
         log_query(stats)
 

@@ -64,7 +64,8 @@ def selectivity(predicate: exp.Expression, columns: ColumnLookup, rows: float) -
     the other distinct values (1/NDV without common values). Ranges: linear interpolation between min and max
     (numbers, decimals, dates, timestamps). IN: the sum of its equalities. LIKE: an equality without
     wildcards, ``FIXED_CHAR_SEL`` per character of a literal prefix, else ``DEFAULT_LIKE_SEL``. IS NULL:
-    the null fraction. Raises TypeError when ``predicate`` is not a sqlglot expression.
+    the null fraction. AND: the product (independence), except a lower and an upper bound on one column,
+    which are one range. Raises TypeError when ``predicate`` is not a sqlglot expression.
 
         >>> import sqlglot
         >>> s = {"k": ColumnStatistics(distinct=100, null_fraction=0.2, min=0, max=100,
@@ -76,6 +77,8 @@ def selectivity(predicate: exp.Expression, columns: ColumnLookup, rows: float) -
         0.0051
         >>> selectivity(sqlglot.parse_one("k < 25"), f, 1000)     # a quarter of the non-null rows
         0.2
+        >>> round(selectivity(sqlglot.parse_one("k >= 20 AND k < 30"), f, 1000), 4)  # one range, not 0.64 x 0.24
+        0.08
         >>> selectivity(sqlglot.parse_one("k IS NULL"), f, 1000)
         0.2
         >>> selectivity(sqlglot.parse_one("x = 1"), f, 1000)      # no statistics: PostgreSQL's default
@@ -183,7 +186,7 @@ def _selectivity(node: exp.Expression, columns: ColumnLookup, rows: float) -> fl
     if isinstance(node, exp.Paren):
         return _selectivity(node.this, columns, rows)
     if isinstance(node, exp.And):
-        return _clamp(_selectivity(node.left, columns, rows)) * _clamp(_selectivity(node.right, columns, rows))
+        return _and(node, columns, rows)
     if isinstance(node, exp.Or):
         a, b = _clamp(_selectivity(node.left, columns, rows)), _clamp(_selectivity(node.right, columns, rows))
         return a + b - a * b
@@ -210,6 +213,61 @@ def _selectivity(node: exp.Expression, columns: ColumnLookup, rows: float) -> fl
     if isinstance(node, exp.Column):  # a boolean column on its own
         return _eq(columns(node), True, rows)
     return DEFAULT_UNKNOWN_SEL
+
+
+def _and(node: exp.And, columns: ColumnLookup, rows: float) -> float:
+    """Conjuncts multiply (independence), except a lower and an upper bound on one column, which are one range
+    (PostgreSQL ``clauselist_selectivity``): ``P(x > lo) + P(x < hi) - 1`` (nulls counted once), the
+    tightest bound of each side taken. TPC-H Q14's month of ``l_shipdate`` keeps 1.2% of lineitem, where its two
+    halves multiplied keep 25%."""
+    ranges: dict[tuple[str, str], list[tuple[bool, float, float]]] = {}
+    total = 1.0
+    for conjunct in _conjuncts(node):
+        bound = _range_bound(conjunct, columns)
+        if bound is None:
+            total *= _clamp(_selectivity(conjunct, columns, rows))
+        else:
+            ranges.setdefault(bound[0], []).append(bound[1:])
+    for bounds in ranges.values():
+        lows = [sel for lower, sel, _ in bounds if lower]
+        highs = [sel for lower, sel, _ in bounds if not lower]
+        if lows and highs:
+            total *= _clamp(min(lows) + min(highs) - 1.0 + bounds[0][2])
+        else:
+            total *= min(lows or highs)
+    return total
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    """The operands of nested ANDs (through parentheses)."""
+    if isinstance(node, exp.Paren) and isinstance(node.this, exp.And):
+        node = node.this
+    if isinstance(node, exp.And):
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
+def _range_bound(node: exp.Expression, columns: ColumnLookup) -> tuple[tuple[str, str], bool, float, float] | None:
+    """``(column key, is a lower bound, selectivity, null fraction)`` of ``column <op> literal`` (either side,
+    ``<``, ``<=``, ``>``, ``>=``) when the column's bounds place the literal; else None."""
+    if not isinstance(node, exp.GT | exp.GTE | exp.LT | exp.LTE):
+        return None
+    column, other, kind = node.this, node.expression, type(node)
+    if not isinstance(column, exp.Column) and isinstance(other, exp.Column):
+        column, other, kind = other, column, _FLIPPED.get(kind, kind)
+    if not isinstance(column, exp.Column) or isinstance(other, exp.Column):
+        return None
+    known, value = literal_value(other)
+    if not known or value is None:
+        return None
+    stats = columns(column)
+    below = _fraction_below(stats, value, inclusive=kind in (exp.LTE, exp.GT))
+    if below is None:
+        return None
+    nulls = stats.null_fraction or 0.0
+    lower = kind in (exp.GT, exp.GTE)
+    key = (column.table.lower(), column.name.lower())
+    return key, lower, ((1.0 - below) if lower else below) * (1.0 - nulls), nulls
 
 
 def _null_sel(node: exp.Is, columns: ColumnLookup) -> float:

@@ -96,6 +96,9 @@ class FederatedPlan:
             source could not run); a dynamic filter built from the fragment applies it first.
         join_estimates: each join of ``residual_plan`` with its estimated rows
             (``planner.join_estimates.JoinEstimate``), outermost first.
+        filtered_estimates: per fragment id that dynamic filters would restrict, its estimated rows after
+            them (``planner.join_estimates.filtered_estimates``); EXPLAIN ANALYZE and the misestimate metric
+            judge such a fragment's rows against it.
         fallback: why the federation passes were not used (a pass failed on this query shape), or None.
             A fallback plan reads each table through its own fragment (columns only) and runs the query in
             DataFusion: slower, never wrong.
@@ -115,6 +118,7 @@ class FederatedPlan:
     fallback: str | None = None
     join_estimates: list = field(default_factory=list)
     top_n_fallback: TopNFallback | None = None
+    filtered_estimates: dict[str, int] = field(default_factory=dict)
 
     def with_output_names(self, names: Sequence[str]) -> FederatedPlan:
         """The plan whose result columns are named ``names`` (same count, same order). Internal names
@@ -156,8 +160,8 @@ class FederatedPlan:
                 fallback_run: str | None = None) -> str:
         """A text plan: each fragment with its pushed SQL, the residual plan, and what was not pushed.
 
-        ``fragment_stats`` (from a run: ``{fragment_id: {"rows": n, "bytes": n}}``) adds what each
-        fragment returned; ``partitions`` (``{fragment_id: ["year=2022: cached (3.1s old)", ...]}``) how
+        ``fragment_stats`` (from a run: ``{fragment_id: {"rows": n, "bytes": n}}``, optionally
+        ``"estimated_rows"``: the estimate the run judged it by) adds what each fragment returned; ``partitions`` (``{fragment_id: ["year=2022: cached (3.1s old)", ...]}``) how
         each partition of a cached source was (or would be) read; ``in_place`` names the fragments the
         residual plan scans itself (files) instead of fetching them; ``engines`` (``{fragment_id: "ray, 4 tasks:
         ctid page ranges of tpch.orders"}``) where each fragment was read and why (``[execution] engine``);
@@ -171,7 +175,8 @@ class FederatedPlan:
         if self.pushed_whole:
             lines.append(f"  whole query pushed down to source '{self.fragments[0].source}'")
         for f in self.fragments:
-            lines.extend(_fragment_lines(f, fragment_stats, partitions, in_place, engines))
+            lines.extend(_fragment_lines(f, fragment_stats, partitions, in_place, engines,
+                                         self.filtered_estimates.get(f.id)))
         if self.residual_sql is not None:
             lines.append("  Residual plan (DataFusion):")
             lines.append(f"    SQL: {self.residual_sql}")
@@ -189,8 +194,10 @@ class FederatedPlan:
 
 
 def _fragment_lines(f: Fragment, fragment_stats: dict[str, dict] | None, partitions: dict[str, list[str]] | None,
-                    in_place: set[str] | frozenset, engines: dict[str, str] | None) -> list[str]:
-    """EXPLAIN's lines for one fragment (``FederatedPlan.explain`` gives the arguments' meaning)."""
+                    in_place: set[str] | frozenset, engines: dict[str, str] | None,
+                    filtered: int | None = None) -> list[str]:
+    """EXPLAIN's lines for one fragment (``FederatedPlan.explain`` gives the arguments' meaning; ``filtered``:
+    its estimated rows after the dynamic filters planned for it, which its returned rows are judged by)."""
     lines: list[str] = []
     lines.append(f"  Fragment {f.id} -> source '{f.source}' reads {', '.join(f.tables)}")
     if f.pushed:
@@ -205,11 +212,17 @@ def _fragment_lines(f: Fragment, fragment_stats: dict[str, dict] | None, partiti
         lines.append("    read in place: DataFusion scans the files inside the residual plan")
     if engines and f.id in engines:
         lines.append(f"    engine: {engines[f.id]}")
-    if f.estimated_rows is not None:
-        lines.append(f"    estimated: {f.estimated_rows:,} rows")
+    if f.estimated_rows is not None or filtered is not None:
+        before = f"{f.estimated_rows:,} rows" if f.estimated_rows is not None else "rows unknown"
+        after = f", {filtered:,} after its dynamic filters" if filtered is not None else ""
+        lines.append(f"    estimated: {before}{after}")
     if fragment_stats and f.id in fragment_stats:
         s = fragment_stats[f.id]
-        off = estimate_error(f.estimated_rows, s.get("rows"))
+        # the run's estimate: unfiltered when no planned filter was sent, or when read in place (its scan's rows
+        # are counted before the semi-join)
+        judged = f.estimated_rows if f.id in in_place else s.get("estimated_rows")
+        off = estimate_error(judged if judged is not None else filtered if filtered is not None else f.estimated_rows,
+                             s.get("rows"))
         lines.append(f"    returned: {s.get('rows')} rows, {s.get('bytes')} bytes"
                      + (f" (estimate off by {off:.1f}x)" if off is not None and off >= 2 else ""))
         if s.get("dynamic_filter"):

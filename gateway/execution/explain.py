@@ -55,7 +55,8 @@ def explain_analyzed(plan: FederatedPlan, stats: QueryStats, catalog: Catalog, d
 def _analyzed(plan: FederatedPlan, stats: list[FragmentStats], joins: list[dict], catalog: Catalog,
               distributed: bool, fallback_note: str | None) -> str:
     """``explain_analyzed`` of one plan from its fragments' stats and its joins' actual rows."""
-    rows = {f.id: {"rows": f.rows, "bytes": f.bytes, "dynamic_filter": f.dynamic_filter} for f in stats}
+    rows = {f.id: {"rows": f.rows, "bytes": f.bytes, "dynamic_filter": f.dynamic_filter,
+                   "estimated_rows": f.estimated_rows} for f in stats}
     in_place = {f.id for f in stats if f.read_in_place}
     marks = {
         f.id: [f"{u.partition}: {u.status}" + (f" ({u.age_s:.1f}s old)" if u.age_s is not None else "")

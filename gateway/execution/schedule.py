@@ -154,6 +154,10 @@ def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch
                                             dict(feeds), catalog, waits)
             feed = feeds[fragment.id] = start(restricted, keys, literal)
             feed.stats.dynamic_filter = "; ".join(notes) or None
+            if restricted is not fragment and fragment.id in plan.filtered_estimates and keys is None:
+                # a filter was sent to a fetched fragment: judged by what the planner expected of its filters
+                # (one read in place reports the rows its scan read, before the semi-join)
+                feed.stats.estimated_rows = plan.filtered_estimates[fragment.id]
     return [feeds[f.id] for f in plan.fragments]
 
 

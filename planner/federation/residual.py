@@ -11,7 +11,8 @@ from planner.dialects import RESIDUAL_DIALECT
 from planner.federation.fragment_joins import fragment_joins, local_filters
 from planner.federation.sqlast import distinct_output_names
 from planner.federation.state import FederationState
-from planner.join_estimates import annotate, residual_join_estimates
+from planner import dynamic_filters
+from planner.join_estimates import annotate, filtered_estimates, filtered_pairs, residual_join_estimates
 from planner.plan import FederatedPlan
 
 #: clauses that make a residual do more than pass one fragment's rows through
@@ -53,12 +54,17 @@ def residual_plan(state: FederationState) -> FederatedPlan:
     residual = state.ast.sql(dialect=RESIDUAL_DIALECT)
     typed = state.bound(state.ast).sql(dialect=RESIDUAL_DIALECT)
     schema, optimized = residual_typed(typed, {f.id: f.schema for f in state.fragments})
-    estimates = residual_join_estimates(optimized, state.fragments, state.catalog)
     plan = FederatedPlan(
-        state.sql, state.fragments, residual, schema, state.not_pushed,
-        annotate(str(optimized.display_indent()), estimates), residual_ast=state.ast,
-        joins=fragment_joins(state), local_filters=local_filters(state), join_estimates=estimates,
+        state.sql, state.fragments, residual, schema, state.not_pushed, residual_ast=state.ast,
+        joins=fragment_joins(state), local_filters=local_filters(state),
     )
+    # estimated as the default schedule runs it: with the dynamic filters it would choose
+    filters = dynamic_filters.choose(plan, state.catalog)
+    filtered = filtered_estimates(state.fragments, filters, state.catalog)
+    estimates = residual_join_estimates(optimized, state.fragments, state.catalog, filtered, filtered_pairs(filters))
+    plan.residual_plan = annotate(str(optimized.display_indent()), estimates)
+    plan.join_estimates = estimates
+    plan.filtered_estimates = {fid: max(1, round(f.rows)) for fid, f in filtered.items()}
     return plan.with_output_names(names) if names else plan
 
 

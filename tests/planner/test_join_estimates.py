@@ -79,12 +79,50 @@ def test_a_query_whose_residual_join_was_off_by_more_than_10x_is_counted():
     assert metrics.misestimated._value.get() == 1
 
 
-def test_a_join_restricted_by_a_dynamic_filter_is_not_counted():
-    """A dynamic filter from another join shrinks a join's inputs below its own estimate, rightly."""
+def test_a_probe_is_estimated_after_its_dynamic_filter_and_its_join_too():
+    """Suppliers of one nation (10,000 / 25 = 400 rows) restrict lineitem's l_suppkey (10,000 values) by a
+    dynamic filter: lineitem is estimated at 6M x 400 / 10,000 = 240,000 rows after it, and so is the join,
+    which EXPLAIN shows beside the unfiltered estimate."""
+    _, plan = tpch_planner().plan(
+        "SELECT l.l_price FROM lake.main.lineitem l JOIN pg.tpch.supplier s ON s.s_suppkey = l.l_suppkey "
+        "WHERE s.s_nationkey = 3")
+    lineitem = next(f for f in plan.fragments if f.tables == ["lake.main.lineitem"])
+    assert plan.filtered_estimates == {lineitem.id: 240_000}
+    assert _joins(plan) == [("Inner", 240_000)]
+    text = plan.explain({lineitem.id: {"rows": 241_000, "bytes": 1, "dynamic_filter": "l_suppkey IN (400 values)"}})
+    assert "estimated: 6,000,000 rows, 240,000 after its dynamic filters" in text
+    assert "returned: 241000 rows, 1 bytes\n" in text + "\n"  # judged by the filtered estimate: not off
+
+
+def test_an_anti_join_keeps_the_keys_the_other_side_lacks():
+    """Customers without orders: orders hold 100,000 of the 150,000 customer keys, so a third of the
+    customers are kept (not none, as when the key shares were taken of the filtered sides alone)."""
+    _, plan = tpch_planner().plan(
+        "SELECT c.c_name FROM pg.tpch.customer c WHERE c.c_nationkey = 3 AND NOT EXISTS "
+        "(SELECT 1 FROM lake.main.orders o WHERE o.o_custkey = c.c_custkey)")
+    anti = [rows for kind, rows in _joins(plan) if kind == "LeftAnti"]
+    assert anti == [2_000]  # 150,000 / 25 = 6,000 customers of nation 3, a third of them
+
+
+def test_a_scalar_aggregate_fragment_is_one_row():
+    """A sub-query pushed whole that aggregates without GROUP BY returns one row: compared with it, 150,000
+    customers keep a quarter (a comparison), not 150,000 x its input."""
+    _, plan = tpch_planner().plan(
+        "SELECT c.c_name FROM pg.tpch.customer c WHERE c.c_custkey > (SELECT max(o.o_custkey) FROM lake.main.orders o)")
+    assert _joins(plan) == [("Inner", 37_500)]
+
+
+def test_a_dynamic_filter_probe_off_by_more_than_10x_is_counted():
+    """A probe is judged by its estimate after its dynamic filters (``FragmentStats.estimated_rows``), its
+    joins by estimates that take them into account: both count."""
     metrics = Metrics()
-    restricted = QueryStats("q1", "SELECT 1", status="ok",
-                            fragments=[FragmentStats("f0", "pg", "SELECT 1", rows=100, estimated_rows=100,
-                                                     dynamic_filter="id IN (12 values)")],
-                            joins=[{"type": "Inner", "on": "a = b", "rows": 10, "estimated_rows": 100_000}])
-    metrics.finished(restricted)
-    assert metrics.misestimated._value.get() == 0
+    probe = QueryStats("q1", "SELECT 1", status="ok",
+                       fragments=[FragmentStats("f0", "pg", "SELECT 1", rows=100_000, estimated_rows=100,
+                                                dynamic_filter="id IN (12 values)")])
+    join = QueryStats("q2", "SELECT 1", status="ok",
+                      fragments=[FragmentStats("f0", "pg", "SELECT 1", rows=100, estimated_rows=100,
+                                               dynamic_filter="id IN (12 values)")],
+                      joins=[{"type": "Inner", "on": "a = b", "rows": 10, "estimated_rows": 100_000}])
+    metrics.finished(probe)
+    metrics.finished(join)
+    assert metrics.misestimated._value.get() == 2
