@@ -360,7 +360,9 @@ def _key_statistics(node, left: _Relation, right: _Relation, pairs: frozenset[fr
     counts before any filter), so that a left value is found on the right with probability
     ``NDV(right) / domain``. TPC-H Q22's customers of a few countries without orders: orders hold 99,996 of
     150,000 customer keys, so a third of any customers are kept, not none. A key pair of a dynamic filter
-    (``pairs``) is taken by containment instead: one side's values are those of the other that it holds."""
+    (``pairs``), or one whose side is a computed value without a table column's domain (an aggregate's output:
+    TPC-H Q2's ``ps_supplycost = MIN(ps_supplycost)``), is taken by containment instead: one side's values are
+    those of the other that it holds."""
     left_ndvs, right_ndvs, shares = [], [], []
     for l_expr, r_expr in node.on():
         l_name, r_name = _column_name(l_expr) or "", _column_name(r_expr) or ""
@@ -369,7 +371,8 @@ def _key_statistics(node, left: _Relation, right: _Relation, pairs: frozenset[fr
             left_ndvs.append(l_ndv or r_ndv)
             right_ndvs.append(r_ndv or l_ndv)
         if l_ndv and r_ndv:
-            contained = frozenset((l_name, r_name)) in pairs
+            contained = (frozenset((l_name, r_name)) in pairs
+                         or not left.domain.get(l_name) or not right.domain.get(r_name))
             domain = max(l_ndv, r_ndv) if contained else max(
                 l_ndv, r_ndv, left.domain.get(l_name, 0.0), right.domain.get(r_name, 0.0))
             shares.append((min(1.0, r_ndv / domain), min(1.0, l_ndv / domain)))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import doctest
 import re
 
+import pyarrow as pa
+
 from gateway.metrics import FragmentStats, Metrics, QueryStats
 from planner import join_estimates
 from planner.join_estimates import match
@@ -126,3 +128,30 @@ def test_a_dynamic_filter_probe_off_by_more_than_10x_is_counted():
     metrics.finished(probe)
     metrics.finished(join)
     assert metrics.misestimated._value.get() == 2
+
+
+def test_a_key_compared_with_an_aggregate_of_its_own_column_is_contained(monkeypatch):
+    """TPC-H Q2's shape: the partsupp rows of 4,000 parts (16,000) whose cost is the minimum of their part's
+    costs keep one row per part, 4,000. The minimum is one of the costs it compares with (containment), not a
+    value drawn from the column's 99,865 (independence gave 641)."""
+    from catalog import Catalog
+    from connectors.files import ParquetConnector
+    from connectors.postgresql import PostgreSQLConnector
+    from planner import Planner
+    from tests.planner import test_join_costs as declared
+
+    for column, distinct in {"ps_partkey": 200_000, "ps_supplycost": 99_865, "p_partkey": 200_000,
+                             "p_size": 50}.items():
+        monkeypatch.setitem(declared.DISTINCT, column, distinct)
+    partsupp = pa.schema([("ps_partkey", pa.int64()), ("ps_suppkey", pa.int64()), ("ps_supplycost", pa.float64())])
+    part = pa.schema([("p_partkey", pa.int64()), ("p_size", pa.int32())])
+    planner = Planner(Catalog({
+        "pg": declared.WithColumnStatistics("pg", PostgreSQLConnector, {("tpch", "partsupp"): (partsupp, [], 800_000)}),
+        "lake": declared.WithColumnStatistics("lake", ParquetConnector, {("main", "part"): (part, ["p_partkey"], 200_000)},
+                                              qualified=False),
+    }), "postgres")
+    _, plan = planner.plan(
+        "SELECT p.p_partkey FROM lake.main.part p JOIN pg.tpch.partsupp ps ON ps.ps_partkey = p.p_partkey "
+        "WHERE p.p_size = 15 AND ps.ps_supplycost = "
+        "(SELECT min(q.ps_supplycost) FROM pg.tpch.partsupp q WHERE q.ps_partkey = p.p_partkey)")
+    assert _joins(plan) == [("LeftSemi", 4_000), ("Inner", 16_000)]
