@@ -104,6 +104,8 @@ class FederatedPlan:
             DataFusion: slower, never wrong.
         top_n_fallback: a top-N pushed below an inner join and the plan run instead when its result comes out
             short (``TopNFallback``), or None.
+        join_orders: FROM lists the planner reordered by estimated rows (``planner.federation.join_order``),
+            each as ``"the new order (written ...): its estimate against the written one's"``.
     """
 
     sql: str
@@ -119,6 +121,7 @@ class FederatedPlan:
     join_estimates: list = field(default_factory=list)
     top_n_fallback: TopNFallback | None = None
     filtered_estimates: dict[str, int] = field(default_factory=dict)
+    join_orders: list[str] = field(default_factory=list)
 
     def with_output_names(self, names: Sequence[str]) -> FederatedPlan:
         """The plan whose result columns are named ``names`` (same count, same order). Internal names
@@ -174,6 +177,8 @@ class FederatedPlan:
             lines.append(f"  fallback: each table read on its own, the query run by DataFusion ({self.fallback})")
         if self.pushed_whole:
             lines.append(f"  whole query pushed down to source '{self.fragments[0].source}'")
+        for order in self.join_orders:
+            lines.append(f"  join order: {order}")
         for f in self.fragments:
             lines.extend(_fragment_lines(f, fragment_stats, partitions, in_place, engines,
                                          self.filtered_estimates.get(f.id)))

@@ -46,17 +46,18 @@ def residual_plan(state: FederationState) -> FederatedPlan:
     typed by DataFusion, with the joins between fragments, the filters DataFusion applies to them and the
     estimated rows of each join DataFusion plans (``planner.join_estimates``)."""
     if state.whole is not None:
-        return FederatedPlan(state.sql, [state.whole], None, state.whole.schema)
+        return FederatedPlan(state.sql, [state.whole], None, state.whole.schema, join_orders=state.join_orders)
     if passes_through(state.ast, state.fragments):
         # the residual only renames nothing and filters nothing: stream the one fragment as is
-        return FederatedPlan(state.sql, state.fragments, None, state.fragments[0].schema, state.not_pushed)
+        return FederatedPlan(state.sql, state.fragments, None, state.fragments[0].schema, state.not_pushed,
+                             join_orders=state.join_orders)
     names = distinct_output_names(state.ast)
     residual = state.ast.sql(dialect=RESIDUAL_DIALECT)
     typed = state.bound(state.ast).sql(dialect=RESIDUAL_DIALECT)
     schema, optimized = residual_typed(typed, {f.id: f.schema for f in state.fragments})
     plan = FederatedPlan(
         state.sql, state.fragments, residual, schema, state.not_pushed, residual_ast=state.ast,
-        joins=fragment_joins(state), local_filters=local_filters(state),
+        joins=fragment_joins(state), local_filters=local_filters(state), join_orders=state.join_orders,
     )
     # estimated as the default schedule runs it: with the dynamic filters it would choose
     filters = dynamic_filters.choose(plan, state.catalog)

@@ -80,6 +80,7 @@ class FederationState:
     # table it was pushed into with (LIMIT + OFFSET, LIMIT): the result is checked at run time
     top_n_below_inner_joins: bool = True
     top_n_check: tuple[BaseTable, int, int] | None = None
+    join_orders: list[str] = field(default_factory=list)  # FROM lists reordered by pass ``join_order``, for EXPLAIN
     _primary_keys: dict[TableRef, list[str]] = field(default_factory=dict)
     _derived_schemas: dict[int, pa.Schema | None] = field(default_factory=dict)
 

@@ -88,8 +88,9 @@ DATAFUSION_WRONG_SHAPES = (
 
 @dataclass
 class Outcome:
-    """What one query did: ``category`` (OK, WRONG, ERROR, INVALID, NAMES, UNSTABLE), a detail, and whether the
-    gateway's plan fell back (``fallback``: the reason string) or differed in types (``types``)."""
+    """What one query did: ``category`` (OK, WRONG, ERROR, INVALID, NAMES, UNSTABLE), a detail, whether the
+    gateway's plan fell back (``fallback``: the reason string) or differed in types (``types``), and whether the
+    planner reordered a FROM list of it (``reordered``: ``planner.federation.join_order``)."""
 
     category: str
     detail: str = ""
@@ -99,6 +100,7 @@ class Outcome:
     reference_sql: str = ""
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    reordered: bool = False
 
     @property
     def failed(self) -> bool:
@@ -276,9 +278,11 @@ def check(gateway, reference, names: dict[str, str], query: FuzzQuery) -> Outcom
     except Exception as exc:  # DataFusion cannot answer: not a valid query
         return Outcome(INVALID, _error_text(exc), gateway_sql=gw_sql, reference_sql=ref_sql)
     fallback = types = None
+    reordered = False
     try:
         plan = gateway.plan(gw_sql)
         fallback = getattr(plan, "fallback", None)
+        reordered = bool(getattr(plan, "join_orders", None))
         got = gateway.execute(gw_sql).reader.read_all()
     except Exception as exc:
         known = next((repro for text, repro in DATAFUSION_DEFECTS.items() if text in str(exc)), None)
@@ -310,7 +314,7 @@ def check(gateway, reference, names: dict[str, str], query: FuzzQuery) -> Outcom
             break
     if category != WRONG and got.num_columns == want.num_columns:
         types = _types_differ(got.schema, want.schema)
-    return Outcome(category, detail, fallback, types, gw_sql, ref_sql, time.perf_counter() - t0)
+    return Outcome(category, detail, fallback, types, gw_sql, ref_sql, time.perf_counter() - t0, reordered=reordered)
 
 
 #: window functions whose value depends on the order among rows that tie in their ORDER BY

@@ -456,6 +456,8 @@ class QueryGenerator(ExpressionGenerator):
         r = self.rng.randrange(100)
         if r >= 93:
             return self._top_n_join_query()
+        if r >= 89:
+            return self._join_order_query()
         with_sql, pool = "", []
         if r < 20:
             ctes = []
@@ -538,6 +540,44 @@ class QueryGenerator(ExpressionGenerator):
             for alias in aliases[1:]:
                 placement[alias] = self.pick([s for s in SOURCES if s != placement[aliases[0]]])
         return FuzzQuery(ast, placement, frozenset(self.tags | self.source_tags(placement)), self.count)
+
+    def join_order(self) -> str:
+        """Inner joins written in a poor order (``planner.federation.join_order``): t1 and t2 joined first on
+        their few-valued ``g``, the selective ``dim`` (one id or one ``g``) after them, sometimes t3 last; as
+        JOIN ... ON or as comma joins; rows in a total order (by the tables' ids) or a count and a sum per
+        ``dim`` name."""
+        a, b, d = (Rel(self.alias(), TABLE_COLUMNS[t], t, "id") for t in ("t1", "t2", "dim"))
+        c = Rel(self.alias(), TABLE_COLUMNS["t3"], "t3", "id") if self.chance(0.35) else None
+        joins = [(b, f"{b.alias}.g = {a.alias}.g"), (d, f"{d.alias}.id = {a.alias}.dk")]
+        if c is not None:
+            joins.append((c, f"{c.alias}.k2 = {b.alias}.id"))
+        conds = [f"{d.alias}.id = {self.rng.randint(0, 11)}" if self.chance(0.7)
+                 else f"{d.alias}.g = {self.rng.randint(0, 4)}"]
+        if self.chance(0.3):
+            conds.append(self.pred([self.pick([a, b])], 1))
+        if self.chance(0.4):
+            self.tags.add("join_order_comma")
+            text = ", ".join(f"{r.table} AS {r.alias}" for r in [a, *(r for r, _ in joins)])
+            conds = [on for _, on in joins] + conds
+        else:
+            text = f"{a.table} AS {a.alias}" + "".join(f" JOIN {r.table} AS {r.alias} ON {on}" for r, on in joins)
+        where = " WHERE " + " AND ".join(conds)
+        if self.chance(0.4):
+            self.tags.add("join_order_agg")
+            return (f"SELECT {d.alias}.name AS v1, COUNT(*) AS v2, SUM({a.alias}.id + {b.alias}.id) AS v3 FROM {text}"
+                    f"{where} GROUP BY {d.alias}.name ORDER BY 1")
+        ids = [a, b, *([c] if c is not None else [])]
+        outputs = [f"{r.alias}.id" for r in ids] + [f"{d.alias}.name", f"{b.alias}.{self.pick(list(b.columns))}"]
+        select = ", ".join(f"{o} AS v{i + 1}" for i, o in enumerate(outputs))
+        order = ", ".join(str(i + 1) for i in range(len(ids)))
+        return f"SELECT {select} FROM {text}{where} ORDER BY {order}{self.limit() if self.chance(0.3) else ''}"
+
+    def _join_order_query(self) -> FuzzQuery:
+        """A ``join_order`` query, randomly placed (one source or several)."""
+        self.tags.add("join_order")
+        ast = sqlglot.parse_one(self.join_order(), read="postgres")
+        return FuzzQuery(ast, (placement := self.place(ast)), frozenset(self.tags | self.source_tags(placement)),
+                         self.count)
 
     def place(self, ast: exp.Expression) -> dict[str, str]:
         """Each table alias to a random source (a third of the queries keep every table in one source)."""

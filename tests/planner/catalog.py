@@ -2,8 +2,9 @@
 primary keys, statistics) and cannot scan. Planning never reads data, so nothing here is a database mock: the
 dialects and capabilities are the real connectors' class data.
 
-    pg      PostgreSQL    customers (10,000 rows), orders (1,000,000; distinct values: status 5, qty 50, ordered_at 900,000), nation (25)
-    my      MySQL/MariaDB products (2,000), suppliers (100)
+    pg      PostgreSQL    customers (10,000 rows; nation_id 25 distinct), orders (1,000,000; distinct values: status 5,
+                          qty 50, ordered_at 900,000), nation (25; id and name 25 distinct)
+    my      MySQL/MariaDB products (2,000), suppliers (100; nation_id 25 distinct)
     shop    SQLite        stores (50)
     lake    Parquet       items (5,000,000), events (200,000)
     cached  PostgreSQL with a cache rule (read per table): rates (1,000), fx (365)
@@ -66,7 +67,10 @@ class PlanningConnector(Connector):
 
 #: the few column statistics declared: (source, schema, table) -> column -> statistics
 COLUMNS = {("pg", "public", "orders"): {"status": ColumnStatistics(distinct=5), "qty": ColumnStatistics(distinct=50),
-                                       "ordered_at": ColumnStatistics(distinct=900_000)}}
+                                       "ordered_at": ColumnStatistics(distinct=900_000)},
+           ("pg", "public", "customers"): {"nation_id": ColumnStatistics(distinct=25)},
+           ("pg", "public", "nation"): {"id": ColumnStatistics(distinct=25), "name": ColumnStatistics(distinct=25)},
+           ("my", "shop", "suppliers"): {"nation_id": ColumnStatistics(distinct=25)}}
 
 
 def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:

@@ -5,6 +5,7 @@ pass under ``golden/``, one case per paragraph:
     SELECT ... FROM pg.public.customers AS c ...;          <- the query, one line
     fragment __fragment_0 pg: SELECT ...;                  <- each fragment: id, source, SQL in its dialect
     residual: SELECT ...;                                  <- DataFusion's SQL over the fragments (or none)
+    join order: n, c, s (written c, s, n): ...            <- a FROM list reordered by estimated rows
     not pushed: filter ... on pg.public.customers: <reason>
     join: __fragment_1.customer_id = __fragment_0.id either way
     dynamic filter: __fragment_0.id -> __fragment_1.customer_id
@@ -56,6 +57,7 @@ def render(plan: FederatedPlan, catalog) -> list[str]:
     """The lines a golden file holds for ``plan``."""
     lines = [f"fragment {f.id} {f.source}: {f.sql};" for f in plan.fragments]
     lines.append(f"residual: {plan.residual_sql};" if plan.residual_sql is not None else "residual: none")
+    lines += [f"join order: {order}" for order in plan.join_orders]
     lines += [f"not pushed: {n.what}: {n.reason}" for n in plan.not_pushed]
     if plan.fallback:
         lines.append(f"fallback: {plan.fallback}")
