@@ -5,7 +5,7 @@ first table left in the list that an equality joins to what it has joined so far
 ``EliminateCrossJoin`` rule; it has no cost-based join order). So does the residual plan, and so does a file
 source's own session when the whole query runs there. A written order that meets a low-distinct key early
 pays for it: TPC-H Q5 listed as ``region, nation, customer, orders, lineitem, supplier`` joins supplier to
-customer on nationkey (about 12M rows at SF1) and runs in 1.0 s over Parquet where TPC-H's own order takes
+customer on nationkey (about 12M rows at SF1) and runs in 0.8 s over Parquet where TPC-H's own order takes
 0.2 s (``bench/join_order_bench.py``).
 
 This pass estimates the rows of each join DataFusion would make of the written list (the catalog's statistics,
