@@ -32,3 +32,31 @@ SELECT p.name, p.price FROM my.shop.products AS p WHERE p.price > (SELECT avg(pr
 fragment __fragment_0 lake: SELECT AVG("items"."price") AS "_col_0" FROM "items" AS "items";
 fragment __fragment_1 my: SELECT `p`.`name` AS `name`, `p`.`price` AS `price` FROM `shop`.`products` AS `p`;
 residual: SELECT "p"."name" AS "name", "p"."price" AS "price" FROM "__fragment_1" AS "p" WHERE "p"."price" > (SELECT * FROM "__fragment_0");
+
+# title: a derived table's outputs that nothing outside reads are not computed by the source
+SELECT d.k FROM (SELECT o.customer_id AS k, SUM(o.amount) AS s, MAX(o.status) AS m FROM pg.public.orders AS o GROUP BY 1) AS d JOIN lake.main.events AS e ON e.customer_id = d.k;
+fragment __fragment_0 pg: SELECT "o"."customer_id" AS "k" FROM "public"."orders" AS "o" GROUP BY "o"."customer_id";
+fragment __fragment_1 lake: SELECT "e"."customer_id" AS "customer_id" FROM "events" AS "e";
+residual: SELECT "d"."k" AS "k" FROM "__fragment_0" AS "d" JOIN "__fragment_1" AS "e" ON "e"."customer_id" = "d"."k";
+join: __fragment_1.customer_id = __fragment_0.k either way
+
+# title: an output its own ORDER BY reads stays, and so does every output of a DISTINCT
+SELECT d.k, x.k FROM (SELECT o.customer_id AS k, SUM(o.amount) AS s FROM pg.public.orders AS o GROUP BY 1 ORDER BY s DESC LIMIT 5) AS d JOIN (SELECT DISTINCT c.id AS k, c.region AS r FROM pg.public.customers AS c) AS x ON x.k = d.k JOIN lake.main.events AS e ON e.customer_id = d.k;
+fragment __fragment_0 pg: SELECT DISTINCT "c"."id" AS "k", "c"."region" AS "r" FROM "public"."customers" AS "c";
+fragment __fragment_1 pg: SELECT "o"."customer_id" AS "k", SUM("o"."amount") AS "s" FROM "public"."orders" AS "o" GROUP BY "o"."customer_id" ORDER BY "s" DESC LIMIT 5;
+fragment __fragment_2 lake: SELECT "e"."customer_id" AS "customer_id" FROM "events" AS "e";
+residual: SELECT "d"."k" AS "k", "x"."k" AS "k_2" FROM "__fragment_1" AS "d" JOIN "__fragment_0" AS "x" ON "x"."k" = "d"."k" JOIN "__fragment_2" AS "e" ON "e"."customer_id" = "d"."k";
+join: __fragment_0.k = __fragment_1.k either way
+join: __fragment_2.customer_id = __fragment_1.k either way
+dynamic filter: __fragment_1.k -> __fragment_0.k
+dynamic filter: __fragment_1.k -> __fragment_2.customer_id
+dynamic filter: __fragment_0.k -> __fragment_2.customer_id
+
+# title: an unread output holding a sub-query stays (its table is already one the plan reads); the other unread one goes
+SELECT d.k FROM (SELECT o.customer_id AS k, (SELECT COUNT(*) FROM lake.main.events AS e WHERE e.customer_id = o.customer_id) AS n, o.amount AS a FROM pg.public.orders AS o) AS d JOIN lake.main.items AS i ON i.order_id = d.k;
+fragment __fragment_0 lake: SELECT "e"."customer_id" AS "customer_id" FROM "events" AS "e";
+fragment __fragment_1 pg: SELECT "o"."customer_id" AS "customer_id" FROM "public"."orders" AS "o";
+fragment __fragment_2 lake: SELECT "i"."order_id" AS "order_id" FROM "items" AS "i";
+residual: SELECT "d"."k" AS "k" FROM (SELECT "o"."customer_id" AS "k", (SELECT COUNT(*) AS "_col_0" FROM "__fragment_0" AS "e" WHERE "e"."customer_id" = "o"."customer_id") AS "n" FROM "__fragment_1" AS "o") AS "d" JOIN "__fragment_2" AS "i" ON "i"."order_id" = "d"."k";
+join: __fragment_1.customer_id = __fragment_0.customer_id directed
+dynamic filter: __fragment_1.customer_id -> __fragment_0.customer_id
