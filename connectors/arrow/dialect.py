@@ -3,8 +3,9 @@ sources (whole queries pushed to them included), cached partitions filtered loca
 Registered in sqlglot as ``"datafusion"`` (``DATAFUSION_DIALECT``); ``NAMING_DIALECT`` writes the same SQL without
 the guard below, for planning a query as written only (DataFusion names unaliased outputs after their text).
 
-DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, and one
-rewrite before generating: ``null_sets.guard_in_sets`` (DataFusion 55 combines IN lists ignoring NULLs).
+DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, and two
+rewrites before generating: ``null_sets.guard_in_sets`` (DataFusion 55 combines IN lists ignoring NULLs) and
+``bound_offsets`` (DataFusion 55 moves an outer sort below a sub-query's OFFSET without LIMIT).
 """
 
 from __future__ import annotations
@@ -41,7 +42,39 @@ class DataFusion(Postgres):
         def preprocess(self, expression: exp.Expression) -> exp.Expression:
             """Postgres's preprocessing, then the IN lists DataFusion 55 would combine wrongly guarded (on the
             generator's copy of the tree: ``.sql()`` leaves the caller's tree as it was)."""
-            return guard_in_sets(super().preprocess(expression))
+            return bound_offsets(guard_in_sets(super().preprocess(expression)))
+
+
+#: the LIMIT an OFFSET without one is given: i64::MAX, every row
+UNBOUNDED_LIMIT = 9223372036854775807
+
+
+def bound_offsets(expression: exp.Expression) -> exp.Expression:
+    """``expression`` with each sub-query's ``ORDER BY .. OFFSET n`` without LIMIT written ``ORDER BY .. LIMIT <i64
+    max> OFFSET n`` (the same rows) when an ORDER BY outside that sub-query could move below it. DataFusion 55
+    moves an outer sort below a skip-only limit: ``SELECT * FROM (SELECT x, y FROM t ORDER BY x OFFSET 2) AS s
+    ORDER BY y`` skips the first two rows in ``y`` order, not in ``x`` order (fuzz seed 577215 #262: the
+    reference answered it wrong, the gateway right in PostgreSQL, and wrong wherever DataFusion ran it); with a
+    LIMIT the plan keeps the order. The price: DataFusion then sorts that sub-query as a top-K of every row, about
+    20x a full sort (2M rows: 4 s), so nothing else is rewritten. Changes ``expression`` in place (the generator's
+    copy) and returns it.
+
+        >>> import sqlglot
+        >>> inner = "SELECT * FROM (SELECT x FROM t ORDER BY x OFFSET 2) AS s"
+        >>> bound_offsets(sqlglot.parse_one(inner + " ORDER BY y")).sql()
+        'SELECT * FROM (SELECT x FROM t ORDER BY x LIMIT 9223372036854775807 OFFSET 2) AS s ORDER BY y'
+        >>> bound_offsets(sqlglot.parse_one(inner)).sql()
+        'SELECT * FROM (SELECT x FROM t ORDER BY x OFFSET 2) AS s'
+    """
+    skipping = [n for n in expression.find_all(exp.Select, exp.SetOperation)
+                if n is not expression and n.args.get("order") is not None and n.args.get("offset") is not None
+                and n.args.get("limit") is None]
+    for node in skipping:
+        inside = {id(m) for m in node.walk()}
+        if any(other.args.get("order") is not None and id(other) not in inside
+               for other in expression.find_all(exp.Select, exp.SetOperation)):
+            node.set("limit", exp.Limit(expression=exp.Literal.number(UNBOUNDED_LIMIT)))
+    return expression
 
 
 class DataFusionNaming(DataFusion):
