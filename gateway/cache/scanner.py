@@ -50,13 +50,16 @@ class PartitionUse:
     """How one partition of a fragment was served: ``cached`` (with its age in seconds), ``admitted``
     (fetched whole and cached now) or ``fetched`` (pushed down with the fragment's filter). ``rows``: the
     partition's rows; ``zones``: for a cached one, ``"kept K of N zones"`` (the zones of ``ZONE_ROWS`` rows whose
-    min/max the fragment's filter, dynamic filters included, could not rule out; only those are filtered)."""
+    min/max the fragment's filter, dynamic filters included, could not rule out; only those are filtered);
+    ``fetched_at``: for a cached one, when its fetch began (epoch seconds, the cache entry's own stamp: the same
+    for every answer it serves, where ``age_s`` moves with the clock)."""
 
     partition: str
     status: str
     age_s: float | None = None
     rows: int | None = None
     zones: str | None = None
+    fetched_at: float | None = None
 
 
 @dataclass
@@ -250,7 +253,7 @@ class CachedScanner:
             if hit is not None:
                 kept, zones = self._kept(hit, table, scan)
                 local.extend(kept)
-                plan.append(PartitionUse(partition, "cached", hit.age_s(), table.num_rows, zones))
+                plan.append(PartitionUse(partition, "cached", hit.age_s(), table.num_rows, zones, hit.fetched_at))
                 continue
             if self.cache.record_access(key):
                 table, served = self.cache.get_or_fetch(
@@ -296,7 +299,7 @@ class CachedScanner:
             return None, PartitionUse(partition, "fetched")
         kept, zones = self._kept(hit, table, scan)
         rows = self._filter_locally(fragment, scan, kept).read_all()
-        return rows, PartitionUse(partition, "cached", hit.age_s(), table.num_rows, zones)
+        return rows, PartitionUse(partition, "cached", hit.age_s(), table.num_rows, zones, hit.fetched_at)
 
     def native_view(self, fragment: Fragment, ctx: SessionContext, max_staleness_s: float | None = None,
                     uses: list[PartitionUse] | None = None) -> DataFrame | None:
@@ -328,7 +331,7 @@ class CachedScanner:
             keep = zones.keep(scan.where, scan.alias, tables)
             kept.extend(zones.slices(table, keep))
             plan.append(PartitionUse(partition, "cached", hit.age_s(), table.num_rows,
-                                     f"kept {sum(keep)} of {zones.zones} zones"))
+                                     f"kept {sum(keep)} of {zones.zones} zones", hit.fetched_at))
         if not plan:
             return None
         name = f"__cached_{fragment.id}"

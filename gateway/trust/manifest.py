@@ -102,11 +102,14 @@ class Manifest:
 
     def content_hash(self) -> str:
         """``sha256:<hex>`` over the query text, its parameters, each table's fingerprint (before the read) and
-        the fetch time (0.1 s) of each cached partition served. Times of the query itself are left out."""
+        the fetch time (ms) of each cached partition served: the cache entry's own stamp, the same in every answer
+        it serves (derived from its age as ``read_at - age_s``, it was taken at two instants and could round
+        differently: a flaky test in CI). Times of the query itself are left out."""
         state = []
         for t in sorted(self.tables, key=lambda t: t.table):
             fetched = sorted(
-                (p["partition"], round(t.read_at - p["age_s"], 1))
+                (p["partition"], round(p["fetched_at"], 3) if p.get("fetched_at") is not None
+                 else round(t.read_at - p["age_s"], 1))
                 for p in t.cached_partitions if p["status"] == "cached" and p.get("age_s") is not None
             )
             state.append([t.table, t.fingerprint, fetched])
@@ -232,7 +235,8 @@ def settle(manifest: Manifest, plan: FederatedPlan, stats: QueryStats) -> None:
             read.bytes = (read.bytes or 0) + fs.bytes
             if len(fragment.tables) == 1:
                 read.cached_partitions = [
-                    {"partition": u.partition, "status": u.status, "age_s": u.age_s} for u in fs.partitions
+                    {"partition": u.partition, "status": u.status, "age_s": u.age_s, "fetched_at": u.fetched_at}
+                    for u in fs.partitions
                 ]
     for read in manifest.tables:
         if read.cached_partitions and not read.from_cache:
