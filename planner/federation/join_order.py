@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from planner.costs import estimate_fragment_rows
+from planner.costs import column_lookup, estimate_fragment_rows
 from planner.dynamic_filters import CONJUNCT_SELECTIVITY
 from planner.federation.sqlast import column_aliases, condition_containers, conjuncts, has_subquery, inner_joins_only
 from planner.federation.state import BaseTable, FederationState
@@ -150,11 +150,11 @@ def _costing(state: FederationState, select: exp.Select, bases: list[BaseTable])
             return None
         where = exp.and_(*(c.copy() for c in own[b.alias])) if own[b.alias] else None
         rows[b.alias] = max(1.0, float(estimate_fragment_rows(statistics, where)))
+        lookup = column_lookup(statistics)
         for edge in edges:
             for alias, column in ((edge.left, edge.left_column), (edge.right, edge.right_column)):
                 if alias == b.alias:
-                    found = statistics.columns.get(column) or next(
-                        (c for name, c in statistics.columns.items() if name.lower() == column.lower()), None)
+                    found = lookup(exp.column(column))
                     ndv[(alias, column)] = found.distinct if found is not None else None
     return _Scope(rows, edges, others, ndv)
 
@@ -197,8 +197,7 @@ def _greedy(start: str, written: list[str], scope: _Scope) -> list[str]:
         if not reachable:
             order.extend(remaining)
             break
-        table = min(reachable, key=lambda t: (_join_rows(joined, current, t, scope), remaining.index(t)))
-        current = _join_rows(joined, current, table, scope)
+        current, _, table = min((_join_rows(joined, current, t, scope), remaining.index(t), t) for t in reachable)
         remaining.remove(table)
         joined.add(table)
         order.append(table)
