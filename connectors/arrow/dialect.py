@@ -3,9 +3,12 @@ sources (whole queries pushed to them included), cached partitions filtered loca
 Registered in sqlglot as ``"datafusion"`` (``DATAFUSION_DIALECT``); ``NAMING_DIALECT`` writes the same SQL without
 the guard below, for planning a query as written only (DataFusion names unaliased outputs after their text).
 
-DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, and two
-rewrites before generating: ``null_sets.guard_in_sets`` (DataFusion 55 combines IN lists ignoring NULLs) and
-``bound_offsets`` (DataFusion 55 moves an outer sort below a sub-query's OFFSET without LIMIT).
+DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, and four
+rewrites before generating: ``outer_joins.inner_null_rejected_joins`` (an outer join whose WHERE rejects its
+null-extended rows written as the inner join it is), ``join_names.distinct_join_names`` (DataFusion 55 pushes a
+filter to the wrong input of a join whose inputs share a column name), ``null_sets.guard_in_sets`` (DataFusion 55
+combines IN lists ignoring NULLs) and ``bound_offsets`` (DataFusion 55 moves an outer sort below a sub-query's
+OFFSET without LIMIT).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 
+from connectors.arrow.join_names import distinct_join_names
 from connectors.arrow.null_sets import guard_in_sets
+from connectors.arrow.outer_joins import inner_null_rejected_joins
 
 
 class DataFusion(Postgres):
@@ -40,9 +45,17 @@ class DataFusion(Postgres):
         }
 
         def preprocess(self, expression: exp.Expression) -> exp.Expression:
-            """Postgres's preprocessing, then the IN lists DataFusion 55 would combine wrongly guarded (on the
-            generator's copy of the tree: ``.sql()`` leaves the caller's tree as it was)."""
-            return bound_offsets(guard_in_sets(super().preprocess(expression)))
+            """Postgres's preprocessing, then outer joins that are inner written so, join inputs' shared column
+            names renamed apart, the IN lists DataFusion 55 would combine wrongly guarded and OFFSETs bounded (on
+            the generator's copy of the tree: ``.sql()`` leaves the caller's tree as it was)."""
+            return bound_offsets(guard_in_sets(gateway_rewrites(super().preprocess(expression))))
+
+
+def gateway_rewrites(expression: exp.Expression) -> exp.Expression:
+    """The rewrites of SQL DataFusion runs that a DataFusion without its 55 defects would not need to answer
+    right and that do not change what the SQL means: outer joins written as the inner joins they are, join
+    inputs' shared column names renamed apart. The differential fuzzer's reference runs without them."""
+    return distinct_join_names(inner_null_rejected_joins(expression))
 
 
 #: the LIMIT an OFFSET without one is given: i64::MAX, every row

@@ -155,13 +155,13 @@ def _tests(operand: exp.Expression, negated: bool) -> list[_Test]:
     if isinstance(inner, exp.In):
         if not inner.expressions or any(inner.args.get(a) for a in ("query", "unnest", "field")):
             return []  # a sub-query: not a list DataFusion combines
-        return [_Test(_key(inner.this), not flip, len(inner.expressions))]
+        return [_Test(key, not flip, len(inner.expressions)) for key in _keys(inner.this)]
     if isinstance(inner, exp.EQ | exp.NEQ):
         left, right = inner.this, inner.expression
         subject = right if _constant(left) else left if _constant(right) else None
         if subject is None or _constant(subject):
             return []
-        return [_Test(_key(subject), isinstance(inner, exp.EQ) != flip, 1, comparison=True)]
+        return [_Test(key, isinstance(inner, exp.EQ) != flip, 1, comparison=True) for key in _keys(subject)]
     return []
 
 
@@ -214,16 +214,14 @@ def _constant(expression: exp.Expression) -> bool:
     return expression.find(*_VARYING) is None
 
 
-def _key(subject: exp.Expression) -> str:
-    """``subject`` as DataFusion may compare it: without casts (it unwraps casts of columns), parentheses and
-    table names (``a.g`` and ``g`` can be one column), in lower case."""
+def _keys(subject: exp.Expression) -> list[str]:
+    """``subject`` as DataFusion may compare it: a column by its name in lower case (it unwraps casts of columns;
+    ``a.g`` and ``g`` can be one column); a computed value by every column it reads, for DataFusion simplifies
+    it first and may leave just one of them (``CASE WHEN NOT (d IN (..)) THEN f ELSE f END`` is ``f``: fuzz seed
+    3141592 #2460 met ``f IN (NULL)`` that way); a value that reads no column by its text."""
     while isinstance(subject, exp.Paren | exp.Cast | exp.TryCast):
         subject = subject.this
     if isinstance(subject, exp.Column):
-        return subject.name.lower()
-    plain = subject.copy()
-    for column in plain.find_all(exp.Column):
-        column.set("table", None)
-        column.set("db", None)
-        column.set("catalog", None)
-    return plain.sql().lower()
+        return [subject.name.lower()]
+    names = sorted({column.name.lower() for column in subject.find_all(exp.Column)})
+    return names or [subject.sql().lower()]

@@ -5,7 +5,9 @@ module-level function of its own module, its docstring showing the SQL before an
 work into fragments that the source computes exactly as DataFusion would; everything else stays in the
 residual and EXPLAIN says why.
 
-0. ``join_order``: a scope's inner joins listed in the order their estimated rows favour, when the written
+0. ``outer_joins``: an outer join whose WHERE rejects the rows it null-extends written as the inner join it
+   is (so filters reach the formerly null-supplying table's fragment).
+   ``join_order``: a scope's inner joins listed in the order their estimated rows favour, when the written
    order is estimated to cost at least twice as much (DataFusion joins a FROM list in the order written).
 1. ``whole_query``: every table in one source that can run all of it -> one fragment, no residual.
 2. ``subqueries``: a CTE, derived table or uncorrelated IN/EXISTS/scalar sub-query whose tables all live in
@@ -41,6 +43,7 @@ from planner.federation.filters import push_filters
 from planner.federation.fragments import build_fragments
 from planner.federation.join_groups import group_joins
 from planner.federation.join_order import order_joins
+from planner.federation.outer_joins import simplify_outer_joins
 from planner.federation.partial_aggregates import push_partial_aggregates
 from planner.federation.residual import residual_plan, residual_schema
 from planner.federation.sharing import share_fragments
@@ -58,6 +61,7 @@ Pass = Callable[[FederationState], None]
 
 #: the federation passes, in order
 PASSES: tuple[Pass, ...] = (
+    simplify_outer_joins,
     order_joins,
     push_whole_query,
     push_subqueries,

@@ -7,11 +7,11 @@ from sqlglot import exp
 
 from connectors.arrow.datafusion import plan_over_empty
 from connectors.errors import InvalidRequestError
+from planner import dynamic_filters
 from planner.dialects import RESIDUAL_DIALECT
 from planner.federation.fragment_joins import fragment_joins, local_filters
 from planner.federation.sqlast import distinct_output_names
 from planner.federation.state import FederationState
-from planner import dynamic_filters
 from planner.join_estimates import annotate, filtered_estimates, filtered_pairs, residual_join_estimates
 from planner.plan import FederatedPlan
 

@@ -34,7 +34,7 @@ def push_subqueries(state: FederationState) -> None:
         inside = [b for b in state.bases if within(b.scope, scope)]
         if not inside or correlated(state, scope):
             continue
-        if scope.is_derived_table and drop_unused_outputs(state, scope.expression):
+        if (scope.is_derived_table or scope.is_cte) and drop_unused_outputs(state, scope.expression):
             scope.clear_cache()  # its columns were read before; the dropped outputs' columns are no longer read
         fragment = subtree_fragment(state, scope.expression, inside, "whole sub-query")
         if fragment is None:
@@ -51,11 +51,13 @@ def push_subqueries(state: FederationState) -> None:
 
 
 def drop_unused_outputs(state: FederationState, select: exp.Expression) -> bool:
-    """Remove the projections of the derived table ``select`` that no column outside it names (by its alias),
-    nor its own GROUP BY, ORDER BY, HAVING or QUALIFY by output name; at least one is kept, and so is every output
-    holding a sub-query (fuzz seed 192837: its table stayed a base table to fetch). Left whole: a DISTINCT (its rows
-    depend on every output), a set operation, a column list on the alias, a star or USING/NATURAL join outside
-    (they read outputs by position or by bare name). Returns whether an output was dropped."""
+    """Remove the projections of the derived table or CTE ``select`` that no column outside it names (by the
+    alias it is read under), nor its own GROUP BY, ORDER BY, HAVING or QUALIFY by output name; at least one is
+    kept, and so is every output holding a sub-query (fuzz seed 192837: its table stayed a base table to fetch).
+    Left whole: a DISTINCT (its rows depend on every output), a set operation, a column list on the alias, a
+    recursive CTE, a star or USING/NATURAL join where it is read (they read outputs by position or by bare name).
+    Returns whether an output was dropped (fuzz seeds 173205 and 662607: a fragment of two differently ordered
+    STRING_AGGs, one unread, failed in DataFusion, which drops the unread one when it plans the query itself)."""
     used = _read_outputs(state, select)
     if used is None:
         return False
@@ -67,24 +69,38 @@ def drop_unused_outputs(state: FederationState, select: exp.Expression) -> bool:
     return True
 
 
-def _read_outputs(state: FederationState, select: exp.Expression) -> set[str] | None:
-    """The output names of the derived table ``select`` that are read (lower case), or None when they cannot all
-    be known (see ``drop_unused_outputs``)."""
+def _readers(state: FederationState, select: exp.Expression) -> list[exp.Expression] | None:
+    """Where the derived table or CTE ``select`` is read: its Subquery node, or each table reference naming the
+    CTE; None for anything else (a column list on the alias, a recursive CTE, a sub-query in an expression)."""
     parent = select.parent
-    alias = parent.args.get("alias") if isinstance(parent, exp.Subquery) else None
-    if not isinstance(select, exp.Select) or alias is None or alias.args.get("columns") or select.args.get("distinct"):
+    if isinstance(parent, exp.Subquery):
+        alias = parent.args.get("alias")
+        return [parent] if alias is not None and not alias.args.get("columns") else None
+    if not isinstance(parent, exp.CTE) or parent.args.get("alias") is None or parent.args["alias"].args.get(
+            "columns") or (parent.parent is not None and parent.parent.args.get("recursive")):
         return None
-    outer = parent.parent.parent if isinstance(parent.parent, exp.From | exp.Join) else None
-    if not isinstance(outer, exp.Select) or any(isinstance(p, exp.Star) for p in outer.expressions) or any(
-            j.args.get("using") or j.args.get("method") for j in outer.args.get("joins") or []):
-        return None  # outputs read by position or by bare name
+    name = parent.alias_or_name
+    return [t for t in state.ast.find_all(exp.Table) if not t.args.get("db") and t.name == name]
+
+
+def _read_outputs(state: FederationState, select: exp.Expression) -> set[str] | None:
+    """The output names of the derived table or CTE ``select`` that are read (lower case), or None when they
+    cannot all be known (see ``drop_unused_outputs``)."""
+    readers = _readers(state, select) if isinstance(select, exp.Select) and not select.args.get("distinct") else None
+    if readers is None:
+        return None
     inside = {id(node) for node in select.walk()}
     used: set[str] = set()
-    for node in state.ast.find_all(exp.Column):
-        if id(node) not in inside and node.table == alias.name:
-            if isinstance(node.this, exp.Star):
-                return None
-            used.add(node.name.lower())
+    for reader in readers:
+        outer = reader.parent.parent if isinstance(reader.parent, exp.From | exp.Join) else None
+        if not isinstance(outer, exp.Select) or any(isinstance(p, exp.Star) for p in outer.expressions) or any(
+                j.args.get("using") or j.args.get("method") for j in outer.args.get("joins") or []):
+            return None  # outputs read by position or by bare name
+        for node in state.ast.find_all(exp.Column):
+            if id(node) not in inside and node.table == reader.alias_or_name:
+                if isinstance(node.this, exp.Star):
+                    return None
+                used.add(node.name.lower())
     for clause in ("group", "order", "having", "qualify"):
         for column in (select.args.get(clause) or exp.Null()).find_all(exp.Column):
             if not column.table:

@@ -13,8 +13,14 @@ from connectors import base
 from connectors.files import ParquetConnector
 from connectors.postgresql import PostgreSQLConnector
 from gateway.execution.runtime_filters import restrict
-from planner.dynamic_filters import (DynamicFilter, carried_joins, choose, estimated_rows, keeps_nearly_every_row,
-                                     late_materialization)
+from planner.dynamic_filters import (
+    DynamicFilter,
+    carried_joins,
+    choose,
+    estimated_rows,
+    keeps_nearly_every_row,
+    late_materialization,
+)
 from tests.planner.catalog import COLUMNS, PlanningConnector, planner
 
 COLUMN = exp.column("k", table="o", quoted=True)

@@ -19,7 +19,8 @@ from tests.planner.catalog import planner
 
 def test_passes_run_in_the_documented_order():
     assert [p.__name__ for p in federation.PASSES] == [
-        "order_joins", "push_whole_query", "push_subqueries", "factor_ors", "push_filters", "group_joins",
+        "simplify_outer_joins", "order_joins", "push_whole_query", "push_subqueries", "factor_ors", "push_filters",
+        "group_joins",
         "push_partial_aggregates", "collect_columns", "push_limits", "push_distinct_keys", "build_fragments",
         "share_fragments"]
 

@@ -115,12 +115,24 @@ def test_inner_join_with_parameters_binds_the_fallback_plan(fz):
 
 
 def test_left_join_with_a_where_on_the_joined_table_is_not_pushed(fz):
-    sql = ("SELECT a.id, d.name FROM {pg}t1 a LEFT JOIN {maria}dim d ON a.dk = d.id WHERE d.g = 1 "
+    sql = ("SELECT a.id, d.name FROM {pg}t1 a LEFT JOIN {maria}dim d ON a.dk = d.id WHERE COALESCE(d.g, 1) = 1 "
            "ORDER BY a.id LIMIT 5")
     plan = fz.engine.plan(fz.sql(sql))
     assert "LIMIT" not in _fragment(plan, "pg").sql
     assert any("below the join" in n.what and "a filter that stays in DataFusion" in n.reason
                for n in plan.not_pushed)
+    got, want = fz(sql)
+    _same(got, want)
+
+
+def test_left_join_whose_where_rejects_null_extended_rows_is_planned_as_the_inner_join_it_is(fz):
+    """``d.g = 1`` is never TRUE where the LEFT JOIN null-extends ``d``: an inner join, its filter in d's fragment
+    and the top-N below it (with the fallback plan for the rows the filter drops)."""
+    sql = ("SELECT a.id, d.name FROM {pg}t1 a LEFT JOIN {maria}dim d ON a.dk = d.id WHERE d.g = 1 "
+           "ORDER BY a.id LIMIT 5")
+    plan = fz.engine.plan(fz.sql(sql))
+    assert "WHERE `d`.`g` = 1" in _fragment(plan, "maria").sql
+    assert "LEFT" not in plan.residual_sql and plan.top_n_fallback is not None
     got, want = fz(sql)
     _same(got, want)
 

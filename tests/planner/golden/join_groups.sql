@@ -28,7 +28,7 @@ SELECT c.name, o.amount, e.kind FROM pg.public.customers AS c LEFT JOIN pg.publi
 fragment __fragment_0 pg: SELECT "c"."id" AS "id", "c"."name" AS "name" FROM "public"."customers" AS "c";
 fragment __fragment_1 pg: SELECT "o"."customer_id" AS "customer_id", "o"."amount" AS "amount" FROM "public"."orders" AS "o";
 fragment __fragment_2 lake: SELECT "e"."customer_id" AS "customer_id", "e"."kind" AS "kind" FROM "events" AS "e";
-residual: SELECT "c"."name" AS "name", "o"."amount" AS "amount", "e"."kind" AS "kind" FROM "__fragment_0" AS "c" LEFT JOIN "__fragment_1" AS "o" ON "o"."customer_id" = "c"."id" JOIN "__fragment_2" AS "e" ON "e"."customer_id" = "c"."id";
+residual: SELECT "c"."name" AS "name", "o"."amount" AS "amount", "e"."kind" AS "kind" FROM "__fragment_0" AS "c" LEFT JOIN (SELECT "o"."amount" AS "amount", "o"."customer_id" AS "o.customer_id" FROM "__fragment_1" AS "o") AS "o" ON "o"."o.customer_id" = "c"."id" JOIN (SELECT "e"."customer_id" AS "e.customer_id", "e"."kind" AS "kind" FROM "__fragment_2" AS "e") AS "e" ON "e"."e.customer_id" = "c"."id";
 
 # title: a text join condition in PostgreSQL is pushed (equality is exact there)
 SELECT c.name, n.name, e.kind FROM pg.public.customers AS c JOIN pg.public.nation AS n ON n.name = c.region JOIN lake.main.events AS e ON e.customer_id = c.id;

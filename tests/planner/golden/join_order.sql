@@ -30,7 +30,7 @@ SELECT c.name, s.name FROM pg.public.customers AS c JOIN my.shop.suppliers AS s 
 fragment __fragment_0 pg: SELECT "c"."name" AS "name", "c"."nation_id" AS "nation_id" FROM "public"."customers" AS "c";
 fragment __fragment_1 my: SELECT `s`.`name` AS `name`, `s`.`nation_id` AS `nation_id` FROM `shop`.`suppliers` AS `s`;
 fragment __fragment_2 pg: SELECT "n"."id" AS "id" FROM "public"."nation" AS "n" WHERE "n"."name" = 'FRANCE';
-residual: SELECT "c"."name" AS "name", "s"."name" AS "name_2" FROM "__fragment_0" AS "c" JOIN "__fragment_1" AS "s" ON "s"."nation_id" = "c"."nation_id" LEFT JOIN "__fragment_2" AS "n" ON "n"."id" = "c"."nation_id";
+residual: SELECT "c"."c.name" AS "name", "s"."s.name" AS "name_2" FROM (SELECT "c"."name" AS "c.name", "c"."nation_id" AS "c.nation_id" FROM "__fragment_0" AS "c") AS "c" JOIN (SELECT "s"."name" AS "s.name", "s"."nation_id" AS "s.nation_id" FROM "__fragment_1" AS "s") AS "s" ON "s"."s.nation_id" = "c"."c.nation_id" LEFT JOIN "__fragment_2" AS "n" ON "n"."id" = "c"."c.nation_id";
 
 # title: SELECT * was expanded before the pass: its columns keep the written order while the joins are reordered
 SELECT * FROM pg.public.customers AS c JOIN my.shop.suppliers AS s ON s.nation_id = c.nation_id JOIN pg.public.nation AS n ON n.id = c.nation_id WHERE n.name = 'FRANCE';

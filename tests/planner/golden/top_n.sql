@@ -46,14 +46,14 @@ SELECT i.order_id, i.price, c.name, s.city FROM lake.main.items AS i LEFT JOIN p
 fragment __fragment_0 lake: SELECT "i"."order_id" AS "order_id", "i"."store_id" AS "store_id", "i"."price" AS "price" FROM "items" AS "i" ORDER BY "i"."price" DESC LIMIT 10;
 fragment __fragment_1 pg: SELECT "c"."id" AS "id", "c"."name" AS "name" FROM "public"."customers" AS "c";
 fragment __fragment_2 shop: SELECT "s"."id" AS "id", "s"."city" AS "city" FROM "stores" AS "s";
-residual: SELECT "i"."order_id" AS "order_id", "i"."price" AS "price", "c"."name" AS "name", "s"."city" AS "city" FROM "__fragment_0" AS "i" LEFT JOIN "__fragment_1" AS "c" ON "i"."order_id" = "c"."id" LEFT JOIN "__fragment_2" AS "s" ON "s"."id" = "i"."store_id" ORDER BY "i"."price" DESC LIMIT 10;
+residual: SELECT "i"."order_id" AS "order_id", "i"."price" AS "price", "c"."name" AS "name", "s"."city" AS "city" FROM "__fragment_0" AS "i" LEFT JOIN (SELECT "c"."id" AS "c.id", "c"."name" AS "name" FROM "__fragment_1" AS "c") AS "c" ON "i"."order_id" = "c"."c.id" LEFT JOIN (SELECT "s"."city" AS "city", "s"."id" AS "s.id" FROM "__fragment_2" AS "s") AS "s" ON "s"."s.id" = "i"."store_id" ORDER BY "i"."price" DESC LIMIT 10;
 
 # title: top-N below a LEFT JOIN chain, with OFFSET and a filter on the FROM table
 SELECT i.order_id, i.price, p.name, s.city FROM lake.main.items AS i LEFT JOIN my.shop.products AS p ON i.product_id = p.id LEFT JOIN shop.main.stores AS s ON s.id = i.store_id WHERE i.qty > 2 ORDER BY i.price DESC, i.order_id LIMIT 10 OFFSET 5;
 fragment __fragment_0 lake: SELECT "i"."order_id" AS "order_id", "i"."product_id" AS "product_id", "i"."store_id" AS "store_id", "i"."price" AS "price" FROM "items" AS "i" WHERE "i"."qty" > 2 ORDER BY "i"."price" DESC, "i"."order_id" LIMIT 15;
 fragment __fragment_1 my: SELECT `p`.`id` AS `id`, `p`.`name` AS `name` FROM `shop`.`products` AS `p`;
 fragment __fragment_2 shop: SELECT "s"."id" AS "id", "s"."city" AS "city" FROM "stores" AS "s";
-residual: SELECT "i"."order_id" AS "order_id", "i"."price" AS "price", "p"."name" AS "name", "s"."city" AS "city" FROM "__fragment_0" AS "i" LEFT JOIN "__fragment_1" AS "p" ON "i"."product_id" = "p"."id" LEFT JOIN "__fragment_2" AS "s" ON "s"."id" = "i"."store_id" ORDER BY "i"."price" DESC, "i"."order_id" LIMIT 10 OFFSET 5;
+residual: SELECT "i"."order_id" AS "order_id", "i"."price" AS "price", "p"."name" AS "name", "s"."city" AS "city" FROM "__fragment_0" AS "i" LEFT JOIN (SELECT "p"."id" AS "p.id", "p"."name" AS "name" FROM "__fragment_1" AS "p") AS "p" ON "i"."product_id" = "p"."p.id" LEFT JOIN (SELECT "s"."city" AS "city", "s"."id" AS "s.id" FROM "__fragment_2" AS "s") AS "s" ON "s"."s.id" = "i"."store_id" ORDER BY "i"."price" DESC, "i"."order_id" LIMIT 10 OFFSET 5;
 
 # title: top-N below an inner join on the joined table's primary key: pushed, with a fallback plan
 SELECT o.id, o.amount, p.name FROM pg.public.orders AS o JOIN my.shop.products AS p ON p.id = o.customer_id ORDER BY o.amount DESC LIMIT 20;
@@ -63,11 +63,11 @@ residual: SELECT "o"."id" AS "id", "o"."amount" AS "amount", "p"."name" AS "name
 join: __fragment_1.id = __fragment_0.customer_id either way
 dynamic filter: __fragment_0.customer_id -> __fragment_1.id
 
-# title: a WHERE on the LEFT JOIN's null-supplying table stays in DataFusion: no top-N below the join
-SELECT i.order_id, p.name FROM lake.main.items AS i LEFT JOIN my.shop.products AS p ON i.product_id = p.id WHERE p.category = 'x' ORDER BY i.order_id LIMIT 10;
+# title: a WHERE on the LEFT JOIN's null-supplying table that keeps null-extended rows stays in DataFusion: no top-N below the join
+SELECT i.order_id, p.name FROM lake.main.items AS i LEFT JOIN my.shop.products AS p ON i.product_id = p.id WHERE COALESCE(p.category, 'x') = 'x' ORDER BY i.order_id LIMIT 10;
 fragment __fragment_0 lake: SELECT "i"."order_id" AS "order_id", "i"."product_id" AS "product_id" FROM "items" AS "i";
 fragment __fragment_1 my: SELECT `p`.`id` AS `id`, `p`.`name` AS `name`, `p`.`category` AS `category` FROM `shop`.`products` AS `p`;
-residual: SELECT "i"."order_id" AS "order_id", "p"."name" AS "name" FROM "__fragment_0" AS "i" LEFT JOIN "__fragment_1" AS "p" ON "i"."product_id" = "p"."id" WHERE "p"."category" = 'x' ORDER BY "i"."order_id" LIMIT 10;
+residual: SELECT "i"."order_id" AS "order_id", "p"."name" AS "name" FROM "__fragment_0" AS "i" LEFT JOIN "__fragment_1" AS "p" ON "i"."product_id" = "p"."id" WHERE COALESCE("p"."category", 'x') = 'x' ORDER BY "i"."order_id" LIMIT 10;
 not pushed: LIMIT on lake.main.items below the join: the query has a filter that stays in DataFusion
 
 # title: a join on a column that is not the joined table's key may match several rows: no top-N below it

@@ -1,0 +1,92 @@
+"""DataFusion 55 finds a pushed filter's columns in a join's inputs by name, so with ``amt`` in both inputs a filter
+on one lands on the other (apache/datafusion#25296; fuzz seeds 577215 #61 and 3141592). Every SQL text DataFusion
+runs renames such shared names apart (``connectors.arrow.join_names.distinct_join_names``): over Parquet, the
+whole query run by the file source and a residual plan over two sources give the rows SQL gives."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+from datafusion import SessionContext
+
+from connectors.arrow.join_names import distinct_join_names
+from gateway.execution.engine import QueryEngine
+from gateway.settings import settings_from_dict
+
+A = {"s": ["abc", "X", "zed", "Q", None, "m"] * 4, "amt": [None, 1.0, None, None, 2.0, None, 3.0, None] * 3,
+     "k": list(range(24))}
+B = {"s": ["abc", "X", "zed", "q", None, "m"], "amt": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "k": [1, 2, 3, 4, 5, 6]}
+#: (query, the b.amt values SQL answers: DuckDB and PostgreSQL agree); DataFusion 55 applies ``a.amt IS NULL``
+#: and ``COALESCE(a.k, 0) < b.k`` to b's columns of the same name, below the join, and answers no row
+CASES = [
+    ("SELECT b.amt FROM {a} AS a RIGHT JOIN {b} AS b ON b.s = a.s WHERE a.amt IS NULL AND b.amt > 1",
+     [2.0, 2.0, 2.0, 3.0, 3.0, 4.0, 5.0, 6.0, 6.0, 6.0]),
+    ("SELECT b.amt FROM {a} AS a RIGHT JOIN {b} AS b ON b.s = a.s WHERE COALESCE(a.k, 0) < b.k AND b.amt > 1",
+     [2.0, 3.0, 4.0, 5.0, 6.0]),
+]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    """Sources ``lake`` (tables ``a`` and ``b``) and ``other`` (table ``b``), Parquet folders."""
+    lake, other = tmp_path_factory.mktemp("lake"), tmp_path_factory.mktemp("other")
+    pq.write_table(pa.table(A), lake / "a.parquet")
+    for folder in (lake, other):
+        pq.write_table(pa.table(B), folder / "b.parquet")
+    settings = settings_from_dict({"sources": [{"name": "lake", "kind": "parquet", "path": str(lake)},
+                                               {"name": "other", "kind": "parquet", "path": str(other)}]},
+                                  base_dir=lake)
+    engine = QueryEngine(settings)
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize("sql, want", CASES, ids=["IS NULL", "COALESCE"])
+def test_datafusion_itself_pushes_the_filter_to_the_column_of_the_same_name(sql, want):
+    """The defect the rewrite works around; when this fails, DataFusion fixed it and the rewrite may go."""
+    ctx = SessionContext()
+    ctx.register_record_batches("a", [[pa.record_batch(A)]])
+    ctx.register_record_batches("b", [[pa.record_batch(B)]])
+    assert sorted(ctx.sql(sql.format(a="a", b="b")).to_pydict()["amt"]) != want
+
+
+@pytest.mark.parametrize("tables", [("lake.main.a", "lake.main.b"), ("lake.main.a", "other.main.b")],
+                         ids=["whole query in the file source", "residual plan over two sources"])
+@pytest.mark.parametrize("sql, want", CASES, ids=["IS NULL", "COALESCE"])
+def test_a_filter_above_a_join_reads_its_own_input_s_column(engine, tables, sql, want):
+    got = engine.execute(sql.format(a=tables[0], b=tables[1])).reader.read_all().column("amt").to_pylist()
+    assert sorted(got) == want
+
+
+def _rename(sql: str) -> str:
+    return distinct_join_names(sqlglot.parse_one(sql, read="postgres")).sql(dialect="postgres")
+
+
+def test_only_names_two_inputs_both_read_are_renamed_and_outputs_keep_their_names():
+    sql = _rename("SELECT a.s, b.v, COUNT(*) AS n FROM a LEFT JOIN b ON a.s = b.s GROUP BY a.s, b.v")
+    assert sql == ('SELECT a."a.s" AS "s", b.v, COUNT(*) AS n FROM (SELECT "a"."s" AS "a.s" FROM a) AS "a" '
+                   'LEFT JOIN (SELECT "b"."s" AS "b.s", "b"."v" AS "v" FROM b) AS "b" ON a."a.s" = b."b.s" '
+                   'GROUP BY a."a.s", b.v')
+
+
+def test_a_correlated_sub_query_reads_the_renamed_column():
+    sql = _rename("SELECT a.v FROM a RIGHT JOIN b ON a.k = b.k WHERE EXISTS (SELECT 1 FROM c WHERE c.x = b.k)")
+    assert 'WHERE c.x = b."b.k"' in sql
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM a LEFT JOIN b ON a.k = b.k",
+    "SELECT a.* FROM a LEFT JOIN b ON a.k = b.k",
+    "SELECT a.k FROM a LEFT JOIN b USING (k)",
+    "SELECT a.v FROM a LEFT JOIN b ON a.k = b.k WHERE v > 1",
+    "SELECT a.k + 1 FROM a LEFT JOIN b ON a.k = b.k",
+    "SELECT a.v FROM a LEFT JOIN b ON a.k = b.k JOIN (SELECT a.k FROM c AS a) AS d ON d.k = a.k",
+    "SELECT a.v FROM a LEFT JOIN b ON a.v = b.w",
+    "SELECT a.v FROM a JOIN b ON a.k = b.k WHERE a.v > 1",
+], ids=["star", "table star", "USING", "unqualified column", "unaliased computed output", "alias used twice",
+        "no shared name", "inner joins only"])
+def test_a_select_it_cannot_read_whole_or_need_not_change_is_left_as_written(sql):
+    tree = sqlglot.parse_one(sql, read="postgres")
+    assert distinct_join_names(tree.copy()) == tree
