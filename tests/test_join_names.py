@@ -11,7 +11,7 @@ import pytest
 import sqlglot
 from datafusion import SessionContext
 
-from connectors.arrow.join_names import distinct_join_names
+from connectors.arrow.join_names import distinct_join_names, plain_join_names
 from gateway.execution.engine import QueryEngine
 from gateway.settings import settings_from_dict
 
@@ -71,6 +71,21 @@ def test_only_names_two_inputs_both_read_are_renamed_and_outputs_keep_their_name
                    'GROUP BY a."a.s", b.v')
 
 
+def test_inner_joins_are_renamed_apart_too_and_plain_join_names_undoes_it():
+    """A hash join's dynamic filter travels by name as well (fuzz regression r50); the Ray join stage reads the
+    residual SQL with the renaming undone."""
+    written = "SELECT a.v, b.v AS w FROM a JOIN b ON a.k = b.k WHERE a.v > 1"
+    renamed = _rename(written)
+    assert 'ON a."a.k" = b."b.k"' in renamed
+    plain = plain_join_names(sqlglot.parse_one(renamed, read="postgres")).sql(dialect="postgres")
+    assert plain == 'SELECT a."v" AS "v", b."v" AS w FROM a JOIN b ON a."k" = b."k" WHERE a."v" > 1'
+
+
+def test_an_order_by_naming_an_output_is_no_unqualified_input_column():
+    """The planner's residual ends ``ORDER BY "id"`` (the output): fuzz seed 1732050 #911, the r50 shape."""
+    assert 'a."a.id" AS "id"' in _rename("SELECT a.id FROM a, b WHERE a.id = b.id ORDER BY id")
+
+
 def test_a_correlated_sub_query_reads_the_renamed_column():
     sql = _rename("SELECT a.v FROM a RIGHT JOIN b ON a.k = b.k WHERE EXISTS (SELECT 1 FROM c WHERE c.x = b.k)")
     assert 'WHERE c.x = b."b.k"' in sql
@@ -84,9 +99,8 @@ def test_a_correlated_sub_query_reads_the_renamed_column():
     "SELECT a.k + 1 FROM a LEFT JOIN b ON a.k = b.k",
     "SELECT a.v FROM a LEFT JOIN b ON a.k = b.k JOIN (SELECT a.k FROM c AS a) AS d ON d.k = a.k",
     "SELECT a.v FROM a LEFT JOIN b ON a.v = b.w",
-    "SELECT a.v FROM a JOIN b ON a.k = b.k WHERE a.v > 1",
 ], ids=["star", "table star", "USING", "unqualified column", "unaliased computed output", "alias used twice",
-        "no shared name", "inner joins only"])
+        "no shared name"])
 def test_a_select_it_cannot_read_whole_or_need_not_change_is_left_as_written(sql):
     tree = sqlglot.parse_one(sql, read="postgres")
     assert distinct_join_names(tree.copy()) == tree

@@ -64,9 +64,15 @@ def test_an_outer_join_filtered_on_its_null_supplying_side_keeps_only_matched_ro
     ("b.s = 'x' AND CAST(a.n AS TEXT) = '1'", "JOIN"),
     ("COALESCE(a.s, 'z') > 'M'", "RIGHT JOIN"),
     ("a.s IS NULL", "RIGHT JOIN"),
+    ("NOT a.s IS NOT NULL", "RIGHT JOIN"),
+    ("NOT (a.s IS NULL)", "JOIN"),
+    ("a.s IS NOT TRUE", "RIGHT JOIN"),
     ("UPPER(a.s) > 'M' OR b.s = 'x'", "RIGHT JOIN"),
     ("'x' IN (a.s, b.s)", "RIGHT JOIN"),
-    ("a.n > (SELECT MAX(a.n) FROM c AS a)", "JOIN"),
+    ("a.n > (SELECT MAX(a.n) FROM c AS a)", "RIGHT JOIN"),
+    ("NOT a.n IN (SELECT c.k FROM c WHERE NULL)", "RIGHT JOIN"),
+    ("a.n > ALL (SELECT c.k FROM c)", "RIGHT JOIN"),
+    ("UPPER(a.s) > 'M' AND a.n IN (SELECT c.k FROM c)", "JOIN"),
     ("EXISTS (SELECT 1 FROM c WHERE c.k = a.n)", "RIGHT JOIN"),
 ], ids=lambda v: v)
 def test_a_right_join_becomes_inner_exactly_when_the_where_rejects_its_nulls(where, joins):

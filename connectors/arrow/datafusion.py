@@ -53,8 +53,9 @@ def session(*, memory_bytes: int | None = None, spill_path: str | None = None, p
             hash-repartitioning the (often larger, in-place) probe side: 5-10% on TPC-H Q3, Q4, Q8, Q10, Q21.
         target_partitions: parallel partitions of each plan.
         late_materialization: Parquet scans evaluate their filters while decoding, and decode the other columns
-            only for the rows kept (``Fragment.late_materialization`` says when that pays); DataFusion's own hash
-            join dynamic filters are off in such a session (they dropped rows there: fuzz regression r50).
+            only for the rows kept (``Fragment.late_materialization`` says when that pays). DataFusion's own hash
+            join dynamic filters stay on: the rows they dropped there (fuzz regression r50) were their columns
+            found by name in the wrong input, which ``join_names.distinct_join_names`` prevents.
     """
     config = SessionConfig().with_target_partitions(target_partitions).with_batch_size(BATCH_SIZE)
     for key, value in CORRECTNESS_SETTINGS.items():
@@ -63,9 +64,6 @@ def session(*, memory_bytes: int | None = None, spill_path: str | None = None, p
         config = config.set("datafusion.execution.parquet.schema_force_view_types", "false")
     if late_materialization:
         config = config.set("datafusion.execution.parquet.pushdown_filters", "true")
-        # with filters evaluated while decoding, a hash join's own dynamic filter on an in-place scan dropped
-        # rows (fuzz seed 577215: 16 rows where 114 are right, regression r50); the planner's key filters stay
-        config = config.set("datafusion.optimizer.enable_join_dynamic_filter_pushdown", "false")
     if broadcast_builds:
         config = config.set("datafusion.optimizer.hash_join_single_partition_threshold", str(64 << 20))
         config = config.set("datafusion.optimizer.hash_join_single_partition_threshold_rows", "4000000")

@@ -8,9 +8,13 @@ are right (the ``a.amt IS NULL`` is applied to ``b.amt`` below the join; with or
 swapped; fuzz seeds 577215 #61 and 3141592, ``tests/test_join_names.py``). With each shared name renamed apart
 (the input wrapped as ``(SELECT a.amt AS "a.amt", .. FROM a) AS a``) every lookup finds its own column.
 
-``distinct_join_names`` renames, in each SELECT with an outer join (where filters stay above a join: DataFusion
-pushes those of inner joins below them itself), only the names that two of its inputs both read; a SELECT it
-cannot read whole is left as written (see there).
+Parent filters above an outer join, join dynamic filters and TopK dynamic filters all travel that way: in-place
+Parquet scans of a residual plan lost rows to a hash join's dynamic filter landing on the other input's ``id``
+(seed 577215 #2057, regression r50: 16 rows where 114 are right, fixed first by turning those filters off).
+``distinct_join_names`` renames, in each SELECT that joins, only the names that two of its inputs both read
+(TPC-H's prefixed columns meet only in self-joins: Q7, Q8, Q21); a SELECT it cannot read whole is left as
+written (see there). ``plain_join_names`` undoes it for code that reads the planner's residual SQL by its
+tables (the Ray join stage).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sqlglot import exp
 
 
 def distinct_join_names(expression: exp.Expression) -> exp.Expression:
-    """``expression`` with every column name that two inputs of one SELECT's outer joins read renamed apart: each
+    """``expression`` with every column name that two inputs of one SELECT's joins both read renamed apart: each
     such input wrapped in ``(SELECT x.c AS "x.c", x.d AS d .. FROM <input> AS x) AS x`` and its columns read as
     ``x."x.c"``; a bare column output keeps its name (``x."x.c" AS c``). Left as written: a SELECT with a star,
     USING or NATURAL joins, an input that is not a table or an aliased sub-query, an unqualified column, an
@@ -27,11 +31,11 @@ def distinct_join_names(expression: exp.Expression) -> exp.Expression:
     statement. Changes ``expression`` in place (the generator's copy) and returns it.
 
         >>> import sqlglot
-        >>> sql = distinct_join_names(sqlglot.parse_one("SELECT b.v FROM a LEFT JOIN b ON b.k = a.k")).sql()
-        >>> sql[:sql.index(" LEFT JOIN")]
+        >>> sql = distinct_join_names(sqlglot.parse_one("SELECT b.v FROM a JOIN b ON b.k = a.k")).sql()
+        >>> sql[:sql.index(" JOIN")]
         'SELECT b.v FROM (SELECT "a"."k" AS "a.k" FROM a) AS "a"'
-        >>> sql[sql.index(" LEFT JOIN"):]
-        ' LEFT JOIN (SELECT "b"."k" AS "b.k", "b"."v" AS "v" FROM b) AS "b" ON b."b.k" = a."a.k"'
+        >>> sql[sql.index(" JOIN"):]
+        ' JOIN (SELECT "b"."k" AS "b.k", "b"."v" AS "v" FROM b) AS "b" ON b."b.k" = a."a.k"'
     """
     aliases = [r.alias_or_name for r in expression.find_all(exp.Table, exp.Subquery) if r.alias_or_name]
     repeated = {a for a in aliases if aliases.count(a) > 1}
@@ -78,9 +82,8 @@ def _relations(select: exp.Select) -> dict[str, exp.Expression] | None:
     """Alias -> input of a SELECT that joins two or more; None when one cannot be renamed apart."""
     from_ = select.args.get("from_") or select.args.get("from")
     joins = select.args.get("joins") or []
-    if from_ is None or not any(j.side in ("LEFT", "RIGHT", "FULL") for j in joins) or any(
-            j.args.get("using") or j.method for j in joins):
-        return None  # inner joins only: their filters are below them (the Ray join stage reads them as written)
+    if from_ is None or not joins or any(j.args.get("using") or j.method for j in joins):
+        return None
     relations: dict[str, exp.Expression] = {}
     for relation in [from_.this] + [j.this for j in joins]:
         ok = (isinstance(relation, exp.Table) and not relation.args.get("joins")) or (
@@ -98,6 +101,9 @@ def _read_columns(select: exp.Select, relations: dict[str, exp.Expression]) -> d
            for p in select.expressions):
         return None
     inputs = {id(node) for relation in relations.values() for node in relation.walk()}
+    # ORDER BY "id" names an output (whose name the renaming keeps), not an input's column
+    outputs = {p.alias_or_name for p in select.expressions}
+    order = {id(node) for node in (select.args.get("order") or exp.Null()).walk()}
     read: dict[str, list[exp.Column]] = {alias: [] for alias in relations}
     for column in select.find_all(exp.Column):
         if id(column) in inputs:
@@ -106,7 +112,8 @@ def _read_columns(select: exp.Select, relations: dict[str, exp.Expression]) -> d
             return None
         if column.table in read:
             read[column.table].append(column)
-        elif not column.table and _scope_of(column) is select:
+        elif not column.table and _scope_of(column) is select and not (
+                id(column) in order and column.name in outputs):
             return None  # an unqualified column of this SELECT: whose input is unknown here
     return read
 
@@ -124,3 +131,47 @@ def _outputs_keep_names(select: exp.Select, shared: set[str], aliases: set[str])
         if any(c.table in aliases and c.name.lower() in shared for c in projection.find_all(exp.Column)):
             return False
     return True
+
+
+def plain_join_names(expression: exp.Expression) -> exp.Expression:
+    """``expression`` (parsed from SQL ``distinct_join_names`` wrote) with each input it wrapped unwrapped and
+    its columns read by their own names again; a sub-query of any other shape is left alone. Changes
+    ``expression`` in place and returns it.
+
+        >>> import sqlglot
+        >>> q = 'SELECT b."b.k" AS "k" FROM a JOIN (SELECT "b"."k" AS "b.k" FROM t AS b) AS "b" ON b."b.k" = a.k'
+        >>> plain_join_names(sqlglot.parse_one(q)).sql()
+        'SELECT b."k" AS "k" FROM a JOIN t AS b ON b."k" = a.k'
+    """
+    for subquery in list(expression.find_all(exp.Subquery)):
+        renamed = _wrapped_names(subquery)
+        if not renamed:
+            continue
+        alias, scope = subquery.alias_or_name, subquery.find_ancestor(exp.Select)
+        subquery.replace(subquery.this.args["from_"].this)
+        for column in (scope or expression).find_all(exp.Column):
+            if column.table == alias and column.name in renamed:
+                column.set("this", exp.to_identifier(renamed[column.name], quoted=True))
+    return expression
+
+
+def _wrapped_names(subquery: exp.Subquery) -> dict[str, str] | None:
+    """``{"x.c": "c"}`` for a wrapper ``(SELECT x.c AS "x.c", x.d AS d FROM <input> AS x) AS x`` that renames at
+    least one column; None for any other sub-query."""
+    body, alias = subquery.this, subquery.alias_or_name
+    if not isinstance(body, exp.Select) or not alias or set(k for k, v in body.args.items() if v) - {
+            "expressions", "from_"}:
+        return None
+    inner = body.args["from_"].this
+    if not isinstance(inner, exp.Table | exp.Subquery) or inner.alias_or_name != alias:
+        return None
+    renamed = {}
+    for projection in body.expressions:
+        column = projection.this if isinstance(projection, exp.Alias) else None
+        if not isinstance(column, exp.Column) or column.table != alias or projection.alias not in (
+                column.name, f"{alias}.{column.name}"):
+            return None
+        if projection.alias != column.name:
+            renamed[projection.alias] = column.name
+    return renamed or None
+

@@ -14,8 +14,9 @@ rows where 9 are right, fuzz seed 577215 #61, regression r52, ``tests/test_outer
 A conjunct rejects nulls of a table when its value is NULL whenever one of that table's columns is: a column of
 the table under operators and functions that are NULL on a NULL operand (comparisons, LIKE, BETWEEN, IN, NOT,
 arithmetic, casts, the string and number functions in ``STRICT_FUNCTIONS``), AND of such conjuncts, OR of two
-that both reject the table, ``x IS NOT NULL``. Anything else (COALESCE, CASE, CONCAT, IS NULL, sub-queries) is
-taken as rejecting nothing: the join then stays as written.
+that both reject the table, ``x IS NOT NULL``. Anything else (COALESCE, CASE, CONCAT, IS NULL, anything holding
+a sub-query: ``NOT x IN (<empty>)`` is TRUE where x is NULL) is taken as rejecting nothing: the join then stays
+as written.
 """
 
 from __future__ import annotations
@@ -102,11 +103,15 @@ def _rejected_tables(node: exp.Expression) -> set[str]:
         return _rejected_tables(node.left) & _rejected_tables(node.right)
     if isinstance(node, exp.Not):
         inner = node.this.unnest()
-        if isinstance(inner, exp.Is) and isinstance(inner.expression, exp.Null):
-            return _rejected_tables(inner.this)  # x IS NOT NULL
+        if isinstance(inner, exp.Is):  # NOT (x IS NULL) rejects; NOT (x IS NOT NULL), NOT (x IS TRUE) do not
+            null_test = isinstance(inner.expression, exp.Null) and not inner.args.get("negate")
+            return _rejected_tables(inner.this) if null_test else set()
         return _rejected_tables(inner)
-    if isinstance(node, exp.Is) and node.args.get("negate") and isinstance(node.expression, exp.Null):
-        return _rejected_tables(node.this)  # x IS NOT NULL, as the PostgreSQL reader writes it
+    if isinstance(node, exp.Is):  # x IS NOT NULL (as the PostgreSQL reader writes it) rejects; x IS NULL does not
+        null_test = isinstance(node.expression, exp.Null) and node.args.get("negate")
+        return _rejected_tables(node.this) if null_test else set()
+    if node.find(exp.Select, exp.Any, exp.All):
+        return set()  # x IN (<empty sub-query>) is FALSE and x > ALL (<empty>) TRUE even where x is NULL
     if isinstance(node, exp.In):
         return _rejected_tables(node.this)  # an item may be NULL: only the tested value counts
     if isinstance(node, STRICT_FUNCTIONS):

@@ -23,6 +23,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from connectors.arrow.join_names import plain_join_names
 from gateway.distributed.hashing import Keys, key_kind
 from planner import FederatedPlan
 from planner.dialects import RESIDUAL_DIALECT
@@ -102,7 +103,9 @@ def plan_join(plan: FederatedPlan, candidates: set[str] | frozenset[str], partit
 
 def _rewrite(plan: FederatedPlan, left: str, right: str, partitions: int) -> JoinPlan | str:
     """The join plan of ``left`` JOIN ``right``, or why it cannot be made."""
-    root = sqlglot.parse_one(plan.residual_sql, read=RESIDUAL_DIALECT)
+    # the fragments as plain FROM/JOIN items again (the dialect renames join inputs' shared names apart when it
+    # writes SQL, the stage's and the rewritten residual's included)
+    root = plain_join_names(sqlglot.parse_one(plan.residual_sql, read=RESIDUAL_DIALECT))
     fragments = {f.id: f for f in plan.fragments}
     sides = {left: fragments[left].schema, right: fragments[right].schema}
     found = _locate(root, left, right, sides)

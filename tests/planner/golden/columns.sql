@@ -16,5 +16,5 @@ residual: SELECT COUNT(*) AS "_col_0" FROM "__fragment_0" AS "c" CROSS JOIN "__f
 SELECT d.body, e.kind FROM pg.public.docs AS d JOIN lake.main.events AS e ON e.id = d.id;
 fragment __fragment_0 pg: SELECT "d"."id" AS "id", CAST("d"."body" AS TEXT) AS "body" FROM "public"."docs" AS "d";
 fragment __fragment_1 lake: SELECT "e"."id" AS "id", "e"."kind" AS "kind" FROM "events" AS "e";
-residual: SELECT "d"."body" AS "body", "e"."kind" AS "kind" FROM "__fragment_0" AS "d" JOIN "__fragment_1" AS "e" ON "e"."id" = "d"."id";
+residual: SELECT "d"."body" AS "body", "e"."kind" AS "kind" FROM (SELECT "d"."body" AS "body", "d"."id" AS "d.id" FROM "__fragment_0" AS "d") AS "d" JOIN (SELECT "e"."id" AS "e.id", "e"."kind" AS "kind" FROM "__fragment_1" AS "e") AS "e" ON "e"."e.id" = "d"."d.id";
 join: __fragment_1.id = __fragment_0.id either way

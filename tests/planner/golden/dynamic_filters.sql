@@ -42,7 +42,7 @@ fragment __fragment_0 pg: SELECT "n"."id" AS "id", "n"."name" AS "name" FROM "pu
 fragment __fragment_1 my: SELECT `s`.`id` AS `id`, `s`.`nation_id` AS `nation_id` FROM `shop`.`suppliers` AS `s`;
 fragment __fragment_2 lake: SELECT "i"."product_id" AS "product_id", "i"."store_id" AS "store_id", "i"."qty" AS "qty" FROM "items" AS "i";
 fragment __fragment_3 shop: SELECT "c"."id" AS "id", "c"."city" AS "city" FROM "stores" AS "c";
-residual: SELECT "n"."name" AS "name", "c"."city" AS "city", "i"."qty" AS "qty" FROM "__fragment_0" AS "n" JOIN "__fragment_1" AS "s" ON "s"."nation_id" = "n"."id" JOIN "__fragment_2" AS "i" ON "i"."product_id" = "s"."id" JOIN "__fragment_3" AS "c" ON "c"."id" = "i"."store_id";
+residual: SELECT "n"."name" AS "name", "c"."city" AS "city", "i"."qty" AS "qty" FROM (SELECT "n"."id" AS "n.id", "n"."name" AS "name" FROM "__fragment_0" AS "n") AS "n" JOIN (SELECT "s"."id" AS "s.id", "s"."nation_id" AS "nation_id" FROM "__fragment_1" AS "s") AS "s" ON "s"."nation_id" = "n"."n.id" JOIN "__fragment_2" AS "i" ON "i"."product_id" = "s"."s.id" JOIN (SELECT "c"."city" AS "city", "c"."id" AS "c.id" FROM "__fragment_3" AS "c") AS "c" ON "c"."c.id" = "i"."store_id";
 join: __fragment_1.nation_id = __fragment_0.id either way
 join: __fragment_2.product_id = __fragment_1.id either way
 join: __fragment_3.id = __fragment_2.store_id either way

@@ -62,7 +62,7 @@ dynamic filter: __fragment_0.id -> __fragment_1.store_id
 SELECT o.id, e.kind FROM pg.public.orders AS o JOIN lake.main.events AS e ON e.customer_id = o.customer_id WHERE o.ordered_at <= DATE '1998-12-01' - INTERVAL '90' DAY;
 fragment __fragment_0 pg: SELECT "o"."id" AS "id", "o"."customer_id" AS "customer_id" FROM "public"."orders" AS "o" WHERE "o"."ordered_at" <= (CAST('1998-09-02' AS DATE));
 fragment __fragment_1 lake: SELECT "e"."customer_id" AS "customer_id", "e"."kind" AS "kind" FROM "events" AS "e";
-residual: SELECT "o"."id" AS "id", "e"."kind" AS "kind" FROM "__fragment_0" AS "o" JOIN "__fragment_1" AS "e" ON "e"."customer_id" = "o"."customer_id";
+residual: SELECT "o"."id" AS "id", "e"."kind" AS "kind" FROM (SELECT "o"."customer_id" AS "o.customer_id", "o"."id" AS "id" FROM "__fragment_0" AS "o") AS "o" JOIN (SELECT "e"."customer_id" AS "e.customer_id", "e"."kind" AS "kind" FROM "__fragment_1" AS "e") AS "e" ON "e"."e.customer_id" = "o"."o.customer_id";
 join: __fragment_1.customer_id = __fragment_0.customer_id either way
 
 # title: an OR across tables implies a wider filter per table
@@ -77,7 +77,7 @@ dynamic filter: __fragment_0.id -> __fragment_1.customer_id
 SELECT d.id, e.kind FROM pg.public.docs AS d JOIN lake.main.events AS e ON e.id = d.id WHERE d.body = 'x';
 fragment __fragment_0 pg: SELECT "d"."id" AS "id", CAST("d"."body" AS TEXT) AS "body" FROM "public"."docs" AS "d";
 fragment __fragment_1 lake: SELECT "e"."id" AS "id", "e"."kind" AS "kind" FROM "events" AS "e";
-residual: SELECT "d"."id" AS "id", "e"."kind" AS "kind" FROM "__fragment_0" AS "d" JOIN "__fragment_1" AS "e" ON "e"."id" = "d"."id" WHERE "d"."body" = 'x';
+residual: SELECT "d"."d.id" AS "id", "e"."kind" AS "kind" FROM (SELECT "d"."body" AS "body", "d"."id" AS "d.id" FROM "__fragment_0" AS "d") AS "d" JOIN (SELECT "e"."id" AS "e.id", "e"."kind" AS "kind" FROM "__fragment_1" AS "e") AS "e" ON "e"."e.id" = "d"."d.id" WHERE "d"."body" = 'x';
 not pushed: filter "d"."body" = 'x' on pg.public.docs: column "d"."body" is read as text (its type has no exact Arrow reading in the source)
 join: __fragment_1.id = __fragment_0.id either way
 local filter: __fragment_0 d: "d"."body" = 'x'

@@ -18,7 +18,7 @@ SELECT r.rate, f.rate, e.kind FROM cached.public.rates AS r JOIN cached.public.f
 fragment __fragment_0 cached: SELECT "r"."day" AS "day", "r"."rate" AS "rate" FROM "public"."rates" AS "r";
 fragment __fragment_1 cached: SELECT "f"."day" AS "day", "f"."rate" AS "rate" FROM "public"."fx" AS "f";
 fragment __fragment_2 lake: SELECT "e"."kind" AS "kind", "e"."at" AS "at" FROM "events" AS "e";
-residual: SELECT "r"."rate" AS "rate", "f"."rate" AS "rate_2", "e"."kind" AS "kind" FROM "__fragment_0" AS "r" JOIN "__fragment_1" AS "f" ON "f"."day" = "r"."day" JOIN "__fragment_2" AS "e" ON "e"."at" = "r"."day";
+residual: SELECT "r"."r.rate" AS "rate", "f"."f.rate" AS "rate_2", "e"."kind" AS "kind" FROM (SELECT "r"."day" AS "r.day", "r"."rate" AS "r.rate" FROM "__fragment_0" AS "r") AS "r" JOIN (SELECT "f"."day" AS "f.day", "f"."rate" AS "f.rate" FROM "__fragment_1" AS "f") AS "f" ON "f"."f.day" = "r"."r.day" JOIN "__fragment_2" AS "e" ON "e"."at" = "r"."r.day";
 not pushed: join condition "f"."day" = "r"."day": the source's tables are read per table, for the partition cache
 join: __fragment_1.day = __fragment_0.day either way
 join: __fragment_2.at = __fragment_0.day either way
@@ -42,7 +42,7 @@ SELECT p.name, s.name, i.qty FROM my.shop.products AS p JOIN my.shop.suppliers A
 fragment __fragment_0 my: SELECT `p`.`id` AS `id`, `p`.`name` AS `name` FROM `shop`.`products` AS `p`;
 fragment __fragment_1 my: SELECT `s`.`name` AS `name` FROM `shop`.`suppliers` AS `s`;
 fragment __fragment_2 lake: SELECT "i"."product_id" AS "product_id", "i"."qty" AS "qty" FROM "items" AS "i";
-residual: SELECT "p"."name" AS "name", "s"."name" AS "name_2", "i"."qty" AS "qty" FROM "__fragment_0" AS "p" JOIN "__fragment_1" AS "s" ON "s"."name" = "p"."name" JOIN "__fragment_2" AS "i" ON "i"."product_id" = "p"."id";
+residual: SELECT "p"."p.name" AS "name", "s"."s.name" AS "name_2", "i"."qty" AS "qty" FROM (SELECT "p"."id" AS "id", "p"."name" AS "p.name" FROM "__fragment_0" AS "p") AS "p" JOIN (SELECT "s"."name" AS "s.name" FROM "__fragment_1" AS "s") AS "s" ON "s"."s.name" = "p"."p.name" JOIN "__fragment_2" AS "i" ON "i"."product_id" = "p"."id";
 not pushed: join condition "s"."name" = "p"."name": text comparison in this source follows its collation (case/accent-insensitive)
 join: __fragment_1.name = __fragment_0.name either way
 join: __fragment_2.product_id = __fragment_0.id either way

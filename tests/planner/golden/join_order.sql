@@ -18,7 +18,7 @@ SELECT c.name, s.name, n.name FROM pg.public.customers AS c, my.shop.suppliers A
 fragment __fragment_0 pg: SELECT "c"."name" AS "name", "c"."nation_id" AS "nation_id" FROM "public"."customers" AS "c";
 fragment __fragment_1 my: SELECT `s`.`name` AS `name`, `s`.`nation_id` AS `nation_id` FROM `shop`.`suppliers` AS `s`;
 fragment __fragment_2 pg: SELECT "n"."id" AS "id", "n"."name" AS "name" FROM "public"."nation" AS "n" WHERE "n"."name" = 'FRANCE' OR "n"."name" = 'SPAIN';
-residual: SELECT "c"."name" AS "name", "s"."name" AS "name_2", "n"."name" AS "name_3" FROM "__fragment_0" AS "c", "__fragment_1" AS "s", "__fragment_2" AS "n" WHERE "s"."nation_id" = "c"."nation_id" AND "n"."id" = "s"."nation_id";
+residual: SELECT "c"."c.name" AS "name", "s"."s.name" AS "name_2", "n"."n.name" AS "name_3" FROM (SELECT "c"."name" AS "c.name", "c"."nation_id" AS "c.nation_id" FROM "__fragment_0" AS "c") AS "c", (SELECT "s"."name" AS "s.name", "s"."nation_id" AS "s.nation_id" FROM "__fragment_1" AS "s") AS "s", (SELECT "n"."id" AS "id", "n"."name" AS "n.name" FROM "__fragment_2" AS "n") AS "n" WHERE "s"."s.nation_id" = "c"."c.nation_id" AND "n"."id" = "s"."s.nation_id";
 join: __fragment_1.nation_id = __fragment_0.nation_id either way
 join: __fragment_2.id = __fragment_1.nation_id either way
 dynamic filter: __fragment_2.id -> __fragment_1.nation_id
@@ -52,7 +52,7 @@ SELECT c.name, s.name FROM pg.public.customers AS c JOIN my.shop.suppliers AS s 
 fragment __fragment_0 pg: SELECT "nation"."id" AS "id" FROM "public"."nation" AS "nation" WHERE "nation"."name" = 'FRANCE';
 fragment __fragment_1 pg: SELECT "c"."name" AS "name", "c"."nation_id" AS "nation_id" FROM "public"."customers" AS "c";
 fragment __fragment_2 my: SELECT `s`.`name` AS `name`, `s`.`nation_id` AS `nation_id` FROM `shop`.`suppliers` AS `s`;
-residual: SELECT "c"."name" AS "name", "s"."name" AS "name_2" FROM "__fragment_1" AS "c" JOIN "__fragment_2" AS "s" ON "s"."nation_id" = "c"."nation_id" JOIN "__fragment_0" AS "n" ON "n"."id" = "c"."nation_id";
+residual: SELECT "c"."c.name" AS "name", "s"."s.name" AS "name_2" FROM (SELECT "c"."name" AS "c.name", "c"."nation_id" AS "c.nation_id" FROM "__fragment_1" AS "c") AS "c" JOIN (SELECT "s"."name" AS "s.name", "s"."nation_id" AS "s.nation_id" FROM "__fragment_2" AS "s") AS "s" ON "s"."s.nation_id" = "c"."c.nation_id" JOIN "__fragment_0" AS "n" ON "n"."id" = "c"."c.nation_id";
 join: __fragment_2.nation_id = __fragment_1.nation_id either way
 join: __fragment_0.id = __fragment_1.nation_id either way
 dynamic filter: __fragment_0.id -> __fragment_1.nation_id

@@ -9,7 +9,7 @@ join: __fragment_1.order_id = __fragment_0.id either way
 SELECT e.id, count(c.id) FROM lake.main.events AS e JOIN pg.public.customers AS c ON c.id = e.customer_id GROUP BY e.id;
 fragment __fragment_0 lake: SELECT "e"."id" AS "id", "e"."customer_id" AS "customer_id" FROM "events" AS "e";
 fragment __fragment_1 pg: SELECT "c"."id" AS "id" FROM "public"."customers" AS "c";
-residual: SELECT "e"."id" AS "id", COUNT("c"."id") AS "_col_1" FROM "__fragment_0" AS "e" JOIN "__fragment_1" AS "c" ON "c"."id" = "e"."customer_id" GROUP BY "e"."id";
+residual: SELECT "e"."e.id" AS "id", COUNT("c"."c.id") AS "_col_1" FROM (SELECT "e"."customer_id" AS "customer_id", "e"."id" AS "e.id" FROM "__fragment_0" AS "e") AS "e" JOIN (SELECT "c"."id" AS "c.id" FROM "__fragment_1" AS "c") AS "c" ON "c"."c.id" = "e"."customer_id" GROUP BY "e"."e.id";
 not pushed: partial aggregation of pg.public.customers: grouping by id would hardly reduce the rows
 join: __fragment_1.id = __fragment_0.customer_id either way
 
@@ -31,7 +31,7 @@ join: __fragment_1.order_id = __fragment_0.id either way
 SELECT e.kind, sum(o.score) FROM lake.main.events AS e JOIN pg.public.orders AS o ON o.customer_id = e.customer_id GROUP BY e.kind;
 fragment __fragment_0 lake: SELECT "e"."customer_id" AS "customer_id", "e"."kind" AS "kind" FROM "events" AS "e";
 fragment __fragment_1 pg: SELECT "o"."customer_id" AS "customer_id", "o"."score" AS "score" FROM "public"."orders" AS "o";
-residual: SELECT "e"."kind" AS "kind", SUM("o"."score") AS "_col_1" FROM "__fragment_0" AS "e" JOIN "__fragment_1" AS "o" ON "o"."customer_id" = "e"."customer_id" GROUP BY "e"."kind";
+residual: SELECT "e"."kind" AS "kind", SUM("o"."score") AS "_col_1" FROM (SELECT "e"."customer_id" AS "e.customer_id", "e"."kind" AS "kind" FROM "__fragment_0" AS "e") AS "e" JOIN (SELECT "o"."customer_id" AS "o.customer_id", "o"."score" AS "score" FROM "__fragment_1" AS "o") AS "o" ON "o"."o.customer_id" = "e"."e.customer_id" GROUP BY "e"."kind";
 not pushed: partial aggregate SUM("o"."score"): floating-point sums depend on summation order
 join: __fragment_1.customer_id = __fragment_0.customer_id either way
 

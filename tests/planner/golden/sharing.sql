@@ -9,7 +9,7 @@ join: __fragment_2.id = __fragment_0.id either way
 SELECT a.day, b.rate FROM cached.public.rates AS a JOIN cached.public.rates AS b ON b.day = a.day WHERE a.currency = 'EUR' AND b.currency = 'EUR';
 fragment __fragment_0 cached: SELECT "a"."day" AS "day" FROM "public"."rates" AS "a" WHERE "a"."currency" = 'EUR';
 fragment __fragment_1 cached: SELECT "b"."day" AS "day", "b"."rate" AS "rate" FROM "public"."rates" AS "b" WHERE "b"."currency" = 'EUR';
-residual: SELECT "a"."day" AS "day", "b"."rate" AS "rate" FROM "__fragment_0" AS "a" JOIN "__fragment_1" AS "b" ON "b"."day" = "a"."day";
+residual: SELECT "a"."a.day" AS "day", "b"."rate" AS "rate" FROM (SELECT "a"."day" AS "a.day" FROM "__fragment_0" AS "a") AS "a" JOIN (SELECT "b"."day" AS "b.day", "b"."rate" AS "rate" FROM "__fragment_1" AS "b") AS "b" ON "b"."b.day" = "a"."a.day";
 not pushed: join condition "b"."day" = "a"."day": the source's tables are read per table, for the partition cache
 join: __fragment_1.day = __fragment_0.day either way
 
@@ -17,7 +17,7 @@ join: __fragment_1.day = __fragment_0.day either way
 SELECT a.rate, b.rate FROM cached.public.rates AS a JOIN cached.public.rates AS b ON b.day = a.day WHERE a.currency = 'EUR' AND b.currency = 'USD';
 fragment __fragment_0 cached: SELECT "a"."day" AS "day", "a"."rate" AS "rate" FROM "public"."rates" AS "a" WHERE "a"."currency" = 'EUR';
 fragment __fragment_1 cached: SELECT "b"."day" AS "day", "b"."rate" AS "rate" FROM "public"."rates" AS "b" WHERE "b"."currency" = 'USD';
-residual: SELECT "a"."rate" AS "rate", "b"."rate" AS "rate_2" FROM "__fragment_0" AS "a" JOIN "__fragment_1" AS "b" ON "b"."day" = "a"."day";
+residual: SELECT "a"."a.rate" AS "rate", "b"."b.rate" AS "rate_2" FROM (SELECT "a"."day" AS "a.day", "a"."rate" AS "a.rate" FROM "__fragment_0" AS "a") AS "a" JOIN (SELECT "b"."day" AS "b.day", "b"."rate" AS "b.rate" FROM "__fragment_1" AS "b") AS "b" ON "b"."b.day" = "a"."a.day";
 not pushed: join condition "b"."day" = "a"."day": the source's tables are read per table, for the partition cache
 join: __fragment_1.day = __fragment_0.day either way
 

@@ -45,7 +45,7 @@ SELECT d.k, x.k FROM (SELECT o.customer_id AS k, SUM(o.amount) AS s FROM pg.publ
 fragment __fragment_0 pg: SELECT DISTINCT "c"."id" AS "k", "c"."region" AS "r" FROM "public"."customers" AS "c";
 fragment __fragment_1 pg: SELECT "o"."customer_id" AS "k", SUM("o"."amount") AS "s" FROM "public"."orders" AS "o" GROUP BY "o"."customer_id" ORDER BY "s" DESC LIMIT 5;
 fragment __fragment_2 lake: SELECT "e"."customer_id" AS "customer_id" FROM "events" AS "e";
-residual: SELECT "d"."k" AS "k", "x"."k" AS "k_2" FROM "__fragment_1" AS "d" JOIN "__fragment_0" AS "x" ON "x"."k" = "d"."k" JOIN "__fragment_2" AS "e" ON "e"."customer_id" = "d"."k";
+residual: SELECT "d"."d.k" AS "k", "x"."x.k" AS "k_2" FROM (SELECT "d"."k" AS "d.k" FROM "__fragment_1" AS "d") AS "d" JOIN (SELECT "x"."k" AS "x.k" FROM "__fragment_0" AS "x") AS "x" ON "x"."x.k" = "d"."d.k" JOIN "__fragment_2" AS "e" ON "e"."customer_id" = "d"."d.k";
 join: __fragment_0.k = __fragment_1.k either way
 join: __fragment_2.customer_id = __fragment_1.k either way
 dynamic filter: __fragment_1.k -> __fragment_0.k

@@ -59,7 +59,7 @@ residual: SELECT "i"."order_id" AS "order_id", "i"."price" AS "price", "p"."name
 SELECT o.id, o.amount, p.name FROM pg.public.orders AS o JOIN my.shop.products AS p ON p.id = o.customer_id ORDER BY o.amount DESC LIMIT 20;
 fragment __fragment_0 pg: SELECT "o"."id" AS "id", "o"."customer_id" AS "customer_id", "o"."amount" AS "amount" FROM "public"."orders" AS "o" ORDER BY "o"."amount" DESC LIMIT 20;
 fragment __fragment_1 my: SELECT `p`.`id` AS `id`, `p`.`name` AS `name` FROM `shop`.`products` AS `p`;
-residual: SELECT "o"."id" AS "id", "o"."amount" AS "amount", "p"."name" AS "name" FROM "__fragment_0" AS "o" JOIN "__fragment_1" AS "p" ON "p"."id" = "o"."customer_id" ORDER BY "o"."amount" DESC LIMIT 20;
+residual: SELECT "o"."o.id" AS "id", "o"."amount" AS "amount", "p"."name" AS "name" FROM (SELECT "o"."amount" AS "amount", "o"."customer_id" AS "customer_id", "o"."id" AS "o.id" FROM "__fragment_0" AS "o") AS "o" JOIN (SELECT "p"."id" AS "p.id", "p"."name" AS "name" FROM "__fragment_1" AS "p") AS "p" ON "p"."p.id" = "o"."customer_id" ORDER BY "o"."amount" DESC LIMIT 20;
 join: __fragment_1.id = __fragment_0.customer_id either way
 dynamic filter: __fragment_0.customer_id -> __fragment_1.id
 
