@@ -274,3 +274,20 @@ def raw(uri) -> Iterator:
     """A plain ``pyarrow.flight.FlightClient`` connected to ``uri``."""
     with flight.connect(uri) as client:
         yield client
+
+
+# -- two small Parquet sources whose tables share column names ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shared_names_engine(tmp_path_factory):
+    """An engine over sources ``lake`` (tables ``a`` and ``b``) and ``other`` (table ``b``), Parquet folders of
+    ``tests.parquet_sources.SHARED_NAMES_A``/``_B``: a query over ``lake`` alone runs whole in the file source,
+    one over both sources as a residual plan."""
+    import pyarrow as pa
+
+    from tests.parquet_sources import SHARED_NAMES_A, SHARED_NAMES_B, parquet_engine
+
+    a, b = pa.table(SHARED_NAMES_A), pa.table(SHARED_NAMES_B)
+    engine = parquet_engine(tmp_path_factory, {"lake": {"a": a, "b": b}, "other": {"b": b}})
+    yield engine
+    engine.close()

@@ -6,12 +6,9 @@ Parquet, the whole query run by the file source and a residual plan over two sou
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from datafusion import SessionContext
 
-from gateway.execution.engine import QueryEngine
-from gateway.settings import settings_from_dict
+from tests.parquet_sources import datafusion_over, parquet_engine
 
 #: x descending while y ascends in blocks: the two smallest x (0 and 1) are not the first rows in y order
 ROWS = {"x": [5, 4, 3, 2, 1, 0], "y": [0, 0, 0, 1, 1, 1]}
@@ -21,22 +18,16 @@ SKIP_TWO_SMALLEST = [2, 3, 4, 5]
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     """Sources ``lake`` (table ``t``) and ``other`` (table ``u``, one row), Parquet folders."""
-    lake, other = tmp_path_factory.mktemp("lake"), tmp_path_factory.mktemp("other")
-    pq.write_table(pa.table({k: pa.array(v, pa.int64()) for k, v in ROWS.items()}), lake / "t.parquet")
-    pq.write_table(pa.table({"k": pa.array([1], pa.int64())}), other / "u.parquet")
-    settings = settings_from_dict({"sources": [{"name": "lake", "kind": "parquet", "path": str(lake)},
-                                               {"name": "other", "kind": "parquet", "path": str(other)}]},
-                                  base_dir=lake)
-    engine = QueryEngine(settings)
+    engine = parquet_engine(tmp_path_factory, {
+        "lake": {"t": pa.table({k: pa.array(v, pa.int64()) for k, v in ROWS.items()})},
+        "other": {"u": pa.table({"k": pa.array([1], pa.int64())})}})
     yield engine
     engine.close()
 
 
 def test_datafusion_itself_skips_the_wrong_rows():
     """The defect the rewrite works around; when this fails, DataFusion fixed it and the rewrite may go."""
-    ctx = SessionContext()
-    ctx.register_record_batches("t", [[pa.record_batch(ROWS)]])
-    rows = ctx.sql("SELECT * FROM (SELECT x, y FROM t ORDER BY x OFFSET 2) AS s ORDER BY y").to_pylist()
+    rows = datafusion_over({"t": ROWS}).sql("SELECT * FROM (SELECT x, y FROM t ORDER BY x OFFSET 2) AS s ORDER BY y").to_pylist()
     assert sorted(r["x"] for r in rows) != SKIP_TWO_SMALLEST
 
 

@@ -5,19 +5,13 @@ whole query run by the file source and a residual plan over two sources give the
 
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import sqlglot
-from datafusion import SessionContext
 
 from connectors.arrow.join_names import distinct_join_names, plain_join_names
-from gateway.execution.engine import QueryEngine
-from gateway.settings import settings_from_dict
+from tests.parquet_sources import SHARED_NAMES_A, SHARED_NAMES_B, datafusion_over
 
-A = {"s": ["abc", "X", "zed", "Q", None, "m"] * 4, "amt": [None, 1.0, None, None, 2.0, None, 3.0, None] * 3,
-     "k": list(range(24))}
-B = {"s": ["abc", "X", "zed", "q", None, "m"], "amt": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "k": [1, 2, 3, 4, 5, 6]}
+A, B = SHARED_NAMES_A, SHARED_NAMES_B
 #: (query, the b.amt values SQL answers: DuckDB and PostgreSQL agree); DataFusion 55 applies ``a.amt IS NULL``
 #: and ``COALESCE(a.k, 0) < b.k`` to b's columns of the same name, below the join, and answers no row
 CASES = [
@@ -28,35 +22,18 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    """Sources ``lake`` (tables ``a`` and ``b``) and ``other`` (table ``b``), Parquet folders."""
-    lake, other = tmp_path_factory.mktemp("lake"), tmp_path_factory.mktemp("other")
-    pq.write_table(pa.table(A), lake / "a.parquet")
-    for folder in (lake, other):
-        pq.write_table(pa.table(B), folder / "b.parquet")
-    settings = settings_from_dict({"sources": [{"name": "lake", "kind": "parquet", "path": str(lake)},
-                                               {"name": "other", "kind": "parquet", "path": str(other)}]},
-                                  base_dir=lake)
-    engine = QueryEngine(settings)
-    yield engine
-    engine.close()
-
-
 @pytest.mark.parametrize("sql, want", CASES, ids=["IS NULL", "COALESCE"])
 def test_datafusion_itself_pushes_the_filter_to_the_column_of_the_same_name(sql, want):
     """The defect the rewrite works around; when this fails, DataFusion fixed it and the rewrite may go."""
-    ctx = SessionContext()
-    ctx.register_record_batches("a", [[pa.record_batch(A)]])
-    ctx.register_record_batches("b", [[pa.record_batch(B)]])
-    assert sorted(ctx.sql(sql.format(a="a", b="b")).to_pydict()["amt"]) != want
+    assert sorted(datafusion_over({"a": A, "b": B}).sql(sql.format(a="a", b="b")).to_pydict()["amt"]) != want
 
 
 @pytest.mark.parametrize("tables", [("lake.main.a", "lake.main.b"), ("lake.main.a", "other.main.b")],
                          ids=["whole query in the file source", "residual plan over two sources"])
 @pytest.mark.parametrize("sql, want", CASES, ids=["IS NULL", "COALESCE"])
-def test_a_filter_above_a_join_reads_its_own_input_s_column(engine, tables, sql, want):
-    got = engine.execute(sql.format(a=tables[0], b=tables[1])).reader.read_all().column("amt").to_pylist()
+def test_a_filter_above_a_join_reads_its_own_input_s_column(shared_names_engine, tables, sql, want):
+    result = shared_names_engine.execute(sql.format(a=tables[0], b=tables[1]))
+    got = result.reader.read_all().column("amt").to_pylist()
     assert sorted(got) == want
 
 

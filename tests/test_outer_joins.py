@@ -6,52 +6,29 @@ gives; the rewrite's rule is checked on its own."""
 
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import sqlglot
-from datafusion import SessionContext
 
 from connectors.arrow.outer_joins import inner_null_rejected_joins
-from gateway.execution.engine import QueryEngine
-from gateway.settings import settings_from_dict
+from tests.parquet_sources import SHARED_NAMES_A, SHARED_NAMES_B, datafusion_over
 
-#: ``a`` is the larger input (DataFusion builds its hash table on ``b``); both have ``s`` and ``amt``
-A = {"s": ["abc", "X", "zed", "Q", None, "m"] * 4, "amt": [None, 1.0, None, None, 2.0, None, 3.0, None] * 3}
-B = {"s": ["abc", "X", "zed", "q", None, "m"], "amt": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}
+A, B = SHARED_NAMES_A, SHARED_NAMES_B
 QUERY = "SELECT b.amt FROM {a} AS a RIGHT JOIN {b} AS b ON b.s = a.s AND a.amt IS NULL WHERE UPPER(a.s) > 'M'"
 #: the b rows matched by an `a` row whose amt is NULL and whose s is above 'M' in upper case: 'X' thrice, 'zed'
 #: twice ('q' has no match in `a`, so its null-extended row fails the WHERE)
 WANT = [2.0, 2.0, 2.0, 3.0, 3.0]
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    """Sources ``lake`` (tables ``a`` and ``b``) and ``other`` (table ``b``), Parquet folders."""
-    lake, other = tmp_path_factory.mktemp("lake"), tmp_path_factory.mktemp("other")
-    pq.write_table(pa.table(A), lake / "a.parquet")
-    for folder in (lake, other):
-        pq.write_table(pa.table(B), folder / "b.parquet")
-    settings = settings_from_dict({"sources": [{"name": "lake", "kind": "parquet", "path": str(lake)},
-                                               {"name": "other", "kind": "parquet", "path": str(other)}]},
-                                  base_dir=lake)
-    engine = QueryEngine(settings)
-    yield engine
-    engine.close()
-
-
 def test_datafusion_itself_moves_the_filter_to_the_other_input():
     """The defect the rewrite works around; when this fails, DataFusion fixed it and the rewrite may go."""
-    ctx = SessionContext()
-    ctx.register_record_batches("a", [[pa.record_batch(A)]])
-    ctx.register_record_batches("b", [[pa.record_batch(B)]])
-    assert sorted(ctx.sql(QUERY.format(a="a", b="b")).to_pydict()["amt"]) != WANT
+    assert sorted(datafusion_over({"a": A, "b": B}).sql(QUERY.format(a="a", b="b")).to_pydict()["amt"]) != WANT
 
 
 @pytest.mark.parametrize("tables", [("lake.main.a", "lake.main.b"), ("lake.main.a", "other.main.b")],
                          ids=["whole query in the file source", "residual plan over two sources"])
-def test_an_outer_join_filtered_on_its_null_supplying_side_keeps_only_matched_rows(engine, tables):
-    got = engine.execute(QUERY.format(a=tables[0], b=tables[1])).reader.read_all().column("amt").to_pylist()
+def test_an_outer_join_filtered_on_its_null_supplying_side_keeps_only_matched_rows(shared_names_engine, tables):
+    result = shared_names_engine.execute(QUERY.format(a=tables[0], b=tables[1]))
+    got = result.reader.read_all().column("amt").to_pylist()
     assert sorted(got) == WANT
 
 

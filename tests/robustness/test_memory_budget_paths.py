@@ -216,7 +216,9 @@ def test_rest_parquet_row_group_buffer_is_charged(make_settings):
         gateway.memory.peak = 0
         parquet = _parquet(client, SCAN)
         assert parquet.metadata.num_rows == WIDE_ROWS
-        assert parquet.metadata.row_group(0).num_rows == PARQUET_ROW_GROUP_ROWS  # two batches
+        # the batches that first reach PARQUET_ROW_GROUP_ROWS: two of 65,536 rows, or one of them with the
+        # file's last 6,784 rows when DataFusion coalesced those into a batch (arrival order varies: 137,856 once)
+        assert PARQUET_ROW_GROUP_ROWS <= parquet.metadata.row_group(0).num_rows < PARQUET_ROW_GROUP_ROWS + 65_536
         # the buffered row group and its encoding: 2 x 2 batches (the channel holds at most 2 batches)
         assert gateway.memory.snapshot()["peak"] >= 4 * batch_bytes
         assert gateway.memory.snapshot()["reserved"] == 0
