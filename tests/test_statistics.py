@@ -276,4 +276,5 @@ def test_mariadb_composite_key_columns_get_their_own_distinct_counts(mysql_serve
         stats = MySQLConnector("maria", {"uri": with_database(mysql_server, name)}).statistics(name, "pairs")
     # InnoDB estimates n_diff from a sample of leaf pages: 37,351 once in a full run (the key has 200,000 rows)
     assert stats.columns["a"].distinct == pytest.approx(50_000, rel=0.35)  # not the 200,000 rows of the key
-    assert stats.columns["b"].distinct == pytest.approx(10_000, rel=0.3)  # not unique
+    # sampled in slices whose starts are seeded by the (fresh, random) database's name: 14,262 once
+    assert stats.columns["b"].distinct == pytest.approx(10_000, rel=0.5)  # not unique (200,000 rows)
