@@ -63,6 +63,11 @@ def test_an_order_by_naming_an_output_is_no_unqualified_input_column():
     assert 'a."a.id" AS "id"' in _rename("SELECT a.id FROM a, b WHERE a.id = b.id ORDER BY id")
 
 
+def test_the_value_an_in_list_of_literals_tests_is_renamed_too():
+    """The walk skips a literal list's items (up to 20,000 dynamic-filter keys), not the value it tests."""
+    assert 'WHERE a."a.k" IN (1, 2)' in _rename("SELECT a.v FROM a JOIN b ON a.k = b.k WHERE a.k IN (1, 2)")
+
+
 def test_a_correlated_sub_query_reads_the_renamed_column():
     sql = _rename("SELECT a.v FROM a RIGHT JOIN b ON a.k = b.k WHERE EXISTS (SELECT 1 FROM c WHERE c.x = b.k)")
     assert 'WHERE c.x = b."b.k"' in sql

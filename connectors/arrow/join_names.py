@@ -19,7 +19,11 @@ tables (the Ray join stage).
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlglot import exp
+
+from connectors.arrow.outer_joins import from_relations, nodes
 
 
 def distinct_join_names(expression: exp.Expression) -> exp.Expression:
@@ -37,9 +41,10 @@ def distinct_join_names(expression: exp.Expression) -> exp.Expression:
         >>> sql[sql.index(" JOIN"):]
         ' JOIN (SELECT "b"."k" AS "b.k", "b"."v" AS "v" FROM b) AS "b" ON b."b.k" = a."a.k"'
     """
-    aliases = [r.alias_or_name for r in expression.find_all(exp.Table, exp.Subquery) if r.alias_or_name]
-    repeated = {a for a in aliases if aliases.count(a) > 1}
-    for select in list(expression.find_all(exp.Select)):
+    found = list(nodes(expression))
+    aliases = Counter(r.alias_or_name for r in found if isinstance(r, exp.Table | exp.Subquery) and r.alias_or_name)
+    repeated = {a for a, n in aliases.items() if n > 1}
+    for select in [n for n in found if isinstance(n, exp.Select)]:
         _rename_apart(select, repeated)
     return expression
 
@@ -80,18 +85,10 @@ def _rename_apart(select: exp.Select, repeated: set[str]) -> None:
 
 def _relations(select: exp.Select) -> dict[str, exp.Expression] | None:
     """Alias -> input of a SELECT that joins two or more; None when one cannot be renamed apart."""
-    from_ = select.args.get("from_") or select.args.get("from")
     joins = select.args.get("joins") or []
-    if from_ is None or not joins or any(j.args.get("using") or j.method for j in joins):
+    if not joins or any(j.args.get("using") or j.method for j in joins):
         return None
-    relations: dict[str, exp.Expression] = {}
-    for relation in [from_.this] + [j.this for j in joins]:
-        ok = (isinstance(relation, exp.Table) and not relation.args.get("joins")) or (
-            isinstance(relation, exp.Subquery) and relation.alias)
-        if not ok or not relation.alias_or_name or relation.alias_or_name in relations:
-            return None
-        relations[relation.alias_or_name] = relation
-    return relations
+    return from_relations(select)
 
 
 def _read_columns(select: exp.Select, relations: dict[str, exp.Expression]) -> dict[str, list[exp.Column]] | None:
@@ -100,12 +97,12 @@ def _read_columns(select: exp.Select, relations: dict[str, exp.Expression]) -> d
     if any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
            for p in select.expressions):
         return None
-    inputs = {id(node) for relation in relations.values() for node in relation.walk()}
+    inputs = {id(node) for relation in relations.values() for node in nodes(relation)}
     # ORDER BY "id" names an output (whose name the renaming keeps), not an input's column
     outputs = {p.alias_or_name for p in select.expressions}
     order = {id(node) for node in (select.args.get("order") or exp.Null()).walk()}
     read: dict[str, list[exp.Column]] = {alias: [] for alias in relations}
-    for column in select.find_all(exp.Column):
+    for column in (n for n in nodes(select) if isinstance(n, exp.Column)):
         if id(column) in inputs:
             continue
         if isinstance(column.this, exp.Star):
