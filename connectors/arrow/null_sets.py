@@ -70,7 +70,7 @@ def _roots(expression: exp.Expression) -> list[tuple[exp.Expression, bool]]:
     """The AND/OR nodes not inside another AND/OR (through parentheses and NOTs), each with whether a NOT is
     above it."""
     roots = []
-    for node in expression.walk(prune=_literal_list):
+    for node in expression.walk(prune=literal_list):
         if not isinstance(node, exp.And | exp.Or):
             continue
         parent, nots = node.parent, 0
@@ -85,7 +85,7 @@ def _roots(expression: exp.Expression) -> list[tuple[exp.Expression, bool]]:
 _LITERALS = (exp.Literal, exp.Null, exp.Boolean)
 
 
-def _literal_list(node: exp.Expression) -> bool:
+def literal_list(node: exp.Expression) -> bool:
     """An IN list of literals only, whose items need no walk (a dynamic filter's list has up to 20,000). Not an
     IN sub-query: it has no list, and its WHERE needs the guard too."""
     return (isinstance(node, exp.In) and node.args.get("query") is None

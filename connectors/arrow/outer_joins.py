@@ -25,6 +25,8 @@ from collections.abc import Iterator
 
 from sqlglot import exp
 
+from connectors.arrow.null_sets import literal_list
+
 #: operators and functions whose value is NULL when any operand is NULL (DataFusion's and SQL's own semantics)
 STRICT_FUNCTIONS: tuple[type[exp.Expression], ...] = (
     exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike, exp.Between,
@@ -54,21 +56,15 @@ def inner_null_rejected_joins(expression: exp.Expression) -> exp.Expression:
     return expression
 
 
-_LITERALS = (exp.Literal, exp.Null, exp.Boolean)
 
 
 def nodes(expression: exp.Expression) -> Iterator[exp.Expression]:
     """Every node of ``expression`` but the items of IN lists of literals (the tested value is one): a dynamic
     filter's list holds up to 20,000 keys, and walking them cost these rewrites 35 ms per such SQL text."""
-    for node in expression.walk(prune=_literal_list):
+    for node in expression.walk(prune=literal_list):
         yield node
-        if _literal_list(node):
+        if literal_list(node):
             yield from nodes(node.this)
-
-
-def _literal_list(node: exp.Expression) -> bool:
-    return (isinstance(node, exp.In) and node.args.get("query") is None
-            and all(isinstance(e, _LITERALS) for e in node.expressions))
 
 
 def _simplify(select: exp.Select) -> None:
