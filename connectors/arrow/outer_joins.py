@@ -107,12 +107,10 @@ def from_relations(select: exp.Select) -> dict[str, exp.Expression] | None:
 
 
 def _rejected_tables(node: exp.Expression) -> set[str]:
-    """The tables (by qualifier) for which ``node`` is NULL or FALSE whenever any of their columns read here is
-    NULL."""
+    """The tables (by qualifier) for which the condition ``node`` is NULL or FALSE whenever any of their columns
+    read here is NULL (a row of them null-extended never passes it)."""
     if isinstance(node, exp.Paren):
         return _rejected_tables(node.this)
-    if isinstance(node, exp.Column):
-        return {node.table} if node.table else set()
     if isinstance(node, exp.And):
         return _rejected_tables(node.left) | _rejected_tables(node.right)
     if isinstance(node, exp.Or):
@@ -121,17 +119,29 @@ def _rejected_tables(node: exp.Expression) -> set[str]:
         inner = node.this.unnest()
         if isinstance(inner, exp.Is):  # NOT (x IS NULL) rejects; NOT (x IS NOT NULL), NOT (x IS TRUE) do not
             null_test = isinstance(inner.expression, exp.Null) and not inner.args.get("negate")
-            return _rejected_tables(inner.this) if null_test else set()
-        return _rejected_tables(inner)
+            return _null_tables(inner.this) if null_test else set()
+        return _null_tables(inner)  # NOT p passes where p is FALSE: only a NULL p rejects
     if isinstance(node, exp.Is):  # x IS NOT NULL (as the PostgreSQL reader writes it) rejects; x IS NULL does not
         null_test = isinstance(node.expression, exp.Null) and node.args.get("negate")
-        return _rejected_tables(node.this) if null_test else set()
+        return _null_tables(node.this) if null_test else set()
+    return _null_tables(node)
+
+
+def _null_tables(node: exp.Expression) -> set[str]:
+    """The tables for which the value ``node`` is NULL whenever any of their columns read here is NULL: a column
+    under operators and functions that are NULL on a NULL operand. A test that is FALSE rather than NULL there
+    (``x IS NOT NULL``, an AND) is not: ``(a.s IS NOT NULL) = FALSE`` is TRUE where a.s is NULL (fuzz seed
+    6180339)."""
+    if isinstance(node, exp.Paren | exp.Not):
+        return _null_tables(node.this)
+    if isinstance(node, exp.Column):
+        return {node.table} if node.table else set()
     if node.find(exp.Select, exp.Any, exp.All):
         return set()  # x IN (<empty sub-query>) is FALSE and x > ALL (<empty>) TRUE even where x is NULL
     if isinstance(node, exp.In):
-        return _rejected_tables(node.this)  # an item may be NULL: only the tested value counts
+        return _null_tables(node.this)  # an item may be NULL: only the tested value counts
     if isinstance(node, STRICT_FUNCTIONS):
-        return set().union(*(_rejected_tables(arg) for arg in _operands(node)))
+        return set().union(*(_null_tables(arg) for arg in _operands(node)))
     return set()
 
 
