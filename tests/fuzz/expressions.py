@@ -27,6 +27,8 @@ LITERALS = {
 NUMERIC = ("int", "dec", "float")
 #: share of IN lists that ``set_pair`` joins with a second set test on the same expression
 SET_PAIR_CHANCE = 0.3
+#: share of SELECT blocks whose WHERE gets an OR of branches repeating a common part (``factored_or``)
+FACTORED_OR_CHANCE = 0.12
 SQL_TYPES = {"int": "INTEGER", "dec": "DECIMAL(12, 2)", "float": "DOUBLE PRECISION", "text": "TEXT", "date": "DATE",
              "ts": "TIMESTAMP", "tstz": "TIMESTAMP WITH TIME ZONE", "bool": "BOOLEAN"}
 
@@ -53,6 +55,7 @@ class ExpressionGenerator:
     rng: random.Random
     tags: set[str]
     sets_rng: random.Random | None = None  # draws of ``set_pair`` only
+    ors_rng: random.Random | None = None  # draws of ``factored_or`` only
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p

@@ -28,7 +28,7 @@ from connectors.arrow.not_in import null_aware_not_in
 from connectors.arrow.null_sets import guard_in_sets
 from planner.dialects import NAMING_DIALECT
 from tests.fuzz.data import COLUMNS, SOURCES
-from tests.fuzz.expressions import NUMERIC, ExpressionGenerator, Rel
+from tests.fuzz.expressions import FACTORED_OR_CHANCE, NUMERIC, ExpressionGenerator, Rel
 from tests.fuzz.reference_sets import wrap_set_tests
 
 KIND = {"int": "int", "small": "int", "dec": "dec", "float": "float", "text": "text", "date": "date", "ts": "ts",
@@ -133,6 +133,7 @@ class QueryGenerator(ExpressionGenerator):
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self.sets_rng = random.Random(f"sets {seed}")
+        self.ors_rng = random.Random(f"ors {seed}")
         self.count = 0
         self.tags: set[str] = set()
 
@@ -258,6 +259,7 @@ class QueryGenerator(ExpressionGenerator):
         conds = list(self.comma_conds)
         for _ in range(self.rng.choices([0, 1, 2, 3], [3, 4, 2, 1])[0]):
             conds.append(self.subquery_pred(rels) if depth < 2 and self.chance(0.25) else self.pred(rels))
+        conds = self.factored_or(conds, rels)
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         keys = [f"{r.alias}.{r.key}" for r in rels if r.key]
         if self.chance(0.4):
@@ -265,6 +267,40 @@ class QueryGenerator(ExpressionGenerator):
         else:
             (select, rest), outputs, order_exprs = self.plain_select(rels, kinds, named, keys, depth)
         return Block(f"{select} FROM {from_sql}{where}{rest}", outputs, order_exprs)
+
+    def factored_or(self, conds: list[str], rels: list[Rel]) -> list[str]:
+        """Sometimes (``FACTORED_OR_CHANCE``) ``conds`` with one more: an OR of two or three branches that each
+        repeat a common part (``planner.federation.factor_ors`` takes it out: TPC-H Q19's shape), the common
+        part a comma join's condition taken out of ``conds`` (the join then exists only inside the OR) or a key
+        equality of two tables, and/or conditions on one table, in any order within a branch. Drawn from ``ors_rng``, a generator of its own:
+        the other draws, so the queries of a seed, stay what they were."""
+        if self.ors_rng is None or self.ors_rng.random() >= FACTORED_OR_CHANCE:
+            return conds
+        main, self.rng = self.rng, self.ors_rng
+        try:
+            self.tags.add("factored_or")
+            conds, common = list(conds), []
+            joins = [c for c in conds if c in self.comma_conds and c != "TRUE"]
+            pairs = self.key_pairs(rels[-1], rels[:-1]) if len(rels) > 1 else []
+            if joins and self.chance(0.7):
+                common.append(self.pick(joins))
+                conds.remove(common[0])
+                self.tags.add("factored_or_join")
+            elif pairs and self.chance(0.5):
+                a, alias, b = self.pick(pairs)
+                common.append(f"{rels[-1].alias}.{a} = {alias}.{b}")
+                self.tags.add("factored_or_join")
+            if not common or self.chance(0.5):
+                common.append(self.pred([self.pick(rels)], 1))
+            branches = []
+            for _ in range(self.rng.choice([2, 2, 3])):
+                own = [self.pred([self.pick(rels)], 1) for _ in range(self.rng.choice([1, 1, 2]))]
+                parts = common + own
+                self.rng.shuffle(parts)
+                branches.append("(" + " AND ".join(parts) + ")")
+            return [*conds, "(" + " OR ".join(branches) + ")"]
+        finally:
+            self.rng = main
 
     def output_alias(self, i: int, named: bool, used: list[str]) -> str | None:
         if named:
