@@ -140,3 +140,21 @@ def _key_set(table: exp.Table, alias: str, column: str, filters: list[exp.Expres
         conditions.append(copy)
     key = exp.column(column, table=fresh, quoted=True)
     return exp.select(key).from_(source).where(exp.and_(*conditions))
+
+
+def undo_reductions(ast: exp.Expression) -> int:
+    """Remove the key restrictions ``reduce_correlated_subqueries`` added (``IN (SELECT "__keys_n".k ...)``
+    conjuncts), in place; how many. For a query run with late materialization (``Fragment
+    .late_materialization``): DataFusion's own join dynamic filter then restricts the sub-query's scan while it
+    decodes, and the added semi join only costs (TPC-H Q17 over Parquet, median of 20 in one session: 231 ms
+    with it, 186 ms without; 310 ms with it and no late materialization)."""
+    removed = 0
+    for node in list(ast.find_all(exp.In)):
+        query = node.args.get("query")
+        select = query.this if isinstance(query, exp.Subquery) else None
+        source = (select.args.get("from") or select.args.get("from_")) if isinstance(select, exp.Select) else None
+        table = source.this if source is not None else None
+        if isinstance(table, exp.Table) and table.alias.startswith("__keys_") and isinstance(node.parent, exp.And):
+            node.parent.replace(node.parent.left if node.parent.right is node else node.parent.right)
+            removed += 1
+    return removed

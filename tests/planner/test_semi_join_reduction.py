@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot.optimizer.qualify import qualify
 
-from planner.semi_join_reduction import reduce_correlated_subqueries
+from planner.semi_join_reduction import reduce_correlated_subqueries, undo_reductions
 from tests.planner.catalog import planner
 
 SCHEMA = {
@@ -32,6 +32,16 @@ def test_a_correlated_aggregate_reads_only_the_keys_the_outer_filters_keep():
     assert added == 1
     assert ('"l2"."l_partkey" IN (SELECT "__keys_0"."p_partkey" FROM "part" AS "__keys_0" '
             "WHERE \"__keys_0\".\"p_brand\" = 'B#23')") in sql
+
+
+def test_undoing_the_reduction_gives_the_query_back():
+    """For a query run with late materialization the added key restriction is removed again, and only it."""
+    ast = qualify(sqlglot.parse_one(Q17, read="postgres"), schema=SCHEMA, quote_identifiers=True)
+    before = ast.sql(dialect="postgres")
+    assert reduce_correlated_subqueries(ast) == 1
+    assert undo_reductions(ast) == 1
+    assert ast.sql(dialect="postgres") == before
+    assert undo_reductions(ast) == 0
 
 
 def test_no_outer_filter_on_the_correlated_table_no_rewrite():
