@@ -99,7 +99,8 @@ DATAFUSION_WRONG_SHAPES = (
 class Outcome:
     """What one query did: ``category`` (OK, WRONG, ERROR, INVALID, NAMES, UNSTABLE), a detail, whether the
     gateway's plan fell back (``fallback``: the reason string) or differed in types (``types``), and whether the
-    planner reordered a FROM list of it (``reordered``: ``planner.federation.join_order``)."""
+    planner reordered a FROM list of it (``reordered``: ``planner.federation.join_order``) or ran a fragment of it
+    late materialized (``late``: ``planner.federation.whole_query.selective_join``)."""
 
     category: str
     detail: str = ""
@@ -110,6 +111,7 @@ class Outcome:
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
     reordered: bool = False
+    late: bool = False
 
     @property
     def failed(self) -> bool:
@@ -289,11 +291,12 @@ def check(gateway, reference, names: dict[str, str], query: FuzzQuery) -> Outcom
             raise  # an interrupt; a panic inside DataFusion (pyo3's PanicException) is an answer it cannot give
         return Outcome(INVALID, _error_text(exc), gateway_sql=gw_sql, reference_sql=ref_sql)
     fallback = types = None
-    reordered = False
+    reordered = late = False
     try:
         plan = gateway.plan(gw_sql)
         fallback = getattr(plan, "fallback", None)
         reordered = bool(getattr(plan, "join_orders", None))
+        late = any(f.late_materialization for f in plan.fragments)
         got = gateway.execute(gw_sql).reader.read_all()
     except Exception as exc:
         known = next((repro for text, repro in DATAFUSION_DEFECTS.items() if text in str(exc)), None)
@@ -325,7 +328,8 @@ def check(gateway, reference, names: dict[str, str], query: FuzzQuery) -> Outcom
             break
     if category != WRONG and got.num_columns == want.num_columns:
         types = _types_differ(got.schema, want.schema)
-    return Outcome(category, detail, fallback, types, gw_sql, ref_sql, time.perf_counter() - t0, reordered=reordered)
+    return Outcome(category, detail, fallback, types, gw_sql, ref_sql, time.perf_counter() - t0, reordered=reordered,
+                   late=late)
 
 
 #: window functions whose value depends on the order among rows that tie in their ORDER BY

@@ -29,6 +29,8 @@ NUMERIC = ("int", "dec", "float")
 SET_PAIR_CHANCE = 0.3
 #: share of SELECT blocks whose WHERE gets an OR of branches repeating a common part (``factored_or``)
 FACTORED_OR_CHANCE = 0.12
+#: share of queries that are ``selective_join`` queries (a join kept small by one side's filter)
+SELECTIVE_JOIN_CHANCE = 0.05
 SQL_TYPES = {"int": "INTEGER", "dec": "DECIMAL(12, 2)", "float": "DOUBLE PRECISION", "text": "TEXT", "date": "DATE",
              "ts": "TIMESTAMP", "tstz": "TIMESTAMP WITH TIME ZONE", "bool": "BOOLEAN"}
 

@@ -28,7 +28,7 @@ from connectors.arrow.not_in import null_aware_not_in
 from connectors.arrow.null_sets import guard_in_sets
 from planner.dialects import NAMING_DIALECT
 from tests.fuzz.data import COLUMNS, SOURCES
-from tests.fuzz.expressions import FACTORED_OR_CHANCE, NUMERIC, ExpressionGenerator, Rel
+from tests.fuzz.expressions import FACTORED_OR_CHANCE, NUMERIC, SELECTIVE_JOIN_CHANCE, ExpressionGenerator, Rel
 from tests.fuzz.reference_sets import wrap_set_tests
 
 KIND = {"int": "int", "small": "int", "dec": "dec", "float": "float", "text": "text", "date": "date", "ts": "ts",
@@ -134,6 +134,7 @@ class QueryGenerator(ExpressionGenerator):
         self.rng = random.Random(seed)
         self.sets_rng = random.Random(f"sets {seed}")
         self.ors_rng = random.Random(f"ors {seed}")
+        self.shapes_rng = random.Random(f"shapes {seed}")
         self.count = 0
         self.tags: set[str] = set()
 
@@ -508,6 +509,8 @@ class QueryGenerator(ExpressionGenerator):
     def _generate(self) -> FuzzQuery:
         self.tags = set()
         self.aliases = self.pool_uses = 0
+        if self.shapes_rng.random() < SELECTIVE_JOIN_CHANCE:
+            return self._selective_join_query()
         r = self.rng.randrange(100)
         if r >= 93:
             return self._top_n_join_query()
@@ -633,6 +636,48 @@ class QueryGenerator(ExpressionGenerator):
         ast = sqlglot.parse_one(self.join_order(), read="postgres")
         return FuzzQuery(ast, (placement := self.place(ast)), frozenset(self.tags | self.source_tags(placement)),
                          self.count)
+
+    def selective_join(self) -> str:
+        """A join kept small by one side's filter (``planner.federation.whole_query.selective_join``): ``t1``
+        joined on its ``id`` to one or two ``t2`` rows (``b.id = n`` or ``b.id IN (n, m)``: at most 1% of
+        t1.id's 200 values), sometimes ``t3`` on b too, sometimes TPC-H Q17's correlated aggregate of t1 per
+        key; a count, sums and a minimum, or rows in id order."""
+        a, b = Rel(self.alias(), TABLE_COLUMNS["t1"], "t1", "id"), Rel(self.alias(), TABLE_COLUMNS["t2"], "t2", "id")
+        ids = [str(self.rng.randint(1, 160)) for _ in range(self.rng.choice([1, 1, 2]))]
+        pick = f"{b.alias}.id = {ids[0]}" if len(ids) == 1 else f"{b.alias}.id IN ({', '.join(ids)})"
+        text = f"t1 AS {a.alias} JOIN t2 AS {b.alias} ON {b.alias}.k1 = {a.alias}.id"
+        if self.chance(0.3):
+            c = Rel(self.alias(), TABLE_COLUMNS["t3"], "t3", "id")
+            text += f" LEFT JOIN t3 AS {c.alias} ON {c.alias}.k2 = {b.alias}.id"
+            self.tags.add("selective_join_left")
+        conds = [pick]
+        if self.chance(0.4):
+            inner = self.alias()
+            conds.append(f"{a.alias}.f < (SELECT 2 * AVG({inner}.f) FROM t1 AS {inner} WHERE {inner}.id = {b.alias}.k1)")
+            self.tags.add("selective_join_correlated")
+        if self.chance(0.3):
+            conds.append(self.pred([a], 1))
+        where = " WHERE " + " AND ".join(conds)
+        if self.chance(0.5):
+            return (f"SELECT COUNT(*) AS v1, SUM({a.alias}.amt) AS v2, MIN({b.alias}.s) AS v3, "
+                    f"SUM({a.alias}.id + {b.alias}.id) AS v4 FROM {text}{where}")
+        return (f"SELECT {a.alias}.id AS v1, {b.alias}.id AS v2, {a.alias}.{self.pick(list(a.columns))} AS v3 "
+                f"FROM {text}{where} ORDER BY 1, 2")
+
+    def _selective_join_query(self) -> FuzzQuery:
+        """A ``selective_join`` query drawn from ``shapes_rng`` (the other draws, so the queries of a seed, stay
+        what they were), in one file source most of the time (there it runs whole, late materialized)."""
+        main, self.rng = self.rng, self.shapes_rng
+        try:
+            self.tags.add("selective_join")
+            ast = sqlglot.parse_one(self.selective_join(), read="postgres")
+            placement = self.place(ast)
+            if self.chance(0.7):
+                source = self.pick(["pq", "csv"])
+                placement = {alias: source for alias in placement}
+            return FuzzQuery(ast, placement, frozenset(self.tags | self.source_tags(placement)), self.count)
+        finally:
+            self.rng = main
 
     def place(self, ast: exp.Expression) -> dict[str, str]:
         """Each table alias to a random source (a third of the queries keep every table in one source)."""

@@ -72,7 +72,7 @@ class FuzzReport:
     def record(self, query: FuzzQuery, outcome: Outcome) -> None:
         self.queries += 1
         tags = ["all", *sorted(query.shapes), f"gw:{FuzzSession.variant(query)}",
-                *(["plan:reordered"] if outcome.reordered else [])]
+                *(["plan:reordered"] if outcome.reordered else []), *(["plan:late"] if outcome.late else [])]
         extras = (["fallback"] if outcome.fallback else []) + (["types"] if outcome.types else [])
         for category in [outcome.category, *extras]:
             self.counts[category] += 1
