@@ -9,6 +9,8 @@ character lengths, NULL in NOT IN lists, two set tests of one expression under A
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 TEXT_LITERALS = ["abc", "ABC", "Åsa", "émile", "Émile", "", "two words", " lead", "trail ", "trail", "x", "zed",
@@ -200,13 +202,20 @@ class ExpressionGenerator:
         its own: the other draws, so the queries of a seed, stay what they were (None: never)."""
         if self.sets_rng is None or self.sets_rng.random() >= SET_PAIR_CHANCE:
             return first
-        main, self.rng = self.rng, self.sets_rng
-        try:
+        with self.drawing_from(self.sets_rng):
             pair = f"({first} {self.pick(['AND', 'OR'])} {self.set_test(e, kind, scope)})"
             pair = f"NOT {pair}" if self.chance(0.25) else pair
+        return self.tagged("in_sets", pair)
+
+    @contextmanager
+    def drawing_from(self, rng: random.Random) -> Iterator[None]:
+        """Every draw inside the block comes from ``rng`` (a generator of a shape's own), so adding a shape leaves
+        the draws of the main generator, and the other queries of a seed, as they were."""
+        main, self.rng = self.rng, rng
+        try:
+            yield
         finally:
             self.rng = main
-        return self.tagged("in_sets", pair)
 
     def set_test(self, e: str, kind: str, scope: list[Rel]) -> str:
         """A test of ``e`` against a set: [NOT] IN a list (of literals, NULL alone or among them, or with a column

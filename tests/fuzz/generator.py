@@ -273,12 +273,11 @@ class QueryGenerator(ExpressionGenerator):
         """Sometimes (``FACTORED_OR_CHANCE``) ``conds`` with one more: an OR of two or three branches that each
         repeat a common part (``planner.federation.factor_ors`` takes it out: TPC-H Q19's shape), the common
         part a comma join's condition taken out of ``conds`` (the join then exists only inside the OR) or a key
-        equality of two tables, and/or conditions on one table, in any order within a branch. Drawn from ``ors_rng``, a generator of its own:
-        the other draws, so the queries of a seed, stay what they were."""
+        equality of two tables, and/or conditions on one table, in any order within a branch. Drawn from
+        ``ors_rng`` (``drawing_from``)."""
         if self.ors_rng is None or self.ors_rng.random() >= FACTORED_OR_CHANCE:
             return conds
-        main, self.rng = self.rng, self.ors_rng
-        try:
+        with self.drawing_from(self.ors_rng):
             self.tags.add("factored_or")
             conds, common = list(conds), []
             joins = [c for c in conds if c in self.comma_conds and c != "TRUE"]
@@ -300,8 +299,6 @@ class QueryGenerator(ExpressionGenerator):
                 self.rng.shuffle(parts)
                 branches.append("(" + " AND ".join(parts) + ")")
             return [*conds, "(" + " OR ".join(branches) + ")"]
-        finally:
-            self.rng = main
 
     def output_alias(self, i: int, named: bool, used: list[str]) -> str | None:
         if named:
@@ -667,8 +664,7 @@ class QueryGenerator(ExpressionGenerator):
     def _selective_join_query(self) -> FuzzQuery:
         """A ``selective_join`` query drawn from ``shapes_rng`` (the other draws, so the queries of a seed, stay
         what they were), in one file source most of the time (there it runs whole, late materialized)."""
-        main, self.rng = self.rng, self.shapes_rng
-        try:
+        with self.drawing_from(self.shapes_rng):
             self.tags.add("selective_join")
             ast = sqlglot.parse_one(self.selective_join(), read="postgres")
             placement = self.place(ast)
@@ -676,8 +672,6 @@ class QueryGenerator(ExpressionGenerator):
                 source = self.pick(["pq", "csv"])
                 placement = {alias: source for alias in placement}
             return FuzzQuery(ast, placement, frozenset(self.tags | self.source_tags(placement)), self.count)
-        finally:
-            self.rng = main
 
     def place(self, ast: exp.Expression) -> dict[str, str]:
         """Each table alias to a random source (a third of the queries keep every table in one source)."""
