@@ -3,13 +3,14 @@ sources (whole queries pushed to them included), cached partitions filtered loca
 Registered in sqlglot as ``"datafusion"`` (``DATAFUSION_DIALECT``); ``NAMING_DIALECT`` writes the same SQL without
 the guard below, for planning a query as written only (DataFusion names unaliased outputs after their text).
 
-DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, and five
+DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, and six
 rewrites before generating: ``outer_joins.inner_null_rejected_joins`` (an outer join whose WHERE rejects its
 null-extended rows written as the inner join it is), ``join_names.distinct_join_names`` (DataFusion 55 pushes a
 filter to the wrong input of a join whose inputs share a column name), ``not_in.null_aware_not_in`` (DataFusion 55
 keeps every row of a constant NOT IN a sub-query holding NULLs), ``null_sets.guard_in_sets`` (DataFusion 55
-combines IN lists ignoring NULLs) and ``bound_offsets`` (DataFusion 55 moves an outer sort below a sub-query's
-OFFSET without LIMIT).
+combines IN lists ignoring NULLs), ``set_branches.read_distinct_branches`` (DataFusion 55 loses the output names of
+a set operation whose first branch it finds empty) and ``bound_offsets`` (DataFusion 55 moves an outer sort below a
+sub-query's OFFSET without LIMIT).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from connectors.arrow.join_names import distinct_join_names
 from connectors.arrow.not_in import null_aware_not_in
 from connectors.arrow.null_sets import guard_in_sets
 from connectors.arrow.outer_joins import inner_null_rejected_joins
+from connectors.arrow.set_branches import read_distinct_branches
 
 
 class DataFusion(Postgres):
@@ -48,9 +50,11 @@ class DataFusion(Postgres):
 
         def preprocess(self, expression: exp.Expression) -> exp.Expression:
             """Postgres's preprocessing, then outer joins that are inner written so, join inputs' shared column
-            names renamed apart, the IN lists DataFusion 55 would combine wrongly guarded and OFFSETs bounded (on
-            the generator's copy of the tree: ``.sql()`` leaves the caller's tree as it was)."""
-            return bound_offsets(guard_in_sets(null_aware_not_in(gateway_rewrites(super().preprocess(expression)))))
+            names renamed apart, the IN lists DataFusion 55 would combine wrongly guarded, later set-operation
+            branches that remove duplicates read through a derived table and OFFSETs bounded (on the generator's
+            copy of the tree: ``.sql()`` leaves the caller's tree as it was)."""
+            return bound_offsets(read_distinct_branches(guard_in_sets(null_aware_not_in(
+                gateway_rewrites(super().preprocess(expression))))))
 
 
 def gateway_rewrites(expression: exp.Expression) -> exp.Expression:
