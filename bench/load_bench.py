@@ -24,7 +24,9 @@ ran each query once to warm up. Per level: p50/p95/p99 per kind and overall, thr
 message), the server's RSS sampled every 0.5 s, and the cores used by the machine, the server, the clients,
 PostgreSQL and other processes (the machine may be shared). Both modes (``--admission both``) have a server of
 their own, started together, and take turns level by level: ``limits.admission_control = true`` (the defaults:
-``max_heavy_queries`` = cores) and ``false``; ``--limits`` sets more ``[limits]``.
+``max_heavy_queries`` = cores) and ``false``; ``--limits`` sets more ``[limits]``; ``--lake-cache`` gives the lake
+source a cache rule (``cache_fingerprint = true``: the aggregate then reads its Parquet files from the partition
+cache while they are unchanged).
 
 Goals, checked with admission on: at 32 clients the lookups' p50 at most 10x their 1-client p50, p99 at most
 5x p50 for lookups and at most 10x overall, no errors, throughput not below the 1-client figure.
@@ -383,9 +385,10 @@ def line(mode: str, clients: int, s: dict) -> str:
 
 # -- main ------------------------------------------------------------------------------------------------
 
-def server_config(pg_uri: str, lake: Path, admission: bool, pool_size: int, limits: dict | None = None) -> dict:
+def server_config(pg_uri: str, lake: Path, admission: bool, pool_size: int, limits: dict | None = None,
+                  lake_options: dict | None = None) -> dict:
     return {"sources": [{"name": "pg", "kind": "postgresql", "uri": pg_uri, "pool_size": pool_size},
-                        {"name": "lake", "kind": "parquet", "path": str(lake)}],
+                        {"name": "lake", "kind": "parquet", "path": str(lake), **(lake_options or {})}],
             "catalog": {"refresh_interval_s": 0},
             "limits": {**(limits or {}), "admission_control": admission}}
 
@@ -406,6 +409,9 @@ def main() -> None:
                         help="a new prepared statement per query (default: one per client and query kind)")
     parser.add_argument("--limits", default="{}",
                         help='more [limits] settings as JSON, e.g. \'{"max_heavy_queries": 1}\'')
+    parser.add_argument("--lake-cache", action="store_true",
+                        help="give the lake source a cache rule (cache_fingerprint = true: its Parquet files "
+                             "served from the partition cache while unchanged)")
     parser.add_argument("--soak-seconds", type=float, default=0.0,
                         help="a soak instead of the levels: 8 clients, admission on, RSS growth (600: ten minutes)")
     parser.add_argument("--soak-minutes", type=float, default=0.0, help="--soak-seconds in minutes")
@@ -426,7 +432,8 @@ def main() -> None:
         write_lake(folder / "lake", args.sales_rows, args.accounts)
         print(f"sources ready in {time.perf_counter() - t0:.1f} s", flush=True)
         setup = {"accounts": args.accounts, "sales_rows": args.sales_rows, "regions": REGIONS, "mix": MIX,
-                 "queries": QUERIES, "pg_pool_size": args.pool_size, "cores": os.cpu_count()}
+                 "queries": QUERIES, "pg_pool_size": args.pool_size, "cores": os.cpu_count(),
+                 "lake_options": lake_options(args)}
         if soak:
             result = run_soak(args, pg_uri, folder / "lake")
             write_results(out, {"benchmark": "load-soak", "setup": setup, **result})
@@ -436,7 +443,7 @@ def main() -> None:
         # both servers live side by side and the levels alternate between them (on, off, on, off...), so that
         # the load other processes put on the machine falls on both alike
         servers = {mode: Server(server_config(pg_uri, folder / "lake", mode == "on", args.pool_size,
-                                              json.loads(args.limits))) for mode in modes}
+                                              json.loads(args.limits), lake_options(args))) for mode in modes}
         by_mode: dict[str, dict] = {mode: {} for mode in modes}
         lanes = {}
         try:
@@ -458,11 +465,16 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def lake_options(args) -> dict:
+    """The lake source's options beyond its path: a cache rule with ``--lake-cache``."""
+    return {"cache_fingerprint": True} if args.lake_cache else {}
+
+
 def run_soak(args, pg_uri: str, lake: Path) -> dict:
     """8 clients for ``--soak-seconds`` against one server with admission on; RSS at the start (after a
     warm-up level of a tenth of the soak, at most a minute), at the end, and its growth; the RSS slope over
     the second half (MiB per minute: a leak keeps it above zero)."""
-    server = Server(server_config(pg_uri, lake, True, args.pool_size, json.loads(args.limits)))
+    server = Server(server_config(pg_uri, lake, True, args.pool_size, json.loads(args.limits), lake_options(args)))
     seconds = args.soak_seconds
     try:
         warm = run_level(server.uri, 8, min(60.0, seconds / 10), args.max_queries, args.accounts, seed=1,
