@@ -53,8 +53,7 @@ class DataFusion(Postgres):
             names renamed apart, the IN lists DataFusion 55 would combine wrongly guarded, later set-operation
             branches that remove duplicates read through a derived table and OFFSETs bounded (on the generator's
             copy of the tree: ``.sql()`` leaves the caller's tree as it was)."""
-            return bound_offsets(read_distinct_branches(guard_in_sets(null_aware_not_in(
-                gateway_rewrites(super().preprocess(expression))))))
+            return defect_rewrites(gateway_rewrites(super().preprocess(expression)))
 
 
 def gateway_rewrites(expression: exp.Expression) -> exp.Expression:
@@ -62,6 +61,14 @@ def gateway_rewrites(expression: exp.Expression) -> exp.Expression:
     right and that do not change what the SQL means: outer joins written as the inner joins they are, join
     inputs' shared column names renamed apart. The differential fuzzer's reference runs without them."""
     return distinct_join_names(inner_null_rejected_joins(expression))
+
+
+def defect_rewrites(expression: exp.Expression) -> exp.Expression:
+    """The rewrites without which DataFusion 55 answers a shape wrong or fails to plan it in every session, in the
+    order they apply: a constant NOT IN written NULL-aware, IN lists guarded, later set-operation branches that
+    remove duplicates read through a derived table, OFFSETs bounded. The differential fuzzer's reference runs
+    them too (``tests.fuzz.generator.ReferenceDataFusion``)."""
+    return bound_offsets(read_distinct_branches(guard_in_sets(null_aware_not_in(expression))))
 
 
 #: the LIMIT an OFFSET without one is given: i64::MAX, every row

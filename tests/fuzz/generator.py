@@ -23,10 +23,7 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 
 import planner.dialects  # noqa: F401  (registers the "datafusion" sqlglot dialect)
-from connectors.arrow.dialect import DataFusion, bound_offsets
-from connectors.arrow.not_in import null_aware_not_in
-from connectors.arrow.null_sets import guard_in_sets
-from connectors.arrow.set_branches import read_distinct_branches
+from connectors.arrow.dialect import DataFusion, defect_rewrites
 from planner.dialects import NAMING_DIALECT
 from tests.fuzz.data import COLUMNS, SOURCES
 from tests.fuzz.expressions import FACTORED_OR_CHANCE, NUMERIC, SELECTIVE_JOIN_CHANCE, ExpressionGenerator, Rel
@@ -74,14 +71,12 @@ class ReferenceDataFusion(DataFusion):
     """The gateway's DataFusion dialect without ``connectors.arrow.dialect.gateway_rewrites`` (outer joins written
     as inner, shared join column names renamed apart), so that those rewrites are checked too (a query DataFusion
     55 answers wrong as written shows as an answer DataFusion itself gives two ways: the sort-merge session
-    disagrees). The rewrites without which DataFusion 55 answers a shape wrong in every session stay: IN lists
-    guarded, a constant NOT IN written NULL-aware (``tests/test_not_in.py`` checks it), later set-operation branches
-    that remove duplicates read through a derived table, OFFSETs bounded."""
+    disagrees). The rewrites without which DataFusion 55 answers a shape wrong in every session stay
+    (``connectors.arrow.dialect.defect_rewrites``; ``tests/test_not_in.py`` checks the NOT IN one)."""
 
     class Generator(DataFusion.Generator):
         def preprocess(self, expression: exp.Expression) -> exp.Expression:
-            return bound_offsets(read_distinct_branches(guard_in_sets(null_aware_not_in(
-                Postgres.Generator.preprocess(self, expression)))))
+            return defect_rewrites(Postgres.Generator.preprocess(self, expression))
 
 
 def render(ast: exp.Expression, placement: dict[str, str], names: dict[str, str] | None,
