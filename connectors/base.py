@@ -72,7 +72,8 @@ class Capabilities:
             there moves no rows over a network, so the planner's join-growth rule does not apply; and every
             expression is pushable (``expressions`` is not consulted): the source's session has the residual
             plan's settings and SQL dialect, so it computes what the residual plan would (TPC-H Q22 over Parquet:
-            ``SUBSTRING`` kept it in three fragments, now one).
+            ``SUBSTRING`` kept it in three fragments, now one). Such a source's ``scan`` registers a fragment's
+            ``key_tables`` (many keys of a dynamic filter, read as a semi-join) in the session it runs it in.
         float_literals: a numeric literal with a decimal point is a Float64, as in DataFusion (elsewhere it is
             an exact decimal: ``amt + 0.01`` over a decimal column differs in the last digits).
         boolean_min_max: MIN and MAX take booleans (PostgreSQL has no such aggregates).
@@ -156,6 +157,10 @@ class Fragment:
             this process then evaluates the condition while it decodes and decodes the other columns only for
             the rows kept (DataFusion's Parquet filter pushdown). TPC-H Q17's lineitem scan cut to 204 part keys:
             294 -> 187 ms; over conditions of its own or a wide share it loses (Q6's three ranges: 62 -> 110 ms).
+        key_tables: set per run by the engine for a fetched fragment of a source that computes in this process:
+            the one-column tables (``k``, keys of a dynamic filter) its semi-join restrictions
+            ``c IN (SELECT "k" FROM "__keys_...")`` read, by name; such a connector registers them in the
+            session it runs the fragment in (``gateway.execution.runtime_filters.key_condition``).
     """
 
     id: str
@@ -171,6 +176,7 @@ class Fragment:
     memory_bytes: int | None = None
     spill_path: str | None = None
     late_materialization: bool = False
+    key_tables: dict[str, pa.Array] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -333,7 +333,8 @@ class FileConnector(Connector):
         ``fragment.memory_bytes`` it runs in a session of its own (``_pooled``) whose memory pool has that many
         bytes: its operators spill beyond it, and what cannot spill fails with DataFusion's "Resources
         exhausted" (as SourceQueryError, which the engine reports as ResourceLimitError). With
-        ``fragment.late_materialization`` too, in a session that decodes columns only for the rows kept."""
+        ``fragment.late_materialization`` too, in a session that decodes columns only for the rows kept. With
+        ``fragment.key_tables`` (the keys its semi-join restrictions read), in a session of its own holding them."""
         ctx = self._context()
         if fragment.ast is not None:
             self._current(ctx, [t.name for t in fragment.ast.find_all(exp.Table)])
@@ -341,7 +342,7 @@ class FileConnector(Connector):
             self._current(ctx, [t.rsplit(".", 1)[-1] for t in fragment.tables])
         self.scans += 1
         try:
-            own_session = fragment.memory_bytes or fragment.late_materialization
+            own_session = fragment.memory_bytes or fragment.late_materialization or fragment.key_tables
             df = self._pooled(ctx, fragment) if own_session else ctx.sql(fragment.sql)
         except BaseException as exc:
             if not failure(exc):

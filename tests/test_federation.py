@@ -308,6 +308,24 @@ def test_in_place_fragments_restricted_by_a_semi_join_of_keys(pg_database, files
         gw.close()
 
 
+def test_fetched_file_fragments_restricted_by_a_semi_join_of_keys(pg_database, files, reference, tmp_path,
+                                                                  monkeypatch):
+    """File fragments that are fetched (every one here: ``in_place_min_rows`` above any table) take many keys as a
+    semi-join against a table of them in a session of their own (forced at any key count): the federation queries
+    answer as the reference does, EXPLAIN ANALYZE says where the semi-join ran, and no file fragment is read in
+    place."""
+    from gateway.execution import runtime_filters
+
+    monkeypatch.setattr(runtime_filters, "SEMI_JOIN_MIN_KEYS", 1)
+    gw = _without_mariadb(pg_database, files, tmp_path, in_place_min_rows=10**12)
+    try:
+        assert _count_over_queries(gw, reference, lambda f: f.source == "lake" and not f.read_in_place
+                                   and "a semi-join in lake's session" in (f.dynamic_filter or "")) > 0
+        assert _count_over_queries(gw, reference, lambda f: f.read_in_place) == 0
+    finally:
+        gw.close()
+
+
 @pytest.mark.parametrize("in_place_min_rows", [0, 10**12])
 def test_file_fragments_restricted_by_keys_decoded_late(pg_database, files, reference, tmp_path, monkeypatch,
                                                         in_place_min_rows):

@@ -108,8 +108,9 @@ def keys_batch(keys: pa.Array) -> pa.RecordBatch:
     return pa.record_batch([keys], names=["k"])
 
 
-def describe(condition: exp.Expression, column: str, keys: pa.Array) -> str:
-    """What a key condition does, for EXPLAIN ANALYZE and the fragment's statistics."""
+def describe(condition: exp.Expression, column: str, keys: pa.Array, runs_in: str = "the residual plan") -> str:
+    """What a key condition does, for EXPLAIN ANALYZE and the fragment's statistics; ``runs_in``: where a
+    semi-join restriction runs (the residual plan for a fragment read in place, else the source's session)."""
     if len(keys) == 0:
         return f"{column}: no keys (build side empty)"
     if isinstance(condition, exp.EQ) and isinstance(condition.expression, exp.Any):
@@ -118,7 +119,7 @@ def describe(condition: exp.Expression, column: str, keys: pa.Array) -> str:
         bounds = pc.min_max(keys)
         return f"{column} BETWEEN {bounds['min'].as_py()} AND {bounds['max'].as_py()} ({len(keys)} values)"
     if isinstance(condition, exp.In) and condition.args.get("query") is not None:
-        return f"{column} IN ({len(keys)} values, a semi-join in the residual plan)"
+        return f"{column} IN ({len(keys)} values, a semi-join in {runs_in})"
     if isinstance(condition, exp.In):
         return f"{column} IN ({len(keys)} values)"
     return f"{column}: {condition.sql(dialect='postgres')} ({len(keys)} values)"

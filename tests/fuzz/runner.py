@@ -98,16 +98,18 @@ class FuzzReport:
 
 
 @contextlib.contextmanager
-def forced_paths() -> Iterator[None]:
-    """For the duration of one check: dynamic filters on fragments read in place as semi-joins at any key count
-    (``runtime_filters.SEMI_JOIN_MIN_KEYS``), and every key condition on a file fragment without conditions of
-    its own decoded late (``dynamic_filters.LATE_MATERIALIZATION_SHARE``): paths the small fuzz tables would
-    not reach. Restored after, so that other tests of the session see the defaults."""
+def forced_paths(semi_joins: bool = True) -> Iterator[None]:
+    """For the duration of one check: dynamic filters on file fragments (read in place, or fetched from the
+    source's own session) as semi-joins at any key count (``runtime_filters.SEMI_JOIN_MIN_KEYS``; with
+    ``semi_joins`` False, literal key lists as the small fuzz tables give), and every key condition on a file
+    fragment without conditions of its own decoded late (``dynamic_filters.LATE_MATERIALIZATION_SHARE``): paths
+    the small fuzz tables would not reach. Restored after, so that other tests of the session see the defaults."""
     from gateway.execution import runtime_filters
     from planner import dynamic_filters
 
     saved = runtime_filters.SEMI_JOIN_MIN_KEYS, dynamic_filters.LATE_MATERIALIZATION_SHARE
-    runtime_filters.SEMI_JOIN_MIN_KEYS, dynamic_filters.LATE_MATERIALIZATION_SHARE = 1, 1.0
+    runtime_filters.SEMI_JOIN_MIN_KEYS = 1 if semi_joins else saved[0]
+    dynamic_filters.LATE_MATERIALIZATION_SHARE = 1.0
     try:
         yield
     finally:
@@ -141,9 +143,12 @@ class FuzzSession:
 
     def check(self, query: FuzzQuery, variant: str | None = None) -> Outcome:
         """Check ``query`` on the gateway ``variant`` ("default" or "in_place"; by default by its number), with
-        the execution paths that the fuzz tables are too small to reach forced (``forced_paths``)."""
-        gateway = self.in_place if (variant or self.variant(query)) == "in_place" else self.gateway
-        with forced_paths():
+        the execution paths that the fuzz tables are too small to reach forced (``forced_paths``): semi-joins
+        of keys always in place, and on fetched file fragments for every other query of the default gateway
+        (the others keep the literal key lists those fragments get below ``SEMI_JOIN_MIN_KEYS``)."""
+        in_place = (variant or self.variant(query)) == "in_place"
+        gateway = self.in_place if in_place else self.gateway
+        with forced_paths(semi_joins=in_place or query.number % 2 == 1):
             return check(gateway, self.reference, self.sources.names, query)
 
     def run(self, seed: int, queries: int, max_shrinks: int = 10, shrink_seconds: float = 20.0,
