@@ -43,6 +43,9 @@ class SplitTask:
         tag: this attempt's mark (``gw-task-<hex>``), a comment in the SQL the source sees, so that the
             coordinator can cancel the statement of a task whose worker or node died
             (``Connector.cancel_tagged``); set at each submission.
+        key_tables: ``(name, keys)`` pairs, the one-column key tables the SQL's semi-join restrictions read
+            (``Fragment.key_tables`` of a file fragment restricted by a dynamic filter); the worker's fragment
+            carries them to its connector.
     """
 
     stage: str
@@ -57,6 +60,7 @@ class SplitTask:
     partition: tuple[str, str, str] | None = None
     partitioning: HashPartitioning | None = None
     tag: str = ""
+    key_tables: tuple[tuple[str, pa.Array], ...] = ()
 
     @property
     def name(self) -> str:

@@ -42,7 +42,8 @@ class DistributedFeed(TaskPool):
         self.stats.engine = executor.name
         self._tasks = [
             SplitTask(f"scan {fragment.id}", fragment.id, i, len(splits), source, split.sql, fragment.dialect,
-                      fragment.schema, tuple(fragment.tables), split.partition)
+                      fragment.schema, tuple(fragment.tables), split.partition,
+                      key_tables=tuple(fragment.key_tables.items()))
             for i, split in enumerate(splits)
         ]
         self._parts: dict[int, pa.Table] = {}

@@ -67,7 +67,8 @@ class JoinRun(TaskPool):
         stats.engine = self._executor.name
         partitioning = HashPartitioning(keys, self.join.partitions)
         tasks = [SplitTask(f"scan {fragment.id}", fragment.id, i, len(splits), source, split.sql, fragment.dialect,
-                           fragment.schema, tuple(fragment.tables), split.partition, partitioning)
+                           fragment.schema, tuple(fragment.tables), split.partition, partitioning,
+                           key_tables=tuple(fragment.key_tables.items()))
                  for i, split in enumerate(splits)]
         parts = {}
         plain = plain_schema(fragment.schema)

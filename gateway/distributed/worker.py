@@ -43,7 +43,8 @@ def connector_for(spec: SourceSpec) -> Connector:
 
 def split_fragment(task: SplitTask, connector: Connector) -> Fragment:
     """The ``Fragment`` a task reads: its SQL parsed again in the source's dialect (connectors rewrite the
-    AST, e.g. PostgreSQL's numerics as text), restricted to its partition when it has one."""
+    AST, e.g. PostgreSQL's numerics as text), restricted to its partition when it has one, with the task's key
+    tables (``Fragment.key_tables``)."""
     ast = sqlglot.parse_one(task.sql, read=task.dialect or None)
     if task.partition is not None:
         schema, table, partition = task.partition
@@ -53,7 +54,7 @@ def split_fragment(task: SplitTask, connector: Connector) -> Fragment:
         ast.add_comments([task.tag], prepend=True)
     return Fragment(id=f"{task.fragment_id}_s{task.index}", source=task.source.name,
                     sql=ast.sql(dialect=task.dialect or None), schema=task.schema, tables=list(task.tables),
-                    ast=ast, dialect=task.dialect)
+                    ast=ast, dialect=task.dialect, key_tables=dict(task.key_tables))
 
 
 def _node() -> str:
