@@ -265,14 +265,16 @@ def test_explain_analyze_reports_actual_rows_per_residual_join(gateway, referenc
     assert f": {joined:,} rows" in join
 
 
-def _without_mariadb(pg_database, files, tmp_path, in_place_min_rows: int):
-    """A gateway over the PostgreSQL, Parquet and SQLite sources (MariaDB left out) with ``in_place_min_rows``."""
+def _without_mariadb(pg_database, files, tmp_path, in_place_min_rows: int, lake_cached: bool = False):
+    """A gateway over the PostgreSQL, Parquet and SQLite sources (MariaDB left out) with ``in_place_min_rows``;
+    ``lake_cached``: the Parquet source has a cache rule (``cache_fingerprint``)."""
     from gateway.execution.engine import QueryEngine
     from gateway.settings import settings_from_dict
 
     return QueryEngine(settings_from_dict({"sources": [
         {"name": "pg", "kind": "postgresql", "uri": pg_database},
-        {"name": "lake", "kind": "parquet", "path": str(files["lake"])},
+        {"name": "lake", "kind": "parquet", "path": str(files["lake"]), **({"cache_fingerprint": True}
+                                                                          if lake_cached else {})},
         {"name": "shop", "kind": "sqlite", "path": str(files["sqlite"])},
     ], "limits": {"in_place_min_rows": in_place_min_rows}}, base_dir=tmp_path))
 
@@ -313,8 +315,9 @@ def test_fetched_file_fragments_restricted_by_a_semi_join_of_keys(pg_database, f
     """File fragments that are fetched (every one here: ``in_place_min_rows`` above any table) take many keys as a
     semi-join against a table of them in a session of their own (forced at any key count): the federation queries
     answer as the reference does, EXPLAIN ANALYZE says where the semi-join ran, and no file fragment is read in
-    place."""
-    from gateway.execution import runtime_filters
+    place. With a cache rule on the Parquet source its fetched fragments keep literal keys (the partition cache
+    serves those), with the same answers."""
+    from gateway.execution import runtime_filters, schedule
 
     monkeypatch.setattr(runtime_filters, "SEMI_JOIN_MIN_KEYS", 1)
     gw = _without_mariadb(pg_database, files, tmp_path, in_place_min_rows=10**12)
@@ -324,6 +327,15 @@ def test_fetched_file_fragments_restricted_by_a_semi_join_of_keys(pg_database, f
         assert _count_over_queries(gw, reference, lambda f: f.read_in_place) == 0
     finally:
         gw.close()
+    cached = _without_mariadb(pg_database, files, tmp_path / "cached", in_place_min_rows=10**12, lake_cached=True)
+    try:
+        plan = cached.plan("SELECT o.order_id FROM lake.orders AS o")
+        assert not schedule._runs_here(cached.catalog, plan.fragments[0], cached.scanner)
+        assert schedule._runs_here(cached.catalog, plan.fragments[0], None)
+        assert _count_over_queries(cached, reference,
+                                   lambda f: "a semi-join in lake's session" in (f.dynamic_filter or "")) == 0
+    finally:
+        cached.close()
 
 
 @pytest.mark.parametrize("in_place_min_rows", [0, 10**12])

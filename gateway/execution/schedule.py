@@ -145,7 +145,7 @@ def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch
             waiting.remove(fragment)
             in_place = fragment.id in schedule.in_place
             # a fetched fragment of a source computing in this process takes semi-joins too, in its own session
-            keys: dict[str, pa.Array] | None = {} if in_place or _runs_here(catalog, fragment) else None
+            keys: dict[str, pa.Array] | None = {} if in_place or _runs_here(catalog, fragment, scanner) else None
             waits = functools.partial(dynamic_filters.build_row_limit, catalog=catalog,
                                       memory_bytes=schedule.memory_bytes, in_place=in_place)
             restricted, notes = _restricted(plan, fragment, probes.get(fragment.id, []), feeds, catalog, waits, keys,
@@ -166,11 +166,15 @@ def start_feeds(plan: FederatedPlan, schedule: Schedule, catalog: Catalog, fetch
     return [feeds[f.id] for f in plan.fragments]
 
 
-def _runs_here(catalog: Catalog, fragment: Fragment) -> bool:
-    """Whether ``fragment``'s source computes in this process (``Capabilities.local_compute``): fetched, it can
-    still take many keys as a semi-join against a table of them (``Fragment.key_tables``), which costs the same
-    at any count, where a literal IN list of 30,142 keys took 0.4 s to render and 0.37 s to plan (TPC-H Q3's
-    customer keys on orders as Parquet, against 0.06 s as a semi-join)."""
+def _runs_here(catalog: Catalog, fragment: Fragment, scanner: CachedScanner | None) -> bool:
+    """Whether ``fragment``'s source computes in this process (``Capabilities.local_compute``) and has no cache
+    rule: fetched, it can still take many keys as a semi-join against a table of them (``Fragment.key_tables``),
+    which costs the same at any count, where a literal IN list of 30,142 keys took 0.4 s to render and 0.37 s to
+    plan (TPC-H Q3's customer keys on orders as Parquet, against 0.06 s as a semi-join). A fetched fragment of a
+    cached source keeps literal keys, which its cached partitions can serve (a semi-join is served by the
+    cache only in place)."""
+    if scanner is not None and scanner.cached_source(fragment.source):
+        return False
     try:
         return catalog.connector(fragment.source).capabilities.local_compute
     except Exception:  # an unknown source fails where the fragment is fetched, with its own error
