@@ -481,6 +481,25 @@ def test_shared_fragment_is_read_once_and_keeps_every_reference_whole(gateway, r
     assert_same(result.reader.read_all(), reference(sql), ordered=False)
 
 
+@pytest.mark.parametrize("inner_where", [
+    "s.carrier = 'DHL' AND s.boxes > 10",  # MariaDB's collation: the equality is re-checked in the residual
+    "s.carrier = 'DHL' AND s.cost > o.amount",  # correlated too
+])
+def test_filtered_in_subquery_restricts_its_probe(gateway, reference, inner_where):
+    """``x IN (SELECT f.c FROM f WHERE ...)`` whose sub-query keeps conditions in the residual (a re-checked
+    text comparison, a correlation) still sends f's keys to x's fragment: the sub-query's answer is a subset of
+    f's column whatever it filters. Exact, and the probe says it was restricted."""
+    sql = ("SELECT o.order_id, o.amount FROM {orders} o WHERE o.qty > 5 AND o.order_id IN "
+           f"(SELECT s.order_id FROM {{shipments}} s WHERE {inner_where})")
+    plan = gateway.plan(sql.format(**GATEWAY_NAMES))
+    maria = next(f for f in plan.fragments if f.source == "maria")
+    assert maria.schema.names != ["order_id"], "the sub-query's fragment must carry more than its key column"
+    result = gateway.execute(sql.format(**GATEWAY_NAMES))
+    assert_same(result.reader.read_all(), reference(sql), ordered=False)
+    lake = next(f for f in result.stats.fragments if f.source == "lake")
+    assert lake.dynamic_filter is not None and lake.dynamic_filter.startswith("order_id"), lake.dynamic_filter
+
+
 def test_postgresql_probe_takes_keys_as_one_array(gateway, reference):
     """Past ARRAY_MIN_KEYS integer keys, a PostgreSQL probe gets ``key = ANY('{...}'::bigint[])``; exact."""
     sql = ("SELECT c.id, c.name, o.amount FROM {customers} c JOIN {orders} o ON o.customer_id = c.id "

@@ -110,30 +110,40 @@ def _equi_join(scope: Scope, conjunct: exp.Expression, resolve: Resolve) -> Frag
 
 def _semi_join(state: FederationState, scope: Scope, conjunct: exp.Expression, resolve: Resolve
                ) -> FragmentJoin | None:
-    """``t.k IN (SELECT * FROM "__fragment_n")`` over a one-column fragment: n's values restrict t's
-    fragment (rows of t with other keys fail the IN). Returns the directed join, or None."""
+    """``t.k IN (SELECT n.c FROM "__fragment_n" AS n [WHERE ...] [GROUP BY ...])``: n's values of ``c`` restrict
+    t's fragment (rows of t with other keys fail the IN). The sub-query may filter, group or correlate: its
+    answer is a subset of the fragment's column whatever it does, so every key of the fragment (after the
+    conditions DataFusion applies to it, ``LocalFilter``) keeps every row that can pass. TPC-H Q20 with part in
+    MariaDB: ``p_name LIKE 'forest%'`` is re-checked in the residual, and the IN's 2,127 part keys then cut
+    partsupp from 800,000 rows to 8,508. Returns the directed join, or None."""
     if not isinstance(conjunct, exp.In) or not isinstance(conjunct.this, exp.Column):
         return None
     query = conjunct.args.get("query")
     inner = query.this if isinstance(query, exp.Subquery) else None
-    if not isinstance(inner, exp.Select) or inner.args.get("where") or inner.args.get("joins"):
+    if not isinstance(inner, exp.Select) or inner.args.get("joins"):
         return None
-    table = inner.find(exp.From).this if inner.find(exp.From) else None
+    from_ = inner.args.get("from") or inner.args.get("from_")
+    table = from_.this if from_ is not None else None
     build = next((f for f in state.fragments if isinstance(table, exp.Table) and f.id == table.name), None)
-    if build is None or len(build.schema) != 1 or not _reads_the_column(inner, build.schema.names[0]):
+    column = _output_column(inner, build, table.alias_or_name) if build is not None else None
+    if column is None:
         return None
     probe, outer, use = resolve(scope, conjunct.this.table)
     if probe is None or outer:
         return None
-    return FragmentJoin(build.id, build.schema.names[0], probe, conjunct.this.name, False, 0, use)
+    return FragmentJoin(build.id, column, probe, conjunct.this.name, False, 0, use)
 
 
-def _reads_the_column(select: exp.Select, name: str) -> bool:
-    """Whether the sub-query's one output is the fragment's column itself (``*`` or the column, maybe aliased),
-    not an expression over it: ``IN (SELECT CAST('2023-03-15' AS DATE) FROM f)`` compares with the constant,
-    not with f's column (the fuzzer's ``date = integer`` from PostgreSQL)."""
+def _output_column(select: exp.Select, build, alias: str) -> str | None:
+    """The fragment column the sub-query's one output is, itself (``*`` of a one-column fragment, or the column,
+    maybe aliased), not an expression over it: ``IN (SELECT CAST('2023-03-15' AS DATE) FROM f)`` compares with
+    the constant, not with f's column (the fuzzer's ``date = integer`` from PostgreSQL). None otherwise."""
     if len(select.expressions) != 1:
-        return False
+        return None
     output = select.expressions[0]
     output = output.this if isinstance(output, exp.Alias) else output
-    return isinstance(output, exp.Star) or (isinstance(output, exp.Column) and output.name == name)
+    if isinstance(output, exp.Star):
+        return build.schema.names[0] if len(build.schema) == 1 else None
+    if isinstance(output, exp.Column) and output.table in ("", alias) and output.name in build.schema.names:
+        return output.name
+    return None

@@ -12,7 +12,8 @@ fragment __fragment_0 pg: SELECT DISTINCT "o"."qty" AS "qty", "o"."status" AS "s
 fragment __fragment_1 my: SELECT `p`.`id` AS `id`, `p`.`name` AS `name`, `p`.`supplier_id` AS `supplier_id` FROM `shop`.`products` AS `p`;
 residual: SELECT "p"."id" AS "id" FROM "__fragment_1" AS "p" WHERE "p"."supplier_id" IN (SELECT "o"."qty" AS "qty" FROM "__fragment_0" AS "o" WHERE "o"."status" = "p"."name");
 join: __fragment_1.name = __fragment_0.status directed
-dynamic filter: __fragment_1.name -> __fragment_0.status
+join: __fragment_0.qty = __fragment_1.supplier_id directed
+dynamic filter: __fragment_0.qty -> __fragment_1.supplier_id
 
 # title: a unique key (no statistics of its distinct values): read as it is
 SELECT p.id FROM my.shop.products AS p WHERE EXISTS (SELECT 1 FROM pg.public.orders AS o WHERE o.customer_id = p.id);
