@@ -93,10 +93,17 @@ class Planner:
         ast = statement.expression.copy()
         expand_views(ast, self.catalog)  # a view is a derived table of its query, planned as if written inline
         ast = expand_metadata(ast, self.catalog)
-        for exists in ast.find_all(exp.Exists):
+        for exists in list(ast.find_all(exp.Exists)):
+            sub = exists.this
+            if not isinstance(sub, exp.Select):
+                continue
+            if _aggregates(sub) and not sub.args.get("group"):
+                if _one_row(sub):  # EXISTS over exactly one row; DataFusion 55 answers as if it were SELECT 1
+                    exists.replace(exp.true())
+                continue  # its HAVING, LIMIT or OFFSET decides whether it returns its one row: kept as written
             # EXISTS never reads its sub-query's outputs: SELECT * would fetch every column of the table
-            if isinstance(exists.this, exp.Select) and not exists.this.args.get("distinct"):
-                exists.this.set("expressions", [exp.Literal.number(1)])
+            if not sub.args.get("distinct"):
+                sub.set("expressions", [exp.Literal.number(1)])
         refs = self._resolve_tables(ast)
         schemas = {ref: self.catalog.table_schema(ref) for ref in set(refs)}
         self._canonicalize_columns(ast, schemas)
@@ -347,3 +354,16 @@ def _qualify_error(message: str, schemas: dict[TableRef, pa.Schema]) -> GatewayE
 def transpile(sql: str, read: str, write: str) -> str:
     """Transpile one statement between sqlglot dialects (used by tests and EXPLAIN tooling)."""
     return sqlglot.transpile(sql, read=read, write=write)[0]
+
+
+def _aggregates(select: exp.Select) -> bool:
+    """Whether ``select``'s outputs aggregate its rows (an aggregate outside windows and nested sub-queries)."""
+    return any(isinstance(node, exp.AggFunc) for output in select.expressions
+               for node in output.walk(prune=lambda n: isinstance(n, exp.Subquery | exp.Select | exp.Window)))
+
+
+def _one_row(select: exp.Select) -> bool:
+    """Whether an aggregating ``select`` without GROUP BY returns exactly one row whatever its tables hold (no
+    HAVING, QUALIFY, LIMIT or OFFSET to drop it): ``EXISTS (SELECT count(*) FROM t WHERE ...)`` is TRUE even
+    where no row of t matches (SQL; PostgreSQL and DuckDB agree, DataFusion 55 answers FALSE there)."""
+    return not any(select.args.get(k) for k in ("group", "having", "qualify", "limit", "offset"))

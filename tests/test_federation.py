@@ -481,6 +481,22 @@ def test_shared_fragment_is_read_once_and_keeps_every_reference_whole(gateway, r
     assert_same(result.reader.read_all(), reference(sql), ordered=False)
 
 
+@pytest.mark.parametrize("negated", [False, True])
+def test_exists_over_an_aggregate_without_group_by_is_true(gateway, reference, negated):
+    """``EXISTS (SELECT count(*) FROM o WHERE ...)`` holds for every row: an aggregate without GROUP BY returns one
+    row even when nothing matches (SQL, PostgreSQL, DuckDB). The planner once wrote its outputs as ``SELECT 1``,
+    which made it a test of matching rows; DataFusion 55 itself answers that way too, so the answer is checked
+    against the count of the outer table rather than against DataFusion."""
+    sql = ("SELECT count(*) AS n FROM {customers} c WHERE " + ("NOT " if negated else "") +
+           "EXISTS (SELECT count(*) FROM {orders} o WHERE o.customer_id = c.id AND o.amount < 0)")
+    every = reference("SELECT count(*) AS n FROM {customers}").column("n")[0].as_py()
+    got = gateway.execute(sql.format(**GATEWAY_NAMES)).reader.read_all().column("n")[0].as_py()
+    assert every > 0 and got == (0 if negated else every)
+    grouped = ("SELECT count(*) AS n FROM {customers} c WHERE EXISTS "
+               "(SELECT count(*) FROM {orders} o WHERE o.customer_id = c.id AND o.amount < 0 GROUP BY o.status)")
+    assert_same(gateway.execute(grouped.format(**GATEWAY_NAMES)).reader.read_all(), reference(grouped), ordered=False)
+
+
 @pytest.mark.parametrize("inner_where", [
     "s.carrier = 'DHL' AND s.boxes > 10",  # MariaDB's collation: the equality is re-checked in the residual
     "s.carrier = 'DHL' AND s.cost > o.amount",  # correlated too
