@@ -84,6 +84,16 @@ def start_writer(database: Path, *statements: str, busy_timeout_s: float = WRITE
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def finish(writer: subprocess.Popen, timeout_s: float) -> tuple[str, str]:
+    """Wait for a WRITER whose first line was read; return (the rest of its stdout, its stderr).
+
+    Not ``communicate()``: it reads the pipe's file descriptor and would miss what ``readline()`` already buffered
+    (the "committed" line arrives with "begun" when the commit is quick, as in WAL mode).
+    """
+    writer.wait(timeout=timeout_s)
+    return writer.stdout.read(), writer.stderr.read()
+
+
 def write(database: Path, *statements: str) -> None:
     """Commit ``statements`` from another process with a WRITER_BUSY_TIMEOUT_S busy timeout; fail with its error."""
     writer = start_writer(database, *statements)
@@ -155,8 +165,9 @@ def test_writer_while_a_query_streams(database, gateway, journal_mode):
     assert writer.stdout.readline().strip() == "begun", writer.stderr.read()
     if wal:
         # WAL: readers never block writers; the commit does not wait for the open statement
-        out, err = writer.communicate(timeout=WRITER_BUSY_TIMEOUT_S * 5)
+        out, err = finish(writer, timeout_s=WRITER_BUSY_TIMEOUT_S * 5)
         assert writer.returncode == 0, err
+        assert out.startswith("committed"), out
         assert float(out.split()[-1]) < WRITER_BUSY_TIMEOUT_S
     else:
         # rollback journal: the commit waits for the statement's SHARED lock, until the statement ends
@@ -166,8 +177,9 @@ def test_writer_while_a_query_streams(database, gateway, journal_mode):
     rest = result.reader.read_all()
     statement_ended = time.perf_counter()
     if not wal:
-        out, err = writer.communicate(timeout=30)
+        out, err = finish(writer, timeout_s=30)
         assert writer.returncode == 0, err
+        assert out.startswith("committed"), out
         assert time.perf_counter() - statement_ended < WRITER_BUSY_TIMEOUT_S, "the commit waited past the statement"
 
     # one statement, one snapshot: the running query returned the table as it was when it started
