@@ -93,6 +93,8 @@ class Planner:
         ast = statement.expression.copy()
         expand_views(ast, self.catalog)  # a view is a derived table of its query, planned as if written inline
         ast = expand_metadata(ast, self.catalog)
+        for select in list(ast.find_all(exp.Select)):
+            _expand_group_by_all(select)
         for exists in list(ast.find_all(exp.Exists)):
             sub = exists.this
             if not isinstance(sub, exp.Select):
@@ -360,6 +362,22 @@ def _aggregates(select: exp.Select) -> bool:
     """Whether ``select``'s outputs aggregate its rows (an aggregate outside windows and nested sub-queries)."""
     return any(isinstance(node, exp.AggFunc) for output in select.expressions
                for node in output.walk(prune=lambda n: isinstance(n, exp.Subquery | exp.Select | exp.Window)))
+
+
+def _expand_group_by_all(select: exp.Select) -> None:
+    """``GROUP BY ALL`` (DataFusion's and DuckDB's: every output without an aggregate or a window) as the
+    ordinals of those outputs, in place: PostgreSQL and MariaDB have no such clause, so it must never reach a
+    source as written. No such output: no GROUP BY (the outputs aggregate every row into one)."""
+    group = select.args.get("group")
+    if group is None or not group.args.get("all") or group.expressions:
+        return
+    plain = [exp.Literal.number(position) for position, output in enumerate(select.expressions, 1)
+             if not any(isinstance(node, exp.AggFunc | exp.Window)
+                        for node in output.walk(prune=lambda n: isinstance(n, exp.Subquery | exp.Select)))]
+    if plain:
+        select.set("group", exp.Group(expressions=plain))
+    else:
+        select.set("group", None)
 
 
 def _one_row(select: exp.Select) -> bool:

@@ -76,6 +76,12 @@ FEDERATED_QUERIES = {
     "partial_aggregate_unnamed": (
         "SELECT c.tier, count(*), max(o.qty) FROM {customers} c JOIN {orders} o ON o.customer_id = c.id "
         "GROUP BY 1 ORDER BY 1", True),
+    # DataFusion's GROUP BY ALL, which PostgreSQL and MariaDB do not have: pushed as the outputs it stands for
+    "pg_group_by_all": ("SELECT region, tier, count(*) FROM {customers} GROUP BY ALL ORDER BY 1, 2", True),
+    "maria_group_by_all": ("SELECT carrier, count(*), sum(boxes) FROM {shipments} GROUP BY ALL", False),
+    "cross_source_group_by_all": (
+        "SELECT c.region, count(*) FROM {customers} c JOIN {orders} o ON o.customer_id = c.id GROUP BY ALL", False),
+    "group_by_all_without_plain_outputs": ("SELECT count(*), max(created) FROM {customers} GROUP BY ALL", False),
 }
 
 
