@@ -104,6 +104,12 @@ class Capabilities:
             input (PostgreSQL has no hash aggregation for DISTINCT aggregates), where DataFusion hashes it on
             every core: a query holding one is pushed whole only when its input is estimated small
             (``planner.federation.whole_query.SORTED_DISTINCT_MAX_ROWS``).
+        date_arithmetic: ``date - date`` is a number of days and ``date + integer`` a date, as in DataFusion.
+            False where dates in arithmetic become numbers (MariaDB: ``DATE '2021-12-16' - DATE '2020-01-01'``
+            is 11115, from 20211216 - 20200101) or text (SQLite).
+        timestamp_arithmetic: ``timestamp - timestamp`` is the duration DataFusion computes. False where it is an
+            interval that the fragment's Arrow type cannot hold (PostgreSQL) or a number (MariaDB, SQLite).
+            Arithmetic with an ``INTERVAL`` operand is calendar arithmetic everywhere and is not concerned.
     """
 
     projection: bool = True
@@ -128,6 +134,8 @@ class Capabilities:
     cheap_grouping: bool = True
     truncated_decimal_avg: bool = False
     sorted_distinct_aggregates: bool = False
+    date_arithmetic: bool = True
+    timestamp_arithmetic: bool = True
 
 
 @dataclass

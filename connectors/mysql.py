@@ -107,6 +107,8 @@ class MySQLConnector(InformationSchemaTables, MySQLStatistics, Connector):
         offset_without_limit=False,
         full_join=False,
         cheap_grouping=False,
+        date_arithmetic=False,
+        timestamp_arithmetic=False,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:

@@ -131,6 +131,7 @@ class PostgreSQLConnector(InformationSchemaTables, AdbcConnector):
         cheap_distinct=True,
         truncated_decimal_avg=True,
         sorted_distinct_aggregates=True,
+        timestamp_arithmetic=False,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:

@@ -147,7 +147,8 @@ def unpushable_reason(node: exp.Expression, caps: Capabilities, column_type: Col
             continue
         if isinstance(sub, exp.Avg) and decimal_average_scale(sub, caps, column_type) is not None:
             continue  # pushed as DataFusion's truncated average (``with_decimal_averages``); its column is checked
-        reason = _shape_reason(sub, caps) or _float_literal_reason(sub, caps)
+        reason = _shape_reason(sub, caps) or _float_literal_reason(sub, caps) or _temporal_arithmetic_reason(
+            sub, caps, column_type)
         if reason:
             return reason
         for rule in rules:
@@ -365,6 +366,47 @@ def _float_literal_reason(sub: exp.Expression, caps: Capabilities) -> str | None
     return None
 
 
+_DATE_TYPES = (exp.DataType.Type.DATE, exp.DataType.Type.DATE32)
+
+
+def _temporal_kind(node: exp.Expression, column_type: ColumnType) -> str | None:
+    """What an arithmetic operand is: "interval", "date", "timestamp" (any other temporal value, or a value
+    computed from one whose type is not followed here), or None (no date or time in it)."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Interval):
+        return "interval"
+    if isinstance(node, exp.Column):
+        field = column_type(node)
+        if field is None or not _is_temporal(field):
+            return None
+        return "date" if pa.types.is_date(field.type) else "timestamp"
+    if isinstance(node, exp.Cast) and node.to.is_type(*exp.DataType.TEMPORAL_TYPES):
+        return "date" if node.to.is_type(*_DATE_TYPES) else "timestamp"
+    if isinstance(node, exp.CurrentDate):
+        return "date"
+    if isinstance(node, exp.Extract | exp.Literal):
+        return None
+    inner = (_temporal_kind(n, column_type) for n in node.iter_expressions())
+    return "timestamp" if any(k in ("date", "timestamp") for k in inner) or isinstance(
+        node, exp.CurrentTimestamp | exp.CurrentTime) else None
+
+
+def _temporal_arithmetic_reason(sub: exp.Expression, caps: Capabilities, column_type: ColumnType) -> str | None:
+    """``+``/``-`` of dates or timestamps without an INTERVAL operand where the source computes it otherwise
+    than DataFusion (``Capabilities.date_arithmetic``, ``timestamp_arithmetic``)."""
+    if caps.local_compute or not isinstance(sub, exp.Add | exp.Sub):
+        return None
+    kinds = {_temporal_kind(sub.left, column_type), _temporal_kind(sub.right, column_type)} - {None}
+    if not kinds or "interval" in kinds:
+        return None  # no date or time, or calendar arithmetic with an INTERVAL: the same everywhere
+    if kinds == {"date"}:
+        return None if caps.date_arithmetic else \
+            "date arithmetic gives numbers or text in this source, days in DataFusion"
+    return None if caps.timestamp_arithmetic else \
+        "timestamp arithmetic gives another type in this source than DataFusion's duration"
+
+
 def _operands_match(node: exp.Expression, operand: Callable[[pa.Field], bool], column_type: ColumnType) -> bool:
     """Whether a column the operation works on (not inside a nested sub-query) satisfies ``operand``."""
     if isinstance(node, exp.Select):
@@ -378,7 +420,9 @@ def _operands_match(node: exp.Expression, operand: Callable[[pa.Field], bool], c
         if field is not None and operand(field):
             return True
     # string literals are text too: `'trail ' <= 'Åsa'` follows the source's collation as a column would
-    if any(isinstance(v, exp.Literal) and v.is_string and not isinstance(v.parent, exp.Cast | exp.Func | exp.DataType)
+    # (an INTERVAL's quantity is not: ``INTERVAL '2 hours'``)
+    if any(isinstance(v, exp.Literal) and v.is_string
+           and not isinstance(v.parent, exp.Cast | exp.Func | exp.DataType | exp.Interval)
            for v in values) and operand(_TEXT_LITERAL):
         return True
     # predicates are booleans: MIN(x IN (2)) is a MIN of booleans

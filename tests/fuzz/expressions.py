@@ -115,6 +115,7 @@ class ExpressionGenerator:
                                      f"FROM {sub('date')})"),
                 lambda: t("date_fn", f"EXTRACT({self.pick(['HOUR', 'MINUTE'])} FROM {sub(self.pick(['ts', 'tstz']))})"),
                 lambda: t("cast", f"CAST({sub(self.pick(['dec', 'float', 'bool']))} AS INTEGER)"),
+                lambda: t("date_arith", f"({sub('date')} - {sub('date')})"),
             ],
             "dec": [
                 lambda: f"({sub('dec')} * {self.literal('int')})", lambda: f"({sub('dec')} + {sub('dec')})",
@@ -142,6 +143,7 @@ class ExpressionGenerator:
             "date": [
                 lambda: t("cast", f"CAST({sub(self.pick(['ts', 'tstz']))} AS DATE)"),
                 lambda: t("date_fn", f"CAST(date_trunc('{self.pick(['month', 'year', 'week'])}', {sub('date')}) AS DATE)"),
+                lambda: t("date_arith", f"({sub('date')} {self.pick(['+', '-'])} {self.pick([1, 7, 31, 400])})"),
             ],
             "ts": [
                 lambda: t("date_fn", f"date_trunc('{self.pick(['year', 'month', 'day', 'hour', 'week'])}', {sub('ts')})"),
