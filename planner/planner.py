@@ -95,6 +95,8 @@ class Planner:
         ast = expand_metadata(ast, self.catalog)
         for select in list(ast.find_all(exp.Select)):
             _expand_group_by_all(select)
+        for fetch in list(ast.find_all(exp.Fetch)):
+            _fetch_as_limit(fetch)
         for exists in list(ast.find_all(exp.Exists)):
             sub = exists.this
             if not isinstance(sub, exp.Select):
@@ -378,6 +380,18 @@ def _expand_group_by_all(select: exp.Select) -> None:
         select.set("group", exp.Group(expressions=plain))
     else:
         select.set("group", None)
+
+
+def _fetch_as_limit(fetch: exp.Fetch) -> None:
+    """SQL:2008's ``FETCH FIRST|NEXT [n] ROW[S] ONLY`` as the ``LIMIT n`` it means (1 without n), in place:
+    DataFusion has no FETCH clause. Raises InvalidRequestError for ``WITH TIES`` and ``PERCENT``, which have no
+    LIMIT equivalent."""
+    options = fetch.args.get("limit_options")
+    if options is not None and (options.args.get("with_ties") or options.args.get("percent")):
+        raise InvalidRequestError("FETCH FIRST ... WITH TIES and FETCH FIRST ... PERCENT are not supported; "
+                                  "FETCH FIRST n ROWS ONLY and LIMIT n are")
+    count = fetch.args.get("count")
+    fetch.replace(exp.Limit(expression=count.copy() if count is not None else exp.Literal.number(1)))
 
 
 def _one_row(select: exp.Select) -> bool:
