@@ -97,6 +97,8 @@ class Planner:
             _expand_group_by_all(select)
         for fetch in list(ast.find_all(exp.Fetch)):
             _fetch_as_limit(fetch)
+        for between in list(ast.find_all(exp.Between)):
+            _symmetric_between_as_or(between)
         for exists in list(ast.find_all(exp.Exists)):
             sub = exists.this
             if not isinstance(sub, exp.Select):
@@ -392,6 +394,17 @@ def _fetch_as_limit(fetch: exp.Fetch) -> None:
                                   "FETCH FIRST n ROWS ONLY and LIMIT n are")
     count = fetch.args.get("count")
     fetch.replace(exp.Limit(expression=count.copy() if count is not None else exp.Literal.number(1)))
+
+
+def _symmetric_between_as_or(between: exp.Between) -> None:
+    """``x BETWEEN SYMMETRIC a AND b`` as ``(x BETWEEN a AND b OR x BETWEEN b AND a)``, in place: what PostgreSQL
+    itself rewrites it to (``transformAExprBetween``), which DataFusion's parser and MariaDB do not accept."""
+    if not between.args.get("symmetric"):
+        return
+    this, low, high = between.this, between.args["low"], between.args["high"]
+    between.replace(exp.Paren(this=exp.Or(
+        this=exp.Between(this=this.copy(), low=low.copy(), high=high.copy()),
+        expression=exp.Between(this=this.copy(), low=high.copy(), high=low.copy()))))
 
 
 def _one_row(select: exp.Select) -> bool:

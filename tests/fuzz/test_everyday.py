@@ -6,7 +6,7 @@ MariaDB as written, and MariaDB's ``date - date`` (a difference of YYYYMMDD numb
 
 Left out, each checked elsewhere: ``NATURAL JOIN`` with ``SELECT *`` (the gateway puts the common columns first, as
 SQL and PostgreSQL do; DataFusion 55 keeps the left table's order), ``FETCH FIRST`` (DataFusion has none:
-tests/test_fetch_first.py) and ``age()`` (not a DataFusion function).
+tests/test_standard_sql.py) and ``age()`` (not a DataFusion function).
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
-"""SQL:2008's ``FETCH FIRST n ROWS ONLY`` (what JDBC-era tools and SQL Server/Oracle/Db2 habits write) answers what
+"""Standard SQL that DataFusion does not parse, answered the same on every source.
+
+SQL:2008's ``FETCH FIRST n ROWS ONLY`` (what JDBC-era tools and SQL Server/Oracle/Db2 habits write) answers what
 ``LIMIT n`` answers on every source, alone, after OFFSET and over a federated join; ``WITH TIES`` and ``PERCENT``,
 which have no LIMIT equivalent, are refused with a message that names them. DataFusion itself has no FETCH
-clause ("FETCH clause is not supported yet"), so before this every such query failed to plan."""
+clause ("FETCH clause is not supported yet"), so before this every such query failed to plan.
+
+``x BETWEEN SYMMETRIC a AND b`` (SQL:1999) is ``x BETWEEN a AND b OR x BETWEEN b AND a``, as PostgreSQL itself
+rewrites it: it answered when pushed to PostgreSQL and failed with a parser error wherever DataFusion ran it."""
 
 from __future__ import annotations
 
@@ -36,3 +41,21 @@ def test_fetch_first_with_ties_or_percent_is_refused_by_name(gateway, clause):
         gateway.plan(f"SELECT id FROM {GATEWAY_NAMES['customers']} ORDER BY id {clause}")
     assert info.value.code == "invalid_request"
     assert "WITH TIES" in str(info.value) and "PERCENT" in str(info.value)
+
+
+KEYS = {"pg": ("customers", "id"), "maria": ("shipments", "shipment_id"), "lake": ("orders", "order_id"),
+        "sqlite": ("products", "product_id")}
+
+
+@pytest.mark.parametrize("source", list(KEYS))
+def test_between_symmetric_answers_with_bounds_in_either_order(gateway, source):
+    table, key = KEYS[source]
+    name = GATEWAY_NAMES[table]
+    every = gateway.execute(f"SELECT {key} FROM {name}").reader.read_all().column(0).to_pylist()
+    low, high = sorted(every)[2], sorted(every)[6]
+    got = gateway.execute(f"SELECT {key} FROM {name} WHERE {key} BETWEEN SYMMETRIC {high} AND {low} "
+                          f"ORDER BY {key}").reader.read_all().column(0).to_pylist()
+    assert got == sorted(k for k in every if low <= k <= high)
+    # a NULL bound: each branch is NULL or FALSE, so NOT keeps no row (PostgreSQL's own answer)
+    none = gateway.execute(f"SELECT {key} FROM {name} WHERE NOT ({key} BETWEEN SYMMETRIC {low} AND NULL)")
+    assert none.reader.read_all().num_rows == 0
