@@ -42,6 +42,7 @@ from planner.parse import (
 )
 from planner.plan import FederatedPlan, bind
 from planner.semi_join_reduction import reduce_correlated_subqueries
+from planner.top_one_subqueries import decorrelate_top_one_subqueries
 from planner.views import expand_views
 
 __all__ = ["Planner", "residual_schema"]
@@ -116,6 +117,7 @@ class Planner:
         unqualified = ast.copy()
         _name_subquery_outputs(ast)
         ast = parenthesize_operands(self._qualify(ast, schemas))
+        decorrelate_top_one_subqueries(ast)  # DataFusion cannot run a correlated (.. ORDER BY .. LIMIT 1)
         ast = eliminate_ctes(ast)  # an unused CTE is never planned by DataFusion: never sent to a source either
         push_into_derived_tables(ast)  # filters on a derived table's (a view's) outputs reach its source
         if _file_source_only(refs, self.catalog):
