@@ -110,6 +110,8 @@ class Capabilities:
         timestamp_arithmetic: ``timestamp - timestamp`` is the duration DataFusion computes. False where it is an
             interval that the fragment's Arrow type cannot hold (PostgreSQL) or a number (MariaDB, SQLite).
             Arithmetic with an ``INTERVAL`` operand is calendar arithmetic everywhere and is not concerned.
+        limit_in_subqueries: a sub-query under IN/ANY/ALL may have a LIMIT. False for MariaDB ("This version of
+            MariaDB doesn't yet support 'LIMIT & IN/ALL/ANY/SOME subquery'", error 1235).
     """
 
     projection: bool = True
@@ -136,6 +138,7 @@ class Capabilities:
     sorted_distinct_aggregates: bool = False
     date_arithmetic: bool = True
     timestamp_arithmetic: bool = True
+    limit_in_subqueries: bool = True
 
 
 @dataclass

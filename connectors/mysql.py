@@ -109,6 +109,7 @@ class MySQLConnector(InformationSchemaTables, MySQLStatistics, Connector):
         cheap_grouping=False,
         date_arithmetic=False,
         timestamp_arithmetic=False,
+        limit_in_subqueries=False,
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:

@@ -341,6 +341,8 @@ def _shape_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
         return "SUBSTRING positions other than positive literals differ between engines"
     if isinstance(sub, exp.Subquery | exp.Exists) and not caps.full_query:
         return "sub-queries are not pushed to this source"
+    if isinstance(sub, exp.In | exp.Any | exp.All) and not caps.limit_in_subqueries and _limited_subquery(sub):
+        return "a sub-query with LIMIT under IN/ANY/ALL is not supported by this source"
     if isinstance(sub, exp.Join) and (sub.side or "").upper() == "FULL" and not caps.full_join:
         return "FULL OUTER JOIN does not exist in this source's SQL"
     if isinstance(sub, exp.Offset) and not caps.offset_without_limit and not (
@@ -350,6 +352,14 @@ def _shape_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
 
 
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Mod)
+
+
+def _limited_subquery(node: exp.In | exp.Any | exp.All) -> bool:
+    """Whether the sub-query ``node`` tests membership in has a LIMIT (or FETCH) of its own."""
+    query = node.args.get("query") if isinstance(node, exp.In) else node.this
+    if isinstance(query, exp.Subquery):
+        query = query.unnest()
+    return isinstance(query, exp.Query) and bool(query.args.get("limit"))
 
 
 def _float_literal_reason(sub: exp.Expression, caps: Capabilities) -> str | None:
