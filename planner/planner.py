@@ -29,6 +29,7 @@ from catalog import Catalog, TableRef
 from connectors.errors import GatewayError, InvalidRequestError, UnknownObjectError
 from planner.derived_filters import push_into_derived_tables
 from planner.dialects import NAMING_DIALECT, sqlglot_type
+from planner.exists_outputs import exists_as_values
 from planner.federation import federate, residual_schema
 from planner.limits import InputLimits
 from planner.metadata_statements import expand_metadata, rewrite_statement
@@ -118,6 +119,7 @@ class Planner:
         _name_subquery_outputs(ast)
         ast = parenthesize_operands(self._qualify(ast, schemas))
         decorrelate_top_one_subqueries(ast)  # DataFusion cannot run a correlated (.. ORDER BY .. LIMIT 1)
+        exists_as_values(ast)  # nor an EXISTS that is a value rather than a filter
         ast = eliminate_ctes(ast)  # an unused CTE is never planned by DataFusion: never sent to a source either
         push_into_derived_tables(ast)  # filters on a derived table's (a view's) outputs reach its source
         if _file_source_only(refs, self.catalog):

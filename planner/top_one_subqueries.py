@@ -47,12 +47,12 @@ def _rewrite(subquery: exp.Subquery, index: int) -> bool:
     if not isinstance(inner, exp.Select) or outer is None or not _top_one(inner) or not _placed_in_outputs(
             subquery, outer):
         return False
-    table = _from(inner).this
+    table = from_clause(inner).this
     alias = table.alias_or_name
-    sources = [_from(outer).this, *(j.this for j in outer.args.get("joins") or [])]
+    sources = [from_clause(outer).this, *(j.this for j in outer.args.get("joins") or [])]
     outer_aliases = {s.alias_or_name for s in sources}
-    keys, local = _split_correlation(inner.args.get("where"), alias, outer_aliases)
-    if not keys or any(_reads_outside(node, alias) for node in [*local, inner.expressions[0], inner.args.get("order")]
+    keys, local = split_correlation(inner.args.get("where"), alias, outer_aliases)
+    if not keys or any(reads_outside(node, alias) for node in [*local, inner.expressions[0], inner.args.get("order")]
                        if node is not None):
         return False
     name = f"__top_{index}"
@@ -84,9 +84,9 @@ def _top_one(select: exp.Select) -> bool:
         return False
     if any(select.args.get(k) for k in _NOT_PLAIN):
         return False
-    if len(select.expressions) != 1 or not isinstance(_from(select), exp.From):
+    if len(select.expressions) != 1 or not isinstance(from_clause(select), exp.From):
         return False
-    if not isinstance(_from(select).this, exp.Table) or isinstance(select.expressions[0], exp.Star):
+    if not isinstance(from_clause(select).this, exp.Table) or isinstance(select.expressions[0], exp.Star):
         return False
     return not any(node.find(*_BLOCKING) for node in (select.expressions[0], select.args.get("order"),
                                                       select.args.get("where")) if node is not None)
@@ -96,7 +96,7 @@ def _placed_in_outputs(subquery: exp.Subquery, outer: exp.Select) -> bool:
     """The sub-query stands in ``outer``'s outputs, WHERE or ORDER BY, and ``outer`` neither groups nor ranks."""
     if any(outer.args.get(k) for k in ("group", "having", "qualify")):
         return False
-    if not isinstance(_from(outer), exp.From):
+    if not isinstance(from_clause(outer), exp.From):
         return False
     if any(node.find(exp.AggFunc, exp.Window) for node in outer.expressions):
         return False
@@ -106,7 +106,7 @@ def _placed_in_outputs(subquery: exp.Subquery, outer: exp.Select) -> bool:
     return child.arg_key in ("expressions", "where", "order")
 
 
-def _split_correlation(where: exp.Expression | None, alias: str, outer_aliases: set[str]
+def split_correlation(where: exp.Expression | None, alias: str, outer_aliases: set[str]
                        ) -> tuple[list[tuple[exp.Column, exp.Column]], list[exp.Expression]]:
     """(inner column, outer column) pairs of the ``=`` conjuncts that correlate, and the other conjuncts."""
     keys, local = [], []
@@ -131,12 +131,12 @@ def _correlation(conjunct: exp.Expression, alias: str, outer_aliases: set[str]
     return None
 
 
-def _reads_outside(node: exp.Expression, alias: str) -> bool:
+def reads_outside(node: exp.Expression, alias: str) -> bool:
     """Whether ``node`` reads a column of another table than the sub-query's own (the outer query)."""
     return any(column.table != alias for column in node.find_all(exp.Column))
 
 
-def _from(select: exp.Select) -> exp.From | None:
+def from_clause(select: exp.Select) -> exp.From | None:
     """The FROM clause (its key is ``from`` or ``from_`` depending on sqlglot's version)."""
     return select.args.get("from") or select.args.get("from_")
 

@@ -1,10 +1,10 @@
-"""A correlated top-1 scalar sub-query (``(SELECT .. WHERE inner.k = outer.k ORDER BY .. LIMIT 1)``, "the latest
-order of each customer") answers on every placement what PostgreSQL answers for the query as written.
-
-DataFusion 55 cannot run one ("Physical plan does not support logical expression ScalarSubquery"), so before
-``planner.top_one_subqueries`` such a query failed wherever DataFusion ran it, and the fuzzer's reference (DataFusion)
-cannot check it: the reference here is PostgreSQL itself over its copy of the fuzz tables. Each ORDER BY is a total
-order, so LIMIT 1 picks one row.
+"""Sub-queries used as values that DataFusion 55 cannot run answer on every placement what PostgreSQL answers for
+the query as written: a correlated top-1 scalar sub-query (``(SELECT .. WHERE inner.k = outer.k ORDER BY .. LIMIT
+1)``, "the latest order of each customer"; ``planner.top_one_subqueries``) and EXISTS as an output or sort key
+(``planner.exists_outputs``). DataFusion fails both ("Physical plan does not support logical expression
+ScalarSubquery" / "Exists"), so before those rewrites such queries failed wherever DataFusion ran them, and the
+fuzzer's reference (DataFusion) cannot check them: the reference here is PostgreSQL itself over its copy of the fuzz
+tables. Each ORDER BY is a total order, so LIMIT 1 picks one row.
 """
 
 from __future__ import annotations
@@ -30,8 +30,14 @@ QUERIES = {
                                "ORDER BY b.amt NULLS FIRST, b.id LIMIT 1) AS s2 FROM t1 AS a",
     "over_a_join": "SELECT a.id, d.name, (SELECT b.id FROM t2 AS b WHERE b.g = d.g ORDER BY b.id LIMIT 1) AS first "
                    "FROM t1 AS a JOIN dim AS d ON d.id = a.dk",
+    "exists_output": "SELECT a.id, EXISTS (SELECT 1 FROM t2 AS b WHERE b.k1 = a.id AND b.qty > 3) AS has_b, "
+                     "NOT EXISTS (SELECT 1 FROM t3 AS t WHERE t.k2 = a.k2 AND t.id = a.id) AS no_t FROM t1 AS a",
+    "exists_in_case_and_order": "SELECT a.id, CASE WHEN EXISTS (SELECT 1 FROM t2 AS b WHERE a.id = b.k1) THEN a.amt "
+                                "END AS amt FROM t1 AS a ORDER BY EXISTS (SELECT 1 FROM t2 AS b WHERE b.k1 = a.id), a.id",
+    "exists_uncorrelated": "SELECT a.id, EXISTS (SELECT 1 FROM t2 AS b WHERE b.qty > 1000) AS none, "
+                           "EXISTS (SELECT 1 FROM dim AS d WHERE d.g = 1) AS some FROM t1 AS a",
 }
-ORDERED = {"in_order_by"}
+ORDERED = {"in_order_by", "exists_in_case_and_order"}
 
 
 def postgres_answer(world, sql: str) -> pa.Table:
@@ -46,7 +52,7 @@ def postgres_answer(world, sql: str) -> pa.Table:
 
 
 @pytest.mark.parametrize("name", list(QUERIES))
-def test_top_one_subquery_answers_as_postgresql_on_every_placement(fuzz_session, name):
+def test_subquery_as_value_answers_as_postgresql_on_every_placement(fuzz_session, name):
     sql = QUERIES[name]
     want = postgres_answer(fuzz_session.sources.world, sql)
     ast = sqlglot.parse_one(sql, read="postgres")

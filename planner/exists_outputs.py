@@ -1,0 +1,98 @@
+"""EXISTS used as a value (in the outputs or the ORDER BY, ``SELECT c.id, EXISTS (SELECT 1 FROM orders o WHERE
+o.cid = c.id) AS has_orders``) as a LEFT JOIN of the distinct keys. DataFusion 55 runs EXISTS only as a filter
+(a semi or anti join, also under OR); as a value it fails ("Physical plan does not support logical expression
+Exists"), so such a query failed wherever DataFusion ran it. On the qualified query, in place:
+
+    SELECT c.id, EXISTS (SELECT 1 FROM orders AS o WHERE o.cid = c.id AND o.total > 0) AS has FROM customers AS c
+    -> SELECT c.id, ("__exists_0"."__k0" IS NOT NULL) AS has FROM customers AS c
+       LEFT JOIN (SELECT DISTINCT o.cid AS "__k0" FROM orders AS o WHERE o.total > 0) AS "__exists_0"
+       ON "__exists_0"."__k0" = c.id
+
+Why the answer cannot change: an outer row with key v matches the distinct key v at most once (so the join keeps
+every outer row once), and does so exactly when some row of ``o`` with ``o.cid = v`` passes the sub-query's own
+conditions: when EXISTS is TRUE. A NULL key matches nothing in either form (FALSE, never NULL, as EXISTS). An
+uncorrelated EXISTS becomes ``((SELECT count(*) FROM (<its query> LIMIT 1)) > 0)``, a scalar sub-query DataFusion
+runs. Conditions for a correlated one: a plain SELECT from one table (no GROUP BY, aggregate, window, DISTINCT,
+LIMIT or nested sub-query) that reads the outer query only in ``inner column = outer column`` conjuncts of its
+WHERE, over the enclosing SELECT's own tables; that SELECT does not group. Under WHERE, EXISTS stays as written.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from planner.top_one_subqueries import from_clause, reads_outside, split_correlation
+
+_NOT_PLAIN = ("group", "having", "qualify", "distinct", "joins", "with", "laterals", "limit", "offset")
+
+
+def exists_as_values(ast: exp.Expression) -> int:
+    """Rewrite every EXISTS in outputs or ORDER BY that the module docstring admits, in place; how many."""
+    rewritten = 0
+    for exists in list(ast.find_all(exp.Exists)):
+        outer = exists.find_ancestor(exp.Select)
+        inner = exists.this
+        if outer is None or not isinstance(inner, exp.Select) or not _as_value(exists, outer):
+            continue
+        if _uncorrelated(inner):
+            _as_count(exists, inner)
+            rewritten += 1
+        elif _as_join(exists, inner, outer, f"__exists_{rewritten}"):
+            rewritten += 1
+    return rewritten
+
+
+def _as_value(exists: exp.Exists, outer: exp.Select) -> bool:
+    """The EXISTS stands in ``outer``'s outputs or ORDER BY (not a filter), and ``outer`` does not group."""
+    child = exists
+    while child.parent is not outer:
+        if isinstance(child.parent, exp.Select | exp.Subquery):
+            return False
+        child = child.parent
+    return child.arg_key in ("expressions", "order")
+
+
+def _uncorrelated(inner: exp.Select) -> bool:
+    """Whether ``inner`` reads only its own tables (every column's table is one of its FROM/JOIN aliases)."""
+    aliases = {s.alias_or_name for s in inner.find_all(exp.Table)}
+    return all(c.table in aliases for c in inner.find_all(exp.Column))
+
+
+def _as_count(exists: exp.Exists, inner: exp.Select) -> None:
+    """``EXISTS (q)`` -> ``((SELECT COUNT(*) FROM (q LIMIT 1) AS "__exists") > 0)``."""
+    query = inner.copy()
+    if not query.args.get("limit"):
+        query = query.limit(1)
+    count = exp.select(exp.Count(this=exp.Star())).from_(exp.alias_(exp.Subquery(this=query), "__exists",
+                                                                   quoted=True, table=True))
+    exists.replace(exp.Paren(this=exp.GT(this=exp.Subquery(this=count), expression=exp.Literal.number(0))))
+
+
+def _as_join(exists: exp.Exists, inner: exp.Select, outer: exp.Select, name: str) -> bool:
+    if any(outer.args.get(k) for k in ("group", "having", "qualify")) or not isinstance(from_clause(outer), exp.From):
+        return False
+    if any(node.find(exp.AggFunc, exp.Window) for node in outer.expressions):
+        return False
+    if any(inner.args.get(k) for k in _NOT_PLAIN) or not isinstance(from_clause(inner), exp.From):
+        return False
+    table = from_clause(inner).this
+    if not isinstance(table, exp.Table) or any(o.find(exp.AggFunc, exp.Window) for o in inner.expressions):
+        return False
+    where = inner.args.get("where")
+    if where is not None and where.find(exp.Subquery, exp.Select, exp.AggFunc, exp.Window):
+        return False
+    sources = [from_clause(outer).this, *(j.this for j in outer.args.get("joins") or [])]
+    keys, local = split_correlation(where, table.alias_or_name, {s.alias_or_name for s in sources})
+    if not keys or any(reads_outside(c, table.alias_or_name) for c in local):
+        return False
+    distinct = exp.select(*[exp.alias_(k.copy(), f"__k{i}", quoted=True) for i, (k, _) in enumerate(keys)]).from_(
+        table.copy()).distinct()
+    if local:
+        distinct = distinct.where(exp.and_(*[c.copy() for c in local]))
+    on = exp.and_(*[exp.EQ(this=exp.column(f"__k{i}", name, quoted=True), expression=outer_key.copy())
+                    for i, (_, outer_key) in enumerate(keys)])
+    outer.append("joins", exp.Join(this=exp.alias_(exp.Subquery(this=distinct), name, quoted=True, table=True),
+                                   side="LEFT", on=on))
+    exists.replace(exp.Paren(this=exp.Not(this=exp.Is(this=exp.column("__k0", name, quoted=True),
+                                                      expression=exp.Null()))))
+    return True
