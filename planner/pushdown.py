@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from sqlglot import exp
 
+from connectors.arrow.dialect import DATE_DIFFERENCE
 from connectors.base import READ_AS_TEXT, Capabilities
 
 ColumnType = Callable[[exp.Column], "pa.Field | None"]
@@ -400,6 +401,14 @@ def _temporal_kind(node: exp.Expression, column_type: ColumnType) -> str | None:
     inner = (_temporal_kind(n, column_type) for n in node.iter_expressions())
     return "timestamp" if any(k in ("date", "timestamp") for k in inner) or isinstance(
         node, exp.CurrentTimestamp | exp.CurrentTime) else None
+
+
+def mark_date_differences(ast: exp.Expression, column_type: ColumnType) -> None:
+    """Mark each ``-`` of two dates in ``ast`` (``connectors.arrow.dialect.DATE_DIFFERENCE``), in place, so that the
+    SQL DataFusion runs writes it as DataFusion 55 can analyse over Parquet statistics (``days_between_dates``)."""
+    for sub in ast.find_all(exp.Sub):
+        if _temporal_kind(sub.left, column_type) == "date" and _temporal_kind(sub.right, column_type) == "date":
+            sub.meta[DATE_DIFFERENCE] = True
 
 
 def _temporal_arithmetic_reason(sub: exp.Expression, caps: Capabilities, column_type: ColumnType) -> str | None:

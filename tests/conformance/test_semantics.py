@@ -122,7 +122,7 @@ CASES = [
     # -- date and timestamp arithmetic (MariaDB: DATE '2024-01-04' - DATE '2024-01-01' is 3 by luck, 20240104 -
     # 20240101; across a month it is not) ---------------------------------------------------------------------
     Case("date-difference", "SELECT id, day - DATE '2023-12-01' AS days FROM {items}",
-         ("full_query", "date_arithmetic"), "- CAST('2023-12-01' AS DATE)"),
+         ("full_query", "date_arithmetic"), "'2023-12-01'"),
     Case("date-plus-days-filter", "SELECT id FROM {items} WHERE day + 10 > DATE '2024-02-10'",
          ("temporal_as_values", "date_arithmetic"), "+ 10"),
     Case("timestamp-difference", "SELECT id, at - TIMESTAMP '2024-01-01 00:00:00' AS d FROM {items}",
