@@ -220,7 +220,8 @@ def _drop_constant_order_keys(ast: exp.Expression) -> None:
                     else o.this for o in order.expressions]
         if select is not None:
             _resolve_ordinals(select, order, resolved)
-        keys = [o for o, key in zip(order.expressions, resolved, strict=True) if not _is_constant(key, constant)]
+        keys = [o for o, key in zip(order.expressions, resolved, strict=True)
+                if not _is_constant(key, constant) and not _constant_derived_output(select, key)]
         if len(keys) == len(order.expressions):
             continue
         if keys:
@@ -253,6 +254,31 @@ def _resolve_ordinals(select: exp.Select, order: exp.Order, resolved: list[exp.E
 #: ``RANDOM()`` orders)
 _CONSTANT_PARTS = (exp.Neg, exp.Paren, exp.Not, exp.Connector, exp.Binary, exp.Cast, exp.DataType,
                    exp.DataTypeParam, exp.Var)
+
+
+def _constant_derived_output(select: exp.Select | None, key: exp.Expression) -> bool:
+    """Whether ``key`` is a column of a derived table of ``select`` whose output is a literal, on a side no outer
+    join of ``select`` null-extends: the same value in every row (DataFusion 55 fails a sort on such a column
+    above an inner join filtered on both sides with ``SanityCheckPlan``: fuzz seed 5551212 #432)."""
+    if select is None or not isinstance(key, exp.Column) or not key.table:
+        return False
+    from_ = select.args.get("from") or select.args.get("from_")
+    sources = [from_.this if from_ is not None else None, *(j.this for j in select.args.get("joins") or [])]
+    joins = [None, *(select.args.get("joins") or [])]
+    for position, source in enumerate(sources):
+        if not isinstance(source, exp.Subquery) or source.alias_or_name != key.table:
+            continue
+        own = (joins[position].side or "").upper() if joins[position] is not None else ""
+        later = [(j.side or "").upper() for j in joins[position + 1:]]
+        inner = source.unnest()
+        if own in ("LEFT", "FULL") or any(side in ("RIGHT", "FULL") for side in later):
+            return False
+        if not isinstance(inner, exp.Select):
+            return False
+        output = next((p for p in inner.expressions if p.alias_or_name == key.name), None)
+        value = output.this if isinstance(output, exp.Alias) else output
+        return value is not None and isinstance(value, exp.Literal | exp.Boolean)
+    return False
 
 
 def _is_constant(key: exp.Expression, constant: tuple) -> bool:
