@@ -27,8 +27,13 @@ _NOT_PLAIN = ("group", "having", "qualify", "distinct", "joins", "with", "latera
 
 
 def exists_as_values(ast: exp.Expression) -> int:
-    """Rewrite every EXISTS in outputs or ORDER BY that the module docstring admits, in place; how many."""
+    """Rewrite every EXISTS, and every uncorrelated ``x IN (<sub-query>)``, in outputs or ORDER BY that the module
+    docstring admits, in place; how many."""
     rewritten = 0
+    for membership in list(ast.find_all(exp.In)):
+        outer = membership.find_ancestor(exp.Select)
+        if outer is not None and _as_value(membership, outer) and _in_as_join(membership, outer, rewritten):
+            rewritten += 1
     for exists in list(ast.find_all(exp.Exists)):
         outer = exists.find_ancestor(exp.Select)
         inner = exists.this
@@ -42,7 +47,49 @@ def exists_as_values(ast: exp.Expression) -> int:
     return rewritten
 
 
-def _as_value(exists: exp.Exists, outer: exp.Select) -> bool:
+def _in_as_join(membership: exp.In, outer: exp.Select, index: int) -> bool:
+    """``x IN (q)`` -> SQL's three values from a LEFT JOIN of q's distinct non-NULL values and a CROSS JOIN of its
+    counts: TRUE on a match; else FALSE when q is empty; else NULL when x is NULL or q holds a NULL; else FALSE."""
+    query = membership.args.get("query")
+    inner = query.unnest() if isinstance(query, exp.Subquery) else query
+    if not isinstance(inner, exp.Select) or len(inner.expressions) != 1 or isinstance(inner.expressions[0], exp.Star):
+        return False
+    if not _uncorrelated(inner) or membership.this.find(exp.Rand, exp.Subquery, exp.Select, exp.AggFunc, exp.Window):
+        return False
+    if any(outer.args.get(k) for k in ("group", "having", "qualify")) or not isinstance(from_clause(outer), exp.From):
+        return False
+    if any(node.find(exp.AggFunc, exp.Window) for node in outer.expressions):
+        return False
+    values = inner.copy()
+    output = values.expressions[0]
+    bare = output.this if isinstance(output, exp.Alias) else output
+    values.set("expressions", [exp.alias_(bare, "__v", quoted=True)])
+    value = exp.column("__v", "__q", quoted=True)
+    source = exp.alias_(exp.Subquery(this=values), "__q", quoted=True, table=True)
+    keys = exp.select(exp.alias_(value.copy(), "__k", quoted=True)).from_(source.copy()).where(
+        exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))).distinct()
+    counts = exp.select(exp.alias_(exp.Count(this=exp.Star()), "__n", quoted=True),
+                        exp.alias_(exp.Count(this=value.copy()), "__nn", quoted=True)).from_(source.copy())
+    matched, counted = f"__in_{index}", f"__in_counts_{index}"
+    x = membership.this
+    outer.append("joins", exp.Join(this=exp.alias_(exp.Subquery(this=keys), matched, quoted=True, table=True),
+                                   side="LEFT", on=exp.EQ(this=exp.column("__k", matched, quoted=True),
+                                                          expression=x.copy())))
+    outer.append("joins", exp.Join(this=exp.alias_(exp.Subquery(this=counts), counted, quoted=True, table=True),
+                                   kind="CROSS"))
+    n, nn = exp.column("__n", counted, quoted=True), exp.column("__nn", counted, quoted=True)
+    unknown = exp.or_(exp.Is(this=x.copy(), expression=exp.Null()), exp.LT(this=nn, expression=n.copy()))
+    case = exp.Case(ifs=[
+        exp.If(this=exp.Not(this=exp.Is(this=exp.column("__k", matched, quoted=True), expression=exp.Null())),
+               true=exp.true()),
+        exp.If(this=exp.EQ(this=n, expression=exp.Literal.number(0)), true=exp.false()),
+        exp.If(this=unknown, true=exp.cast(exp.Null(), exp.DataType.build("BOOLEAN"))),
+    ], default=exp.false())
+    membership.replace(exp.Paren(this=case))
+    return True
+
+
+def _as_value(exists: exp.Exists | exp.In, outer: exp.Select) -> bool:
     """The EXISTS stands in ``outer``'s outputs or ORDER BY (not a filter), and ``outer`` does not group."""
     child = exists
     while child.parent is not outer:

@@ -1,7 +1,7 @@
 """Sub-queries used as values that DataFusion 55 cannot run answer on every placement what PostgreSQL answers for
 the query as written: a correlated top-1 scalar sub-query (``(SELECT .. WHERE inner.k = outer.k ORDER BY .. LIMIT
 1)``, "the latest order of each customer"; ``planner.top_one_subqueries``) and EXISTS as an output or sort key
-(``planner.exists_outputs``). DataFusion fails both ("Physical plan does not support logical expression
+and an uncorrelated ``x IN (<sub-query>)`` as a value (``planner.exists_outputs``). DataFusion fails both ("Physical plan does not support logical expression
 ScalarSubquery" / "Exists"), so before those rewrites such queries failed wherever DataFusion ran them, and the
 fuzzer's reference (DataFusion) cannot check them: the reference here is PostgreSQL itself over its copy of the fuzz
 tables. Each ORDER BY is a total order, so LIMIT 1 picks one row.
@@ -36,8 +36,14 @@ QUERIES = {
                                 "END AS amt FROM t1 AS a ORDER BY EXISTS (SELECT 1 FROM t2 AS b WHERE b.k1 = a.id), a.id",
     "exists_uncorrelated": "SELECT a.id, EXISTS (SELECT 1 FROM t2 AS b WHERE b.qty > 1000) AS none, "
                            "EXISTS (SELECT 1 FROM dim AS d WHERE d.g = 1) AS some FROM t1 AS a",
+    # IN as a value is three-valued: NULL where x is NULL or the sub-query holds a NULL and nothing matches
+    "in_output": "SELECT a.id, a.k2 IN (SELECT b.k1 FROM t2 AS b) AS in_b, NOT (a.g IN (SELECT b.g FROM t2 AS b "
+                 "WHERE b.qty > 3)) AS g_out FROM t1 AS a",
+    "in_output_empty_and_order": "SELECT a.id, a.k2 IN (SELECT b.k1 FROM t2 AS b WHERE b.qty > 1000) AS never "
+                                 "FROM t1 AS a ORDER BY a.k2 IN (SELECT t.k2 FROM t3 AS t WHERE t.k2 IS NOT NULL) "
+                                 "NULLS FIRST, a.id",
 }
-ORDERED = {"in_order_by", "exists_in_case_and_order"}
+ORDERED = {"in_order_by", "exists_in_case_and_order", "in_output_empty_and_order"}
 
 
 def postgres_answer(world, sql: str) -> pa.Table:
