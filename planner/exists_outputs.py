@@ -15,6 +15,10 @@ uncorrelated EXISTS becomes ``((SELECT count(*) FROM (<its query> LIMIT 1)) > 0)
 runs. Conditions for a correlated one: a plain SELECT from one table (no GROUP BY, aggregate, window, DISTINCT,
 LIMIT or nested sub-query) that reads the outer query only in ``inner column = outer column`` conjuncts of its
 WHERE, over the enclosing SELECT's own tables; that SELECT does not group. Under WHERE, EXISTS stays as written.
+
+An uncorrelated ``x IN (q)`` used as a value fails the same way ("InSubquery") and gets SQL's three values from a
+LEFT JOIN of q's distinct non-NULL values and a CROSS JOIN of its row and non-NULL counts (``_in_as_join``). A
+correlated one is left as written.
 """
 
 from __future__ import annotations
