@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from planner.top_one_subqueries import from_clause, reads_outside, split_correlation
+from planner.top_one_subqueries import from_clause, joinable_outer, reads_outside, split_correlation
 
 _NOT_PLAIN = ("group", "having", "qualify", "distinct", "joins", "with", "laterals", "limit", "offset")
 
@@ -60,9 +60,7 @@ def _in_as_join(membership: exp.In, outer: exp.Select, index: int) -> bool:
         return False
     if not _uncorrelated(inner) or membership.this.find(exp.Rand, exp.Subquery, exp.Select, exp.AggFunc, exp.Window):
         return False
-    if any(outer.args.get(k) for k in ("group", "having", "qualify")) or not isinstance(from_clause(outer), exp.From):
-        return False
-    if any(node.find(exp.AggFunc, exp.Window) for node in outer.expressions):
+    if not joinable_outer(outer):
         return False
     values = inner.copy()
     output = values.expressions[0]
@@ -120,9 +118,7 @@ def _as_count(exists: exp.Exists, inner: exp.Select) -> None:
 
 
 def _as_join(exists: exp.Exists, inner: exp.Select, outer: exp.Select, name: str) -> bool:
-    if any(outer.args.get(k) for k in ("group", "having", "qualify")) or not isinstance(from_clause(outer), exp.From):
-        return False
-    if any(node.find(exp.AggFunc, exp.Window) for node in outer.expressions):
+    if not joinable_outer(outer):
         return False
     if any(inner.args.get(k) for k in _NOT_PLAIN) or not isinstance(from_clause(inner), exp.From):
         return False

@@ -31,6 +31,7 @@ from planner.derived_filters import push_into_derived_tables
 from planner.dialects import NAMING_DIALECT, sqlglot_type
 from planner.exists_outputs import exists_as_values
 from planner.federation import federate, residual_schema
+from planner.federation.sqlast import join_structure
 from planner.limits import InputLimits
 from planner.metadata_statements import expand_metadata, rewrite_statement
 from planner.parse import (
@@ -262,17 +263,13 @@ def _constant_derived_output(select: exp.Select | None, key: exp.Expression) -> 
     above an inner join filtered on both sides with ``SanityCheckPlan``: fuzz seed 5551212 #432)."""
     if select is None or not isinstance(key, exp.Column) or not key.table:
         return False
+    if key.table in join_structure(select)[0]:
+        return False  # a null-extended side: NULL in some rows
     from_ = select.args.get("from") or select.args.get("from_")
-    sources = [from_.this if from_ is not None else None, *(j.this for j in select.args.get("joins") or [])]
-    joins = [None, *(select.args.get("joins") or [])]
-    for position, source in enumerate(sources):
+    for source in [from_.this if from_ is not None else None, *(j.this for j in select.args.get("joins") or [])]:
         if not isinstance(source, exp.Subquery) or source.alias_or_name != key.table:
             continue
-        own = (joins[position].side or "").upper() if joins[position] is not None else ""
-        later = [(j.side or "").upper() for j in joins[position + 1:]]
         inner = source.unnest()
-        if own in ("LEFT", "FULL") or any(side in ("RIGHT", "FULL") for side in later):
-            return False
         if not isinstance(inner, exp.Select):
             return False
         output = next((p for p in inner.expressions if p.alias_or_name == key.name), None)

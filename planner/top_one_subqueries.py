@@ -92,13 +92,17 @@ def _top_one(select: exp.Select) -> bool:
                                                       select.args.get("where")) if node is not None)
 
 
+def joinable_outer(outer: exp.Select) -> bool:
+    """Whether a LEFT JOIN may be added to ``outer`` for a value it computes per row: it has a FROM, and neither
+    groups nor ranks (a joined value would have to be grouped)."""
+    if any(outer.args.get(k) for k in ("group", "having", "qualify")) or not isinstance(from_clause(outer), exp.From):
+        return False
+    return not any(node.find(exp.AggFunc, exp.Window) for node in outer.expressions)
+
+
 def _placed_in_outputs(subquery: exp.Subquery, outer: exp.Select) -> bool:
     """The sub-query stands in ``outer``'s outputs, WHERE or ORDER BY, and ``outer`` neither groups nor ranks."""
-    if any(outer.args.get(k) for k in ("group", "having", "qualify")):
-        return False
-    if not isinstance(from_clause(outer), exp.From):
-        return False
-    if any(node.find(exp.AggFunc, exp.Window) for node in outer.expressions):
+    if not joinable_outer(outer):
         return False
     child = subquery
     while child.parent is not outer:
