@@ -3,11 +3,13 @@ sources (whole queries pushed to them included), cached partitions filtered loca
 Registered in sqlglot as ``"datafusion"`` (``DATAFUSION_DIALECT``); ``NAMING_DIALECT`` writes the same SQL without
 the guard below, for planning a query as written only (DataFusion names unaliased outputs after their text).
 
-DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, and six
+DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, and seven
 rewrites before generating: ``outer_joins.inner_null_rejected_joins`` (an outer join whose WHERE rejects its
 null-extended rows written as the inner join it is), ``join_names.distinct_join_names`` (DataFusion 55 pushes a
 filter to the wrong input of a join whose inputs share a column name), ``not_in.null_aware_not_in`` (DataFusion 55
-keeps every row of a constant NOT IN a sub-query holding NULLs), ``null_sets.guard_in_sets`` (DataFusion 55
+keeps every row of a constant NOT IN a sub-query holding NULLs),
+``null_extended.anchor_null_extended_columns`` (DataFusion 55 takes a column an outer join null-extends for the
+constant it is on the other side, and drops sorts on it), ``null_sets.guard_in_sets`` (DataFusion 55
 combines IN lists ignoring NULLs), ``set_branches.read_distinct_branches`` (DataFusion 55 loses the output names of
 a set operation whose first branch it finds empty) and ``bound_offsets`` (DataFusion 55 moves an outer sort below a
 sub-query's OFFSET without LIMIT).
@@ -20,6 +22,7 @@ from sqlglot.dialects.postgres import Postgres
 
 from connectors.arrow.join_names import distinct_join_names
 from connectors.arrow.not_in import null_aware_not_in
+from connectors.arrow.null_extended import anchor_null_extended_columns
 from connectors.arrow.null_sets import guard_in_sets
 from connectors.arrow.outer_joins import inner_null_rejected_joins
 from connectors.arrow.set_branches import read_distinct_branches
@@ -82,10 +85,12 @@ def days_between_dates(expression: exp.Expression) -> exp.Expression:
 
 def defect_rewrites(expression: exp.Expression) -> exp.Expression:
     """The rewrites without which DataFusion 55 answers a shape wrong or fails to plan it in every session, in the
-    order they apply: a constant NOT IN written NULL-aware, IN lists guarded, later set-operation branches that
+    order they apply: a constant NOT IN written NULL-aware, null-extended columns that may be constants read
+    through their input's join key, IN lists guarded, later set-operation branches that
     remove duplicates read through a derived table, OFFSETs bounded. The differential fuzzer's reference runs
     them too (``tests.fuzz.generator.ReferenceDataFusion``)."""
-    return bound_offsets(read_distinct_branches(guard_in_sets(null_aware_not_in(days_between_dates(expression)))))
+    return bound_offsets(read_distinct_branches(guard_in_sets(anchor_null_extended_columns(
+        null_aware_not_in(days_between_dates(expression))))))
 
 
 #: the LIMIT an OFFSET without one is given: i64::MAX, every row
