@@ -1,7 +1,7 @@
 """DataFusion 55 takes a column that an outer join null-extends for the constant it is on the other side (a literal
-of a derived table, a column an ON fixes) and drops sorts on it. Every SQL text DataFusion runs reads such a
-column through its input's join key (``connectors.arrow.null_extended.anchor_null_extended_columns``): over
-Parquet, the whole query run by the file source and a residual plan over two sources give SQLite's rows, in
+of a derived table, a column an ON fixes) and drops sorts on it. Every SQL text DataFusion runs reads a derived
+table's column through its input's join key and writes an ON conjunct that fixes a column it reads as ``(..) IS
+TRUE`` (``connectors.arrow.null_extended.anchor_null_extended_columns``): over Parquet, the whole query run by the file source and a residual plan over two sources give SQLite's rows, in
 SQLite's order, for each shape."""
 
 from __future__ import annotations
@@ -34,6 +34,12 @@ SHAPES = {  # every ORDER BY is total, so SQLite's order is the one answer
                   "ON a.id = d.id ORDER BY d.k DESC NULLS FIRST, a.id LIMIT 3",
     "derived filter": "SELECT a.id, d.id AS did FROM {a} AS a LEFT JOIN (SELECT b.id, b.s FROM {b} AS b "
                       "WHERE b.s = 'y') AS d ON a.id = d.id ORDER BY d.s NULLS FIRST, a.id DESC LIMIT 3",
+    "ON fixes the join key": "SELECT a.id, b.id AS bid FROM {a} AS a LEFT JOIN {b} AS b ON b.id = a.id AND b.id = 3 "
+                             "ORDER BY b.id NULLS LAST, a.id LIMIT 3",
+    "grouped by a literal": "SELECT d.k, COUNT(*) AS c FROM {a} AS a LEFT JOIN (SELECT b.id, 'hit' AS k FROM {b} AS b) "
+                            "AS d ON a.id = d.id GROUP BY d.k ORDER BY d.k NULLS FIRST",
+    "grouped by a fixed column": "SELECT b.s, COUNT(a.id) AS c FROM {a} AS a LEFT JOIN {b} AS b ON a.id = b.id "
+                                 "AND b.s IN ('x') GROUP BY b.s ORDER BY b.s NULLS FIRST",
 }
 
 
@@ -74,10 +80,10 @@ def test_a_sort_on_a_null_extended_constant_keeps_sqls_order(engine, sources, sh
 @pytest.mark.parametrize("sql", [
     "SELECT a.id, b.s FROM a JOIN b ON a.id = b.id ORDER BY b.s",  # no outer join
     "SELECT a.id, b.s FROM a LEFT JOIN b ON a.id = b.id ORDER BY b.s",  # nothing fixes b.s
-    "SELECT d.k, COUNT(*) FROM a LEFT JOIN (SELECT b.id, 1 AS k FROM b) AS d ON a.id = d.id GROUP BY d.k",
+    "SELECT a.id FROM a LEFT JOIN b ON a.id = b.id AND b.s = 'x' ORDER BY a.id",  # b.s not read above the join
     "SELECT a.id, d.k FROM a LEFT JOIN (SELECT 1 AS k) AS d ON TRUE ORDER BY d.k",  # no join key to read through
     "SELECT a.id, d.k FROM a LEFT JOIN (SELECT b.id, 1 AS k FROM b) AS d USING (id) ORDER BY d.k",
-], ids=["inner", "not fixed", "grouping", "no key", "using"])
+], ids=["inner", "not fixed", "not read", "no key", "using"])
 def test_other_joins_are_left_as_written(sql):
     tree = sqlglot.parse_one(sql, read="postgres")
     assert anchor_null_extended_columns(tree.copy()) == tree

@@ -1,5 +1,5 @@
-"""Columns of an outer join's null-extended input that DataFusion 55 takes for constants, read through that input's
-join key in every SQL text DataFusion runs.
+"""Columns of an outer join's null-extended input that DataFusion 55 takes for constants, made plain values in
+every SQL text DataFusion runs.
 
 DataFusion 55 keeps, in a join's output properties, the constants of an input the join null-extends: a column that
 is a literal in a derived table (``(SELECT id, 1 AS k FROM b) AS d``) or fixed by a filter (``ON a.id = b.id AND
@@ -10,11 +10,13 @@ BY d.k DESC NULLS FIRST LIMIT 3`` returns three matched rows where SQL returns t
 inputs swapped or not, one partition or several). The differential fuzzer cannot see it: its reference is
 DataFusion. ``tests/test_null_extended_constants.py`` keeps the defect's own check.
 
-Read as ``CASE WHEN d.id IS NULL THEN NULL ELSE d.k END``, with ``d.id`` an equi-join key of that input (never NULL
-on a row the input really has, NULL on every row the join adds), the column has the same value on every row and
-is no longer a constant to DataFusion. It is read so in the SELECT's outputs (a bare column keeps its name), its
-ORDER BY and its window specifications, not in its WHERE, ON or GROUP BY: only the orderings and what queries
-above read are at stake.
+A derived table's column is read as ``CASE WHEN d.id IS NULL THEN NULL ELSE d.k END``, with ``d.id`` an equi-join
+key of that input (never NULL on a row the input really has, NULL on every row the join adds): the same value on
+every row, and no longer a constant to DataFusion. It is read so wherever the SELECT reads it above its joins
+(outputs, a bare column keeping its name; GROUP BY, HAVING, ORDER BY, DISTINCT ON, window specifications, alike so
+that they still match), not in its WHERE or ON. An ON conjunct that fixes a column the SELECT reads is written
+``(b.s = 'x') IS TRUE``: an ON keeps the same pairs, and DataFusion derives no constant from it (the price: that
+conjunct no longer prunes row groups; TPC-H has no such ON).
 """
 
 from __future__ import annotations
@@ -25,53 +27,59 @@ from connectors.arrow.outer_joins import from_relations, nodes
 
 
 def anchor_null_extended_columns(expression: exp.Expression) -> exp.Expression:
-    """``expression`` with, in each SELECT that does not aggregate, each column of an input that an outer join
-    null-extends and DataFusion may take for a constant read through that input's join key as above: the columns
-    an ON compares with literals only, and every column of a derived table that is more than a projection of one
-    table (its outputs may be literals or fixed by its WHERE). An input without an equi-join key that no filter
-    fixes, a SELECT whose FROM is not a list of tables and aliased sub-queries, and USING or NATURAL joins are left
-    as written. Changes ``expression`` in place (the generator's copy) and returns it.
+    """``expression`` with, in each SELECT that outer-joins, the columns of a null-extended input that DataFusion
+    may take for constants made plain values again: every column of a derived table that is more than a
+    projection of one table (its outputs may be literals or fixed by its WHERE) read through that input's join
+    key as above, in the SELECT's outputs, GROUP BY, HAVING, ORDER BY and DISTINCT ON alike; and each ON conjunct
+    that fixes a column of such an input to one value (``b.s = 'x'``, ``b.s IN ('x')``, ``b.s BETWEEN 1 AND 1``)
+    written ``(b.s = 'x') IS TRUE`` (the same rows: an ON keeps a pair only where it is TRUE) when the SELECT
+    reads that column there, so that no constant is derived from it. A derived table without an equi-join key
+    that its own WHERE does not fix, a SELECT whose FROM is not a list of tables and aliased sub-queries, and
+    USING or NATURAL joins are left as written. Changes ``expression`` in place (the generator's copy) and
+    returns it.
 
         >>> import sqlglot
         >>> q = "SELECT a.id, d.k FROM a LEFT JOIN (SELECT b.id, 1 AS k FROM b) AS d ON a.id = d.id ORDER BY d.k"
         >>> anchor_null_extended_columns(sqlglot.parse_one(q)).sql().split(" FROM ")[0]
         'SELECT a.id, CASE WHEN d.id IS NULL THEN NULL ELSE d.k END AS k'
         >>> q = "SELECT a.id, b.s FROM a LEFT JOIN b ON a.id = b.id AND b.s = 'x' ORDER BY b.s"
-        >>> anchor_null_extended_columns(sqlglot.parse_one(q)).sql().split(" ORDER BY ")[1]
-        'CASE WHEN b.id IS NULL THEN NULL ELSE b.s END'
+        >>> anchor_null_extended_columns(sqlglot.parse_one(q)).sql().split(" ON ")[1]
+        "a.id = b.id AND (b.s = 'x') IS TRUE ORDER BY b.s"
     """
     for select in [n for n in nodes(expression) if isinstance(n, exp.Select)]:
         _anchor(select)
     return expression
 
 
+#: the parts of a SELECT that read its inputs' columns above its joins (not WHERE, not ON)
+READING_PARTS = ("expressions", "group", "having", "order")
+
+
 def _anchor(select: exp.Select) -> None:
     joins = select.args.get("joins") or []
-    if not any(j.side in ("LEFT", "RIGHT", "FULL") for j in joins) or _aggregates(select):
+    if not any(j.side in ("LEFT", "RIGHT", "FULL") for j in joins):
         return
     relations = from_relations(select)
     if relations is None or any(j.args.get("using") or j.method for j in joins):
         return
     names = list(relations)
-    fixed = _fixed_columns(joins, set(names))
-    anchored: dict[str, tuple[str, set[str] | None]] = {}  # input -> (its key, the columns to read through it)
-    for name in _null_extended(joins, names):
-        key = _key(name, joins, names, fixed.get(name, set()), relations[name])
-        targets = None if _computed(relations[name]) else fixed.get(name, set())
-        if key is not None and targets != set():
-            anchored[name] = (key, targets)
+    extended = _null_extended(joins, names)
+    anchored = {}  # derived table -> the join key its columns are read through
+    for name in extended:
+        key = _key(name, joins, names, relations[name]) if _computed(relations[name]) else None
+        if key is not None:
+            anchored[name] = key
     if anchored:
         _read_through_keys(select, anchored)
+    _unfix(select, joins, extended)
 
 
-def _aggregates(select: exp.Select) -> bool:
-    if select.args.get("group") is not None or select.args.get("having") is not None:
-        return True
-    for output in select.expressions:
-        for agg in output.find_all(exp.AggFunc):
-            if agg.find_ancestor(exp.Window, exp.Select) is select:
-                return True
-    return False
+def _reading_parts(select: exp.Select) -> list[exp.Expression]:
+    parts = [p for k in READING_PARTS for p in (select.args.get(k) if k == "expressions" else [select.args.get(k)])]
+    distinct = select.args.get("distinct")
+    if distinct is not None and distinct.args.get("on") is not None:
+        parts.append(distinct.args["on"])
+    return [p for p in parts if p is not None]
 
 
 def _null_extended(joins: list[exp.Join], names: list[str]) -> set[str]:
@@ -88,25 +96,43 @@ def _conjuncts(condition: exp.Expression | None) -> list[exp.Expression]:
     return list(condition.flatten()) if isinstance(condition, exp.And) else [condition] if condition else []
 
 
-def _fixed_columns(joins: list[exp.Join], names: set[str]) -> dict[str, set[str]]:
-    """Input -> its columns that an ON conjunct reading only that input (and literals) compares: DataFusion may
-    derive a constant from them (``b.s = 'x'``, ``b.s BETWEEN 'x' AND 'x'``)."""
-    fixed: dict[str, set[str]] = {}
+def _constant(node: exp.Expression) -> bool:
+    return node.find(exp.Column, exp.Select) is None
+
+
+def _fixed_column(conjunct: exp.Expression) -> exp.Column | None:
+    """The column ``conjunct`` fixes to one value (``c = 'x'``, ``c IN ('x')``, ``c BETWEEN 1 AND 1``), or None."""
+    if isinstance(conjunct, exp.EQ):
+        for column, other in ((conjunct.this, conjunct.expression), (conjunct.expression, conjunct.this)):
+            if isinstance(column, exp.Column) and _constant(other):
+                return column
+    if isinstance(conjunct, exp.In) and isinstance(conjunct.this, exp.Column) and not conjunct.args.get("query"):
+        items = conjunct.expressions
+        if len(items) == 1 and _constant(items[0]):
+            return conjunct.this
+    if isinstance(conjunct, exp.Between) and isinstance(conjunct.this, exp.Column):
+        low, high = conjunct.args.get("low"), conjunct.args.get("high")
+        if low is not None and high is not None and _constant(low) and low.sql() == high.sql():
+            return conjunct.this
+    return None
+
+
+def _unfix(select: exp.Select, joins: list[exp.Join], extended: set[str]) -> None:
+    """Each ON conjunct fixing a column of a null-extended input that the SELECT reads written ``(..) IS TRUE``."""
+    read = {(c.table, c.name) for part in _reading_parts(select) for c in part.find_all(exp.Column)}
     for join in joins:
-        for conjunct in _conjuncts(join.args.get("on")):
-            if conjunct.find(exp.Select):
-                continue
-            tables = {c.table for c in conjunct.find_all(exp.Column)}
-            if len(tables) == 1 and (table := next(iter(tables))) in names:
-                fixed.setdefault(table, set()).update(c.name for c in conjunct.find_all(exp.Column))
-    return fixed
+        conjuncts = _conjuncts(join.args.get("on"))
+        fixing = [c for c in conjuncts if (f := _fixed_column(c)) is not None and f.table in extended
+                  and (f.table, f.name) in read]
+        if fixing:
+            join.set("on", exp.and_(*[exp.Is(this=exp.Paren(this=c.copy()), expression=exp.true())
+                                      if c in fixing else c for c in conjuncts]))
 
 
-def _key(name: str, joins: list[exp.Join], names: list[str], fixed: set[str],
-         relation: exp.Expression) -> str | None:
+def _key(name: str, joins: list[exp.Join], names: list[str], relation: exp.Expression) -> str | None:
     """A column of input ``name`` that an ON equates with another input's column where that ON keeps only the
     rows of ``name`` it matches (an inner join's, a LEFT join's for its right input, a RIGHT join's for its left
-    inputs): not NULL on any row the input has. None if none is, or each may be a constant itself."""
+    inputs): not NULL on any row the input has. None if none is, or each may be a constant of the input."""
     for i, join in enumerate(joins):
         filters = (join.side in ("", None) or (join.side == "LEFT" and names[i + 1] == name)
                    or (join.side == "RIGHT" and name in names[: i + 1]))
@@ -119,15 +145,14 @@ def _key(name: str, joins: list[exp.Join], names: list[str], fixed: set[str],
             if not all(isinstance(s, exp.Column) and s.table in names for s in sides):
                 continue
             own = [s for s in sides if s.table == name]
-            if len(own) == 1 and own[0].name not in fixed and _plain_output(relation, own[0].name):
+            if len(own) == 1 and _plain_output(relation, own[0].name):
                 return own[0].name
     return None
 
 
 def _plain_output(relation: exp.Expression, column: str) -> bool:
-    """Whether ``column`` of ``relation`` is a table's column, not a literal or a column its WHERE fixes."""
-    if isinstance(relation, exp.Table):
-        return True
+    """Whether ``column`` of the derived table ``relation`` is a column of its input, not a literal, a computed
+    value or a column its WHERE reads (which may fix it)."""
     inner = relation.this if isinstance(relation, exp.Subquery) else None
     if not isinstance(inner, exp.Select) or inner.args.get("group") is not None:
         return False
@@ -153,15 +178,13 @@ def _computed(relation: exp.Expression) -> bool:
     return not (plain and all(isinstance(o.unalias(), exp.Column) for o in inner.expressions))
 
 
-def _read_through_keys(select: exp.Select, anchored: dict[str, tuple[str, set[str] | None]]) -> None:
+def _read_through_keys(select: exp.Select, anchored: dict[str, str]) -> None:
     def target(column: exp.Column) -> bool:
-        if column.table not in anchored or column.find_ancestor(exp.Select) is not select:
-            return False
-        key, columns = anchored[column.table]
-        return column.name != key and (columns is None or column.name in columns)
+        return (column.table in anchored and column.name != anchored[column.table]
+                and column.find_ancestor(exp.Select) is select)
 
     def read(column: exp.Column) -> exp.Expression:
-        key = exp.column(anchored[column.table][0], column.table)
+        key = exp.column(anchored[column.table], column.table)
         return exp.Case(ifs=[exp.If(this=exp.Is(this=key, expression=exp.Null()), true=exp.Null())],
                         default=column.copy())
 
@@ -170,12 +193,10 @@ def _read_through_keys(select: exp.Select, anchored: dict[str, tuple[str, set[st
         if isinstance(output, exp.Column) and target(output):
             outputs.append(exp.alias_(read(output), output.args["this"].copy()))
             continue
-        for column in list(output.find_all(exp.Column)):
-            if target(column):
-                column.replace(read(column))
+        for column in [c for c in output.find_all(exp.Column) if target(c)]:
+            column.replace(read(column))
         outputs.append(output)
     select.set("expressions", outputs)
-    order = select.args.get("order")
-    for column in list(order.find_all(exp.Column)) if order is not None else []:
-        if target(column):
+    for part in _reading_parts(select)[len(outputs):]:
+        for column in [c for c in part.find_all(exp.Column) if target(c)]:
             column.replace(read(column))
