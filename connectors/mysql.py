@@ -35,6 +35,7 @@ from connectors.base import (
 )
 from connectors.errors import SourceQueryError, SourceUnavailableError
 from connectors.information_schema import InformationSchemaTables
+from connectors.mysql_dialect import MYSQL_SOURCE_DIALECT
 from connectors.mysql_statistics import SESSION_SETUP, MySQLStatistics
 
 #: a dynamic filter of up to this many keys is an IN list of one node per key (``split`` counts them), beyond one
@@ -98,7 +99,7 @@ class MySQLConnector(InformationSchemaTables, MySQLStatistics, Connector):
     """
 
     kind = "mysql"
-    dialect = "mysql"
+    dialect = MYSQL_SOURCE_DIALECT  # MySQL's, with outputs connectorx can read (connectors.mysql_dialect)
     capabilities = Capabilities(
         full_query=True,
         expressions=PORTABLE_EXPRESSIONS | QUERY_SHAPE_EXPRESSIONS,
