@@ -12,11 +12,13 @@ DataFusion. ``tests/test_null_extended_constants.py`` keeps the defect's own che
 
 A derived table's column is read as ``CASE WHEN d.id IS NULL THEN NULL ELSE d.k END``, with ``d.id`` an equi-join
 key of that input (never NULL on a row the input really has, NULL on every row the join adds): the same value on
-every row, and no longer a constant to DataFusion. It is read so wherever the SELECT reads it above its joins
-(outputs, a bare column keeping its name; GROUP BY, HAVING, ORDER BY, DISTINCT ON, window specifications, alike so
-that they still match), not in its WHERE or ON. An ON conjunct that fixes a column the SELECT reads is written
-``(b.s = 'x') IS TRUE``: an ON keeps the same pairs, and DataFusion derives no constant from it (the price: that
-conjunct no longer prunes row groups; TPC-H has no such ON).
+every row, and no longer a constant to DataFusion. A derived table without such a key (a one-row aggregate joined
+``ON a.g = 1``) is read through the ON that matched it, ``CASE WHEN (a.g = 1) THEN x.m END``: TRUE wherever the
+row of ``x`` is real, and ``x.m`` is NULL anyway where it is not. It is read so wherever the SELECT reads it
+above its joins (outputs, a bare column keeping its name; GROUP BY, HAVING, ORDER BY, DISTINCT ON, window
+specifications, alike so that they still match), not in its WHERE or ON. An ON conjunct that fixes a column the
+SELECT reads is written ``(b.s = 'x') IS TRUE``: an ON keeps the same pairs, and DataFusion derives no constant
+from it (the price: that conjunct no longer prunes row groups; TPC-H has no such ON).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ def anchor_null_extended_columns(expression: exp.Expression) -> exp.Expression:
     that fixes a column of such an input to one value (``b.s = 'x'``, ``b.s IN ('x')``, ``b.s BETWEEN 1 AND 1``)
     written ``(b.s = 'x') IS TRUE`` (the same rows: an ON keeps a pair only where it is TRUE) when the SELECT
     reads that column there, so that no constant is derived from it. A derived table without an equi-join key
-    that its own WHERE does not fix, a SELECT whose FROM is not a list of tables and aliased sub-queries, and
-    USING or NATURAL joins are left as written. Changes ``expression`` in place (the generator's copy) and
-    returns it.
+    that its own WHERE does not fix is read through the ON that matched it (``CASE WHEN (<on>) THEN x.m END``)
+    when that ON reads another input and holds no sub-query. A SELECT whose FROM is not a list of tables and
+    aliased sub-queries, and USING or NATURAL joins are left as written. Changes ``expression`` in place (the
+    generator's copy) and returns it.
 
         >>> import sqlglot
         >>> q = "SELECT a.id, d.k FROM a LEFT JOIN (SELECT b.id, 1 AS k FROM b) AS d ON a.id = d.id ORDER BY d.k"
@@ -64,11 +67,12 @@ def _anchor(select: exp.Select) -> None:
         return
     names = list(relations)
     extended = _null_extended(joins, names)
-    anchored = {}  # derived table -> the join key its columns are read through
+    anchored = {}  # derived table -> the join key its columns are read through, or the ON that matched it
     for name in extended:
-        key = _key(name, joins, names, relations[name]) if _computed(relations[name]) else None
-        if key is not None:
-            anchored[name] = key
+        if _computed(relations[name]):
+            anchor = _key(name, joins, names, relations[name]) or _matching_on(name, joins, names)
+            if anchor is not None:
+                anchored[name] = anchor
     if anchored:
         _read_through_keys(select, anchored)
     _unfix(select, joins, extended)
@@ -150,6 +154,20 @@ def _key(name: str, joins: list[exp.Join], names: list[str], relation: exp.Expre
     return None
 
 
+def _matching_on(name: str, joins: list[exp.Join], names: list[str]) -> exp.Expression | None:
+    """The ON of the join that keeps only the rows of input ``name`` it matches (as in ``_key``), when it reads
+    another input (so that DataFusion cannot fold it) and holds no sub-query: TRUE on every row where that input's
+    row is real, so ``CASE WHEN <on> THEN d.c END`` is ``d.c`` there, and NULL where the input is null-extended."""
+    for i, join in enumerate(joins):
+        filters = (join.side in ("", None) or (join.side == "LEFT" and names[i + 1] == name)
+                   or (join.side == "RIGHT" and name in names[: i + 1]))
+        on = join.args.get("on")
+        if filters and on is not None and on.find(exp.Select) is None and any(
+                c.table != name for c in on.find_all(exp.Column)):
+            return on
+    return None
+
+
 def _plain_output(relation: exp.Expression, column: str) -> bool:
     """Whether ``column`` of the derived table ``relation`` is a column of its input, not a literal, a computed
     value or a column its WHERE reads (which may fix it)."""
@@ -178,13 +196,16 @@ def _computed(relation: exp.Expression) -> bool:
     return not (plain and all(isinstance(o.unalias(), exp.Column) for o in inner.expressions))
 
 
-def _read_through_keys(select: exp.Select, anchored: dict[str, str]) -> None:
+def _read_through_keys(select: exp.Select, anchored: dict[str, str | exp.Expression]) -> None:
     def target(column: exp.Column) -> bool:
         return (column.table in anchored and column.name != anchored[column.table]
                 and column.find_ancestor(exp.Select) is select)
 
     def read(column: exp.Column) -> exp.Expression:
-        key = exp.column(anchored[column.table], column.table)
+        anchor = anchored[column.table]
+        if isinstance(anchor, exp.Expression):  # the ON that matched the row: TRUE wherever the row is real
+            return exp.Case(ifs=[exp.If(this=exp.Paren(this=anchor.copy()), true=column.copy())])
+        key = exp.column(anchor, column.table)
         return exp.Case(ifs=[exp.If(this=exp.Is(this=key, expression=exp.Null()), true=exp.Null())],
                         default=column.copy())
 
