@@ -17,8 +17,9 @@ LIMIT or nested sub-query) that reads the outer query only in ``inner column = o
 WHERE, over the enclosing SELECT's own tables; that SELECT does not group. Under WHERE, EXISTS stays as written.
 
 An uncorrelated ``x IN (q)`` used as a value fails the same way ("InSubquery") and gets SQL's three values from a
-LEFT JOIN of q's distinct non-NULL values and a CROSS JOIN of its row and non-NULL counts (``_in_as_join``). A
-correlated one is left as written.
+LEFT JOIN of q's distinct non-NULL values and a CROSS JOIN of its row and non-NULL counts (``_in_as_join``); a
+correlated one, under EXISTS's conditions, from LEFT JOINs of the distinct (key, value) pairs and of each key's
+counts (``_correlated_in_as_join``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ _NOT_PLAIN = ("group", "having", "qualify", "distinct", "joins", "with", "latera
 
 
 def exists_as_values(ast: exp.Expression) -> int:
-    """Rewrite every EXISTS, and every uncorrelated ``x IN (<sub-query>)``, in outputs or ORDER BY that the module
-    docstring admits, in place; how many."""
+    """Rewrite every EXISTS and every ``x IN (<sub-query>)`` in outputs or ORDER BY that the module docstring
+    admits, in place; how many."""
     rewritten = 0
     for membership in list(ast.find_all(exp.In)):
         outer = membership.find_ancestor(exp.Select)
@@ -58,10 +59,10 @@ def _in_as_join(membership: exp.In, outer: exp.Select, index: int) -> bool:
     inner = query.unnest() if isinstance(query, exp.Subquery) else query
     if not isinstance(inner, exp.Select) or len(inner.expressions) != 1 or isinstance(inner.expressions[0], exp.Star):
         return False
-    if not _uncorrelated(inner) or membership.this.find(exp.Rand, exp.Subquery, exp.Select, exp.AggFunc, exp.Window):
+    if membership.this.find(exp.Rand, exp.Subquery, exp.Select, exp.AggFunc, exp.Window) or not joinable_outer(outer):
         return False
-    if not joinable_outer(outer):
-        return False
+    if not _uncorrelated(inner):
+        return _correlated_in_as_join(membership, inner, outer, index)
     values = inner.copy()
     output = values.expressions[0]
     bare = output.this if isinstance(output, exp.Alias) else output
@@ -79,16 +80,65 @@ def _in_as_join(membership: exp.In, outer: exp.Select, index: int) -> bool:
                                                           expression=x.copy())))
     outer.append("joins", exp.Join(this=exp.alias_(exp.Subquery(this=counts), counted, quoted=True, table=True),
                                    kind="CROSS"))
+    empty = exp.EQ(this=exp.column("__n", counted, quoted=True), expression=exp.Literal.number(0))
+    membership.replace(exp.Paren(this=_three_values(x, exp.column("__k", matched, quoted=True), counted, empty)))
+    return True
+
+
+def _correlated_in_as_join(membership: exp.In, inner: exp.Select, outer: exp.Select, index: int) -> bool:
+    """``x IN (SELECT v FROM t WHERE t.k = outer.k AND <local>)`` -> the same three values per key: a LEFT JOIN
+    of the distinct non-NULL (key, value) pairs on key and x, and a LEFT JOIN of each key's row and non-NULL
+    counts on key (no counts row: an empty sub-query, FALSE). The sub-query must be plain and read the outer
+    query only in ``=`` correlations, as for EXISTS."""
+    if any(inner.args.get(k) for k in _NOT_PLAIN) or not isinstance(from_clause(inner), exp.From):
+        return False
+    table = from_clause(inner).this
+    where = inner.args.get("where")
+    output = inner.expressions[0].unalias()
+    if not isinstance(table, exp.Table) or output.find(exp.AggFunc, exp.Window, exp.Select, exp.Rand) or (
+            where is not None and where.find(exp.Subquery, exp.Select, exp.AggFunc, exp.Window)):
+        return False
+    sources = [from_clause(outer).this, *(j.this for j in outer.args.get("joins") or [])]
+    keys, local = split_correlation(where, table.alias_or_name, {s.alias_or_name for s in sources})
+    if not keys or reads_outside(output, table.alias_or_name) or any(
+            reads_outside(c, table.alias_or_name) for c in local):
+        return False
+    key_outputs = [exp.alias_(k.copy(), f"__k{i}", quoted=True) for i, (k, _) in enumerate(keys)]
+    present = exp.Not(this=exp.Is(this=output.copy(), expression=exp.Null()))
+    pairs = exp.select(*key_outputs, exp.alias_(output.copy(), "__v", quoted=True)).from_(table.copy()).where(
+        exp.and_(*[c.copy() for c in local], present)).distinct()
+    counts = exp.select(*[k.copy() for k in key_outputs], exp.alias_(exp.Count(this=exp.Star()), "__n", quoted=True),
+                        exp.alias_(exp.Count(this=output.copy()), "__nn", quoted=True)).from_(table.copy()).group_by(
+        *[k.copy() for k, _ in keys])
+    if local:
+        counts = counts.where(exp.and_(*[c.copy() for c in local]))
+    matched, counted = f"__in_{index}", f"__in_counts_{index}"
+
+    def on(name: str) -> list[exp.Expression]:
+        return [exp.EQ(this=exp.column(f"__k{i}", name, quoted=True), expression=outer_key.copy())
+                for i, (_, outer_key) in enumerate(keys)]
+
+    x = membership.this
+    outer.append("joins", exp.Join(this=exp.alias_(exp.Subquery(this=pairs), matched, quoted=True, table=True),
+                                   side="LEFT", on=exp.and_(*on(matched), exp.EQ(
+                                       this=exp.column("__v", matched, quoted=True), expression=x.copy()))))
+    outer.append("joins", exp.Join(this=exp.alias_(exp.Subquery(this=counts), counted, quoted=True, table=True),
+                                   side="LEFT", on=exp.and_(*on(counted))))
+    membership.replace(exp.Paren(this=_three_values(x, exp.column("__k0", matched, quoted=True), counted, empty=exp.Is(
+        this=exp.column("__n", counted, quoted=True), expression=exp.Null()))))
+    return True
+
+
+def _three_values(x: exp.Expression, match: exp.Column, counted: str, empty: exp.Expression) -> exp.Case:
+    """TRUE where ``match`` (a column of the joined values) is set; else FALSE where the sub-query is ``empty``;
+    else NULL where x is NULL or the sub-query holds a NULL (fewer non-NULL values than rows); else FALSE."""
     n, nn = exp.column("__n", counted, quoted=True), exp.column("__nn", counted, quoted=True)
-    unknown = exp.or_(exp.Is(this=x.copy(), expression=exp.Null()), exp.LT(this=nn, expression=n.copy()))
-    case = exp.Case(ifs=[
-        exp.If(this=exp.Not(this=exp.Is(this=exp.column("__k", matched, quoted=True), expression=exp.Null())),
-               true=exp.true()),
-        exp.If(this=exp.EQ(this=n, expression=exp.Literal.number(0)), true=exp.false()),
+    unknown = exp.or_(exp.Is(this=x.copy(), expression=exp.Null()), exp.LT(this=nn, expression=n))
+    return exp.Case(ifs=[
+        exp.If(this=exp.Not(this=exp.Is(this=match, expression=exp.Null())), true=exp.true()),
+        exp.If(this=empty, true=exp.false()),
         exp.If(this=unknown, true=exp.cast(exp.Null(), exp.DataType.build("BOOLEAN"))),
     ], default=exp.false())
-    membership.replace(exp.Paren(this=case))
-    return True
 
 
 def _as_value(exists: exp.Exists | exp.In, outer: exp.Select) -> bool:

@@ -1,7 +1,7 @@
 """Sub-queries used as values that DataFusion 55 cannot run answer on every placement what PostgreSQL answers for
 the query as written: a correlated top-1 scalar sub-query (``(SELECT .. WHERE inner.k = outer.k ORDER BY .. LIMIT
 1)``, "the latest order of each customer"; ``planner.top_one_subqueries``) and EXISTS as an output or sort key
-and an uncorrelated ``x IN (<sub-query>)`` as a value (``planner.exists_outputs``). DataFusion fails both ("Physical plan does not support logical expression
+and ``x IN (<sub-query>)`` as a value, correlated or not (``planner.exists_outputs``). DataFusion fails both ("Physical plan does not support logical expression
 ScalarSubquery" / "Exists"), so before those rewrites such queries failed wherever DataFusion ran them, and the
 fuzzer's reference (DataFusion) cannot check them: the reference here is PostgreSQL itself over its copy of the fuzz
 tables. Each ORDER BY is a total order, so LIMIT 1 picks one row.
@@ -42,8 +42,13 @@ QUERIES = {
     "in_output_empty_and_order": "SELECT a.id, a.k2 IN (SELECT b.k1 FROM t2 AS b WHERE b.qty > 1000) AS never "
                                  "FROM t1 AS a ORDER BY a.k2 IN (SELECT t.k2 FROM t3 AS t WHERE t.k2 IS NOT NULL) "
                                  "NULLS FIRST, a.id",
+    # correlated: per key, the same three values (t2.k1 holds NULLs)
+    "in_correlated_output": "SELECT a.id, a.k2 IN (SELECT b.id FROM t2 AS b WHERE b.g = a.g AND b.qty > 3) AS in_g, "
+                            "NOT (a.id IN (SELECT b.k1 FROM t2 AS b WHERE b.g = a.g)) AS not_in FROM t1 AS a",
+    "in_correlated_order": "SELECT a.id, a.n IN (SELECT d.id FROM dim AS d WHERE d.g = a.g) AS hit FROM t1 AS a "
+                           "ORDER BY a.k3 IN (SELECT t.id FROM t3 AS t WHERE t.k2 = a.k2) NULLS FIRST, a.id",
 }
-ORDERED = {"in_order_by", "exists_in_case_and_order", "in_output_empty_and_order"}
+ORDERED = {"in_order_by", "exists_in_case_and_order", "in_output_empty_and_order", "in_correlated_order"}
 
 
 def postgres_answer(world, sql: str) -> pa.Table:
