@@ -40,6 +40,8 @@ SHAPES = {  # every ORDER BY is total, so SQLite's order is the one answer
                             "AS d ON a.id = d.id GROUP BY d.k ORDER BY d.k NULLS FIRST",
     "one-row aggregate without a key": "SELECT a.id, x.m FROM {a} AS a LEFT JOIN (SELECT MAX(b.id) AS m FROM {b} AS b) "
                                        "AS x ON a.v = 'c' ORDER BY x.m NULLS FIRST, a.id LIMIT 3",
+    "CTE literal": "WITH e AS (SELECT b.id, 1 AS k FROM {b} AS b) SELECT a.id, e.k FROM {a} AS a LEFT JOIN e "
+                   "ON a.id = e.id ORDER BY e.k DESC NULLS FIRST, a.id LIMIT 3",
     "grouped by a fixed column": "SELECT b.s, COUNT(a.id) AS c FROM {a} AS a LEFT JOIN {b} AS b ON a.id = b.id "
                                  "AND b.s IN ('x') GROUP BY b.s ORDER BY b.s NULLS FIRST",
 }

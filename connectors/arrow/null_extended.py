@@ -35,10 +35,11 @@ def anchor_null_extended_columns(expression: exp.Expression) -> exp.Expression:
     key as above, in the SELECT's outputs, GROUP BY, HAVING, ORDER BY and DISTINCT ON alike; and each ON conjunct
     that fixes a column of such an input to one value (``b.s = 'x'``, ``b.s IN ('x')``, ``b.s BETWEEN 1 AND 1``)
     written ``(b.s = 'x') IS TRUE`` (the same rows: an ON keeps a pair only where it is TRUE) when the SELECT
-    reads that column there, so that no constant is derived from it. A derived table without an equi-join key
-    that its own WHERE does not fix is read through the ON that matched it (``CASE WHEN (<on>) THEN x.m END``)
-    when that ON reads another input and holds no sub-query. A SELECT whose FROM is not a list of tables and
-    aliased sub-queries, and USING or NATURAL joins are left as written. Changes ``expression`` in place (the
+    reads that column there, so that no constant is derived from it. A CTE's name counts as the derived table it
+    stands for. A derived table without an equi-join key that its own WHERE does not fix is read through the ON
+    that matched it (``CASE WHEN (<on>) THEN x.m END``) when that ON reads another input and holds no sub-query.
+    A SELECT whose FROM is not a list of tables and aliased sub-queries, and USING or NATURAL joins are left as
+    written. Changes ``expression`` in place (the
     generator's copy) and returns it.
 
         >>> import sqlglot
@@ -49,8 +50,9 @@ def anchor_null_extended_columns(expression: exp.Expression) -> exp.Expression:
         >>> anchor_null_extended_columns(sqlglot.parse_one(q)).sql().split(" ON ")[1]
         "a.id = b.id AND (b.s = 'x') IS TRUE ORDER BY b.s"
     """
+    ctes = {cte.alias_or_name: cte.this for cte in expression.find_all(exp.CTE)}
     for select in [n for n in nodes(expression) if isinstance(n, exp.Select)]:
-        _anchor(select)
+        _anchor(select, ctes)
     return expression
 
 
@@ -58,7 +60,7 @@ def anchor_null_extended_columns(expression: exp.Expression) -> exp.Expression:
 READING_PARTS = ("expressions", "group", "having", "order")
 
 
-def _anchor(select: exp.Select) -> None:
+def _anchor(select: exp.Select, ctes: dict[str, exp.Expression]) -> None:
     joins = select.args.get("joins") or []
     if not any(j.side in ("LEFT", "RIGHT", "FULL") for j in joins):
         return
@@ -69,8 +71,9 @@ def _anchor(select: exp.Select) -> None:
     extended = _null_extended(joins, names)
     anchored = {}  # derived table -> the join key its columns are read through, or the ON that matched it
     for name in extended:
-        if _computed(relations[name]):
-            anchor = _key(name, joins, names, relations[name]) or _matching_on(name, joins, names)
+        relation = _defined(relations[name], ctes)
+        if _computed(relation, ctes):
+            anchor = _key(name, joins, names, relation) or _matching_on(name, joins, names)
             if anchor is not None:
                 anchored[name] = anchor
     if anchored:
@@ -168,6 +171,13 @@ def _matching_on(name: str, joins: list[exp.Join], names: list[str]) -> exp.Expr
     return None
 
 
+def _defined(relation: exp.Expression, ctes: dict[str, exp.Expression]) -> exp.Expression:
+    """A CTE's name read as the derived table it stands for; any other input as it is."""
+    if isinstance(relation, exp.Table) and not relation.args.get("db") and relation.name in ctes:
+        return exp.Subquery(this=ctes[relation.name])
+    return relation
+
+
 def _plain_output(relation: exp.Expression, column: str) -> bool:
     """Whether ``column`` of the derived table ``relation`` is a column of its input, not a literal, a computed
     value or a column its WHERE reads (which may fix it)."""
@@ -182,9 +192,9 @@ def _plain_output(relation: exp.Expression, column: str) -> bool:
     return where is None or not any(c.name == source.name for c in where.find_all(exp.Column))
 
 
-def _computed(relation: exp.Expression) -> bool:
+def _computed(relation: exp.Expression, ctes: dict[str, exp.Expression]) -> bool:
     """Whether a derived table's outputs may be constants: anything but a plain projection of one table's
-    columns (as ``join_names`` wraps an input)."""
+    columns (as ``join_names`` wraps an input), that table not a CTE whose outputs may be."""
     if isinstance(relation, exp.Table):
         return False
     inner = relation.this if isinstance(relation, exp.Subquery) else None
@@ -193,7 +203,10 @@ def _computed(relation: exp.Expression) -> bool:
     from_ = inner.args.get("from_") or inner.args.get("from")
     plain = (from_ is not None and isinstance(from_.this, exp.Table) and not inner.args.get("joins")
              and all(inner.args.get(k) is None for k in ("where", "group", "having", "limit", "distinct")))
-    return not (plain and all(isinstance(o.unalias(), exp.Column) for o in inner.expressions))
+    if not (plain and all(isinstance(o.unalias(), exp.Column) for o in inner.expressions)):
+        return True
+    source = _defined(from_.this, ctes)
+    return source is not from_.this and _computed(source, ctes)
 
 
 def _read_through_keys(select: exp.Select, anchored: dict[str, str | exp.Expression]) -> None:
