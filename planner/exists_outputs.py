@@ -20,6 +20,13 @@ An uncorrelated ``x IN (q)`` used as a value fails the same way ("InSubquery") a
 LEFT JOIN of q's distinct non-NULL values and a CROSS JOIN of its row and non-NULL counts (``_in_as_join``); a
 correlated one, under EXISTS's conditions, from LEFT JOINs of the distinct (key, value) pairs and of each key's
 counts (``_correlated_in_as_join``).
+
+A row-value ``(a, b) IN (SELECT x, y ...)`` fails to plan in DataFusion 55 ("Too many columns! The subquery should
+only return one column"). In a WHERE, reached through AND and OR only (where a NULL rejects the row as FALSE
+does), it becomes the EXISTS it means (``tuple_in_as_exists``): ``EXISTS (SELECT 1 FROM .. WHERE <its WHERE> AND
+x = a AND y = b)`` for a plain sub-query, correlated or not; ``EXISTS (SELECT 1 FROM (<sub-query>) AS t WHERE
+t.__c0 = a AND t.__c1 = b)`` for an uncorrelated one that groups, removes duplicates or limits. NOT IN, or one
+used as a value, keeps SQL's NULL answers only as written and is left so.
 """
 
 from __future__ import annotations
@@ -193,3 +200,56 @@ def _as_join(exists: exp.Exists, inner: exp.Select, outer: exp.Select, name: str
     exists.replace(exp.Paren(this=exp.Not(this=exp.Is(this=exp.column("__k0", name, quoted=True),
                                                       expression=exp.Null()))))
     return True
+
+
+def tuple_in_as_exists(ast: exp.Expression) -> int:
+    """Rewrite every row-value IN sub-query that the module docstring admits as its EXISTS, in place; how many."""
+    rewritten = 0
+    for membership in list(ast.find_all(exp.In)):
+        query, row = membership.args.get("query"), membership.this
+        inner = query.unnest() if isinstance(query, exp.Subquery) else query
+        if not isinstance(row, exp.Tuple) or not isinstance(inner, exp.Select) or not _filtering(membership):
+            continue
+        if len(inner.expressions) != len(row.expressions) or any(o.find(exp.Star) for o in inner.expressions):
+            continue
+        probe = _merged_probe(inner, row) if _plain(inner) else None
+        if probe is None and _uncorrelated(inner):
+            probe = _derived_probe(inner, row, f"__tuple_in_{rewritten}")
+        if probe is not None:
+            membership.replace(exp.Exists(this=probe))
+            rewritten += 1
+    return rewritten
+
+
+def _filtering(node: exp.Expression) -> bool:
+    """Whether ``node`` stands in a WHERE reached through AND, OR and parentheses only."""
+    while isinstance(node.parent, exp.And | exp.Or | exp.Paren):
+        node = node.parent
+    return isinstance(node.parent, exp.Where)
+
+
+def _plain(inner: exp.Select) -> bool:
+    return not any(inner.args.get(k) for k in _NOT_PLAIN if k != "joins") and isinstance(
+        from_clause(inner), exp.From) and not any(o.find(exp.AggFunc, exp.Window) for o in inner.expressions)
+
+
+def _merged_probe(inner: exp.Select, row: exp.Tuple) -> exp.Select:
+    """``SELECT 1 FROM <inner's tables> WHERE <inner's WHERE> AND x = a AND y = b``."""
+    probe = inner.copy()
+    matches = [exp.EQ(this=o.unalias().copy(), expression=v.copy())
+               for o, v in zip(inner.expressions, row.expressions, strict=True)]
+    where = probe.args.get("where")
+    probe.set("where", exp.Where(this=exp.and_(*([where.this] if where is not None else []), *matches)))
+    probe.set("expressions", [exp.Literal.number(1)])
+    return probe
+
+
+def _derived_probe(inner: exp.Select, row: exp.Tuple, alias: str) -> exp.Select:
+    """``SELECT 1 FROM (SELECT x AS __c0, y AS __c1 ...) AS alias WHERE alias.__c0 = a AND alias.__c1 = b``."""
+    values = inner.copy()
+    values.set("expressions", [exp.alias_(o.unalias().copy(), f"__c{i}", quoted=True)
+                               for i, o in enumerate(values.expressions)])
+    matches = exp.and_(*[exp.EQ(this=exp.column(f"__c{i}", alias, quoted=True), expression=v.copy())
+                         for i, v in enumerate(row.expressions)])
+    return exp.select(exp.Literal.number(1)).from_(
+        exp.alias_(exp.Subquery(this=values), alias, quoted=True, table=True)).where(matches)

@@ -29,7 +29,7 @@ from catalog import Catalog, TableRef
 from connectors.errors import GatewayError, InvalidRequestError, UnknownObjectError
 from planner.derived_filters import push_into_derived_tables
 from planner.dialects import NAMING_DIALECT, sqlglot_type
-from planner.exists_outputs import exists_as_values
+from planner.exists_outputs import exists_as_values, tuple_in_as_exists
 from planner.federation import federate, residual_schema
 from planner.federation.sqlast import join_structure
 from planner.limits import InputLimits
@@ -121,6 +121,7 @@ class Planner:
         ast = parenthesize_operands(self._qualify(ast, schemas))
         decorrelate_top_one_subqueries(ast)  # DataFusion cannot run a correlated (.. ORDER BY .. LIMIT 1)
         exists_as_values(ast)  # nor an EXISTS that is a value rather than a filter
+        tuple_in_as_exists(ast)  # nor a row-value IN sub-query
         ast = eliminate_ctes(ast)  # an unused CTE is never planned by DataFusion: never sent to a source either
         push_into_derived_tables(ast)  # filters on a derived table's (a view's) outputs reach its source
         if _file_source_only(refs, self.catalog):

@@ -1,7 +1,8 @@
 """Sub-queries used as values that DataFusion 55 cannot run answer on every placement what PostgreSQL answers for
 the query as written: a correlated top-1 scalar sub-query (``(SELECT .. WHERE inner.k = outer.k ORDER BY .. LIMIT
 1)``, "the latest order of each customer"; ``planner.top_one_subqueries``) and EXISTS as an output or sort key
-and ``x IN (<sub-query>)`` as a value, correlated or not (``planner.exists_outputs``). DataFusion fails both ("Physical plan does not support logical expression
+and ``x IN (<sub-query>)`` as a value, correlated or not, and a row-value ``(a, b) IN (<sub-query>)`` in a WHERE
+(``planner.exists_outputs``). DataFusion fails both ("Physical plan does not support logical expression
 ScalarSubquery" / "Exists"), so before those rewrites such queries failed wherever DataFusion ran them, and the
 fuzzer's reference (DataFusion) cannot check them: the reference here is PostgreSQL itself over its copy of the fuzz
 tables. Each ORDER BY is a total order, so LIMIT 1 picks one row.
@@ -47,6 +48,15 @@ QUERIES = {
                             "NOT (a.id IN (SELECT b.k1 FROM t2 AS b WHERE b.g = a.g)) AS not_in FROM t1 AS a",
     "in_correlated_order": "SELECT a.id, a.n IN (SELECT d.id FROM dim AS d WHERE d.g = a.g) AS hit FROM t1 AS a "
                            "ORDER BY a.k3 IN (SELECT t.id FROM t3 AS t WHERE t.k2 = a.k2) NULLS FIRST, a.id",
+    # a row-value IN sub-query in a WHERE, as the EXISTS it means (planner.exists_outputs.tuple_in_as_exists)
+    "tuple_in": "SELECT a.id FROM t1 AS a WHERE (a.g, a.n) IN (SELECT b.g, b.qty FROM t2 AS b)",
+    "tuple_in_correlated": "SELECT a.id FROM t1 AS a WHERE (g, n) IN (SELECT b.g, b.qty FROM t2 AS b "
+                           "WHERE b.k1 >= a.id)",
+    "tuple_in_under_or": "SELECT a.id FROM t1 AS a WHERE (a.dk, a.g) IN (SELECT d.id, d.g FROM dim AS d) OR a.id < 3",
+    "tuple_in_distinct": "SELECT a.id FROM t1 AS a WHERE (a.g, a.n) IN (SELECT DISTINCT b.g, b.qty FROM t2 AS b "
+                         "WHERE b.id < 100)",
+    "tuple_in_join": "SELECT a.id FROM t1 AS a JOIN dim AS d ON d.id = a.dk WHERE (d.g, a.g) IN (SELECT b.g, b.g "
+                     "FROM t2 AS b JOIN t3 AS t ON t.k2 = b.id)",
 }
 ORDERED = {"in_order_by", "exists_in_case_and_order", "in_output_empty_and_order", "in_correlated_order"}
 
