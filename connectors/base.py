@@ -112,6 +112,9 @@ class Capabilities:
             Arithmetic with an ``INTERVAL`` operand is calendar arithmetic everywhere and is not concerned.
         limit_in_subqueries: a sub-query under IN/ANY/ALL may have a LIMIT. False for MariaDB ("This version of
             MariaDB doesn't yet support 'LIMIT & IN/ALL/ANY/SOME subquery'", error 1235).
+        failing_casts: a CAST of text that is not a number to an integer fails, as in DataFusion and PostgreSQL.
+            False where it gives 0 (MariaDB, SQLite): the failure the planner writes on purpose (a lookup that
+            meets several rows, ``planner.top_one_subqueries``) is not pushed there.
     """
 
     projection: bool = True
@@ -139,6 +142,7 @@ class Capabilities:
     date_arithmetic: bool = True
     timestamp_arithmetic: bool = True
     limit_in_subqueries: bool = True
+    failing_casts: bool = True
 
 
 @dataclass

@@ -109,6 +109,7 @@ class MySQLConnector(InformationSchemaTables, MySQLStatistics, Connector):
         full_join=False,
         cheap_grouping=False,
         date_arithmetic=False,
+        failing_casts=False,
         timestamp_arithmetic=False,
         limit_in_subqueries=False,
     )

@@ -102,7 +102,8 @@ class SQLiteConnector(AdbcConnector):
     kind = "sqlite"
     dialect = "sqlite"
     capabilities = Capabilities(full_query=False, expressions=PORTABLE_EXPRESSIONS, case_sensitive_like=False,
-                                temporal_as_text=True, date_arithmetic=False, timestamp_arithmetic=False)
+                                temporal_as_text=True, date_arithmetic=False, timestamp_arithmetic=False,
+                                failing_casts=False)
     witness_rows = 1
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:

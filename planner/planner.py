@@ -119,7 +119,8 @@ class Planner:
         unqualified = ast.copy()
         _name_subquery_outputs(ast)
         ast = parenthesize_operands(self._qualify(ast, schemas))
-        decorrelate_top_one_subqueries(ast)  # DataFusion cannot run a correlated (.. ORDER BY .. LIMIT 1)
+        decorrelate_top_one_subqueries(ast, self._unique_key)  # DataFusion cannot run a correlated (.. LIMIT 1)
+        # or a correlated lookup
         exists_as_values(ast)  # nor an EXISTS that is a value rather than a filter
         tuple_in_as_exists(ast)  # nor a row-value IN sub-query
         ast = eliminate_ctes(ast)  # an unused CTE is never planned by DataFusion: never sent to a source either
@@ -135,6 +136,15 @@ class Planner:
         return statement, plan.with_output_names(names) if names else plan
 
     # -- names ---------------------------------------------------------------------------------------
+
+    def _unique_key(self, table: exp.Table, columns: set[str]) -> bool:
+        """Whether ``columns`` of a resolved table node cover the primary key its source declares (False when it
+        declares none or cannot tell)."""
+        try:
+            key = self.catalog.connector(table.catalog).primary_key(table.db, table.name)
+        except Exception:  # a hint: a source that cannot tell has no known key
+            return False
+        return bool(key) and set(key) <= columns
 
     def _resolve_tables(self, ast: exp.Expression) -> list[TableRef]:
         cte_names = {cte.alias_or_name.lower() for cte in ast.find_all(exp.CTE)}

@@ -129,6 +129,10 @@ SEMANTIC_RULES: tuple[SemanticRule, ...] = (
 )
 
 
+#: ``Expression.meta`` key of a CAST the planner writes to fail on purpose (``Capabilities.failing_casts``)
+MUST_FAIL = "must_fail"
+
+
 def unpushable_reason(node: exp.Expression, caps: Capabilities, column_type: ColumnType) -> str | None:
     """The reason ``node`` must stay in DataFusion, or None when the source computes the same result.
 
@@ -148,6 +152,8 @@ def unpushable_reason(node: exp.Expression, caps: Capabilities, column_type: Col
             continue
         if isinstance(sub, exp.Avg) and decimal_average_scale(sub, caps, column_type) is not None:
             continue  # pushed as DataFusion's truncated average (``with_decimal_averages``); its column is checked
+        if isinstance(sub, exp.Cast) and sub.meta.get(MUST_FAIL) and not caps.failing_casts:
+            return "a cast that must fail where it runs gives 0 in this source"
         reason = _shape_reason(sub, caps) or _float_literal_reason(sub, caps) or _temporal_arithmetic_reason(
             sub, caps, column_type)
         if reason:

@@ -48,6 +48,12 @@ QUERIES = {
                             "NOT (a.id IN (SELECT b.k1 FROM t2 AS b WHERE b.g = a.g)) AS not_in FROM t1 AS a",
     "in_correlated_order": "SELECT a.id, a.n IN (SELECT d.id FROM dim AS d WHERE d.g = a.g) AS hit FROM t1 AS a "
                            "ORDER BY a.k3 IN (SELECT t.id FROM t3 AS t WHERE t.k2 = a.k2) NULLS FIRST, a.id",
+    # correlated lookups without LIMIT (planner.top_one_subqueries._lookup): by a declared key, by a column
+    # that happens to be unique, in a WHERE
+    "lookup_by_key": "SELECT a.id, (SELECT d.name FROM dim AS d WHERE d.id = a.dk) AS dn FROM t1 AS a",
+    "lookup_filtered": "SELECT a.id, (SELECT b.qty FROM t2 AS b WHERE b.id = a.k2 AND b.g = 1) AS q, "
+                       "(SELECT t.dt FROM t3 AS t WHERE t.id = a.k3) AS d3 FROM t1 AS a",
+    "lookup_in_where": "SELECT a.id FROM t1 AS a WHERE a.amt > (SELECT b.amt FROM t2 AS b WHERE b.id = a.k2)",
     # a row-value IN sub-query in a WHERE, as the EXISTS it means (planner.exists_outputs.tuple_in_as_exists)
     "tuple_in": "SELECT a.id FROM t1 AS a WHERE (a.g, a.n) IN (SELECT b.g, b.qty FROM t2 AS b)",
     "tuple_in_correlated": "SELECT a.id FROM t1 AS a WHERE (g, n) IN (SELECT b.g, b.qty FROM t2 AS b "
@@ -94,6 +100,20 @@ def test_subquery_as_value_answers_as_postgresql_on_every_placement(fuzz_session
     assert not failures, "\n".join(failures)
 
 
+def test_a_lookup_by_a_declared_key_joins_its_rows_and_others_count_them():
+    """Keys that cover the table's key: a plain LEFT JOIN of its rows. Otherwise the first row per key and the
+    key's row count, and a value that fails where the count is over one."""
+    from planner.top_one_subqueries import TOO_MANY_ROWS, decorrelate_top_one_subqueries
+
+    sql = 'SELECT "a"."id", (SELECT "d"."name" FROM "dim" AS "d" WHERE "d"."id" = "a"."dk") AS "n" FROM "t1" AS "a"'
+    keyed = sqlglot.parse_one(sql, read="postgres")
+    assert decorrelate_top_one_subqueries(keyed, lambda table, columns: columns == {"id"}) == 1
+    assert 'LEFT JOIN (SELECT "d"."id" AS "__k0", "d"."name" AS "__v" FROM "dim" AS "d")' in keyed.sql("postgres")
+    counted = sqlglot.parse_one(sql, read="postgres")
+    assert decorrelate_top_one_subqueries(counted) == 1
+    assert "COUNT(*) OVER (PARTITION BY" in counted.sql("postgres") and TOO_MANY_ROWS in counted.sql("postgres")
+
+
 def test_the_rewrite_reads_the_first_row_per_key():
     """The plan of a file-source query holds the ranked derived table, and no scalar sub-query is left."""
     from planner.top_one_subqueries import decorrelate_top_one_subqueries
@@ -115,6 +135,10 @@ def test_the_rewrite_reads_the_first_row_per_key():
     'SELECT "a"."g", count(*), (SELECT "b"."v" FROM "t2" AS "b" WHERE "b"."k" = "a"."g" ORDER BY "b"."v" LIMIT 1) '
     'FROM "t1" AS "a" GROUP BY "a"."g"',
     'SELECT "a"."id", (SELECT max("b"."v") FROM "t2" AS "b" WHERE "b"."k" = "a"."id" LIMIT 1) FROM "t1" AS "a"',
+    # a set of rows under IN, not a scalar value
+    'SELECT "a"."id" FROM "t1" AS "a" WHERE "a"."k" IN (SELECT "b"."v" FROM "t2" AS "b" WHERE "b"."k" = "a"."id" '
+    'ORDER BY "b"."v" LIMIT 1)',
+    'SELECT "a"."id", "a"."k" IN (SELECT "b"."v" FROM "t2" AS "b" WHERE "b"."k" = "a"."id") FROM "t1" AS "a"',
 ])
 def test_shapes_outside_the_rule_are_left_as_written(sql):
     from planner.top_one_subqueries import decorrelate_top_one_subqueries
@@ -123,3 +147,17 @@ def test_shapes_outside_the_rule_are_left_as_written(sql):
     before = ast.sql()
     assert decorrelate_top_one_subqueries(ast) == 0
     assert ast.sql() == before
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_lookup_that_meets_several_rows_fails_as_sql_does(fuzz_session, source):
+    """t2.k1 repeats: PostgreSQL refuses the query as written; the gateway fails wherever it runs the lookup
+    (MariaDB and SQLite would cast the failure's text to 0, so the lookup runs in DataFusion there)."""
+    sql = "SELECT a.id, (SELECT b.qty FROM t2 AS b WHERE b.k1 = a.id) AS q FROM t1 AS a"
+    with pytest.raises(psycopg2.Error, match="more than one row"):
+        postgres_answer(fuzz_session.sources.world, sql)
+    placement = {"a": source, "b": source}
+    text = render(FuzzQuery(sqlglot.parse_one(sql, read="postgres"), placement).ast, placement,
+                  fuzz_session.sources.names)
+    with pytest.raises(Exception, match="more than one row returned by a sub-query"):
+        fuzz_session.gateway.execute(text).reader.read_all()
