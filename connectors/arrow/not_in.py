@@ -9,8 +9,14 @@ the defect's own check). In a WHERE, reached through AND and OR only, a NULL rej
                                              WHERE "__not_in"."v" = c OR "__not_in"."v" IS NULL OR c IS NULL)
 
 keeps the same rows: a match or a NULL in the sub-query (or a NULL c against a sub-query with rows) rejects, an
-empty sub-query keeps. Only a constant c and an uncorrelated sub-query are rewritten (its columns all qualified by
-relations of its own).
+empty sub-query keeps. Only a constant c and an uncorrelated sub-query are rewritten so (its columns all qualified
+by relations of its own).
+
+A correlated ``NOT x IN (SELECT v FROM t WHERE t.k = outer.k ...)`` fails to plan in DataFusion 55 ("null_aware
+anti join only supports single column join key, got 2 columns"); a plain one (no grouping, DISTINCT, LIMIT or
+ORDER BY) is written the same way with the match merged into its own WHERE, ``NOT EXISTS (SELECT 1 FROM t WHERE
+t.k = outer.k ... AND (v = x OR v IS NULL OR x IS NULL))``: DataFusion runs a correlation only in the sub-query's
+own WHERE, not inside a derived table.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ ALIAS, COLUMN = "__not_in", "v"
 
 
 def null_aware_not_in(expression: exp.Expression) -> exp.Expression:
-    """``expression`` with each constant ``NOT c IN (<uncorrelated sub-query>)`` reached from a WHERE through
-    AND/OR written as the NULL-aware NOT EXISTS above. Changes ``expression`` in place (the generator's copy).
+    """``expression`` with each constant ``NOT c IN (<uncorrelated sub-query>)``, and each ``NOT x IN (<plain
+    correlated sub-query>)``, reached from a WHERE through AND/OR written as the NULL-aware NOT EXISTS above.
+    Changes ``expression`` in place (the generator's copy).
 
         >>> import sqlglot
         >>> q = "SELECT a.id FROM a WHERE a.k > 1 AND NOT 12.5 IN (SELECT b.x FROM b)"
@@ -44,8 +51,49 @@ def _rewrite(node: exp.Expression) -> None:
         _rewrite(node.right)
     elif isinstance(node, exp.Paren):
         _rewrite(node.this)
-    elif isinstance(node, exp.Not) and isinstance(inner := node.this.unnest(), exp.In) and _constant_not_in(inner):
-        node.replace(_not_exists(inner.this, inner.args["query"]))
+    elif isinstance(node, exp.Not) and isinstance(inner := node.this.unnest(), exp.In):
+        if _constant_not_in(inner):
+            node.replace(_not_exists(inner.this, inner.args["query"]))
+        elif (body := _correlated_plain(inner)) is not None:
+            node.replace(_merged_not_exists(inner.this, body))
+
+
+#: what a correlated sub-query must not have for its WHERE to take the NULL-aware match (``_merged_not_exists``)
+_NOT_PLAIN = ("group", "having", "qualify", "distinct", "limit", "offset", "with", "laterals", "order")
+
+
+def _correlated_plain(test: exp.In) -> exp.Select | None:
+    """The sub-query of ``NOT x IN (<sub-query>)`` when it is a plain one-output SELECT that reads the outer query
+    (DataFusion 55 plans a NULL-aware anti join on one key only: "null_aware anti join only supports single
+    column join key, got 2 columns")."""
+    query = test.args.get("query")
+    body = query.this if isinstance(query, exp.Subquery) else query
+    if test.args.get("negate") or not isinstance(body, exp.Select) or len(body.expressions) != 1:
+        return None
+    output = body.expressions[0].unalias()
+    if isinstance(output, exp.Star) or output.find(exp.AggFunc, exp.Window, exp.Select) or any(
+            body.args.get(k) for k in _NOT_PLAIN) or (body.args.get("from") or body.args.get("from_")) is None:
+        return None
+    if body.args.get("where") is not None and body.args["where"].find(exp.Select):
+        return None
+    own = {r.alias_or_name for r in body.find_all(exp.Table, exp.Subquery) if r.alias_or_name}
+    columns, tested = list(body.find_all(exp.Column)), list(test.this.find_all(exp.Column))
+    if any(not c.table for c in columns + tested) or any(c.table in own for c in tested):
+        return None  # moved into the sub-query, an unqualified or shadowed column would read the wrong table
+    return body if any(c.table not in own for c in columns) else None
+
+
+def _merged_not_exists(value: exp.Expression, body: exp.Select) -> exp.Expression:
+    """``NOT EXISTS (SELECT 1 FROM <its tables> WHERE <its WHERE> AND (v = x OR v IS NULL OR x IS NULL))``."""
+    probe = body.copy()
+    item = probe.expressions[0].unalias()
+    match = exp.Paren(this=exp.or_(exp.EQ(this=item.copy(), expression=value.copy()),
+                                   exp.Is(this=item.copy(), expression=exp.Null()),
+                                   exp.Is(this=value.copy(), expression=exp.Null())))
+    where = probe.args.get("where")
+    probe.set("where", exp.Where(this=exp.and_(*([where.this] if where is not None else []), match)))
+    probe.set("expressions", [exp.Literal.number(1)])
+    return exp.Not(this=exp.Exists(this=probe))
 
 
 def _constant_not_in(test: exp.In) -> bool:

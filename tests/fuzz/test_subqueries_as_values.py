@@ -54,6 +54,12 @@ QUERIES = {
     "lookup_filtered": "SELECT a.id, (SELECT b.qty FROM t2 AS b WHERE b.id = a.k2 AND b.g = 1) AS q, "
                        "(SELECT t.dt FROM t3 AS t WHERE t.id = a.k3) AS d3 FROM t1 AS a",
     "lookup_in_where": "SELECT a.id FROM t1 AS a WHERE a.amt > (SELECT b.amt FROM t2 AS b WHERE b.id = a.k2)",
+    # a correlated NOT IN in a WHERE, NULL-aware (connectors.arrow.not_in): keys, a sub-query holding NULLs, x NULL
+    "not_in_correlated": "SELECT a.id FROM t1 AS a WHERE a.dk NOT IN (SELECT d.id FROM dim AS d WHERE d.g = a.g)",
+    "not_in_correlated_nulls": "SELECT a.id FROM t1 AS a WHERE a.id NOT IN (SELECT b.k1 FROM t2 AS b WHERE b.g = a.g) "
+                               "OR a.id < 5",
+    "not_in_correlated_null_value": "SELECT a.id, a.n FROM t1 AS a WHERE a.n NOT IN (SELECT b.qty FROM t2 AS b "
+                                    "WHERE b.k1 = a.id) AND a.id < 150",
     # a row-value IN sub-query in a WHERE, as the EXISTS it means (planner.exists_outputs.tuple_in_as_exists)
     "tuple_in": "SELECT a.id FROM t1 AS a WHERE (a.g, a.n) IN (SELECT b.g, b.qty FROM t2 AS b)",
     "tuple_in_correlated": "SELECT a.id FROM t1 AS a WHERE (g, n) IN (SELECT b.g, b.qty FROM t2 AS b "
