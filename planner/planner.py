@@ -32,6 +32,7 @@ from planner.dialects import NAMING_DIALECT, sqlglot_type
 from planner.exists_outputs import exists_as_values, tuple_in_as_exists
 from planner.federation import federate, residual_schema
 from planner.federation.sqlast import join_structure
+from planner.lateral_joins import decorrelate_lateral_joins
 from planner.limits import InputLimits
 from planner.metadata_statements import expand_metadata, rewrite_statement
 from planner.parse import (
@@ -121,6 +122,7 @@ class Planner:
         ast = parenthesize_operands(self._qualify(ast, schemas))
         decorrelate_top_one_subqueries(ast, self._unique_key)  # DataFusion cannot run a correlated (.. LIMIT 1)
         # or a correlated lookup
+        decorrelate_lateral_joins(ast)  # nor a correlated LATERAL sub-query
         exists_as_values(ast)  # nor an EXISTS that is a value rather than a filter
         tuple_in_as_exists(ast)  # nor a row-value IN sub-query
         ast = eliminate_ctes(ast)  # an unused CTE is never planned by DataFusion: never sent to a source either

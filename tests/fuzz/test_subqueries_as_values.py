@@ -2,7 +2,7 @@
 the query as written: a correlated top-1 scalar sub-query (``(SELECT .. WHERE inner.k = outer.k ORDER BY .. LIMIT
 1)``, "the latest order of each customer"; ``planner.top_one_subqueries``) and EXISTS as an output or sort key
 and ``x IN (<sub-query>)`` as a value, correlated or not, and a row-value ``(a, b) IN (<sub-query>)`` in a WHERE
-(``planner.exists_outputs``). DataFusion fails both ("Physical plan does not support logical expression
+(``planner.exists_outputs``), and LATERAL joins of a correlated sub-query (``planner.lateral_joins``). DataFusion fails both ("Physical plan does not support logical expression
 ScalarSubquery" / "Exists"), so before those rewrites such queries failed wherever DataFusion ran them, and the
 fuzzer's reference (DataFusion) cannot check them: the reference here is PostgreSQL itself over its copy of the fuzz
 tables. Each ORDER BY is a total order, so LIMIT 1 picks one row.
@@ -60,6 +60,11 @@ QUERIES = {
                                "OR a.id < 5",
     "not_in_correlated_null_value": "SELECT a.id, a.n FROM t1 AS a WHERE a.n NOT IN (SELECT b.qty FROM t2 AS b "
                                     "WHERE b.k1 = a.id) AND a.id < 150",
+    # LATERAL joins of a correlated sub-query (planner.lateral_joins): the first n rows per key, every row
+    "lateral_top_n": "SELECT a.id, b.id AS bid, b.qty FROM t1 AS a LEFT JOIN LATERAL (SELECT b2.id, b2.qty FROM t2 AS b2 "
+                     "WHERE b2.k1 = a.id AND b2.g > 0 ORDER BY b2.id DESC LIMIT 2) AS b ON TRUE WHERE a.id < 80",
+    "lateral_cross": "SELECT a.id, x.q FROM t1 AS a CROSS JOIN LATERAL (SELECT b.qty AS q FROM t2 AS b "
+                     "WHERE b.k1 = a.id AND b.g > 0) AS x",
     # a row-value IN sub-query in a WHERE, as the EXISTS it means (planner.exists_outputs.tuple_in_as_exists)
     "tuple_in": "SELECT a.id FROM t1 AS a WHERE (a.g, a.n) IN (SELECT b.g, b.qty FROM t2 AS b)",
     "tuple_in_correlated": "SELECT a.id FROM t1 AS a WHERE (g, n) IN (SELECT b.g, b.qty FROM t2 AS b "
@@ -167,3 +172,21 @@ def test_a_lookup_that_meets_several_rows_fails_as_sql_does(fuzz_session, source
                   fuzz_session.sources.names)
     with pytest.raises(Exception, match="more than one row returned by a sub-query"):
         fuzz_session.gateway.execute(text).reader.read_all()
+
+
+@pytest.mark.parametrize("sql", [
+    # an aggregate (one row per outer row, also where no row matches), an OFFSET, a correlation that is not `=`
+    'SELECT "a"."id", "x"."c" FROM "t1" AS "a" CROSS JOIN LATERAL (SELECT COUNT(*) AS "c" FROM "t2" AS "b" '
+    'WHERE "b"."k1" = "a"."id") AS "x"',
+    'SELECT "a"."id", "x"."v" FROM "t1" AS "a" LEFT JOIN LATERAL (SELECT "b"."v" AS "v" FROM "t2" AS "b" '
+    'WHERE "b"."k1" = "a"."id" ORDER BY "b"."v" LIMIT 1 OFFSET 1) AS "x" ON TRUE',
+    'SELECT "a"."id", "x"."v" FROM "t1" AS "a" LEFT JOIN LATERAL (SELECT "b"."v" AS "v" FROM "t2" AS "b" '
+    'WHERE "b"."k1" > "a"."id" LIMIT 1) AS "x" ON TRUE',
+])
+def test_lateral_shapes_outside_the_rule_are_left_as_written(sql):
+    from planner.lateral_joins import decorrelate_lateral_joins
+
+    ast = sqlglot.parse_one(sql, read="postgres")
+    before = ast.sql()
+    assert decorrelate_lateral_joins(ast) == 0
+    assert ast.sql() == before
