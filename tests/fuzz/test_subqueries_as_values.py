@@ -150,13 +150,22 @@ def test_the_rewrite_reads_the_first_row_per_key():
     'SELECT "a"."id" FROM "t1" AS "a" WHERE "a"."k" IN (SELECT "b"."v" FROM "t2" AS "b" WHERE "b"."k" = "a"."id" '
     'ORDER BY "b"."v" LIMIT 1)',
     'SELECT "a"."id", "a"."k" IN (SELECT "b"."v" FROM "t2" AS "b" WHERE "b"."k" = "a"."id") FROM "t1" AS "a"',
+    # LATERAL: an aggregate (one row per outer row, also where no row matches), an OFFSET, a correlation not `=`
+    'SELECT "a"."id", "x"."c" FROM "t1" AS "a" CROSS JOIN LATERAL (SELECT COUNT(*) AS "c" FROM "t2" AS "b" '
+    'WHERE "b"."k1" = "a"."id") AS "x"',
+    'SELECT "a"."id", "x"."v" FROM "t1" AS "a" LEFT JOIN LATERAL (SELECT "b"."v" AS "v" FROM "t2" AS "b" '
+    'WHERE "b"."k1" = "a"."id" ORDER BY "b"."v" LIMIT 1 OFFSET 1) AS "x" ON TRUE',
+    'SELECT "a"."id", "x"."v" FROM "t1" AS "a" LEFT JOIN LATERAL (SELECT "b"."v" AS "v" FROM "t2" AS "b" '
+    'WHERE "b"."k1" > "a"."id" LIMIT 1) AS "x" ON TRUE',
 ])
-def test_shapes_outside_the_rule_are_left_as_written(sql):
+def test_shapes_outside_the_rules_are_left_as_written(sql):
+    """Neither the top-1 and lookup rewrite nor the LATERAL one touches these."""
+    from planner.lateral_joins import decorrelate_lateral_joins
     from planner.top_one_subqueries import decorrelate_top_one_subqueries
 
     ast = sqlglot.parse_one(sql, read="postgres")
     before = ast.sql()
-    assert decorrelate_top_one_subqueries(ast) == 0
+    assert decorrelate_top_one_subqueries(ast) == 0 and decorrelate_lateral_joins(ast) == 0
     assert ast.sql() == before
 
 
@@ -173,20 +182,3 @@ def test_a_lookup_that_meets_several_rows_fails_as_sql_does(fuzz_session, source
     with pytest.raises(Exception, match="more than one row returned by a sub-query"):
         fuzz_session.gateway.execute(text).reader.read_all()
 
-
-@pytest.mark.parametrize("sql", [
-    # an aggregate (one row per outer row, also where no row matches), an OFFSET, a correlation that is not `=`
-    'SELECT "a"."id", "x"."c" FROM "t1" AS "a" CROSS JOIN LATERAL (SELECT COUNT(*) AS "c" FROM "t2" AS "b" '
-    'WHERE "b"."k1" = "a"."id") AS "x"',
-    'SELECT "a"."id", "x"."v" FROM "t1" AS "a" LEFT JOIN LATERAL (SELECT "b"."v" AS "v" FROM "t2" AS "b" '
-    'WHERE "b"."k1" = "a"."id" ORDER BY "b"."v" LIMIT 1 OFFSET 1) AS "x" ON TRUE',
-    'SELECT "a"."id", "x"."v" FROM "t1" AS "a" LEFT JOIN LATERAL (SELECT "b"."v" AS "v" FROM "t2" AS "b" '
-    'WHERE "b"."k1" > "a"."id" LIMIT 1) AS "x" ON TRUE',
-])
-def test_lateral_shapes_outside_the_rule_are_left_as_written(sql):
-    from planner.lateral_joins import decorrelate_lateral_joins
-
-    ast = sqlglot.parse_one(sql, read="postgres")
-    before = ast.sql()
-    assert decorrelate_lateral_joins(ast) == 0
-    assert ast.sql() == before
