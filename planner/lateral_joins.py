@@ -24,10 +24,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from planner.top_one_subqueries import from_clause, reads_outside, split_correlation
-
-_NOT_PLAIN = ("offset", "group", "having", "qualify", "distinct", "joins", "with", "laterals")
-_BLOCKING = (exp.AggFunc, exp.Window, exp.Subquery, exp.Select)
+from planner.top_one_subqueries import BLOCKING, from_clause, plain_single_table, reads_outside, split_correlation
 
 
 def decorrelate_lateral_joins(ast: exp.Expression) -> int:
@@ -75,17 +72,12 @@ def _rewrite(outer: exp.Select, index: int, join: exp.Join) -> bool:
 
 def _plain(inner: exp.Select) -> bool:
     """One table, named outputs that group, rank or nest nothing, a literal LIMIT if any."""
-    if any(inner.args.get(k) for k in _NOT_PLAIN) or not isinstance(from_clause(inner), exp.From):
+    if not plain_single_table(inner):
         return False
-    if not isinstance(from_clause(inner).this, exp.Table):
-        return False
-    if any(isinstance(o, exp.Star) or not o.alias_or_name or o.find(*_BLOCKING) for o in inner.expressions):
+    if any(isinstance(o, exp.Star) or not o.alias_or_name or o.find(*BLOCKING) for o in inner.expressions):
         return False
     limit = inner.args.get("limit")
-    if limit is not None and not (isinstance(limit.expression, exp.Literal) and limit.expression.is_int):
-        return False
-    return not any(node.find(*_BLOCKING) for node in (inner.args.get("where"), inner.args.get("order"))
-                   if node is not None)
+    return limit is None or (isinstance(limit.expression, exp.Literal) and limit.expression.is_int)
 
 
 def _first_rows(rows: exp.Select, keys: list, order: exp.Order | None, count: exp.Expression,

@@ -40,7 +40,8 @@ from sqlglot import exp
 from planner.federation.sqlast import conjuncts
 from planner.pushdown import MUST_FAIL
 
-_BLOCKING = (exp.AggFunc, exp.Window, exp.Subquery, exp.Select)
+#: what a plain sub-query's outputs, WHERE and ORDER BY may not hold
+BLOCKING = (exp.AggFunc, exp.Window, exp.Subquery, exp.Select)
 _NOT_PLAIN = ("offset", "group", "having", "qualify", "distinct", "joins", "with", "laterals")
 
 
@@ -155,32 +156,28 @@ def _one_row_or_fail(value: exp.Expression, rows: exp.Expression) -> exp.Express
                                                true=failure)], default=value))
 
 
+def plain_single_table(select: exp.Select) -> bool:
+    """A SELECT from one table that neither groups, removes duplicates, skips rows nor nests a sub-query, window
+    or aggregate in its WHERE or ORDER BY (its outputs are the caller's to check)."""
+    if any(select.args.get(k) for k in _NOT_PLAIN) or not isinstance(from_clause(select), exp.From):
+        return False
+    if not isinstance(from_clause(select).this, exp.Table):
+        return False
+    return not any(node.find(*BLOCKING) for node in (select.args.get("where"), select.args.get("order"))
+                   if node is not None)
+
+
 def _plain_one_output(select: exp.Select) -> bool:
     """One output from one table, nothing that groups, ranks or nests."""
-    if any(select.args.get(k) for k in _NOT_PLAIN) or len(select.expressions) != 1:
-        return False
-    if not isinstance(from_clause(select), exp.From) or not isinstance(from_clause(select).this, exp.Table):
-        return False
-    if isinstance(select.expressions[0], exp.Star):
-        return False
-    return not any(node.find(*_BLOCKING) for node in (select.expressions[0], select.args.get("where"))
-                   if node is not None)
+    return plain_single_table(select) and len(select.expressions) == 1 and not isinstance(
+        select.expressions[0], exp.Star) and not select.expressions[0].find(*BLOCKING)
 
 
 def _top_one(select: exp.Select) -> bool:
     """A plain one-output, one-table SELECT with ``LIMIT 1`` and nothing that groups, ranks or nests."""
     limit = select.args.get("limit")
-    if not isinstance(limit, exp.Limit) or not isinstance(limit.expression, exp.Literal) \
-            or limit.expression.name != "1":
-        return False
-    if any(select.args.get(k) for k in _NOT_PLAIN):
-        return False
-    if len(select.expressions) != 1 or not isinstance(from_clause(select), exp.From):
-        return False
-    if not isinstance(from_clause(select).this, exp.Table) or isinstance(select.expressions[0], exp.Star):
-        return False
-    return not any(node.find(*_BLOCKING) for node in (select.expressions[0], select.args.get("order"),
-                                                      select.args.get("where")) if node is not None)
+    one = isinstance(limit, exp.Limit) and isinstance(limit.expression, exp.Literal) and limit.expression.name == "1"
+    return one and _plain_one_output(select)
 
 
 def joinable_outer(outer: exp.Select) -> bool:

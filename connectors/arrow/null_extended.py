@@ -141,9 +141,7 @@ def _key(name: str, joins: list[exp.Join], names: list[str], relation: exp.Expre
     rows of ``name`` it matches (an inner join's, a LEFT join's for its right input, a RIGHT join's for its left
     inputs): not NULL on any row the input has. None if none is, or each may be a constant of the input."""
     for i, join in enumerate(joins):
-        filters = (join.side in ("", None) or (join.side == "LEFT" and names[i + 1] == name)
-                   or (join.side == "RIGHT" and name in names[: i + 1]))
-        if not filters:
+        if not _keeps_only_matched(join, i, name, names):
             continue
         for conjunct in _conjuncts(join.args.get("on")):
             if not isinstance(conjunct, exp.EQ):
@@ -157,15 +155,20 @@ def _key(name: str, joins: list[exp.Join], names: list[str], relation: exp.Expre
     return None
 
 
+def _keeps_only_matched(join: exp.Join, index: int, name: str, names: list[str]) -> bool:
+    """Whether the ``index``-th join keeps only the rows of input ``name`` its ON matches: an inner join, a LEFT
+    join for its right input, a RIGHT join for its left inputs."""
+    return (join.side in ("", None) or (join.side == "LEFT" and names[index + 1] == name)
+            or (join.side == "RIGHT" and name in names[: index + 1]))
+
+
 def _matching_on(name: str, joins: list[exp.Join], names: list[str]) -> exp.Expression | None:
     """The ON of the join that keeps only the rows of input ``name`` it matches (as in ``_key``), when it reads
     another input (so that DataFusion cannot fold it) and holds no sub-query: TRUE on every row where that input's
     row is real, so ``CASE WHEN <on> THEN d.c END`` is ``d.c`` there, and NULL where the input is null-extended."""
     for i, join in enumerate(joins):
-        filters = (join.side in ("", None) or (join.side == "LEFT" and names[i + 1] == name)
-                   or (join.side == "RIGHT" and name in names[: i + 1]))
         on = join.args.get("on")
-        if filters and on is not None and on.find(exp.Select) is None and any(
+        if _keeps_only_matched(join, i, name, names) and on is not None and on.find(exp.Select) is None and any(
                 c.table != name for c in on.find_all(exp.Column)):
             return on
     return None
