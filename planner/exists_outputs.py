@@ -97,18 +97,12 @@ def _correlated_in_as_join(membership: exp.In, inner: exp.Select, outer: exp.Sel
     of the distinct non-NULL (key, value) pairs on key and x, and a LEFT JOIN of each key's row and non-NULL
     counts on key (no counts row: an empty sub-query, FALSE). The sub-query must be plain and read the outer
     query only in ``=`` correlations, as for EXISTS."""
-    if any(inner.args.get(k) for k in _NOT_PLAIN) or not isinstance(from_clause(inner), exp.From):
-        return False
-    table = from_clause(inner).this
-    where = inner.args.get("where")
     output = inner.expressions[0].unalias()
-    if not isinstance(table, exp.Table) or output.find(exp.AggFunc, exp.Window, exp.Select, exp.Rand) or (
-            where is not None and where.find(exp.Subquery, exp.Select, exp.AggFunc, exp.Window)):
+    correlated = _correlated_single_table(inner, outer)
+    if correlated is None or output.find(exp.AggFunc, exp.Window, exp.Select, exp.Rand):
         return False
-    sources = [from_clause(outer).this, *(j.this for j in outer.args.get("joins") or [])]
-    keys, local = split_correlation(where, table.alias_or_name, {s.alias_or_name for s in sources})
-    if not keys or reads_outside(output, table.alias_or_name) or any(
-            reads_outside(c, table.alias_or_name) for c in local):
+    table, keys, local = correlated
+    if reads_outside(output, table.alias_or_name):
         return False
     key_outputs = [exp.alias_(k.copy(), f"__k{i}", quoted=True) for i, (k, _) in enumerate(keys)]
     present = exp.Not(this=exp.Is(this=output.copy(), expression=exp.Null()))
@@ -148,6 +142,24 @@ def _three_values(x: exp.Expression, match: exp.Column, counted: str, empty: exp
     ], default=exp.false())
 
 
+def _correlated_single_table(inner: exp.Select, outer: exp.Select
+                             ) -> tuple[exp.Table, list[tuple[exp.Column, exp.Column]], list[exp.Expression]] | None:
+    """(table, correlation key pairs, local conjuncts) of a plain one-table sub-query whose WHERE reads the outer
+    query only in ``inner column = outer column`` conjuncts over ``outer``'s own tables; None otherwise."""
+    if any(inner.args.get(k) for k in _NOT_PLAIN) or not isinstance(from_clause(inner), exp.From):
+        return None
+    table = from_clause(inner).this
+    where = inner.args.get("where")
+    if not isinstance(table, exp.Table) or (
+            where is not None and where.find(exp.Subquery, exp.Select, exp.AggFunc, exp.Window)):
+        return None
+    sources = [from_clause(outer).this, *(j.this for j in outer.args.get("joins") or [])]
+    keys, local = split_correlation(where, table.alias_or_name, {s.alias_or_name for s in sources})
+    if not keys or any(reads_outside(c, table.alias_or_name) for c in local):
+        return None
+    return table, keys, local
+
+
 def _as_value(exists: exp.Exists | exp.In, outer: exp.Select) -> bool:
     """The EXISTS stands in ``outer``'s outputs or ORDER BY (not a filter), and ``outer`` does not group."""
     child = exists
@@ -175,20 +187,12 @@ def _as_count(exists: exp.Exists, inner: exp.Select) -> None:
 
 
 def _as_join(exists: exp.Exists, inner: exp.Select, outer: exp.Select, name: str) -> bool:
-    if not joinable_outer(outer):
+    if not joinable_outer(outer) or any(o.find(exp.AggFunc, exp.Window) for o in inner.expressions):
         return False
-    if any(inner.args.get(k) for k in _NOT_PLAIN) or not isinstance(from_clause(inner), exp.From):
+    correlated = _correlated_single_table(inner, outer)
+    if correlated is None:
         return False
-    table = from_clause(inner).this
-    if not isinstance(table, exp.Table) or any(o.find(exp.AggFunc, exp.Window) for o in inner.expressions):
-        return False
-    where = inner.args.get("where")
-    if where is not None and where.find(exp.Subquery, exp.Select, exp.AggFunc, exp.Window):
-        return False
-    sources = [from_clause(outer).this, *(j.this for j in outer.args.get("joins") or [])]
-    keys, local = split_correlation(where, table.alias_or_name, {s.alias_or_name for s in sources})
-    if not keys or any(reads_outside(c, table.alias_or_name) for c in local):
-        return False
+    table, keys, local = correlated
     distinct = exp.select(*[exp.alias_(k.copy(), f"__k{i}", quoted=True) for i, (k, _) in enumerate(keys)]).from_(
         table.copy()).distinct()
     if local:
