@@ -62,8 +62,8 @@ READING_PARTS = ("expressions", "group", "having", "order")
 
 def _anchor(select: exp.Select, ctes: dict[str, exp.Expression]) -> None:
     joins = select.args.get("joins") or []
-    if not any(j.side in ("LEFT", "RIGHT", "FULL") for j in joins):
-        return
+    if not all(isinstance(j, exp.Join) for j in joins) or not any(j.side in ("LEFT", "RIGHT", "FULL") for j in joins):
+        return  # (a tree the fuzzer's shrinker cut may hold other nodes there)
     relations = from_relations(select)
     if relations is None or any(j.args.get("using") or j.method for j in joins):
         return

@@ -29,6 +29,9 @@ def guarded_sql(sql: str, first_columns: tuple[tuple[str, str], ...]) -> str:
 
     >>> guarded_sql('SELECT COUNT(*) FROM "f0" AS "a" CROSS JOIN "f1" AS "b"', (("f0", "x"), ("f1", "y")))
     'SELECT COUNT(*) FROM "f0" AS "a" JOIN "f1" AS "b" ON __GATEWAY_ALIVE("a"."x" IS NULL, "b"."y" IS NULL)'
+    >>> q = 'SELECT COUNT(*) FROM "f0" AS "a", "f1" AS "b" FULL JOIN "f2" AS "c" ON "c"."z" = "b"."y"'
+    >>> guarded_sql(q, (("f0", "x"), ("f1", "y"), ("f2", "z"))) == q  # a JOIN there would regroup the FULL JOIN
+    True
     """
     try:
         tree = sqlglot.parse_one(sql, read=RESIDUAL_DIALECT)
@@ -55,9 +58,10 @@ def _guard_joins(select: exp.Select, columns: dict[str, str]) -> int:
     from_ = select.args.get("from_")
     left = _side_column(from_.this, columns, used) if from_ is not None else None
     guarded = 0
-    for join in select.args.get("joins") or []:
+    joins = select.args.get("joins") or []
+    for index, join in enumerate(joins):
         right = _side_column(join.this, columns, used)
-        if left is not None and right is not None and _guardable(join):
+        if left is not None and right is not None and _guardable(join) and not _regroups(joins, index):
             switch = exp.Anonymous(this=KILL_SWITCH, expressions=[
                 exp.Is(this=left.copy(), expression=exp.Null()), exp.Is(this=right, expression=exp.Null())])
             on = join.args.get("on")
@@ -67,6 +71,22 @@ def _guard_joins(select: exp.Select, columns: dict[str, str]) -> int:
             guarded += 1
         left = left or right
     return guarded
+
+
+def _regroups(joins: list[exp.Join], index: int) -> bool:
+    """Whether writing the comma before ``joins[index]`` as ``JOIN .. ON <switch>`` would change what a later
+    RIGHT or FULL join applies to: ``a, b FULL JOIN c`` is ``a x (b FULL JOIN c)``, but ``a JOIN b ON .. FULL JOIN
+    c`` is ``(a JOIN b) FULL JOIN c``, whose unmatched rows of c appear once instead of once per row of a (fuzz
+    seed 8765432: 3,001 rows where 3,200 are right). Inner and LEFT joins regroup without changing rows."""
+    join = joins[index]
+    if join.args.get("kind") or join.args.get("side") or join.args.get("on") is not None:
+        return False  # an explicit join already groups left to right
+    for later in joins[index + 1:]:
+        if not (later.args.get("kind") or later.args.get("side") or later.args.get("on") is not None):
+            return False  # the next comma ends this FROM item
+        if (later.args.get("side") or "").upper() in ("RIGHT", "FULL"):
+            return True
+    return False
 
 
 def _guardable(join: exp.Join) -> bool:
