@@ -36,6 +36,7 @@ from sqlglot import exp
 
 from catalog import Catalog, TableRef
 from connectors.errors import GatewayError, InvalidRequestError
+from planner.decimal_rounds import mark_decimal_rounds
 from planner.federation.columns import collect_columns
 from planner.federation.distinct_keys import push_distinct_keys
 from planner.federation.factor_ors import factor_ors
@@ -115,6 +116,7 @@ def run_passes(state: FederationState, passes: Sequence[Pass]) -> FederatedPlan:
     """Run ``passes`` in order over ``state`` (none when the query reads no source table; the rest are
     skipped once the whole query went to one source), then plan the residual."""
     mark_date_differences(state.ast, state.column_type)
+    mark_decimal_rounds(state.ast, state.oracle_schema)
     if state.bases:
         for rule in passes:
             rule(state)

@@ -112,6 +112,15 @@ class Reference:
                 if difference:
                     self.scan_findings.append((source, table, difference))
 
+    @property
+    def schemas(self) -> dict[str, pa.Schema]:
+        """``<table>_<source>`` -> the schema of that scan, as registered."""
+        return {f"{table}_{source}": scanned.schema for (source, table), scanned in self.scans.items()}
+
+    def output_names(self, sql: str) -> list[str]:
+        """The names DataFusion gives the outputs of ``sql``, planned only (no row is read)."""
+        return self.ctx.sql(sql).schema().names
+
     def run(self, sql: str, alternative: bool | str = False) -> pa.Table:
         """The reference answer of ``sql`` (DataFusion dialect, ``<table>_<source>`` names); ``alternative``:
         from a differently configured session (True or "alternative": more partitions, sort-merge joins;

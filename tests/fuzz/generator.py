@@ -14,16 +14,20 @@ string_agg orders by its argument.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 
 import planner.dialects  # noqa: F401  (registers the "datafusion" sqlglot dialect)
+from connectors.arrow.datafusion import plan_over_empty
 from connectors.arrow.dialect import DataFusion, defect_rewrites
+from planner.decimal_rounds import mark_decimal_rounds
 from planner.dialects import NAMING_DIALECT
 from tests.fuzz.data import COLUMNS, SOURCES
 from tests.fuzz.expressions import FACTORED_OR_CHANCE, NUMERIC, SELECTIVE_JOIN_CHANCE, ExpressionGenerator, Rel
@@ -80,12 +84,13 @@ class ReferenceDataFusion(DataFusion):
 
 
 def render(ast: exp.Expression, placement: dict[str, str], names: dict[str, str] | None,
-           as_written: bool = False) -> str:
+           as_written: bool = False, schemas: dict[str, pa.Schema] | None = None) -> str:
     """The query with its tables placed: with ``names`` (source -> ``catalog.schema``) for the gateway in
     PostgreSQL dialect; without, for the reference (``<table>_<source>``, DataFusion dialect, set tests wrapped
     by ``wrap_set_tests``). ``as_written``: the reference's text without any wrapping, to plan only (DataFusion
     names unaliased outputs after their text, as the gateway does). The reference's dialect is
-    ``ReferenceDataFusion``."""
+    ``ReferenceDataFusion``; with ``schemas`` (``<table>_<source>`` -> the reference's schema of it), its decimal
+    ROUNDs typed as the gateway's planner types them (``planner.decimal_rounds``)."""
     tree = ast.copy()
     for table in list(tree.find_all(exp.Table)):
         if table.name not in COLUMNS or table.args.get("db"):
@@ -102,7 +107,17 @@ def render(ast: exp.Expression, placement: dict[str, str], names: dict[str, str]
         return tree.sql(dialect="postgres")
     if as_written:
         return tree.sql(dialect=NAMING_DIALECT)
+    if schemas is not None:
+        mark_decimal_rounds(tree, functools.partial(_reference_schema, schemas=schemas))
     return wrap_set_tests(tree).sql(dialect=ReferenceDataFusion)
+
+
+def _reference_schema(select: exp.Expression, schemas: dict[str, pa.Schema]) -> pa.Schema | None:
+    """The schema DataFusion gives ``select`` over empty tables of the reference's schemas, or None."""
+    try:
+        return plan_over_empty(select.sql(dialect=NAMING_DIALECT), schemas)[1].schema()
+    except Exception:
+        return None
 
 
 def parse_placed(sql: str) -> FuzzQuery:
