@@ -334,7 +334,7 @@ def _first_table_of_inner_joins(select: exp.Expression | None) -> exp.Table | No
     joins)."""
     if not isinstance(select, exp.Select):
         return None
-    if any(select.args.get(k) for k in ("group", "having", "order", "limit", "offset", "distinct", "with")):
+    if any(select.args.get(k) for k in ("group", "having", "order", "limit", "offset", "distinct", "with", "with_")):
         return None
     if select.find(exp.AggFunc, exp.Subquery) or any(
         j.side or (j.kind or "").upper() not in ("", "INNER", "CROSS") for j in select.args.get("joins") or []

@@ -48,7 +48,7 @@ def _probe(select: exp.Select, arguments: list[exp.Expression], grouped: bool) -
     """``select`` reduced to outputs ``arguments``: with its grouping (``grouped``) for arguments of its outputs,
     HAVING and ORDER BY; without, for arguments of its WHERE and joins (which read rows before grouping)."""
     probe = select.copy()
-    for clause in ("order", "limit", "offset", "distinct", "qualify", "with"):
+    for clause in ("order", "limit", "offset", "distinct", "qualify", "with", "with_"):
         probe.set(clause, None)
     if not grouped:
         for clause in ("group", "having", "windows"):

@@ -69,7 +69,7 @@ def _plain(body: exp.Expression) -> bool:
     if not isinstance(body, exp.Select):
         return False
     if any(body.args.get(k) for k in ("group", "having", "limit", "offset", "fetch", "qualify", "windows",
-                                      "with", "laterals", "pivots")):
+                                      "with", "with_", "laterals", "pivots")):
         return False
     distinct = body.args.get("distinct")
     if distinct is not None and distinct.args.get("on") is not None:

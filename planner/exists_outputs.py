@@ -35,7 +35,7 @@ from sqlglot import exp
 
 from planner.top_one_subqueries import from_clause, joinable_outer, reads_outside, split_correlation
 
-_NOT_PLAIN = ("group", "having", "qualify", "distinct", "joins", "with", "laterals", "limit", "offset")
+_NOT_PLAIN = ("group", "having", "qualify", "distinct", "joins", "with", "with_", "laterals", "limit", "offset")
 
 
 def exists_as_values(ast: exp.Expression) -> int:

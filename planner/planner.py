@@ -45,6 +45,7 @@ from planner.parse import (
 )
 from planner.plan import FederatedPlan, bind
 from planner.semi_join_reduction import reduce_correlated_subqueries
+from planner.set_operations import count_duplicates_in_set_operations
 from planner.top_one_subqueries import decorrelate_top_one_subqueries
 from planner.views import expand_views
 
@@ -125,6 +126,7 @@ class Planner:
         decorrelate_lateral_joins(ast)  # nor a correlated LATERAL sub-query
         exists_as_values(ast)  # nor an EXISTS that is a value rather than a filter
         tuple_in_as_exists(ast)  # nor a row-value IN sub-query
+        ast = count_duplicates_in_set_operations(ast)  # and it answers INTERSECT ALL and EXCEPT ALL wrong
         ast = eliminate_ctes(ast)  # an unused CTE is never planned by DataFusion: never sent to a source either
         push_into_derived_tables(ast)  # filters on a derived table's (a view's) outputs reach its source
         if _file_source_only(refs, self.catalog):

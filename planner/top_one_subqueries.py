@@ -42,7 +42,7 @@ from planner.pushdown import MUST_FAIL
 
 #: what a plain sub-query's outputs, WHERE and ORDER BY may not hold
 BLOCKING = (exp.AggFunc, exp.Window, exp.Subquery, exp.Select)
-_NOT_PLAIN = ("offset", "group", "having", "qualify", "distinct", "joins", "with", "laterals")
+_NOT_PLAIN = ("offset", "group", "having", "qualify", "distinct", "joins", "with", "with_", "laterals")
 
 
 #: ``unique(table, columns)``: whether ``columns`` of the (resolved) table node cover a key its source declares

@@ -3,8 +3,9 @@ sources (whole queries pushed to them included), cached partitions filtered loca
 Registered in sqlglot as ``"datafusion"`` (``DATAFUSION_DIALECT``); ``NAMING_DIALECT`` writes the same SQL without
 the guard below, for planning a query as written only (DataFusion names unaliased outputs after their text).
 
-DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, and seven
-rewrites before generating: ``outer_joins.inner_null_rejected_joins`` (an outer join whose WHERE rejects its
+DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, two
+rewrites of what the planner marked (``days_between_dates``, ``typed_decimal_rounds``: it knows the operands'
+types), and seven rewrites before generating: ``outer_joins.inner_null_rejected_joins`` (an outer join whose WHERE rejects its
 null-extended rows written as the inner join it is), ``join_names.distinct_join_names`` (DataFusion 55 pushes a
 filter to the wrong input of a join whose inputs share a column name), ``not_in.null_aware_not_in`` (DataFusion 55
 keeps every row of a constant NOT IN a sub-query holding NULLs),

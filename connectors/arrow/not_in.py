@@ -59,7 +59,7 @@ def _rewrite(node: exp.Expression) -> None:
 
 
 #: what a correlated sub-query must not have for its WHERE to take the NULL-aware match (``_merged_not_exists``)
-_NOT_PLAIN = ("group", "having", "qualify", "distinct", "limit", "offset", "with", "laterals", "order")
+_NOT_PLAIN = ("group", "having", "qualify", "distinct", "limit", "offset", "with", "with_", "laterals", "order")
 
 
 def _correlated_plain(test: exp.In) -> exp.Select | None:

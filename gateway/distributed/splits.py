@@ -58,7 +58,8 @@ def unsplittable(select: exp.Expression | None, partial: bool = False) -> str | 
         return "not a single SELECT"
     checks = (("group", "GROUP BY"),) if not partial else ()
     for key, what in (*checks, ("having", "HAVING"), ("order", "ORDER BY"), ("limit", "LIMIT"),
-                      ("offset", "OFFSET"), ("distinct", "DISTINCT"), ("with", "WITH")):
+                      ("offset", "OFFSET"), ("distinct", "DISTINCT"), ("with", "WITH"),
+                      ("with_", "WITH")):
         if select.args.get(key):
             return what
     if select.find(exp.AggFunc) and not partial:

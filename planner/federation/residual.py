@@ -16,7 +16,8 @@ from planner.join_estimates import annotate, filtered_estimates, filtered_pairs,
 from planner.plan import FederatedPlan
 
 #: clauses that make a residual do more than pass one fragment's rows through
-_WORK = ("joins", "where", "group", "having", "order", "limit", "offset", "distinct", "with", "qualify", "windows")
+_WORK = ("joins", "where", "group", "having", "order", "limit", "offset", "distinct", "with", "with_", "qualify",
+         "windows")
 
 
 def residual_schema(sql: str, tables: dict[str, pa.Schema]) -> tuple[pa.Schema, str]:

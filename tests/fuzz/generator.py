@@ -29,6 +29,7 @@ from connectors.arrow.datafusion import plan_over_empty
 from connectors.arrow.dialect import DataFusion, defect_rewrites
 from planner.decimal_rounds import mark_decimal_rounds
 from planner.dialects import NAMING_DIALECT
+from planner.set_operations import count_duplicates_in_set_operations
 from tests.fuzz.data import COLUMNS, SOURCES
 from tests.fuzz.expressions import FACTORED_OR_CHANCE, NUMERIC, SELECTIVE_JOIN_CHANCE, ExpressionGenerator, Rel
 from tests.fuzz.reference_sets import wrap_set_tests
@@ -109,7 +110,19 @@ def render(ast: exp.Expression, placement: dict[str, str], names: dict[str, str]
         return tree.sql(dialect=NAMING_DIALECT)
     if schemas is not None:
         mark_decimal_rounds(tree, functools.partial(_reference_schema, schemas=schemas))
-    return wrap_set_tests(tree).sql(dialect=ReferenceDataFusion)
+    return wrap_set_tests(_counted_set_operations(tree)).sql(dialect=ReferenceDataFusion)
+
+
+def _counted_set_operations(tree: exp.Expression) -> exp.Expression:
+    """``tree`` with INTERSECT ALL and EXCEPT ALL written as the gateway's planner writes them
+    (``planner.set_operations``: DataFusion 55 answers them wrong), its branches' unnamed outputs named first
+    (the planner's are, by qualification; the reference's names come from the query as written)."""
+    for operation in tree.find_all(exp.Intersect, exp.Except):
+        for branch in (operation.this, operation.expression) if operation.args.get("distinct") is False else ():
+            for i, output in enumerate(branch.expressions if isinstance(branch, exp.Select) else []):
+                if not output.alias_or_name or output.alias_or_name == "*":
+                    output.replace(exp.alias_(output.copy(), f"_col_{i}"))
+    return count_duplicates_in_set_operations(tree)
 
 
 def _reference_schema(select: exp.Expression, schemas: dict[str, pa.Schema]) -> pa.Schema | None:

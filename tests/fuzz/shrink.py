@@ -19,7 +19,7 @@ from sqlglot import exp
 from tests.fuzz.compare import Outcome
 from tests.fuzz.generator import FuzzQuery
 
-CLAUSES = ("with", "where", "having", "group", "order", "limit", "offset", "distinct", "qualify")
+CLAUSES = ("with", "with_", "where", "having", "group", "order", "limit", "offset", "distinct", "qualify")
 LIST_ARGS = ("expressions", "joins", "partition_by", "ifs")
 # never put one of these where an expression or a query was
 CLAUSE_NODES = (exp.Identifier, exp.DataType, exp.Var, exp.Table, exp.From, exp.Join, exp.Where, exp.Group,

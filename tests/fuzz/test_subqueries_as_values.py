@@ -79,10 +79,12 @@ ORDERED = {"in_order_by", "exists_in_case_and_order", "in_output_empty_and_order
 
 
 def postgres_answer(world, sql: str) -> pa.Table:
-    """The query as written, run by PostgreSQL on its copy of the fuzz tables (schema ``fz``)."""
+    """The query as written, run by PostgreSQL on its copy of the fuzz tables (schema ``fz``; CTE names kept)."""
     text = sqlglot.parse_one(sql, read="postgres")
+    ctes = {cte.alias for cte in text.find_all(sqlglot.exp.CTE)}
     for table in text.find_all(sqlglot.exp.Table):
-        table.set("db", sqlglot.exp.to_identifier("fz"))
+        if table.name not in ctes:
+            table.set("db", sqlglot.exp.to_identifier("fz"))
     with psycopg2.connect(world.pg_uri) as conn, conn.cursor() as cur:
         cur.execute(text.sql(dialect="postgres"))
         names = [d[0] for d in cur.description]
