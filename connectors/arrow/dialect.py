@@ -3,17 +3,17 @@ sources (whole queries pushed to them included), cached partitions filtered loca
 Registered in sqlglot as ``"datafusion"`` (``DATAFUSION_DIALECT``); ``NAMING_DIALECT`` writes the same SQL without
 the guard below, for planning a query as written only (DataFusion names unaliased outputs after their text).
 
-DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects, two
-rewrites of what the planner marked (``days_between_dates``, ``typed_decimal_rounds``: it knows the operands'
-types), and seven rewrites before generating: ``outer_joins.inner_null_rejected_joins`` (an outer join whose WHERE rejects its
-null-extended rows written as the inner join it is), ``join_names.distinct_join_names`` (DataFusion 55 pushes a
-filter to the wrong input of a join whose inputs share a column name), ``not_in.null_aware_not_in`` (DataFusion 55
-keeps every row of a constant NOT IN a sub-query holding NULLs),
-``null_extended.anchor_null_extended_columns`` (DataFusion 55 takes a column an outer join null-extends for the
-constant it is on the other side, and drops sorts on it), ``null_sets.guard_in_sets`` (DataFusion 55
-combines IN lists ignoring NULLs), ``set_branches.read_distinct_branches`` (DataFusion 55 loses the output names of
-a set operation whose first branch it finds empty) and ``bound_offsets`` (DataFusion 55 moves an outer sort below a
-sub-query's OFFSET without LIMIT).
+DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects (``TO_CHAR``
+templates written as chrono formats: ``time_formats``), two rewrites of what the planner marked
+(``days_between_dates``, ``typed_decimal_rounds``: it knows the operands' types), and seven rewrites before
+generating: ``outer_joins.inner_null_rejected_joins`` (an outer join whose WHERE rejects its null-extended rows
+written as the inner join it is), ``join_names.distinct_join_names`` (DataFusion 55 pushes a filter to the wrong
+input of a join whose inputs share a column name), ``not_in.null_aware_not_in`` (DataFusion 55 keeps every row of a
+constant NOT IN a sub-query holding NULLs), ``null_extended.anchor_null_extended_columns`` (DataFusion 55 takes a
+column an outer join null-extends for the constant it is on the other side, and drops sorts on it),
+``null_sets.guard_in_sets`` (DataFusion 55 combines IN lists ignoring NULLs),
+``set_branches.read_distinct_branches`` (DataFusion 55 loses the output names of a set operation whose first branch
+it finds empty) and ``bound_offsets`` (DataFusion 55 moves an outer sort below a sub-query's OFFSET without LIMIT).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from connectors.arrow.null_extended import anchor_null_extended_columns
 from connectors.arrow.null_sets import guard_in_sets
 from connectors.arrow.outer_joins import inner_null_rejected_joins
 from connectors.arrow.set_branches import read_distinct_branches
+from connectors.arrow.time_formats import chrono_format
+from connectors.errors import InvalidRequestError
 
 
 class DataFusion(Postgres):
@@ -50,6 +52,11 @@ class DataFusion(Postgres):
             # reads as `a IS NOT DISTINCT FROM (b AND c)` ("Cannot infer common argument type ... Utf8 AND Boolean")
             exp.NullSafeEQ: lambda self, e: f"({self.binary(e, 'IS NOT DISTINCT FROM')})",
             exp.NullSafeNEQ: lambda self, e: f"({self.binary(e, 'IS DISTINCT FROM')})",
+            # PostgreSQL's template patterns as the chrono format DataFusion's to_char reads (time_formats)
+            exp.TimeToStr: lambda self, e: self.func("TO_CHAR", e.this, exp.Literal.string(
+                chrono_format(_postgres_template(self, e)))),
+            exp.StrToDate: lambda self, e: self.func("TO_DATE", e.this, exp.Literal.string(
+                chrono_format(_postgres_template(self, e)))),
         }
 
         def preprocess(self, expression: exp.Expression) -> exp.Expression:
@@ -58,6 +65,15 @@ class DataFusion(Postgres):
             branches that remove duplicates read through a derived table and OFFSETs bounded (on the generator's
             copy of the tree: ``.sql()`` leaves the caller's tree as it was)."""
             return defect_rewrites(gateway_rewrites(super().preprocess(expression)))
+
+
+def _postgres_template(generator: Postgres.Generator, expression: exp.TimeToStr | exp.StrToDate) -> str:
+    """The PostgreSQL template of a ``TO_CHAR`` or ``TO_DATE`` (sqlglot keeps it as strftime); InvalidRequestError
+    unless a string literal."""
+    if not (isinstance(expression.args.get("format"), exp.Literal) and expression.args["format"].is_string):
+        function = "TO_CHAR" if isinstance(expression, exp.TimeToStr) else "TO_DATE"
+        raise InvalidRequestError(f"{function} takes its template as a string literal here (DataFusion)")
+    return generator.format_time(expression)[1:-1].replace("''", "'")
 
 
 def gateway_rewrites(expression: exp.Expression) -> exp.Expression:
@@ -155,6 +171,10 @@ class DataFusionNaming(DataFusion):
     Never for SQL that runs: its answers may be wrong (``null_sets``)."""
 
     class Generator(DataFusion.Generator):
+        # the user's TO_CHAR and TO_DATE templates, which name an unaliased output
+        TRANSFORMS = {**DataFusion.Generator.TRANSFORMS,
+                      **{k: Postgres.Generator.TRANSFORMS[k] for k in (exp.TimeToStr, exp.StrToDate)}}
+
         def preprocess(self, expression: exp.Expression) -> exp.Expression:
             return Postgres.Generator.preprocess(self, expression)
 
