@@ -57,11 +57,15 @@ def _probe(select: exp.Select, arguments: list[exp.Expression], grouped: bool) -
     return probe
 
 
-def _before_grouping(node: exp.Expression, select: exp.Select) -> bool:
-    """Whether ``node`` stands in ``select``'s WHERE, a join or GROUP BY of it (read per row, before grouping)."""
+def _over_groups(node: exp.Round, select: exp.Select) -> bool:
+    """Whether ``node``'s argument reads ``select``'s groups (an aggregate or window in it, or standing after
+    grouping: outputs, HAVING, ORDER BY) rather than its rows; a plain argument after grouping reads grouped
+    columns, whose types are the rows' types."""
+    if node.this.find(exp.AggFunc, exp.Window) is None:
+        return False
     while node.parent is not None and node.parent is not select:
         node = node.parent
-    return node.arg_key in ("where", "joins", "group")
+    return node.arg_key not in ("where", "joins", "group")
 
 
 def mark_decimal_rounds(ast: exp.Expression, oracle: Oracle) -> int:
@@ -75,7 +79,9 @@ def mark_decimal_rounds(ast: exp.Expression, oracle: Oracle) -> int:
             selects.setdefault(id(select), (select, []))[1].append(node)
     for select, rounds in selects.values():
         for grouped in (True, False):
-            group = [r for r in rounds if _before_grouping(r, select) != grouped]
+            # an argument without aggregates or windows is typed over the rows, wherever it stands: a ROUND in
+            # the outputs and its copy in GROUP BY (an ordinal written out) are then marked alike
+            group = [r for r in rounds if _over_groups(r, select) == grouped]
             if not group:
                 continue
             schema = oracle(_probe(select, [r.this for r in group], grouped))
@@ -89,4 +95,15 @@ def mark_decimal_rounds(ast: exp.Expression, oracle: Oracle) -> int:
                 if typed is not None:
                     node.meta[DECIMAL_ROUND] = typed
                     marked += 1
+        marked += _marked_alike(rounds)
     return marked
+
+
+def _marked_alike(rounds: list[exp.Round]) -> int:
+    """Mark each unmarked ROUND equal to a marked one as that one is (DataFusion matches a SELECT's outputs to
+    its GROUP BY by their text); returns how many."""
+    types = {r: r.meta[DECIMAL_ROUND] for r in rounds if DECIMAL_ROUND in r.meta}  # sqlglot: equal by structure
+    alike = [r for r in rounds if DECIMAL_ROUND not in r.meta and r in types]
+    for node in alike:
+        node.meta[DECIMAL_ROUND] = types[node]
+    return len(alike)

@@ -129,8 +129,29 @@ def defect_rewrites(expression: exp.Expression) -> exp.Expression:
     through their input's join key, IN lists guarded, later set-operation branches that
     remove duplicates read through a derived table, OFFSETs bounded. The differential fuzzer's reference runs
     them too (``tests.fuzz.generator.ReferenceDataFusion``)."""
-    return bound_offsets(read_distinct_branches(guard_in_sets(anchor_null_extended_columns(
-        null_aware_not_in(typed_decimal_rounds(days_between_dates(expression)))))))
+    return numbered_comparison_window_keys(bound_offsets(read_distinct_branches(guard_in_sets(
+        anchor_null_extended_columns(null_aware_not_in(typed_decimal_rounds(days_between_dates(expression))))))))
+
+
+def numbered_comparison_window_keys(expression: exp.Expression) -> exp.Expression:
+    """Each ordering comparison (``<``, ``<=``, ``>``, ``>=``) inside a window's ORDER BY key written ``(CASE WHEN
+    c THEN 1 WHEN NOT c THEN 0 END IN (1))``: the same TRUE, FALSE or NULL. DataFusion 55 fails its SanityCheckPlan on
+    a window ordered by a key holding such a comparison of anything but bare columns (``MAX(g) OVER (ORDER BY
+    ABS(n) <= g)``, ``COALESCE(n, 0) > 1``, ``CASE WHEN ABS(n) <= g THEN n END``: "does not satisfy order
+    requirements", the sort below it being the one required; fuzz seed 2468024, through the null-extended
+    rewrite's CASE). In place; returns it."""
+    for window in list(expression.find_all(exp.Window)):
+        order = window.args.get("order")
+        for ordered in order.expressions if order is not None else []:
+            for comparison in reversed(list(ordered.find_all(exp.LT, exp.LTE, exp.GT, exp.GTE, bfs=False))):
+                if all(isinstance(side, exp.Column | exp.Literal) for side in (comparison.left, comparison.right)):
+                    continue
+                case = exp.Case(ifs=[exp.If(this=exp.Paren(this=comparison.copy()), true=exp.Literal.number(1)),
+                                     exp.If(this=exp.Not(this=exp.Paren(this=comparison.copy())),
+                                            true=exp.Literal.number(0))])
+                # IN (1), not = 1: DataFusion simplifies `CASE .. END = 1` back into the comparison
+                comparison.replace(exp.Paren(this=exp.In(this=case, expressions=[exp.Literal.number(1)])))
+    return expression
 
 
 #: the LIMIT an OFFSET without one is given: i64::MAX, every row

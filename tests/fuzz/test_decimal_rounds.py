@@ -37,6 +37,8 @@ QUERIES = {
     "grouped_case": "SELECT a.g, CASE WHEN a.g > 1 THEN ROUND(SUM(a.amt), 1) ELSE SUM(a.amt) END AS x "
                     "FROM t1 AS a GROUP BY a.g",
     "negative_scale_union": "SELECT ROUND(a.amt, -1) AS x FROM t1 AS a UNION SELECT b.amt FROM t1 AS b",
+    "grouped_by_its_ordinal": "SELECT ROUND(a.amt, -3) AS r, a.g, COUNT(*) AS n FROM t1 AS a GROUP BY 1, 2 "
+                              "UNION SELECT b.amt, b.g, 0 FROM t2 AS b WHERE b.id < 5",
     "join_on_round": "SELECT a.id, b.id AS bid FROM t1 AS a JOIN t2 AS b ON ROUND(a.amt, -3) = ROUND(b.amt, -3) AND a.g = b.g",
 }
 
