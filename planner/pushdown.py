@@ -154,6 +154,9 @@ def unpushable_reason(node: exp.Expression, caps: Capabilities, column_type: Col
             continue  # pushed as DataFusion's truncated average (``with_decimal_averages``); its column is checked
         if isinstance(sub, exp.Cast) and sub.meta.get(MUST_FAIL) and not caps.failing_casts:
             return "a cast that must fail where it runs gives 0 in this source"
+        if isinstance(sub, exp.Tuple) and not caps.local_compute and sub.find_ancestor(exp.AggFunc) is not None:
+            # COUNT(DISTINCT (a, b)): MariaDB refuses a row there ("Operand should contain 1 column(s)")
+            return "a row value inside an aggregate is computed here, not in the source"
         reason = _shape_reason(sub, caps) or _float_literal_reason(sub, caps) or _temporal_arithmetic_reason(
             sub, caps, column_type)
         if reason:
