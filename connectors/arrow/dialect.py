@@ -59,6 +59,26 @@ class DataFusion(Postgres):
                 chrono_format(_postgres_template(self, e)))),
         }
 
+        def sign_sql(self, expression: exp.Sign) -> str:
+            return self.func("SIGNUM", expression.this)  # DataFusion has no SIGN
+
+        def anonymous_sql(self, expression: exp.Anonymous) -> str:
+            if expression.name.upper() == "EVERY" and len(expression.expressions) == 1:
+                return self.func("BOOL_AND", *expression.expressions)  # SQL's EVERY, which DataFusion lacks
+            return super().anonymous_sql(expression)
+
+        def escape_sql(self, expression: exp.Escape) -> str:
+            """``LIKE p ESCAPE e``: DataFusion 55 takes no escape character but the backslash, its default; a
+            literal pattern is rewritten to it (``'a!_%' ESCAPE '!'`` -> ``'a\\_%'``)."""
+            like, escape = expression.this, expression.expression
+            pattern = like.expression if isinstance(like, exp.Like | exp.ILike) else None
+            if not (isinstance(pattern, exp.Literal) and pattern.is_string and isinstance(escape, exp.Literal)
+                    and escape.is_string and len(escape.this) == 1):
+                return super().escape_sql(expression)
+            rewritten = like.copy()
+            rewritten.set("expression", exp.Literal.string(backslash_escaped(pattern.this, escape.this)))
+            return self.sql(rewritten)
+
         def preprocess(self, expression: exp.Expression) -> exp.Expression:
             """Postgres's preprocessing, then outer joins that are inner written so, join inputs' shared column
             names renamed apart, the IN lists DataFusion 55 would combine wrongly guarded, later set-operation
@@ -74,6 +94,26 @@ def _postgres_template(generator: Postgres.Generator, expression: exp.TimeToStr 
         function = "TO_CHAR" if isinstance(expression, exp.TimeToStr) else "TO_DATE"
         raise InvalidRequestError(f"{function} takes its template as a string literal here (DataFusion)")
     return generator.format_time(expression)[1:-1].replace("''", "'")
+
+
+def backslash_escaped(pattern: str, escape: str) -> str:
+    r"""A LIKE pattern written with escape character ``escape`` as the same pattern escaped by a backslash.
+
+        >>> backslash_escaped('a!_%', '!'), backslash_escaped('50!%', '!'), backslash_escaped('a\\b', '!')
+        ('a\\_%', '50\\%', 'a\\\\b')
+    """
+    if escape == "\\":
+        return pattern
+    out, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == escape and i + 1 < len(pattern):
+            out.append("\\" + pattern[i + 1])
+            i += 2
+            continue
+        out.append("\\\\" if char == "\\" else char)  # a backslash is plain text under another escape
+        i += 1
+    return "".join(out)
 
 
 def gateway_rewrites(expression: exp.Expression) -> exp.Expression:
