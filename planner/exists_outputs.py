@@ -25,8 +25,10 @@ A row-value ``(a, b) IN (SELECT x, y ...)`` fails to plan in DataFusion 55 ("Too
 only return one column"). In a WHERE, reached through AND and OR only (where a NULL rejects the row as FALSE
 does), it becomes the EXISTS it means (``tuple_in_as_exists``): ``EXISTS (SELECT 1 FROM .. WHERE <its WHERE> AND
 x = a AND y = b)`` for a plain sub-query, correlated or not; ``EXISTS (SELECT 1 FROM (<sub-query>) AS t WHERE
-t.__c0 = a AND t.__c1 = b)`` for an uncorrelated one that groups, removes duplicates or limits. NOT IN, or one
-used as a value, keeps SQL's NULL answers only as written and is left so.
+t.__c0 = a AND t.__c1 = b)`` for an uncorrelated one that groups, removes duplicates or limits. ``(a, b) NOT IN
+(..)`` there becomes ``NOT EXISTS`` of the rows that do not differ from it: ``(x = a OR x IS NULL OR a IS NULL) AND
+(y = b OR ..)`` (SQL: ``(a, b) <> (x, y)`` is TRUE exactly when one of ``a <> x``, ``b <> y`` is; NOT IN is TRUE
+exactly when that holds for every row). One used as a value keeps SQL's NULL answers only as written and is left so.
 """
 
 from __future__ import annotations
@@ -212,17 +214,32 @@ def tuple_in_as_exists(ast: exp.Expression) -> int:
     for membership in list(ast.find_all(exp.In)):
         query, row = membership.args.get("query"), membership.this
         inner = query.unnest() if isinstance(query, exp.Subquery) else query
-        if not isinstance(row, exp.Tuple) or not isinstance(inner, exp.Select) or not _filtering(membership):
+        above = membership.parent
+        while isinstance(above, exp.Paren):
+            above = above.parent
+        negated = isinstance(above, exp.Not)  # NOT (a, b) IN (..), the IN perhaps parenthesized
+        test = above if negated else membership
+        if not isinstance(row, exp.Tuple) or not isinstance(inner, exp.Select) or not _filtering(test):
             continue
         if len(inner.expressions) != len(row.expressions) or any(o.find(exp.Star) for o in inner.expressions):
             continue
-        probe = _merged_probe(inner, row) if _plain(inner) else None
+        probe = _merged_probe(inner, row, negated) if _plain(inner) else None
         if probe is None and _uncorrelated(inner):
-            probe = _derived_probe(inner, row, f"__tuple_in_{rewritten}")
+            probe = _derived_probe(inner, row, f"__tuple_in_{rewritten}", negated)
         if probe is not None:
-            membership.replace(exp.Exists(this=probe))
+            test.replace(exp.Not(this=exp.Exists(this=probe)) if negated else exp.Exists(this=probe))
             rewritten += 1
     return rewritten
+
+
+def _match(value: exp.Expression, item: exp.Expression, null_aware: bool) -> exp.Expression:
+    """``value = item``; ``null_aware``: ``(value = item OR value IS NULL OR item IS NULL)``, the pairs NOT IN
+    cannot tell apart."""
+    equal = exp.EQ(this=value, expression=item)
+    if not null_aware:
+        return equal
+    return exp.Paren(this=exp.or_(equal, exp.Is(this=value.copy(), expression=exp.null()),
+                                  exp.Is(this=item.copy(), expression=exp.null())))
 
 
 def _filtering(node: exp.Expression) -> bool:
@@ -237,10 +254,10 @@ def _plain(inner: exp.Select) -> bool:
         from_clause(inner), exp.From) and not any(o.find(exp.AggFunc, exp.Window) for o in inner.expressions)
 
 
-def _merged_probe(inner: exp.Select, row: exp.Tuple) -> exp.Select:
-    """``SELECT 1 FROM <inner's tables> WHERE <inner's WHERE> AND x = a AND y = b``."""
+def _merged_probe(inner: exp.Select, row: exp.Tuple, null_aware: bool = False) -> exp.Select:
+    """``SELECT 1 FROM <inner's tables> WHERE <inner's WHERE> AND x = a AND y = b`` (``_match``)."""
     probe = inner.copy()
-    matches = [exp.EQ(this=o.unalias().copy(), expression=v.copy())
+    matches = [_match(o.unalias().copy(), v.copy(), null_aware)
                for o, v in zip(inner.expressions, row.expressions, strict=True)]
     where = probe.args.get("where")
     probe.set("where", exp.Where(this=exp.and_(*([where.this] if where is not None else []), *matches)))
@@ -248,12 +265,13 @@ def _merged_probe(inner: exp.Select, row: exp.Tuple) -> exp.Select:
     return probe
 
 
-def _derived_probe(inner: exp.Select, row: exp.Tuple, alias: str) -> exp.Select:
-    """``SELECT 1 FROM (SELECT x AS __c0, y AS __c1 ...) AS alias WHERE alias.__c0 = a AND alias.__c1 = b``."""
+def _derived_probe(inner: exp.Select, row: exp.Tuple, alias: str, null_aware: bool = False) -> exp.Select:
+    """``SELECT 1 FROM (SELECT x AS __c0, y AS __c1 ...) AS alias WHERE alias.__c0 = a AND alias.__c1 = b``
+    (``_match``)."""
     values = inner.copy()
     values.set("expressions", [exp.alias_(o.unalias().copy(), f"__c{i}", quoted=True)
                                for i, o in enumerate(values.expressions)])
-    matches = exp.and_(*[exp.EQ(this=exp.column(f"__c{i}", alias, quoted=True), expression=v.copy())
+    matches = exp.and_(*[_match(exp.column(f"__c{i}", alias, quoted=True), v.copy(), null_aware)
                          for i, v in enumerate(row.expressions)])
     return exp.select(exp.Literal.number(1)).from_(
         exp.alias_(exp.Subquery(this=values), alias, quoted=True, table=True)).where(matches)

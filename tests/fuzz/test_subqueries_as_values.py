@@ -74,6 +74,19 @@ QUERIES = {
                          "WHERE b.id < 100)",
     "tuple_in_join": "SELECT a.id FROM t1 AS a JOIN dim AS d ON d.id = a.dk WHERE (d.g, a.g) IN (SELECT b.g, b.g "
                      "FROM t2 AS b JOIN t3 AS t ON t.k2 = b.id)",
+    # a row-value NOT IN in a WHERE, as the NULL-aware NOT EXISTS it means: NULLs on both sides, under OR, grouped,
+    # correlated, over no rows
+    "tuple_not_in": "SELECT a.id FROM t1 AS a WHERE (a.g, a.n) NOT IN (SELECT b.g, b.qty FROM t2 AS b)",
+    "tuple_not_in_no_nulls": "SELECT a.id FROM t1 AS a WHERE (a.g, a.n) NOT IN (SELECT b.g, b.qty FROM t2 AS b "
+                             "WHERE b.qty IS NOT NULL AND b.g IS NOT NULL)",
+    "tuple_not_in_under_or": "SELECT a.id FROM t1 AS a WHERE (a.g, a.dk) NOT IN (SELECT d.g, d.id FROM dim AS d) "
+                             "OR a.id < 10",
+    "tuple_not_in_grouped": "SELECT a.id FROM t1 AS a WHERE (a.g, a.dk) NOT IN (SELECT d.g, MAX(d.id) FROM dim AS d "
+                            "GROUP BY d.g) AND a.id > 5",
+    "tuple_not_in_correlated": "SELECT a.id FROM t1 AS a WHERE (a.g, a.dk) NOT IN (SELECT d.g, d.id FROM dim AS d "
+                               "WHERE d.id < a.k3)",
+    "tuple_not_in_empty": "SELECT a.id FROM t1 AS a WHERE (a.g, a.dk) NOT IN (SELECT d.g, d.id FROM dim AS d "
+                          "WHERE d.id > 100)",
 }
 ORDERED = {"in_order_by", "exists_in_case_and_order", "in_output_empty_and_order", "in_correlated_order"}
 
