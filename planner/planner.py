@@ -27,6 +27,7 @@ from sqlglot.schema import MappingSchema
 import planner.dialects  # noqa: F401  (registers the "datafusion" sqlglot dialect)
 from catalog import Catalog, TableRef
 from connectors.errors import GatewayError, InvalidRequestError, UnknownObjectError
+from planner.correlated_aggregates import decorrelate_comparison_aggregates
 from planner.derived_filters import push_into_derived_tables
 from planner.dialects import NAMING_DIALECT, sqlglot_type
 from planner.exists_outputs import exists_as_values, tuple_in_as_exists
@@ -123,6 +124,7 @@ class Planner:
         ast = parenthesize_operands(self._qualify(ast, schemas))
         decorrelate_top_one_subqueries(ast, self._unique_key)  # DataFusion cannot run a correlated (.. LIMIT 1)
         # or a correlated lookup
+        decorrelate_comparison_aggregates(ast)  # nor an aggregate one correlated by more than `=`
         decorrelate_lateral_joins(ast)  # nor a correlated LATERAL sub-query
         exists_as_values(ast)  # nor an EXISTS that is a value rather than a filter
         tuple_in_as_exists(ast)  # nor a row-value IN sub-query

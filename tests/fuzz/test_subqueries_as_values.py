@@ -85,6 +85,20 @@ QUERIES = {
                             "GROUP BY d.g) AND a.id > 5",
     "tuple_not_in_correlated": "SELECT a.id FROM t1 AS a WHERE (a.g, a.dk) NOT IN (SELECT d.g, d.id FROM dim AS d "
                                "WHERE d.id < a.k3)",
+    # aggregates correlated by more than `=`, as a LEFT JOIN per distinct outer values
+    # (planner.correlated_aggregates): COUNT over no rows, an expression of aggregates, several outer tables
+    "agg_by_comparison": "SELECT a.id, (SELECT COUNT(*) FROM t2 AS b WHERE b.g = a.g AND b.amt > a.amt) AS n "
+                         "FROM t1 AS a",
+    "agg_by_comparison_expression": "SELECT a.id, (SELECT COALESCE(SUM(b.qty), -1) + COUNT(b.qty) FROM t2 AS b "
+                                    "WHERE b.k1 < a.id AND b.g IS NOT DISTINCT FROM a.g) AS n FROM t1 AS a",
+    "agg_by_comparison_in_where": "SELECT a.id FROM t1 AS a WHERE a.amt > (SELECT AVG(b.amt) FROM t2 AS b "
+                                  "WHERE b.g = a.g AND b.id < a.id)",
+    "agg_by_comparison_joined": "SELECT a.id, (SELECT MAX(b.dt) FROM t2 AS b JOIN t3 AS c ON c.k2 = b.id "
+                                "WHERE b.dt < a.dt) AS prev FROM t1 AS a",
+    "agg_by_comparison_two_outer_tables": "SELECT a.id, d.name, (SELECT COUNT(*) FROM t2 AS b WHERE b.g = d.g AND "
+                                          "b.qty > a.n) AS n FROM t1 AS a JOIN dim AS d ON d.id = a.dk",
+    "agg_by_null_test": "SELECT a.id, (SELECT COUNT(*) FROM t2 AS b WHERE a.n IS NULL OR b.qty < a.n) AS n "
+                        "FROM t1 AS a",
     "tuple_not_in_empty": "SELECT a.id FROM t1 AS a WHERE (a.g, a.dk) NOT IN (SELECT d.g, d.id FROM dim AS d "
                           "WHERE d.id > 100)",
 }
@@ -197,3 +211,25 @@ def test_a_lookup_that_meets_several_rows_fails_as_sql_does(fuzz_session, source
     with pytest.raises(Exception, match="more than one row returned by a sub-query"):
         fuzz_session.gateway.execute(text).reader.read_all()
 
+
+
+@pytest.mark.parametrize("sql", [
+    # correlated by `=` only: DataFusion decorrelates it itself
+    'SELECT "a"."id", (SELECT COUNT(*) FROM "t2" AS "b" WHERE "b"."g" = "a"."g") FROM "t1" AS "a"',
+    # the sub-query groups; the enclosing SELECT groups; the outer query read outside the WHERE
+    'SELECT "a"."id", (SELECT COUNT(*) FROM "t2" AS "b" WHERE "b"."amt" > "a"."amt" GROUP BY "b"."g") '
+    'FROM "t1" AS "a"',
+    'SELECT "a"."g", (SELECT COUNT(*) FROM "t2" AS "b" WHERE "b"."amt" > MAX("a"."amt")) FROM "t1" AS "a" '
+    'GROUP BY "a"."g"',
+    'SELECT "a"."id", (SELECT SUM("b"."qty" * "a"."n") FROM "t2" AS "b" WHERE "b"."amt" > "a"."amt") '
+    'FROM "t1" AS "a"',
+    # no aggregate: a lookup (top_one_subqueries' domain)
+    'SELECT "a"."id", (SELECT "b"."qty" FROM "t2" AS "b" WHERE "b"."amt" > "a"."amt") FROM "t1" AS "a"',
+])
+def test_aggregates_outside_the_comparison_rule_are_left_as_written(sql):
+    from planner.correlated_aggregates import decorrelate_comparison_aggregates
+
+    ast = sqlglot.parse_one(sql, read="postgres")
+    before = ast.sql()
+    assert decorrelate_comparison_aggregates(ast) == 0
+    assert ast.sql() == before
