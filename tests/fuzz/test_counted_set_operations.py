@@ -11,14 +11,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 import sqlglot
-from sqlglot import exp
 
 from connectors.arrow.datafusion import run_local
 from planner.set_operations import count_duplicates_in_set_operations
-from tests.fuzz.compare import OK, compare
-from tests.fuzz.data import SOURCES
-from tests.fuzz.generator import FuzzQuery, render
-from tests.fuzz.test_subqueries_as_values import postgres_answer
+from tests.fuzz.postgres_reference import placement_failures
 
 QUERIES = {
     "intersect_all": "SELECT a.g, a.n FROM t1 AS a INTERSECT ALL SELECT b.g, b.qty FROM t2 AS b",
@@ -36,22 +32,7 @@ QUERIES = {
 @pytest.mark.parametrize("name", list(QUERIES))
 def test_set_operation_all_answers_as_postgresql_on_every_placement(fuzz_session, name):
     sql = QUERIES[name]
-    want = postgres_answer(fuzz_session.sources.world, sql)
-    ast = sqlglot.parse_one(sql, read="postgres")
-    ctes = {c.alias for c in ast.find_all(exp.CTE)}
-    aliases = sorted({t.alias_or_name for t in ast.find_all(exp.Table) if t.name not in ctes})
-    mixes = [{a: SOURCES[(i + shift) % len(SOURCES)] for i, a in enumerate(aliases)} for shift in (0, 3)]
-    failures = []
-    for placement in [{a: s for a in aliases} for s in SOURCES] + mixes:
-        text = render(FuzzQuery(ast, placement).ast, placement, fuzz_session.sources.names)
-        try:
-            got = fuzz_session.gateway.execute(text).reader.read_all()
-        except Exception as exc:
-            failures.append(f"{placement}: {type(exc).__name__}: {exc}")
-            continue
-        category, detail = compare(got, want, " ORDER BY " in sql and " LIMIT " not in sql)
-        if category != OK:
-            failures.append(f"{placement}: {detail}")
+    want, failures = placement_failures(fuzz_session, sql, ordered=" ORDER BY " in sql and " LIMIT " not in sql)
     assert want.num_rows > 0
     assert not failures, "\n".join(failures)
 

@@ -19,10 +19,7 @@ from sqlglot import exp
 
 from connectors.arrow.dialect import DECIMAL_ROUND
 from planner.decimal_rounds import mark_decimal_rounds, rounded_type
-from tests.fuzz.compare import OK, compare
-from tests.fuzz.data import SOURCES
-from tests.fuzz.generator import FuzzQuery, render
-from tests.fuzz.test_subqueries_as_values import postgres_answer
+from tests.fuzz.postgres_reference import placement_failures
 
 QUERIES = {
     "case_of_column_and_round": "SELECT a.id, CASE WHEN a.amt > 500 THEN a.amt ELSE ROUND(a.amt, 0) END AS x "
@@ -45,22 +42,7 @@ QUERIES = {
 
 @pytest.mark.parametrize("name", list(QUERIES))
 def test_decimal_round_answers_as_postgresql_on_every_placement(fuzz_session, name):
-    sql = QUERIES[name]
-    want = postgres_answer(fuzz_session.sources.world, sql)
-    ast = sqlglot.parse_one(sql, read="postgres")
-    aliases = sorted({t.alias_or_name for t in ast.find_all(exp.Table)})
-    mixes = [{a: SOURCES[(i + shift) % len(SOURCES)] for i, a in enumerate(aliases)} for shift in (0, 2)]
-    failures = []
-    for placement in [{a: s for a in aliases} for s in SOURCES] + mixes:
-        text = render(FuzzQuery(ast, placement).ast, placement, fuzz_session.sources.names)
-        try:
-            got = fuzz_session.gateway.execute(text).reader.read_all()
-        except Exception as exc:
-            failures.append(f"{placement}: {type(exc).__name__}: {exc}")
-            continue
-        category, detail = compare(got, want, False)
-        if category != OK:
-            failures.append(f"{placement}: {detail}")
+    want, failures = placement_failures(fuzz_session, QUERIES[name], shifts=(0, 2))
     assert want.num_rows > 0
     assert not failures, "\n".join(failures)
 

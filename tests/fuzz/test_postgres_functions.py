@@ -8,13 +8,9 @@ every source alone and on two mixes, compared with PostgreSQL's answer.
 from __future__ import annotations
 
 import pytest
-import sqlglot
-from sqlglot import exp
 
-from tests.fuzz.compare import OK, compare
 from tests.fuzz.data import SOURCES
-from tests.fuzz.generator import FuzzQuery, render
-from tests.fuzz.test_subqueries_as_values import postgres_answer
+from tests.fuzz.postgres_reference import placement_failures
 
 QUERIES = {
     "sign": "SELECT a.id, SIGN(a.k2 - 50) AS s, SIGN(a.amt) AS d FROM t1 AS a",
@@ -28,22 +24,8 @@ QUERIES = {
 @pytest.mark.parametrize("name", list(QUERIES))
 def test_postgresql_spelling_answers_as_postgresql_on_every_placement(fuzz_session, name):
     sql = QUERIES[name]
-    want = postgres_answer(fuzz_session.sources.world, sql)
-    ast = sqlglot.parse_one(sql, read="postgres")
-    aliases = sorted({t.alias_or_name for t in ast.find_all(exp.Table)})
-    mixes = [{a: SOURCES[(i + shift) % len(SOURCES)] for i, a in enumerate(aliases)} for shift in (0, 2)]
     # the CSV source reads '' as NULL: text tests keep to the others
-    sources = [s for s in SOURCES if s != "csv" or "LIKE" not in sql]
-    failures = []
-    for placement in [{a: s for a in aliases} for s in sources] + mixes:
-        text = render(FuzzQuery(ast, placement).ast, placement, fuzz_session.sources.names)
-        try:
-            got = fuzz_session.gateway.execute(text).reader.read_all()
-        except Exception as exc:
-            failures.append(f"{placement}: {type(exc).__name__}: {exc}")
-            continue
-        category, detail = compare(got, want, False)
-        if category != OK:
-            failures.append(f"{placement}: {detail}")
+    sources = tuple(s for s in SOURCES if s != "csv" or "LIKE" not in sql)
+    want, failures = placement_failures(fuzz_session, sql, shifts=(0, 2), sources=sources)
     assert want.num_rows > 0
     assert not failures, "\n".join(failures)

@@ -11,13 +11,12 @@ tables. Each ORDER BY is a total order, so LIMIT 1 picks one row.
 from __future__ import annotations
 
 import psycopg2
-import pyarrow as pa
 import pytest
 import sqlglot
 
-from tests.fuzz.compare import OK, compare
 from tests.fuzz.data import SOURCES
 from tests.fuzz.generator import FuzzQuery, render
+from tests.fuzz.postgres_reference import placement_failures, postgres_answer
 
 QUERIES = {
     "in_outputs": "SELECT a.id, (SELECT b.amt FROM t2 AS b WHERE b.k1 = a.id AND b.qty > 2 "
@@ -105,37 +104,9 @@ QUERIES = {
 ORDERED = {"in_order_by", "exists_in_case_and_order", "in_output_empty_and_order", "in_correlated_order"}
 
 
-def postgres_answer(world, sql: str) -> pa.Table:
-    """The query as written, run by PostgreSQL on its copy of the fuzz tables (schema ``fz``; CTE names kept)."""
-    text = sqlglot.parse_one(sql, read="postgres")
-    ctes = {cte.alias for cte in text.find_all(sqlglot.exp.CTE)}
-    for table in text.find_all(sqlglot.exp.Table):
-        if table.name not in ctes:
-            table.set("db", sqlglot.exp.to_identifier("fz"))
-    with psycopg2.connect(world.pg_uri) as conn, conn.cursor() as cur:
-        cur.execute(text.sql(dialect="postgres"))
-        names = [d[0] for d in cur.description]
-        return pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
-
-
 @pytest.mark.parametrize("name", list(QUERIES))
 def test_subquery_as_value_answers_as_postgresql_on_every_placement(fuzz_session, name):
-    sql = QUERIES[name]
-    want = postgres_answer(fuzz_session.sources.world, sql)
-    ast = sqlglot.parse_one(sql, read="postgres")
-    aliases = sorted({t.alias_or_name for t in ast.find_all(sqlglot.exp.Table)})
-    mixed = {a: SOURCES[i % len(SOURCES)] for i, a in enumerate(aliases)}
-    failures = []
-    for placement in [{a: s for a in aliases} for s in SOURCES] + [mixed]:
-        text = render(FuzzQuery(ast, placement).ast, placement, fuzz_session.sources.names)
-        try:
-            got = fuzz_session.gateway.execute(text).reader.read_all()
-        except Exception as exc:
-            failures.append(f"{placement}: {type(exc).__name__}: {exc}")
-            continue
-        category, detail = compare(got, want, name in ORDERED)
-        if category != OK:
-            failures.append(f"{placement}: {detail}")
+    want, failures = placement_failures(fuzz_session, QUERIES[name], ordered=name in ORDERED, shifts=(0,))
     assert want.num_rows > 0
     assert not failures, "\n".join(failures)
 

@@ -9,15 +9,10 @@ failed. Each query runs on every source alone and on two mixes, compared with Po
 from __future__ import annotations
 
 import pytest
-import sqlglot
-from sqlglot import exp
 
 from connectors.arrow.time_formats import chrono_format
 from connectors.errors import InvalidRequestError
-from tests.fuzz.compare import OK, compare
-from tests.fuzz.data import SOURCES
-from tests.fuzz.generator import FuzzQuery, render
-from tests.fuzz.test_subqueries_as_values import postgres_answer
+from tests.fuzz.postgres_reference import placement_failures
 
 QUERIES = {
     "year_month": "SELECT a.id, TO_CHAR(a.dt, 'YYYY-MM') AS x FROM t1 AS a",
@@ -36,22 +31,7 @@ QUERIES = {
 
 @pytest.mark.parametrize("name", list(QUERIES))
 def test_template_answers_as_postgresql_on_every_placement(fuzz_session, name):
-    sql = QUERIES[name]
-    want = postgres_answer(fuzz_session.sources.world, sql)
-    ast = sqlglot.parse_one(sql, read="postgres")
-    aliases = sorted({t.alias_or_name for t in ast.find_all(exp.Table)})
-    mixes = [{a: SOURCES[(i + shift) % len(SOURCES)] for i, a in enumerate(aliases)} for shift in (0, 3)]
-    failures = []
-    for placement in [{a: s for a in aliases} for s in SOURCES] + mixes:
-        text = render(FuzzQuery(ast, placement).ast, placement, fuzz_session.sources.names)
-        try:
-            got = fuzz_session.gateway.execute(text).reader.read_all()
-        except Exception as exc:
-            failures.append(f"{placement}: {type(exc).__name__}: {exc}")
-            continue
-        category, detail = compare(got, want, False)
-        if category != OK:
-            failures.append(f"{placement}: {detail}")
+    want, failures = placement_failures(fuzz_session, QUERIES[name])
     assert want.num_rows > 0
     assert not failures, "\n".join(failures)
 

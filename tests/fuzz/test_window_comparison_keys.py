@@ -11,13 +11,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 import sqlglot
-from sqlglot import exp
 
 from connectors.arrow.datafusion import run_local
-from tests.fuzz.compare import OK, compare
-from tests.fuzz.data import SOURCES
-from tests.fuzz.generator import FuzzQuery, render
-from tests.fuzz.test_subqueries_as_values import postgres_answer
+from tests.fuzz.postgres_reference import placement_failures
 
 QUERIES = {
     "computed_comparison": "SELECT a.id, MAX(a.g) OVER (ORDER BY ABS(a.k2 - 50) <= a.k3, a.id) AS m FROM t1 AS a",
@@ -31,22 +27,7 @@ QUERIES = {
 
 @pytest.mark.parametrize("name", list(QUERIES))
 def test_window_keyed_by_a_comparison_answers_as_postgresql_on_every_placement(fuzz_session, name):
-    sql = QUERIES[name]
-    want = postgres_answer(fuzz_session.sources.world, sql)
-    ast = sqlglot.parse_one(sql, read="postgres")
-    aliases = sorted({t.alias_or_name for t in ast.find_all(exp.Table)})
-    mixes = [{a: SOURCES[(i + shift) % len(SOURCES)] for i, a in enumerate(aliases)} for shift in (0, 3)]
-    failures = []
-    for placement in [{a: s for a in aliases} for s in SOURCES] + mixes:
-        text = render(FuzzQuery(ast, placement).ast, placement, fuzz_session.sources.names)
-        try:
-            got = fuzz_session.gateway.execute(text).reader.read_all()
-        except Exception as exc:
-            failures.append(f"{placement}: {type(exc).__name__}: {exc}")
-            continue
-        category, detail = compare(got, want, False)
-        if category != OK:
-            failures.append(f"{placement}: {detail}")
+    want, failures = placement_failures(fuzz_session, QUERIES[name])
     assert want.num_rows > 0
     assert not failures, "\n".join(failures)
 
