@@ -102,7 +102,9 @@ class Planner:
         for select in list(ast.find_all(exp.Select)):
             _expand_group_by_all(select)
         for fetch in list(ast.find_all(exp.Fetch)):
-            _fetch_as_limit(fetch)
+            fetching = fetch.parent
+            replaced = _fetch_as_limit(fetch)
+            ast = replaced if replaced is not None and fetching is ast else ast
         for between in list(ast.find_all(exp.Between)):
             _symmetric_between_as_or(between)
         for exists in list(ast.find_all(exp.Exists)):
@@ -428,16 +430,69 @@ def _expand_group_by_all(select: exp.Select) -> None:
         select.set("group", None)
 
 
-def _fetch_as_limit(fetch: exp.Fetch) -> None:
+def _fetch_as_limit(fetch: exp.Fetch) -> exp.Select | None:
     """SQL:2008's ``FETCH FIRST|NEXT [n] ROW[S] ONLY`` as the ``LIMIT n`` it means (1 without n), in place:
-    DataFusion has no FETCH clause. Raises InvalidRequestError for ``WITH TIES`` and ``PERCENT``, which have no
-    LIMIT equivalent."""
+    DataFusion has no FETCH clause; ``WITH TIES`` as ``_with_ties``. Raises InvalidRequestError for ``PERCENT``,
+    which has no LIMIT equivalent, and for a ``WITH TIES`` outside ``_with_ties``' conditions. Returns the SELECT
+    that replaced the fetching one (``WITH TIES``), else None."""
     options = fetch.args.get("limit_options")
-    if options is not None and (options.args.get("with_ties") or options.args.get("percent")):
-        raise InvalidRequestError("FETCH FIRST ... WITH TIES and FETCH FIRST ... PERCENT are not supported; "
-                                  "FETCH FIRST n ROWS ONLY and LIMIT n are")
     count = fetch.args.get("count")
-    fetch.replace(exp.Limit(expression=count.copy() if count is not None else exp.Literal.number(1)))
+    count = count.copy() if count is not None else exp.Literal.number(1)
+    if options is not None and options.args.get("with_ties") and not options.args.get("percent"):
+        return _with_ties(fetch, count)
+    if options is not None and options.args.get("percent"):
+        raise InvalidRequestError("FETCH FIRST ... PERCENT is not supported; FETCH FIRST n ROWS [ONLY | WITH TIES] "
+                                  "and LIMIT n are")
+    fetch.replace(exp.Limit(expression=count))
+    return None
+
+
+def _with_ties(fetch: exp.Fetch, count: exp.Expression) -> exp.Select:
+    """``SELECT <outputs> .. ORDER BY k FETCH FIRST n ROWS WITH TIES`` as ``SELECT <outputs> FROM (SELECT <outputs>,
+    k AS __k0, RANK() OVER (ORDER BY k) AS __rank ..) AS __ties WHERE __rank <= n ORDER BY __k0``, in place: a row
+    is among the first n or ties with the n-th exactly when fewer than n rows come strictly before it. Raises
+    InvalidRequestError without ORDER BY, with OFFSET, or with an output that is not a named column or alias (the
+    outer SELECT must name the inner one's outputs)."""
+    select = fetch.parent
+    order = select.args.get("order") if isinstance(select, exp.Select) else None
+    names = [o.alias_or_name for o in select.expressions] if isinstance(select, exp.Select) else []
+    if order is None or select.args.get("offset") is not None or not all(
+            n and n != "*" and isinstance(o, exp.Column | exp.Alias) for o, n in zip(select.expressions, names,
+                                                                              strict=True)) \
+            or len(set(names)) != len(names):
+        raise InvalidRequestError("FETCH FIRST ... WITH TIES needs an ORDER BY, no OFFSET, and outputs that are "
+                                  "named columns or aliases")
+    keys = [_order_key(o.this, select) for o in order.expressions]
+    inner = select.copy()
+    for clause in ("order", "limit"):
+        inner.set(clause, None)
+    rank = exp.Window(this=exp.Anonymous(this="RANK"), order=exp.Order(expressions=[
+        exp.Ordered(this=k.copy(), desc=o.args.get("desc"), nulls_first=o.args.get("nulls_first"))
+        for k, o in zip(keys, order.expressions, strict=True)]))
+    inner.set("expressions", [*inner.expressions, *(exp.alias_(k.copy(), f"__k{i}", quoted=True)
+                                                    for i, k in enumerate(keys)),
+                              exp.alias_(rank, "__rank", quoted=True)])
+    outer_order = exp.Order(expressions=[exp.Ordered(this=exp.column(f"__k{i}", "__ties", quoted=True),
+                                                     desc=o.args.get("desc"), nulls_first=o.args.get("nulls_first"))
+                                         for i, o in enumerate(order.expressions)])
+    outer = exp.select(*[exp.column(n, "__ties", quoted=True) for n in names]).from_(
+        exp.alias_(exp.Subquery(this=inner), "__ties", quoted=True, table=True)).where(
+        exp.LTE(this=exp.column("__rank", "__ties", quoted=True), expression=count))
+    outer.set("order", outer_order)
+    select.replace(outer)
+    return outer
+
+
+def _order_key(key: exp.Expression, select: exp.Select) -> exp.Expression:
+    """An ORDER BY key as an expression over ``select``'s tables: an ordinal or an output's alias as that output."""
+    outputs = select.expressions
+    if isinstance(key, exp.Literal) and not key.is_string and key.this.isdigit() and 0 < int(key.this) <= len(outputs):
+        return outputs[int(key.this) - 1].unalias()
+    if isinstance(key, exp.Column) and not key.table:
+        named = next((o for o in outputs if isinstance(o, exp.Alias) and o.alias == key.name), None)
+        if named is not None:
+            return named.this
+    return key
 
 
 def _symmetric_between_as_or(between: exp.Between) -> None:

@@ -98,6 +98,17 @@ QUERIES = {
                                           "b.qty > a.n) AS n FROM t1 AS a JOIN dim AS d ON d.id = a.dk",
     "agg_by_null_test": "SELECT a.id, (SELECT COUNT(*) FROM t2 AS b WHERE a.n IS NULL OR b.qty < a.n) AS n "
                         "FROM t1 AS a",
+    # FETCH FIRST n ROWS WITH TIES, as a RANK() <= n filter (planner.planner._with_ties): aliases and ordinals as
+    # keys, NULLs first, grouped, in a derived table, over a join
+    "with_ties": "SELECT a.id, a.g FROM t1 AS a ORDER BY a.g FETCH FIRST 3 ROWS WITH TIES",
+    "with_ties_alias_nulls": "SELECT a.id, a.n AS x FROM t1 AS a WHERE a.id < 150 ORDER BY x DESC NULLS LAST "
+                             "FETCH FIRST 5 ROWS WITH TIES",
+    "with_ties_grouped_ordinal": "SELECT a.g, COUNT(*) AS n FROM t1 AS a GROUP BY a.g ORDER BY 2 DESC "
+                                 "FETCH FIRST 2 ROWS WITH TIES",
+    "with_ties_derived": "SELECT x.id FROM (SELECT a.id, a.dk FROM t1 AS a ORDER BY a.dk NULLS FIRST "
+                         "FETCH FIRST 1 ROW WITH TIES) AS x",
+    "with_ties_joined": "SELECT a.id, d.g FROM t1 AS a JOIN dim AS d ON d.id = a.dk ORDER BY d.g, a.dk "
+                        "FETCH NEXT 4 ROWS WITH TIES",
     "tuple_not_in_empty": "SELECT a.id FROM t1 AS a WHERE (a.g, a.dk) NOT IN (SELECT d.g, d.id FROM dim AS d "
                           "WHERE d.id > 100)",
 }
