@@ -67,6 +67,20 @@ class DataFusion(Postgres):
                 return self.func("BOOL_AND", *expression.expressions)  # SQL's EVERY, which DataFusion lacks
             return super().anonymous_sql(expression)
 
+        def withingroup_sql(self, expression: exp.WithinGroup) -> str:
+            """``PERCENTILE_DISC(f) WITHIN GROUP (ORDER BY x)``, which DataFusion 55 lacks, as the value at position
+            ``ceil(f * n)`` (at least 1) of the ``n`` non-NULL values in that order: PostgreSQL's definition, "the
+            first value whose position in the ordering equals or exceeds the fraction"; NULL over no value."""
+            function, order = expression.this, expression.expression
+            keys = order.expressions if isinstance(order, exp.Order) else []
+            if not (isinstance(function, exp.PercentileDisc) and isinstance(function.this, exp.Literal)
+                    and len(keys) == 1):
+                return super().withingroup_sql(expression)
+            value = self.sql(keys[0].this)
+            direction = " DESC" if keys[0].args.get("desc") else ""
+            return (f"ARRAY_ELEMENT(ARRAY_AGG({value} ORDER BY {value}{direction}) FILTER (WHERE {value} IS NOT NULL), "
+                    f"CAST(GREATEST(CEIL({self.sql(function.this)} * COUNT({value})), 1) AS BIGINT))")
+
         def escape_sql(self, expression: exp.Escape) -> str:
             """``LIKE p ESCAPE e``: DataFusion 55 takes no escape character but the backslash, its default; a
             literal pattern is rewritten to it (``'a!_%' ESCAPE '!'`` -> ``'a\\_%'``)."""

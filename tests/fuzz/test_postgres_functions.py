@@ -1,8 +1,9 @@
-"""PostgreSQL spellings DataFusion 55 lacks or reads otherwise answer as PostgreSQL does wherever DataFusion
-computes them (``connectors.arrow.dialect.DataFusion``): ``SIGN`` (DataFusion's ``signum``), ``EVERY`` (its
-``bool_and``) and ``LIKE .. ESCAPE`` with another escape character than the backslash (DataFusion refuses it: "LIKE
-does not support escape_char other than the backslash"). Found by a sweep against PostgreSQL; each query runs on
-every source alone and on two mixes, compared with PostgreSQL's answer.
+"""PostgreSQL spellings DataFusion 55 lacks or reads otherwise answer as PostgreSQL does wherever DataFusion computes
+them (``connectors.arrow.dialect.DataFusion``): ``SIGN`` (DataFusion's ``signum``), ``EVERY`` (its ``bool_and``),
+``PERCENTILE_DISC`` (the value at position ``ceil(f * n)`` of the ordered non-NULL values) and ``LIKE .. ESCAPE``
+with another escape character than the backslash (DataFusion refuses it: "LIKE does not support escape_char other
+than the backslash"). Found by a sweep against PostgreSQL; each query runs on every source alone and on two mixes,
+compared with PostgreSQL's answer.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from tests.fuzz.postgres_reference import placement_failures
 QUERIES = {
     "sign": "SELECT a.id, SIGN(a.k2 - 50) AS s, SIGN(a.amt) AS d FROM t1 AS a",
     "every": "SELECT a.g, EVERY(a.b) AS e, EVERY(a.k2 > 5) AS f FROM t1 AS a GROUP BY a.g",
+    "percentile_disc": "SELECT a.g, PERCENTILE_DISC(0.5) WITHIN GROUP (ORDER BY a.k2) AS p50, PERCENTILE_DISC(0.9) "
+                       "WITHIN GROUP (ORDER BY a.n DESC) AS p, PERCENTILE_DISC(0) WITHIN GROUP (ORDER BY a.dt) AS d0 "
+                       "FROM t1 AS a GROUP BY a.g",
+    "percentile_disc_of_no_rows": "SELECT d.g, PERCENTILE_DISC(0.25) WITHIN GROUP (ORDER BY b.qty) AS q FROM dim AS d "
+                                  "LEFT JOIN t2 AS b ON b.id = d.id + 1000 GROUP BY d.g",
     "like_escape": "SELECT a.id FROM t1 AS a WHERE a.s LIKE 'a!_%' ESCAPE '!' OR a.s LIKE '%!%%' ESCAPE '!'",
     "not_ilike_escape": "SELECT a.id, b.id AS bid FROM t1 AS a JOIN t2 AS b ON b.k1 = a.id "
                         "WHERE b.s NOT ILIKE 'A#_%' ESCAPE '#'",
