@@ -24,7 +24,7 @@ its value is the output evaluated over no rows (``COUNT`` 0, every other aggrega
 Conditions: the sub-query is a plain SELECT (no GROUP BY, HAVING, DISTINCT, LIMIT, window or nested sub-query) of
 one output holding an aggregate, over its own tables, reading the outer query only in its WHERE (columns of the
 enclosing SELECT's tables; the distinct values come from that table, or from the enclosing FROM and its joins when
-they are several tables'), with a correlating conjunct other than ``inner column = outer column`` (those
+they are several tables), with a correlating conjunct other than ``inner column = outer column`` (those
 DataFusion decorrelates itself); it stands in the enclosing SELECT's outputs, WHERE or ORDER BY, and that SELECT
 neither groups nor ranks. Anything else is left as written.
 """
