@@ -81,10 +81,25 @@ class DataFusion(Postgres):
             return (f"ARRAY_ELEMENT(ARRAY_AGG({value} ORDER BY {value}{direction}) FILTER (WHERE {value} IS NOT NULL), "
                     f"CAST(GREATEST(CEIL({self.sql(function.this)} * COUNT({value})), 1) AS BIGINT))")
 
+        def similarto_sql(self, expression: exp.SimilarTo) -> str:
+            """``x SIMILAR TO p`` as the anchored regular expression SQL means (``similar_to_regex``): DataFusion 55
+            reads ``p`` as an unanchored regular expression, ``%`` and ``_`` as themselves (``'abc' SIMILAR TO
+            '[a-z]%'`` was FALSE)."""
+            pattern = expression.expression
+            if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+                return super().similarto_sql(expression)
+            return self.sql(exp.Paren(this=exp.RegexpLike(
+                this=expression.this, expression=exp.Literal.string(similar_to_regex(pattern.this)))))
+
         def escape_sql(self, expression: exp.Escape) -> str:
             """``LIKE p ESCAPE e``: DataFusion 55 takes no escape character but the backslash, its default; a
-            literal pattern is rewritten to it (``'a!_%' ESCAPE '!'`` -> ``'a\\_%'``)."""
+            literal pattern is rewritten to it (``'a!_%' ESCAPE '!'`` -> ``'a\\_%'``). ``SIMILAR TO p ESCAPE e``
+            as ``similarto_sql`` with that escape character."""
             like, escape = expression.this, expression.expression
+            if isinstance(like, exp.SimilarTo) and isinstance(like.expression, exp.Literal) and \
+                    like.expression.is_string and isinstance(escape, exp.Literal) and len(escape.this) == 1:
+                return self.sql(exp.Paren(this=exp.RegexpLike(this=like.this, expression=exp.Literal.string(
+                    similar_to_regex(like.expression.this, escape.this)))))
             pattern = like.expression if isinstance(like, exp.Like | exp.ILike) else None
             if not (isinstance(pattern, exp.Literal) and pattern.is_string and isinstance(escape, exp.Literal)
                     and escape.is_string and len(escape.this) == 1):
@@ -128,6 +143,40 @@ def backslash_escaped(pattern: str, escape: str) -> str:
         out.append("\\\\" if char == "\\" else char)  # a backslash is plain text under another escape
         i += 1
     return "".join(out)
+
+
+#: characters with a meaning in a regular expression (Rust's regex crate, which DataFusion uses)
+_REGEX_META = set("\\.+*?()|[]{}^$")
+
+
+def similar_to_regex(pattern: str, escape: str = "\\") -> str:
+    r"""SQL's ``SIMILAR TO`` pattern as the regular expression it means: the whole string must match, ``%`` is any
+    text and ``_`` any character, ``.``, ``^`` and ``$`` are plain characters, ``escape`` makes the next character
+    plain, bracket expressions and ``| * + ? { } ( )`` keep their regular-expression meaning (PostgreSQL 15
+    manual, "SIMILAR TO Regular Expressions"; ``(?s)``: ``%`` spans newlines as in PostgreSQL).
+
+        >>> similar_to_regex('[a-z]%'), similar_to_regex('(ab|cd)_.'), similar_to_regex('50#%', '#')
+        ('(?s)^(?:[a-z].*)$', '(?s)^(?:(ab|cd).\\.)$', '(?s)^(?:50%)$')
+    """
+    out, i, bracket = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == escape and i + 1 < len(pattern):
+            plain = pattern[i + 1]
+            out.append("\\" + plain if plain in _REGEX_META else plain)
+            i += 2
+            continue
+        if bracket:
+            bracket = char != "]" or out[-1] == "[" or out[-2:] == ["[", "^"]  # a leading ] is a member
+        elif char == "[":
+            bracket = True
+        elif char in "%_":
+            char = ".*" if char == "%" else "."
+        elif char in ".^$":
+            char = "\\" + char
+        out.append(char)
+        i += 1
+    return "(?s)^(?:" + "".join(out) + ")$"
 
 
 def gateway_rewrites(expression: exp.Expression) -> exp.Expression:
