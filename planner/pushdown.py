@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from sqlglot import exp
 
-from connectors.arrow.dialect import DATE_DIFFERENCE
+from connectors.arrow.dialect import DATE_DIFFERENCE, EPOCH_OF_DURATION
 from connectors.base import READ_AS_TEXT, Capabilities
 
 ColumnType = Callable[[exp.Column], "pa.Field | None"]
@@ -410,6 +410,21 @@ def _temporal_kind(node: exp.Expression, column_type: ColumnType) -> str | None:
     inner = (_temporal_kind(n, column_type) for n in node.iter_expressions())
     return "timestamp" if any(k in ("date", "timestamp") for k in inner) or isinstance(
         node, exp.CurrentTimestamp | exp.CurrentTime) else None
+
+
+def mark_duration_epochs(ast: exp.Expression, column_type: ColumnType) -> None:
+    """Mark each ``EXTRACT(EPOCH FROM a - b)`` of two timestamps (or a timestamp and a date) in ``ast``
+    (``connectors.arrow.dialect.EPOCH_OF_DURATION``), in place, so that the SQL DataFusion runs reads the
+    duration's epoch with its fraction of a second (``epochs_of_durations``)."""
+    for extract in ast.find_all(exp.Extract):
+        operand = extract.expression
+        while isinstance(operand, exp.Paren):
+            operand = operand.this
+        if extract.this.name.upper() != "EPOCH" or not isinstance(operand, exp.Sub):
+            continue
+        kinds = {_temporal_kind(operand.left, column_type), _temporal_kind(operand.right, column_type)}
+        if "timestamp" in kinds and kinds <= {"timestamp", "date"}:
+            extract.meta[EPOCH_OF_DURATION] = True
 
 
 def mark_date_differences(ast: exp.Expression, column_type: ColumnType) -> None:

@@ -4,16 +4,17 @@ Registered in sqlglot as ``"datafusion"`` (``DATAFUSION_DIALECT``); ``NAMING_DIA
 the guard below, for planning a query as written only (DataFusion names unaliased outputs after their text).
 
 DataFusion's SQL is close to PostgreSQL's; the differences are class data, as in sqlglot's own dialects (``TO_CHAR``
-templates written as chrono formats: ``time_formats``), two rewrites of what the planner marked
-(``days_between_dates``, ``typed_decimal_rounds``: it knows the operands' types), and seven rewrites before
-generating: ``outer_joins.inner_null_rejected_joins`` (an outer join whose WHERE rejects its null-extended rows
-written as the inner join it is), ``join_names.distinct_join_names`` (DataFusion 55 pushes a filter to the wrong
-input of a join whose inputs share a column name), ``not_in.null_aware_not_in`` (DataFusion 55 keeps every row of a
-constant NOT IN a sub-query holding NULLs), ``null_extended.anchor_null_extended_columns`` (DataFusion 55 takes a
-column an outer join null-extends for the constant it is on the other side, and drops sorts on it),
-``null_sets.guard_in_sets`` (DataFusion 55 combines IN lists ignoring NULLs),
+templates written as chrono formats: ``time_formats``), three rewrites of what the planner marked
+(``days_between_dates``, ``epochs_of_durations``, ``typed_decimal_rounds``: it knows the operands' types), and eight
+rewrites before generating: ``outer_joins.inner_null_rejected_joins`` (an outer join whose WHERE rejects its
+null-extended rows written as the inner join it is), ``join_names.distinct_join_names`` (DataFusion 55 pushes a
+filter to the wrong input of a join whose inputs share a column name), ``not_in.null_aware_not_in`` (DataFusion 55
+keeps every row of a constant NOT IN a sub-query holding NULLs), ``null_extended.anchor_null_extended_columns``
+(DataFusion 55 takes a column an outer join null-extends for the constant it is on the other side, and drops sorts
+on it), ``null_sets.guard_in_sets`` (DataFusion 55 combines IN lists ignoring NULLs),
 ``set_branches.read_distinct_branches`` (DataFusion 55 loses the output names of a set operation whose first branch
-it finds empty) and ``bound_offsets`` (DataFusion 55 moves an outer sort below a sub-query's OFFSET without LIMIT).
+it finds empty), ``bound_offsets`` (DataFusion 55 moves an outer sort below a sub-query's OFFSET without LIMIT) and
+``numbered_comparison_window_keys`` (DataFusion 55 fails a window ordered by a comparison of computed values).
 """
 
 from __future__ import annotations
@@ -226,6 +227,21 @@ def typed_decimal_rounds(expression: exp.Expression) -> exp.Expression:
     return expression
 
 
+#: ``Expression.meta`` key the planner sets on an ``EXTRACT(EPOCH FROM a - b)`` of two timestamps
+EPOCH_OF_DURATION = "epoch_of_duration"
+
+
+def epochs_of_durations(expression: exp.Expression) -> exp.Expression:
+    """Each ``EXTRACT(EPOCH FROM d)`` the planner marked ``EPOCH_OF_DURATION`` written ``EXTRACT(EPOCH FROM CAST(d AS
+    INTERVAL))``: DataFusion 55 drops the fraction of a second from the epoch of a duration
+    (``EXTRACT(EPOCH FROM ts - TIMESTAMP '2021-01-01')`` gave 32713965.0 where 32713965.149665 is right), not from
+    an interval's. In place; returns it."""
+    for extract in list(expression.find_all(exp.Extract)):
+        if extract.meta.pop(EPOCH_OF_DURATION, None):
+            extract.set("expression", exp.cast(extract.expression.copy(), exp.DataType.build("INTERVAL")))
+    return expression
+
+
 def defect_rewrites(expression: exp.Expression) -> exp.Expression:
     """The rewrites without which DataFusion 55 answers a shape wrong or fails to plan it in every session, in the
     order they apply: a constant NOT IN written NULL-aware, null-extended columns that may be constants read
@@ -233,7 +249,8 @@ def defect_rewrites(expression: exp.Expression) -> exp.Expression:
     remove duplicates read through a derived table, OFFSETs bounded. The differential fuzzer's reference runs
     them too (``tests.fuzz.generator.ReferenceDataFusion``)."""
     return numbered_comparison_window_keys(bound_offsets(read_distinct_branches(guard_in_sets(
-        anchor_null_extended_columns(null_aware_not_in(typed_decimal_rounds(days_between_dates(expression))))))))
+        anchor_null_extended_columns(null_aware_not_in(typed_decimal_rounds(epochs_of_durations(
+            days_between_dates(expression)))))))))
 
 
 def numbered_comparison_window_keys(expression: exp.Expression) -> exp.Expression:

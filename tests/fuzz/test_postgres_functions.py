@@ -1,5 +1,6 @@
 """PostgreSQL spellings DataFusion 55 lacks or reads otherwise answer as PostgreSQL does wherever DataFusion computes
 them (``connectors.arrow.dialect.DataFusion``): ``SIGN`` (DataFusion's ``signum``), ``EVERY`` (its ``bool_and``),
+``EXTRACT(EPOCH FROM ts - ts)`` (DataFusion drops the fraction of a second from a duration's epoch),
 ``PERCENTILE_DISC`` (the value at position ``ceil(f * n)`` of the ordered non-NULL values) and ``LIKE .. ESCAPE``
 with another escape character than the backslash (DataFusion refuses it: "LIKE does not support escape_char other
 than the backslash"). Found by a sweep against PostgreSQL; each query runs on every source alone and on two mixes,
@@ -25,6 +26,8 @@ QUERIES = {
                   "a.s SIMILAR TO '%.%' AS dot FROM t1 AS a",
     "not_similar_to_escape": "SELECT a.id FROM t1 AS a WHERE a.s NOT SIMILAR TO '(abc|x)%' AND a.s NOT SIMILAR TO "
                              "'a!%b' ESCAPE '!'",
+    "epoch_of_a_duration": "SELECT a.id, EXTRACT(EPOCH FROM (a.ts - TIMESTAMP '2021-01-01')) AS e, EXTRACT(EPOCH FROM "
+                           "a.ts - b.ts) AS f FROM t1 AS a JOIN t2 AS b ON b.k1 = a.id",
     "like_escape": "SELECT a.id FROM t1 AS a WHERE a.s LIKE 'a!_%' ESCAPE '!' OR a.s LIKE '%!%%' ESCAPE '!'",
     "not_ilike_escape": "SELECT a.id, b.id AS bid FROM t1 AS a JOIN t2 AS b ON b.k1 = a.id "
                         "WHERE b.s NOT ILIKE 'A#_%' ESCAPE '#'",
