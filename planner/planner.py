@@ -107,6 +107,8 @@ class Planner:
             ast = replaced if replaced is not None and fetching is ast else ast
         for between in list(ast.find_all(exp.Between)):
             _symmetric_between_as_or(between)
+        for case in list(ast.find_all(exp.Case)):
+            _simple_case_as_searched(case)
         for exists in list(ast.find_all(exp.Exists)):
             sub = exists.this
             if not isinstance(sub, exp.Select):
@@ -493,6 +495,20 @@ def _order_key(key: exp.Expression, select: exp.Select) -> exp.Expression:
         if named is not None:
             return named.this
     return key
+
+
+def _simple_case_as_searched(case: exp.Case) -> None:
+    """``CASE x WHEN v THEN r .. END`` as the ``CASE WHEN x = v THEN r .. END`` it means, in place, so that the
+    pushdown rules see its comparisons: MariaDB compared ``CASE c WHEN 'x' ..`` ignoring case (23 of 200 rows
+    wrong). Left as written when ``x`` is volatile (it would be evaluated once per WHEN)."""
+    operand = case.args.get("this")
+    if operand is None or operand.find(exp.Rand) is not None or any(
+            isinstance(f, exp.Anonymous) and f.name.lower() in ("random", "uuid") for f in operand.find_all(
+                exp.Anonymous)):
+        return
+    for branch in case.args.get("ifs") or []:
+        branch.set("this", exp.EQ(this=operand.copy(), expression=branch.this.copy()))
+    case.set("this", None)
 
 
 def _symmetric_between_as_or(between: exp.Between) -> None:

@@ -466,10 +466,27 @@ def _operands_match(node: exp.Expression, operand: Callable[[pa.Field], bool], c
     # (an INTERVAL's quantity is not: ``INTERVAL '2 hours'``)
     if any(isinstance(v, exp.Literal) and v.is_string
            and not isinstance(v.parent, exp.Cast | exp.Func | exp.DataType | exp.Interval)
+           and not _coerced_literal(v, column_type)
            for v in values) and operand(_TEXT_LITERAL):
         return True
     # predicates are booleans: MIN(x IN (2)) is a MIN of booleans
     return isinstance(node, exp.Min | exp.Max) and isinstance(node.this, _PREDICATES) and operand(_BOOLEAN_VALUE)
+
+
+def _coerced_literal(literal: exp.Literal, column_type: ColumnType) -> bool:
+    """Whether a string literal is compared with a column of another type than text (``dt > '2022-06-30'``): it
+    is read as a value of that type, not compared as text (and COLLATE on the column fails in PostgreSQL)."""
+    parent = literal.parent
+    while isinstance(parent, exp.Paren):
+        parent = parent.parent
+    if isinstance(parent, exp.In | exp.Between):
+        others = [parent.this]
+    elif isinstance(parent, _COMPARING):
+        others = [parent.left, parent.right]
+    else:
+        return False
+    fields = [column_type(o) for o in others if isinstance(o, exp.Column)]
+    return any(f is not None and not _is_text(f) for f in fields)
 
 
 def _operand_values(node: exp.Expression):

@@ -107,6 +107,8 @@ EVERYDAY = [
     "SELECT id, dt - DATE '2020-01-01' AS days FROM t1 AS a",
     "SELECT id, to_char(dt, 'YYYY-MM') AS ym FROM t1 AS a",
     'SELECT g, count(DISTINCT (n, dk)) AS c FROM t1 AS a GROUP BY g',  # MariaDB refuses a row in an aggregate
+    "SELECT id, CASE c WHEN 'x' THEN 1 WHEN 'X' THEN 2 END AS k FROM t1 AS a",  # MariaDB: 'x' = 'X'
+    "SELECT id FROM t1 AS a WHERE dt > '2022-06-30' OR ts BETWEEN '2021-01-01' AND '2021-02-01'",  # not text
     'SELECT id, now() > ts AS past FROM t1 AS a',
     'SELECT id, current_date - dt AS days FROM t1 AS a',
     'SELECT id, random() < 2 AS t FROM t1 AS a',
