@@ -107,8 +107,6 @@ class Planner:
             ast = replaced if replaced is not None and fetching is ast else ast
         for between in list(ast.find_all(exp.Between)):
             _symmetric_between_as_or(between)
-        for case in list(ast.find_all(exp.Case)):
-            _simple_case_as_searched(case)
         for exists in list(ast.find_all(exp.Exists)):
             sub = exists.this
             if not isinstance(sub, exp.Select):
@@ -124,6 +122,8 @@ class Planner:
         schemas = {ref: self.catalog.table_schema(ref) for ref in set(refs)}
         self._canonicalize_columns(ast, schemas)
         unqualified = ast.copy()
+        for case in list(ast.find_all(exp.Case)):  # after the copy that names the outputs as written
+            _simple_case_as_searched(case)
         _name_subquery_outputs(ast)
         ast = parenthesize_operands(self._qualify(ast, schemas))
         decorrelate_top_one_subqueries(ast, self._unique_key)  # DataFusion cannot run a correlated (.. LIMIT 1)
