@@ -94,21 +94,27 @@ def _admitted(subquery: exp.Subquery, inner: exp.Select, outer: exp.Select) -> s
     return _own_aliases(inner)
 
 
+def _outer_columns(inner: exp.Select, own: set[str]) -> list[exp.Column] | None:
+    """The outer query's columns the sub-query reads, when only in its WHERE and not only by ``=``; else None."""
+    where = inner.args.get("where")
+    outside = [c for c in inner.find_all(exp.Column) if c.table not in own]
+    if not outside or any(c.find_ancestor(exp.Where) is not where for c in outside):
+        return None  # uncorrelated, or reading the outer query elsewhere than in its WHERE
+    if all(_equality_correlation(c, own) for c in conjuncts(where) if any(
+            col.table not in own for col in c.find_all(exp.Column))):
+        return None  # DataFusion decorrelates `=` itself
+    return outside
+
+
 def _rewrite(subquery: exp.Subquery, name: str) -> bool:
     inner = subquery.this
     outer = subquery.parent.find_ancestor(exp.Select) if subquery.parent is not None else None
     if not isinstance(inner, exp.Select) or outer is None:
         return False
     own = _admitted(subquery, inner, outer)
-    if own is None:
+    outside = _outer_columns(inner, own) if own is not None else None
+    if outside is None:
         return False
-    where = inner.args.get("where")
-    outside = [c for c in inner.find_all(exp.Column) if c.table not in own]
-    if not outside or any(c.find_ancestor(exp.Where) is not where for c in outside):
-        return False  # uncorrelated, or reading the outer query elsewhere than in its WHERE
-    if all(_equality_correlation(c, own) for c in conjuncts(where) if any(
-            col.table not in own for col in c.find_all(exp.Column))):
-        return False  # DataFusion decorrelates `=` itself
     joins = outer.args.get("joins") or []
     sources = {s.alias_or_name: s for s in [from_clause(outer).this, *(j.this for j in joins)]}
     if not {c.table for c in outside} <= set(sources):
