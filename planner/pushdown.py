@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from sqlglot import exp
 
-from connectors.arrow.dialect import DATE_DIFFERENCE, EPOCH_OF_DURATION
+from connectors.arrow.dialect import DATE_DIFFERENCE, EPOCH_OF_DURATION, INTERVAL_COMPARISON
 from connectors.base import READ_AS_TEXT, Capabilities
 
 ColumnType = Callable[[exp.Column], "pa.Field | None"]
@@ -425,6 +425,44 @@ def mark_duration_epochs(ast: exp.Expression, column_type: ColumnType) -> None:
         kinds = {_temporal_kind(operand.left, column_type), _temporal_kind(operand.right, column_type)}
         if "timestamp" in kinds and kinds <= {"timestamp", "date"}:
             extract.meta[EPOCH_OF_DURATION] = True
+
+
+def mark_interval_comparisons(ast: exp.Expression, column_type: ColumnType) -> None:
+    """Mark each comparison (or BETWEEN) in ``ast`` whose operands are all durations (``a - b`` of two timestamps, or
+    a timestamp and a date) or intervals (``connectors.arrow.dialect.INTERVAL_COMPARISON``), in place, so that the
+    SQL DataFusion runs compares their lengths as PostgreSQL does (``linear_interval_comparisons``)."""
+    for node in ast.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
+                             exp.Between):
+        keys = ("this", "low", "high") if isinstance(node, exp.Between) else ("this", "expression")
+        if all(_interval_valued(node.args.get(key), column_type) for key in keys):
+            node.meta[INTERVAL_COMPARISON] = True
+
+
+def _interval_valued(node: exp.Expression | None, column_type: ColumnType) -> bool:
+    """Whether ``node`` is a duration or an interval: an INTERVAL, a CAST to one, a column of either type, the
+    difference of two timestamps (or a timestamp and a date), their sums, differences, negations and multiples."""
+    while isinstance(node, exp.Paren | exp.Neg):
+        node = node.this
+    if node is None:
+        return False
+    if isinstance(node, exp.Interval):
+        return True
+    if isinstance(node, exp.Cast):
+        return node.to.is_type(exp.DataType.Type.INTERVAL)
+    if isinstance(node, exp.Column):
+        field = column_type(node)
+        return field is not None and (pa.types.is_duration(field.type) or pa.types.is_interval(field.type))
+    if isinstance(node, exp.Add | exp.Sub):
+        left, right = _interval_valued(node.left, column_type), _interval_valued(node.right, column_type)
+        if left and right:
+            return True
+        kinds = {_temporal_kind(node.left, column_type), _temporal_kind(node.right, column_type)}
+        return (isinstance(node, exp.Sub) and not left and not right and "timestamp" in kinds
+                and kinds <= {"timestamp", "date"})
+    if isinstance(node, exp.Mul | exp.Div):  # an interval times or divided by a number
+        left, right = _interval_valued(node.left, column_type), _interval_valued(node.right, column_type)
+        return left != right and (left or isinstance(node, exp.Mul))
+    return False
 
 
 def mark_date_differences(ast: exp.Expression, column_type: ColumnType) -> None:

@@ -242,6 +242,32 @@ def epochs_of_durations(expression: exp.Expression) -> exp.Expression:
     return expression
 
 
+#: ``Expression.meta`` key the planner sets on a comparison (or BETWEEN) of durations and intervals
+INTERVAL_COMPARISON = "interval_comparison"
+
+_COMPARISON_OPERANDS = {exp.Between: ("this", "low", "high")}
+
+
+def linear_interval_comparisons(expression: exp.Expression) -> exp.Expression:
+    """Each comparison the planner marked ``INTERVAL_COMPARISON`` written over its operands' lengths in microseconds,
+    ``ROUND(EXTRACT(EPOCH FROM CAST(x AS INTERVAL)) * 1000000)``: DataFusion 55 compares a duration with an interval
+    (and two intervals) field by field, months, then days, then nanoseconds, so ``(ts - TIMESTAMP '2021-01-01') >
+    INTERVAL '100 days'`` was FALSE for 378 days (the duration's days sit in its nanoseconds) and ``INTERVAL '1 day'
+    = INTERVAL '24 hours'`` FALSE. PostgreSQL compares lengths, a month as 30 days and a day as 24 hours, which is
+    what DataFusion's epoch of an interval counts; rounded to microseconds, PostgreSQL's resolution, so that equal
+    lengths compare equal. In place; returns it."""
+    for node in list(expression.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
+                                         exp.NullSafeNEQ, exp.Between)):
+        if not node.meta.pop(INTERVAL_COMPARISON, None):
+            continue
+        for key in _COMPARISON_OPERANDS.get(type(node), ("this", "expression")):
+            operand = node.args[key]
+            epoch = exp.Extract(this=exp.var("EPOCH"),
+                                expression=exp.cast(operand.copy(), exp.DataType.build("INTERVAL")))
+            node.set(key, exp.Round(this=exp.Mul(this=epoch, expression=exp.Literal.number(1_000_000))))
+    return expression
+
+
 def defect_rewrites(expression: exp.Expression) -> exp.Expression:
     """The rewrites without which DataFusion 55 answers a shape wrong or fails to plan it in every session, in the
     order they apply: a constant NOT IN written NULL-aware, null-extended columns that may be constants read
@@ -249,8 +275,8 @@ def defect_rewrites(expression: exp.Expression) -> exp.Expression:
     remove duplicates read through a derived table, OFFSETs bounded. The differential fuzzer's reference runs
     them too (``tests.fuzz.generator.ReferenceDataFusion``)."""
     return numbered_comparison_window_keys(bound_offsets(read_distinct_branches(guard_in_sets(
-        anchor_null_extended_columns(null_aware_not_in(typed_decimal_rounds(epochs_of_durations(
-            days_between_dates(expression)))))))))
+        anchor_null_extended_columns(null_aware_not_in(typed_decimal_rounds(linear_interval_comparisons(
+            epochs_of_durations(days_between_dates(expression))))))))))
 
 
 def numbered_comparison_window_keys(expression: exp.Expression) -> exp.Expression:

@@ -53,7 +53,7 @@ from planner.federation.subqueries import push_subqueries
 from planner.federation.top_n import push_limits, with_top_n_fallback
 from planner.federation.whole_query import push_whole_query
 from planner.plan import FederatedPlan
-from planner.pushdown import mark_date_differences, mark_duration_epochs
+from planner.pushdown import mark_date_differences, mark_duration_epochs, mark_interval_comparisons
 
 __all__ = ["PASSES", "PER_TABLE_PASSES", "FederationState", "federate", "residual_schema", "run_passes"]
 
@@ -117,6 +117,7 @@ def run_passes(state: FederationState, passes: Sequence[Pass]) -> FederatedPlan:
     skipped once the whole query went to one source), then plan the residual."""
     mark_date_differences(state.ast, state.column_type)
     mark_duration_epochs(state.ast, state.column_type)
+    mark_interval_comparisons(state.ast, state.column_type)
     mark_decimal_rounds(state.ast, state.oracle_schema)
     if state.bases:
         for rule in passes:

@@ -25,7 +25,10 @@ def postgres_answer(world, sql: str) -> pa.Table:
     with psycopg2.connect(world.pg_uri) as conn, conn.cursor() as cur:
         cur.execute(text.sql(dialect="postgres"))
         names = [d[0] for d in cur.description]
-        return pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
+        rows = cur.fetchall()
+    if not rows:  # no rows to type the columns by: the names alone, as null columns
+        return pa.table({name: pa.array([], pa.null()) for name in names})
+    return pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in rows])
 
 
 def placement_failures(fuzz_session, sql: str, ordered: bool = False, shifts: tuple[int, ...] = (0, 3),
